@@ -1,0 +1,1 @@
+"""Voisinage: a bilingual citizen-dialogue assistant."""

@@ -1,0 +1,1 @@
+"""The platform-free core: conversation handling, language, concern categories."""

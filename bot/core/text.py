@@ -1,0 +1,37 @@
+"""Small text helpers shared by the core: cleaning, folding, tokenising."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_ENGINE_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]")
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+
+
+def clean_text(text: str) -> str:
+    """Normalises a citizen's message: NFC, control characters removed, spaces folded."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub(" ", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return "\n".join(line for line in lines if line).strip()
+
+
+def fold(text: str) -> str:
+    """Lower-cases and strips accents: "Été" -> "ete"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def words(text: str) -> list[str]:
+    """The words of a text, lower-cased, apostrophes split ("l'eau" -> "l", "eau")."""
+    return [match.group(0) for match in _WORD.finditer(text.casefold().replace("’", "'"))]
+
+
+def for_engine(text: str) -> str:
+    """The part of a message the NLU sees: very long messages are cut (the whole is stored)."""
+    if len(text) <= MAX_ENGINE_CHARS:
+        return text
+    return text[:MAX_ENGINE_CHARS].rsplit(" ", 1)[0]

@@ -1,0 +1,86 @@
+"""The database engine and its migrations.
+
+SQLite (the default) runs in WAL mode so readers never wait for the writer; any
+PostgreSQL URL works the same. The schema is owned by Alembic migrations, applied
+at start-up by `open_database`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import create_engine
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or migrated."""
+
+
+def _postgres_url(url: str) -> str:
+    # SQLAlchemy's bare "postgresql://" means psycopg2; we ship psycopg 3.
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def create_database_engine(url: str) -> Engine:
+    """Creates the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    url = _postgres_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """An Alembic configuration for our migrations, bound to `engine` when given."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Brings the schema to the newest migration."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def open_database(url: str) -> Engine:
+    """Opens the database and applies pending migrations.
+
+    Raises:
+        DatabaseError: when it cannot be reached or migrated (one sentence, URL without password).
+    """
+    engine = create_database_engine(url)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        shown = make_url(_postgres_url(url)).render_as_string(hide_password=True)
+        raise DatabaseError(f"Cannot open the database at DATABASE_URL={shown}: {exc.orig or exc}.") from exc
+    logger.info("database ready (%s)", engine.dialect.name)
+    return engine
