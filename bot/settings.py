@@ -107,9 +107,7 @@ class Settings(BaseSettings):
         if not self.languages:
             raise ValueError("LANGUAGES must name at least one of fr, en")
         if self.default_language not in self.languages:
-            raise ValueError(
-                f"DEFAULT_LANGUAGE '{self.default_language}' is not one of LANGUAGES"
-            )
+            raise ValueError(f"DEFAULT_LANGUAGE '{self.default_language}' is not one of LANGUAGES")
         if self.rasa_url is None and self.action_token is None:
             # A local Rasa server is ours: a fresh secret per run is enough.
             self.action_token = secrets.token_urlsafe(24)

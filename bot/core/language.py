@@ -36,15 +36,91 @@ FREQUENCY_FLOOR = 1e-7
 
 # Informal Quebec French and common unaccented spellings that frequency lists under-count.
 EXTRA_FRENCH = frozenset(
-    """
-    allo chu chus pis tsé tse pantoute icitte ben ouin ouais tabarnak tabarouette mautadit
-    c'est-tu y'a-tu ça-tu coudonc astheure asteure char chum blonde dépanneur depanneur
-    magasiner jaser niaiser placoter achaler écoeurant ecoeurant ostie crisse fak faque
-    ca deja etre tres meme apres bientot ete probleme reponse francais aujourdhui
-    slt stp svp mrc mrci bjr bsr tk pcq pk jsp chui jpeux jveux jsuis jai
-    """.split()
+    [
+        "allo",
+        "chu",
+        "chus",
+        "pis",
+        "tsé",
+        "tse",
+        "pantoute",
+        "icitte",
+        "ben",
+        "ouin",
+        "ouais",
+        "tabarnak",
+        "tabarouette",
+        "mautadit",
+        "c'est-tu",
+        "y'a-tu",
+        "ça-tu",
+        "coudonc",
+        "astheure",
+        "asteure",
+        "char",
+        "chum",
+        "blonde",
+        "dépanneur",
+        "depanneur",
+        "magasiner",
+        "jaser",
+        "niaiser",
+        "placoter",
+        "achaler",
+        "écoeurant",
+        "ecoeurant",
+        "ostie",
+        "crisse",
+        "fak",
+        "faque",
+        "ca",
+        "deja",
+        "etre",
+        "tres",
+        "meme",
+        "apres",
+        "bientot",
+        "ete",
+        "probleme",
+        "reponse",
+        "francais",
+        "aujourdhui",
+        "slt",
+        "stp",
+        "svp",
+        "mrc",
+        "mrci",
+        "bjr",
+        "bsr",
+        "tk",
+        "pcq",
+        "pk",
+        "jsp",
+        "chui",
+        "jpeux",
+        "jveux",
+        "jsuis",
+        "jai",
+    ]
 )
-EXTRA_ENGLISH = frozenset("thx pls plz u ur ty tysm btw idk lol omg wanna gonna gotta".split())
+EXTRA_ENGLISH = frozenset(
+    [
+        "thx",
+        "pls",
+        "plz",
+        "u",
+        "ur",
+        "ty",
+        "tysm",
+        "btw",
+        "idk",
+        "lol",
+        "omg",
+        "wanna",
+        "gonna",
+        "gotta",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +141,9 @@ class LanguageDetector:
         self.languages = languages
         self.default = default
         self._lock = threading.Lock()  # a Detector is not safe to share across threads
-        self._factory = DetectorFactory()  # type: ignore[no-untyped-call]
-        self._factory.load_profile(PROFILES_DIRECTORY)  # type: ignore[no-untyped-call]
-        self._factory.set_seed(0)  # type: ignore[no-untyped-call]
+        self._factory = DetectorFactory()
+        self._factory.load_profile(PROFILES_DIRECTORY)
+        self._factory.set_seed(0)
 
     def warm_up(self) -> None:
         """Loads the profiles and frequency lists now rather than on the first message."""
@@ -93,9 +169,12 @@ class LanguageDetector:
             probabilities = self._langdetect(text)
             best = max(probabilities, key=lambda lang: probabilities[lang], default=None)
             lexicon_overrules = best != leader and margin >= LEXICON_OVERRULES
-            if best is not None and probabilities[best] >= LANGDETECT_TRUST:
-                if not lexicon_overrules:
-                    return LanguageGuess(best, True, "langdetect")
+            if (
+                best is not None
+                and probabilities[best] >= LANGDETECT_TRUST
+                and not lexicon_overrules
+            ):
+                return LanguageGuess(best, True, "langdetect")
         if margin >= LEXICON_MARGIN:
             return LanguageGuess(leader, True, "lexicon")
         if fallback.method == "default" and margin >= LEXICON_LEANING:
@@ -107,7 +186,7 @@ class LanguageDetector:
         with self._lock:
             try:
                 detector = self._factory.create()
-                detector.set_prior_map({lang: 1.0 for lang in self.languages})
+                detector.set_prior_map(dict.fromkeys(self.languages, 1.0))
                 detector.append(text)
                 found = detector.get_probabilities()
             except LangDetectException:

@@ -81,6 +81,8 @@ def open_database(url: str) -> Engine:
         migrate(engine)
     except SQLAlchemyError as exc:
         shown = make_url(_postgres_url(url)).render_as_string(hide_password=True)
-        raise DatabaseError(f"Cannot open the database at DATABASE_URL={shown}: {exc.orig or exc}.") from exc
+        raise DatabaseError(
+            f"Cannot open the database at DATABASE_URL={shown}: {getattr(exc, 'orig', None) or exc}."
+        ) from exc
     logger.info("database ready (%s)", engine.dialect.name)
     return engine

@@ -133,7 +133,9 @@ class UnansweredQuestion(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     intent: str | None = Field(default=None, max_length=128)
     confidence: float | None = None
-    reason: str = Field(max_length=32, description="low_confidence, out_of_scope, engine_unavailable")
+    reason: str = Field(
+        max_length=32, description="low_confidence, out_of_scope, engine_unavailable"
+    )
     created_at: datetime = _timestamp(index=True)
 
 

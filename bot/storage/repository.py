@@ -243,9 +243,7 @@ def open_human_request(
     ).first()
     if existing is not None:
         return existing
-    request = HumanRequest(
-        conversation_id=_id(conversation), message_id=message_id, reason=reason
-    )
+    request = HumanRequest(conversation_id=_id(conversation), message_id=message_id, reason=reason)
     session.add(request)
     session.commit()
     session.refresh(request)

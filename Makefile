@@ -1,0 +1,68 @@
+# The two commands of the README: `make run` and `make test`. Both set up what is
+# missing (uv, the application's Python 3.11 environment, the Rasa 3.6 runtime on
+# Python 3.10) and reuse what is there.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := .venv
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: help setup run chat test lint format typecheck validate train bench clean
+
+help:
+	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
+	@echo "make test   set up everything and run the checks and tests"
+	@echo "make chat   talk to the assistant in the terminal"
+	@echo "make bench  measure turn latency against the real Rasa server"
+	@echo "make train  train the Rasa model if the training data changed"
+
+$(UV):
+	@command -v python3 >/dev/null || { echo "python3 is needed to bootstrap uv: install Python 3.11 or newer."; exit 1; }
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+.venv-rasa/.complete: $(UV) runtime/rasa/requirements.lock scripts/setup-rasa.sh scripts/find-python310.sh
+	UV=$(abspath $(UV)) bash scripts/setup-rasa.sh
+
+setup: .venv/.synced .venv-rasa/.complete
+
+run: setup
+	.venv/bin/bot run
+
+chat: setup
+	.venv/bin/bot chat
+
+lint: .venv/.synced
+	.venv/bin/ruff check bot tests bench
+	.venv/bin/ruff format --check bot tests bench
+
+format: .venv/.synced
+	.venv/bin/ruff format bot tests bench
+	.venv/bin/ruff check --fix bot tests bench
+
+typecheck: .venv/.synced
+	.venv/bin/mypy
+
+validate: setup
+	.venv/bin/bot kb build
+	.venv-rasa/bin/rasa data validate --domain domain --data nlu stories --config config.yml
+
+train: setup
+	.venv/bin/bot train
+
+test: setup lint typecheck
+	.venv/bin/pytest
+
+bench: setup
+	.venv/bin/python bench/turn_latency.py
+
+clean:
+	rm -rf .venv .tools var models .pytest_cache .mypy_cache .ruff_cache
+	rm -f .venv-rasa

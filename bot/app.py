@@ -1,0 +1,192 @@
+"""Assembles the assistant from its settings and runs it: database, knowledge base,
+language detection, the Rasa engine (managed locally or external), the conversation
+core and the HTTP server, all in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from bot.channels.web.app import create_app
+from bot.core.categories import ConcernCategorizer
+from bot.core.conversation import ConversationCore
+from bot.core.language import LanguageDetector
+from bot.dialogue.actions import ActionServer
+from bot.dialogue.rasa_client import RasaEngine
+from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
+from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.settings import Settings
+from bot.storage.database import open_database
+
+logger = logging.getLogger(__name__)
+
+CONCERN_EXAMPLES = Path("nlu") / "conversation" / "report_concern.yml"
+
+
+def cache_dir() -> Path:
+    """The per-user cache shared by clones on this machine (Rasa runtime, trained models)."""
+    explicit = os.environ.get("VOISINAGE_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "voisinage"
+
+
+def rasa_runtime(settings: Settings) -> RasaRuntime:
+    """The local Rasa runtime described by the settings."""
+    return RasaRuntime(
+        runtime=settings.rasa_runtime,
+        project=settings.rasa_project,
+        models_dir=settings.models_dir,
+        knowledge_base=settings.knowledge_base,
+        cache_dir=cache_dir(),
+        log_dir=settings.rasa_project / "var",
+    )
+
+
+@dataclass
+class Assistant:
+    """The running assistant's parts."""
+
+    settings: Settings
+    database: Engine
+    knowledge: KnowledgeBase
+    detector: LanguageDetector
+    dialogue: RasaEngine
+    core: ConversationCore
+    actions: ActionServer
+    web: FastAPI
+    web_url: str
+    rasa_server: LocalRasaServer | None
+
+
+async def _serve(
+    app: FastAPI, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it (e.g. the port is taken)
+            raise RuntimeError(f"the web server on {host}:{port} stopped at start-up")
+        await asyncio.sleep(0.02)
+    sockets = [s for srv in server.servers for s in (srv.sockets or [])]
+    actual = int(sockets[0].getsockname()[1]) if sockets else port
+    return server, task, actual
+
+
+@contextlib.asynccontextmanager
+async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
+    """Starts every part of the assistant; the dialogue is not waited for (see `wait_for_dialogue`)."""
+    database = open_database(settings.database_url)
+    knowledge = load_knowledge_base(settings.knowledge_base)
+    detector = LanguageDetector(settings.languages, settings.default_language)
+    detector.warm_up()
+    categorizer = ConcernCategorizer.from_nlu_file(settings.rasa_project / CONCERN_EXAMPLES)
+
+    runtime: RasaRuntime | None = None
+    rasa_server: LocalRasaServer | None = None
+    if settings.manages_rasa:
+        runtime = rasa_runtime(settings)
+        runtime.check()
+    actions = ActionServer(
+        engine=database,
+        knowledge=knowledge,
+        categorizer=categorizer,
+        languages=settings.languages,
+        default_language=settings.default_language,
+    )
+    web_task: asyncio.Task[None] | None = None
+    web_server: uvicorn.Server | None = None
+    dialogue: RasaEngine | None = None
+    try:
+        if runtime is not None:
+            rasa_server = runtime.server(
+                action_url=None,  # set below, once our port is known
+                action_token=settings.action_token,
+                port=settings.rasa_port,
+                startup_timeout=settings.rasa_startup_timeout,
+            )
+            dialogue = RasaEngine(rasa_server.url, token=rasa_server.token)
+        else:
+            dialogue = RasaEngine(str(settings.rasa_url), token=settings.rasa_token)
+        core = ConversationCore(
+            engine=database,
+            dialogue=dialogue,
+            detector=detector,
+            turn_timeout=settings.rasa_turn_timeout,
+        )
+        app = create_app(
+            core=core,
+            actions=actions,
+            dialogue=dialogue,
+            knowledge=knowledge,
+            action_token=settings.action_token,
+        )
+        web_server, web_task, port = await _serve(app, settings.web_host, settings.web_port)
+        web_url = f"http://{settings.web_host}:{port}"
+        if rasa_server is not None:
+            rasa_server.action_url = settings.action_endpoint_url or f"{web_url}/actions/webhook"
+        yield Assistant(
+            settings=settings,
+            database=database,
+            knowledge=knowledge,
+            detector=detector,
+            dialogue=dialogue,
+            core=core,
+            actions=actions,
+            web=app,
+            web_url=web_url,
+            rasa_server=rasa_server,
+        )
+    finally:
+        if rasa_server is not None:
+            await rasa_server.stop()
+        if web_server is not None and web_task is not None:
+            web_server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await web_task
+        if dialogue is not None:
+            await dialogue.close()
+        database.dispose()
+
+
+async def wait_for_dialogue(assistant: Assistant) -> None:
+    """Trains the model if needed and starts the local Rasa server, or checks the external one.
+
+    Raises:
+        RasaRuntimeError: when the local runtime cannot train or start.
+    """
+    if assistant.rasa_server is not None:
+        runtime = rasa_runtime(assistant.settings)
+        model = await runtime.ensure_model()
+        await assistant.rasa_server.start(model)
+        return
+    deadline = asyncio.get_running_loop().time() + assistant.settings.rasa_startup_timeout
+    warned = False
+    while not await assistant.dialogue.is_ready():
+        if not warned:
+            logger.warning(
+                "the Rasa server at %s does not answer yet; until it does, citizens are told "
+                "plainly that the assistant cannot answer and their messages are kept",
+                assistant.settings.rasa_url,
+            )
+            warned = True
+        if asyncio.get_running_loop().time() > deadline:
+            raise RasaRuntimeError(
+                f"The Rasa server at RASA_URL={assistant.settings.rasa_url} did not answer within "
+                f"{assistant.settings.rasa_startup_timeout:.0f} s."
+            )
+        await asyncio.sleep(2)

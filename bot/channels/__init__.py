@@ -1,0 +1,1 @@
+"""Channels: each turns a platform's messages into `IncomingMessage` and back."""

@@ -1,0 +1,131 @@
+"""The HTTP application: the web chat page and API, and Rasa's action endpoint."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from bot.core.conversation import ConversationCore
+from bot.core.types import IncomingMessage
+from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
+from bot.dialogue.engine import DialogueEngine
+from bot.knowledge import KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_MESSAGE_CHARS = 20_000
+_INTRO = {
+    "fr": (
+        "Bonjour! Je suis l'assistant automatisé du projet {name} : un robot, pas une personne. "
+        "Je réponds à partir des documents révisés du projet, en citant mes sources, je note vos "
+        "préoccupations et je vous mets en contact avec l'équipe si vous le souhaitez. "
+        "Vos messages sont conservés pour l'équipe du projet. {notice}"
+    ),
+    "en": (
+        "Hello! I am the automated assistant of the {name} project: a bot, not a person. "
+        "I answer from the project's reviewed documents, citing my sources, I log your concerns "
+        "and I put you in touch with the team if you wish. Your messages are kept for the "
+        "project team. {notice}"
+    ),
+}
+
+
+class ChatRequest(BaseModel):
+    """A message typed in the web chat."""
+
+    conversation: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    text: str = Field(max_length=MAX_MESSAGE_CHARS)
+    language: Literal["fr", "en"] | None = None
+
+
+class ChatReply(BaseModel):
+    """One reply of the assistant."""
+
+    text: str
+
+
+class ChatResponse(BaseModel):
+    """The assistant's answer to one web chat message."""
+
+    conversation: str
+    language: str
+    answered: bool
+    replies: list[ChatReply]
+
+
+def create_app(
+    *,
+    core: ConversationCore,
+    actions: ActionServer,
+    dialogue: DialogueEngine,
+    knowledge: KnowledgeBase,
+    action_token: str | None,
+) -> FastAPI:
+    """The FastAPI application serving the web chat and the action endpoint."""
+    app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/api/intro")
+    async def intro(language: Annotated[Literal["fr", "en"], Query()] = "fr") -> dict[str, str]:
+        text = _INTRO[language].format(
+            name=knowledge.name[language], notice=knowledge.notice[language]
+        )
+        return {"language": language, "text": text, "project": knowledge.name[language]}
+
+    @app.get("/api/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "dialogue_ready": await dialogue.is_ready()}
+
+    @app.post("/api/messages")
+    async def post_message(request: ChatRequest) -> ChatResponse:
+        result = await core.handle(
+            IncomingMessage(
+                channel="web",
+                conversation_key=request.conversation,
+                sender_key=request.conversation,
+                text=request.text,
+                language_choice=request.language,
+            )
+        )
+        return ChatResponse(
+            conversation=request.conversation,
+            language=result.language,
+            answered=result.answered,
+            replies=[ChatReply(text=reply.text) for reply in result.replies],
+        )
+
+    @app.post("/actions/webhook", include_in_schema=False)
+    async def action_webhook(request: Request) -> JSONResponse:
+        if action_token is not None:
+            given = request.query_params.get("token", "")
+            if not hmac.compare_digest(given.encode(), action_token.encode()):
+                raise HTTPException(status_code=401, detail="invalid action token")
+        try:
+            payload = await request.json()
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail="the body is not JSON") from exc
+        if not isinstance(payload, dict):
+            raise HTTPException(status_code=400, detail="the body is not a JSON object")
+        action = payload.get("next_action")
+        try:
+            return JSONResponse(await actions.run(payload))
+        except UnknownAction:
+            return JSONResponse(
+                {"error": f"No action named {action!r}", "action_name": action}, status_code=404
+            )
+        except ActionRequestError as exc:
+            return JSONResponse({"error": str(exc), "action_name": action}, status_code=400)
+
+    return app

@@ -1,0 +1,104 @@
+// The local web chat. Every text is inserted with textContent (never as markup);
+// only http(s) URLs become links.
+(() => {
+  "use strict";
+  const UI = {
+    fr: { label: "Votre message", placeholder: "Écrivez votre message…", send: "Envoyer",
+          badge: "Assistant automatisé (robot), pas une personne", error: "Le message n'a pas pu être envoyé. Réessayez dans un instant." },
+    en: { label: "Your message", placeholder: "Write your message…", send: "Send",
+          badge: "Automated assistant (a bot), not a person", error: "The message could not be sent. Please try again in a moment." },
+  };
+  const list = document.getElementById("messages");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("text");
+  const send = document.getElementById("send");
+  const buttons = document.querySelectorAll(".languages button");
+
+  const stored = localStorage.getItem("voisinage.conversation");
+  const conversation = stored || (crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") :
+    Array.from(crypto.getRandomValues(new Uint8Array(16)), b => b.toString(16).padStart(2, "0")).join(""));
+  localStorage.setItem("voisinage.conversation", conversation);
+  let language = localStorage.getItem("voisinage.language") || (navigator.language || "fr").slice(0, 2);
+  if (!UI[language]) language = "fr";
+  let chosen = null;  // a language picked with the buttons, sent once with the next message
+
+  function addMessage(text, who) {
+    const item = document.createElement("li");
+    item.className = who;
+    const url = /https?:\/\/[^\s<>"]+[^\s<>".,;:!?)]/g;
+    let last = 0;
+    for (const match of text.matchAll(url)) {
+      item.append(document.createTextNode(text.slice(last, match.index)));
+      const link = document.createElement("a");
+      link.href = match[0]; link.textContent = match[0]; link.target = "_blank"; link.rel = "noopener noreferrer";
+      item.append(link);
+      last = match.index + match[0].length;
+    }
+    item.append(document.createTextNode(text.slice(last)));
+    list.append(item);
+    list.scrollTop = list.scrollHeight;
+    return item;
+  }
+
+  function applyLanguage() {
+    const t = UI[language];
+    document.documentElement.lang = language;
+    document.getElementById("label").textContent = t.label;
+    document.getElementById("badge").textContent = t.badge;
+    input.placeholder = t.placeholder;
+    send.textContent = t.send;
+    buttons.forEach(b => b.setAttribute("aria-pressed", String(b.dataset.lang === language)));
+    localStorage.setItem("voisinage.language", language);
+  }
+
+  async function showIntro() {
+    try {
+      const response = await fetch(`/api/intro?language=${language}`);
+      const intro = await response.json();
+      document.getElementById("title").textContent = intro.project;
+      document.title = intro.project;
+      addMessage(intro.text, "bot");
+    } catch (error) { /* the chat still works without the introduction */ }
+  }
+
+  buttons.forEach(button => button.addEventListener("click", () => {
+    if (button.dataset.lang === language) return;
+    language = button.dataset.lang; chosen = language;
+    applyLanguage();
+    list.replaceChildren();
+    showIntro();
+  }));
+
+  form.addEventListener("submit", async event => {
+    event.preventDefault();
+    const text = input.value;
+    if (!text.trim()) { input.focus(); return; }
+    addMessage(text, "me");
+    input.value = "";
+    send.disabled = true;
+    try {
+      const response = await fetch("/api/messages", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ conversation, text, language: chosen }),
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const answer = await response.json();
+      chosen = null;
+      if (answer.language !== language && UI[answer.language]) { language = answer.language; applyLanguage(); }
+      for (const reply of answer.replies) addMessage(reply.text, answer.answered ? "bot" : "notice");
+    } catch (error) {
+      addMessage(UI[language].error, "notice");
+    } finally {
+      send.disabled = false;
+      input.focus();
+    }
+  });
+
+  input.addEventListener("keydown", event => {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+  });
+
+  applyLanguage();
+  showIntro();
+})();

@@ -1,0 +1,174 @@
+"""The `bot` command: run the assistant, chat in the terminal, parse messages, train."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+
+from bot.app import rasa_runtime, running_assistant, wait_for_dialogue
+from bot.core.categories import ConcernCategorizer
+from bot.core.language import LanguageDetector
+from bot.core.text import clean_text, for_engine
+from bot.dialogue.engine import DialogueUnavailable
+from bot.dialogue.rasa_client import RasaEngine
+from bot.dialogue.rasa_runtime import RasaRuntimeError
+from bot.knowledge import KnowledgeBaseError, build_domain_file, load_knowledge_base
+from bot.settings import Settings, SettingsError, load_settings
+from bot.storage.database import DatabaseError, open_database
+
+logger = logging.getLogger("bot")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _run(settings: Settings) -> None:
+    async with running_assistant(settings) as assistant:
+        print(f"Web chat: {assistant.web_url}  (Ctrl-C to stop)", flush=True)
+        if settings.manages_rasa:
+            print(
+                "Starting the local Rasa server (training the model first if the data changed)...",
+                flush=True,
+            )
+        await wait_for_dialogue(assistant)
+        print("The assistant is ready.", flush=True)
+        await asyncio.Event().wait()
+
+
+async def _chat(settings: Settings) -> None:
+    from bot.channels.terminal import chat
+
+    async with running_assistant(settings) as assistant:
+        print(
+            "Starting the assistant (the first start trains the model: a few minutes)...",
+            file=sys.stderr,
+        )
+        await wait_for_dialogue(assistant)
+        print("Ready. Write in French or English; Ctrl-D to leave.\n", file=sys.stderr)
+        await chat(assistant.core)
+
+
+async def _parse(settings: Settings, lines: Iterable[str]) -> None:
+    detector = LanguageDetector(settings.languages, settings.default_language)
+    categorizer = ConcernCategorizer.from_nlu_file(
+        settings.rasa_project / "nlu" / "conversation" / "report_concern.yml"
+    )
+    server = None
+    if settings.manages_rasa:
+        runtime = rasa_runtime(settings)
+        model = await runtime.ensure_model()
+        server = runtime.server(
+            action_url=None, action_token=None, port=settings.rasa_port,
+            startup_timeout=settings.rasa_startup_timeout,
+        )  # fmt: skip
+        await server.start(model)
+        engine = RasaEngine(server.url, token=server.token)
+    else:
+        engine = RasaEngine(str(settings.rasa_url), token=settings.rasa_token)
+    try:
+        for raw in lines:
+            text = raw.rstrip("\n")
+            cleaned = clean_text(text)
+            language = detector.detect(cleaned).language
+            record: dict[str, object] = {"text": text, "language": language}
+            if cleaned:
+                interpretation = await engine.parse(for_engine(cleaned))
+                record["intent"] = interpretation.intent
+                record["confidence"] = round(interpretation.confidence, 4)
+                if interpretation.intent == "report_concern":
+                    record["category"] = categorizer.categorize(cleaned).category
+                record["ranking"] = [
+                    {"intent": name, "confidence": round(conf, 4)}
+                    for name, conf in interpretation.ranking
+                ]
+            else:
+                record.update(intent=None, confidence=0.0)
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    finally:
+        await engine.close()
+        if server is not None:
+            await server.stop()
+
+
+async def _train(settings: Settings) -> None:
+    model = await rasa_runtime(settings).ensure_model()
+    print(model)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bot", description="Voisinage: a bilingual citizen-dialogue assistant."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "run", help="serve the web chat and the assistant (local Rasa unless RASA_URL)"
+    )
+    commands.add_parser("chat", help="talk to the assistant in the terminal")
+    parse = commands.add_parser(
+        "parse", help="print language, intent, confidence (and category) as JSON lines"
+    )
+    parse.add_argument("texts", nargs="*", help="messages; without any, one per line on stdin")
+    commands.add_parser("train", help="train the Rasa model if the training data changed")
+    kb = commands.add_parser("kb", help="the knowledge base")
+    kb.add_argument(
+        "action", choices=["build", "check"], help="build: regenerate domain/knowledge.yml"
+    )
+    db = commands.add_parser("db", help="the database")
+    db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bot` command."""
+    args = _build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        if args.command == "run":
+            asyncio.run(_run(settings))
+        elif args.command == "chat":
+            asyncio.run(_chat(settings))
+        elif args.command == "parse":
+            lines: Iterable[str] = args.texts or sys.stdin
+            asyncio.run(_parse(settings, lines))
+        elif args.command == "train":
+            asyncio.run(_train(settings))
+        elif args.command == "kb":
+            if args.action == "build":
+                changed = build_domain_file(
+                    settings.knowledge_base, settings.rasa_project / "domain" / "knowledge.yml"
+                )
+                print("domain/knowledge.yml " + ("updated" if changed else "already up to date"))
+            else:
+                load_knowledge_base(settings.knowledge_base)
+                print("The knowledge base is complete.")
+        elif args.command == "db":
+            open_database(settings.database_url).dispose()
+            print("The database schema is up to date.")
+    except KeyboardInterrupt:
+        return 130
+    except (KnowledgeBaseError, DatabaseError, RasaRuntimeError, DialogueUnavailable) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

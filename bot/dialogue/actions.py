@@ -1,0 +1,324 @@
+"""The custom actions Rasa calls back: the dialogue's side effects, run in the application.
+
+Rasa decides *which* action runs; this module carries it out against our database
+(recording a concern, opening a request for a person, switching language...) and
+says the result in the conversation's language. It speaks Rasa's documented
+action-server protocol (a JSON POST with `next_action`, `sender_id`, `tracker`,
+answered with `events` and `responses`), so Rasa needs no code of ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.core.categories import ConcernCategorizer
+from bot.core.phrases import CATEGORY_NAMES, STATUS_NAMES, say
+from bot.core.text import fold
+from bot.core.types import Interpretation
+from bot.dialogue.engine import interpretation_from_parse
+from bot.knowledge import KnowledgeBase, contact_line
+from bot.storage import repository
+from bot.storage.models import Conversation
+
+logger = logging.getLogger(__name__)
+
+REFERENCE = re.compile(r"\b[cC]-?(\d{4})-?(\d{1,6})\b")
+
+
+class UnknownAction(Exception):
+    """Rasa asked for an action this application does not implement."""
+
+
+class ActionRequestError(Exception):
+    """The action call is malformed."""
+
+
+@dataclass
+class Turn:
+    """What an action needs to know about the turn it runs in."""
+
+    session: Session
+    conversation: Conversation
+    language: str
+    text: str
+    message_id: int | None
+    interpretation: Interpretation
+    latest_action: str | None
+
+
+@dataclass
+class ActionResult:
+    """The replies and slot changes of one action."""
+
+    texts: list[str]
+    slots: dict[str, Any]
+
+
+Handler = Callable[[Turn], Awaitable[ActionResult]]
+
+
+class ActionServer:
+    """Runs the custom actions named in the domain."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        knowledge: KnowledgeBase,
+        categorizer: ConcernCategorizer,
+        languages: tuple[str, ...],
+        default_language: str,
+    ) -> None:
+        self._db = engine
+        self._kb = knowledge
+        self._categorizer = categorizer
+        self._languages = languages
+        self._default_language = default_language
+        self._handlers: dict[str, Handler] = {
+            "action_sync_turn": self.sync_turn,
+            "action_record_concern": self.record_concern,
+            "action_concern_status": self.concern_status,
+            "action_request_human": self.request_human,
+            "action_unknown_question": self.unknown_question,
+            "action_out_of_scope": self.out_of_scope,
+            "action_change_language": self.change_language,
+            "action_subscribe": self.subscribe,
+            "action_unsubscribe": self.unsubscribe,
+            "action_forget_me": self.forget_me,
+        }
+
+    @property
+    def action_names(self) -> list[str]:
+        """The actions this server implements."""
+        return sorted(self._handlers)
+
+    async def run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Runs the action a Rasa request names and returns the protocol's answer.
+
+        Raises:
+            UnknownAction: for an action we do not implement.
+            ActionRequestError: for a request without a sender or tracker.
+        """
+        name = payload.get("next_action")
+        handler = self._handlers.get(str(name))
+        if handler is None:
+            raise UnknownAction(str(name))
+        sender_id = payload.get("sender_id")
+        tracker = payload.get("tracker")
+        if not isinstance(sender_id, str) or not isinstance(tracker, dict):
+            raise ActionRequestError("an action call needs sender_id and tracker")
+        latest = tracker.get("latest_message") or {}
+        metadata = latest.get("metadata") or {}
+        with Session(self._db, expire_on_commit=False) as session:
+            conversation = repository.conversation_by_public_id(
+                session=session, public_id=sender_id
+            )
+            if conversation is None:
+                # A conversation started directly on Rasa (e.g. `rasa shell`): keep it all the same.
+                conversation = repository.get_or_create_conversation(
+                    session=session, channel="rasa", external_id=sender_id, citizen_id=sender_id
+                )
+            turn = Turn(
+                session=session,
+                conversation=conversation,
+                language=self._language(metadata, tracker, conversation),
+                text=str(latest.get("text") or ""),
+                message_id=_int_or_none(metadata.get("message_id")),
+                interpretation=interpretation_from_parse(latest),
+                latest_action=tracker.get("latest_action_name"),
+            )
+            result = await handler(turn)
+        return {
+            "events": [
+                {"event": "slot", "timestamp": None, "name": slot, "value": value}
+                for slot, value in result.slots.items()
+            ],
+            "responses": [{"text": text} for text in result.texts],
+        }
+
+    def _language(
+        self, metadata: dict[str, Any], tracker: dict[str, Any], conversation: Conversation
+    ) -> str:
+        candidates = (
+            metadata.get("language"),
+            (tracker.get("slots") or {}).get("language"),
+            conversation.language,
+        )
+        for candidate in candidates:
+            if candidate in self._languages:
+                return str(candidate)
+        return self._default_language
+
+    def _full_text(self, turn: Turn) -> str:
+        """The citizen's whole message (Rasa may have seen a shortened copy)."""
+        if turn.message_id is not None:
+            stored = repository.message_by_id(session=turn.session, message_id=turn.message_id)
+            if stored is not None and stored.conversation_id == turn.conversation.id:
+                return stored.text
+        return turn.text
+
+    # The actions -------------------------------------------------------------------------
+
+    async def sync_turn(self, turn: Turn) -> ActionResult:
+        """Runs on every user turn: sets the language slot, stores the interpretation."""
+        if turn.message_id is not None:
+            repository.record_interpretation(
+                session=turn.session,
+                message_id=turn.message_id,
+                intent=turn.interpretation.intent,
+                confidence=turn.interpretation.confidence,
+            )
+        return ActionResult(texts=[], slots={"language": turn.language})
+
+    async def record_concern(self, turn: Turn) -> ActionResult:
+        """Stores the concern with a fresh reference and quotes it back."""
+        text = self._full_text(turn)
+        category = self._categorizer.categorize(text).category
+        concern = repository.record_concern(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            category=category,
+            language=turn.language,
+            text=text,
+        )
+        logger.info("concern %s recorded (%s)", concern.reference, category)
+        reply = say(
+            "concern_recorded",
+            turn.language,
+            reference=concern.reference,
+            category=CATEGORY_NAMES[category][turn.language],
+        )
+        return ActionResult(texts=[reply], slots={})
+
+    async def concern_status(self, turn: Turn) -> ActionResult:
+        """The status of the citizen's own concerns, never anyone else's."""
+        own = repository.concerns_of_citizen(session=turn.session, conversation=turn.conversation)
+        asked = {f"C-{year}-{int(number):04d}" for year, number in REFERENCE.findall(turn.text)}
+        if asked:
+            found = [c for c in own if c.reference in asked]
+            missing = sorted(asked - {c.reference for c in found})
+            texts = [self._status_line(c, turn.language) for c in found]
+            texts += [say("concern_status_not_yours", turn.language, reference=r) for r in missing]
+            return ActionResult(texts=texts, slots={})
+        if not own:
+            return ActionResult(texts=[say("concern_status_none", turn.language)], slots={})
+        return ActionResult(texts=[self._status_line(c, turn.language) for c in own[:5]], slots={})
+
+    @staticmethod
+    def _status_line(concern: Any, language: str) -> str:
+        status = STATUS_NAMES.get(concern.status, {}).get(language, concern.status)
+        return say(
+            "concern_status_one",
+            language,
+            reference=concern.reference,
+            category=CATEGORY_NAMES.get(concern.category, CATEGORY_NAMES["other"])[language],
+            date=concern.received_at.date().isoformat(),
+            status=status,
+        )
+
+    async def request_human(self, turn: Turn) -> ActionResult:
+        """Asks the project team to take the conversation up."""
+        reason = "unknown_question" if turn.interpretation.intent == "affirm" else "asked_human"
+        repository.open_human_request(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            reason=reason,
+        )
+        reply = say(
+            "human_requested",
+            turn.language,
+            hours=self._kb.contact.hours[turn.language],
+            contact=contact_line(self._kb, turn.language),
+        )
+        return ActionResult(texts=[reply], slots={})
+
+    async def unknown_question(self, turn: Turn) -> ActionResult:
+        """Says plainly it is not sure, records the question and offers a person."""
+        repository.record_unanswered_question(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            text=self._full_text(turn),
+            language=turn.language,
+            reason="low_confidence",
+            intent=turn.interpretation.intent,
+            confidence=turn.interpretation.confidence,
+        )
+        return ActionResult(texts=[say("unknown_question", turn.language)], slots={})
+
+    async def out_of_scope(self, turn: Turn) -> ActionResult:
+        """Says the question is outside the project, and keeps it for the team."""
+        repository.record_unanswered_question(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            text=self._full_text(turn),
+            language=turn.language,
+            reason="out_of_scope",
+            intent=turn.interpretation.intent,
+            confidence=turn.interpretation.confidence,
+        )
+        project = self._kb.name[turn.language]
+        return ActionResult(texts=[say("out_of_scope", turn.language, project=project)], slots={})
+
+    async def change_language(self, turn: Turn) -> ActionResult:
+        """Switches to the language the citizen asked for and keeps it."""
+        target = self._requested_language(turn.text, current=turn.language)
+        repository.set_conversation_language(
+            session=turn.session, conversation=turn.conversation, language=target, pinned=True
+        )
+        return ActionResult(texts=[say("language_switched", target)], slots={"language": target})
+
+    def _requested_language(self, text: str, *, current: str) -> str:
+        folded = fold(text)
+        wants = [
+            lang
+            for lang, cues in (("en", ("angl", "english", "engl")), ("fr", ("fran", "french")))
+            if lang in self._languages and any(cue in folded for cue in cues)
+        ]
+        if len(wants) == 1:
+            return wants[0]
+        others = [lang for lang in self._languages if lang != current]
+        return others[0] if others else current
+
+    async def subscribe(self, turn: Turn) -> ActionResult:
+        """Subscribes the conversation to project news."""
+        changed = repository.set_subscription(
+            session=turn.session, conversation=turn.conversation, active=True
+        )
+        key = "subscribed" if changed else "already_subscribed"
+        return ActionResult(texts=[say(key, turn.language)], slots={})
+
+    async def unsubscribe(self, turn: Turn) -> ActionResult:
+        """Stops project news for the conversation."""
+        changed = repository.set_subscription(
+            session=turn.session, conversation=turn.conversation, active=False
+        )
+        key = "unsubscribed" if changed else "not_subscribed"
+        return ActionResult(texts=[say(key, turn.language)], slots={})
+
+    async def forget_me(self, turn: Turn) -> ActionResult:
+        """Passes an erasure request to the team (the erasure itself is a staff procedure)."""
+        repository.open_human_request(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            reason="forget_me",
+        )
+        return ActionResult(texts=[say("forget_me_requested", turn.language)], slots={})
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

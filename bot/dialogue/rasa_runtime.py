@@ -1,0 +1,266 @@
+"""The local Rasa runtime, managed for the user when no external RASA_URL is set.
+
+Rasa 3.6 runs in its own Python 3.10 virtual environment (`.venv-rasa`, made by
+`make`). We train a model only when the training data changed (models are named
+by a fingerprint of the data and also kept in a cache folder shared by clones on
+the same machine), start `rasa run` on loopback, wait until it has loaded the
+model, and stop it on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bot.knowledge import build_domain_file
+
+logger = logging.getLogger(__name__)
+
+TRAINING_INPUTS = ("config.yml", "domain", "nlu", "stories")
+KEEP_MODELS = 3
+
+
+class RasaRuntimeError(Exception):
+    """The local Rasa runtime cannot be trained or started; the message says why."""
+
+
+def rasa_environment() -> dict[str, str]:
+    """The environment for Rasa processes: no telemetry, quiet TensorFlow, bounded cache."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_MAX_CACHE_SIZE": env.get("RASA_MAX_CACHE_SIZE", "300"),
+            "PYTHONWARNINGS": "ignore",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        }
+    )
+    return env
+
+
+def training_fingerprint(project: Path) -> str:
+    """A hash of everything a model is trained from."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        root = project / name
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if path.suffix not in {".yml", ".yaml"}:
+                continue
+            digest.update(str(path.relative_to(project)).encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class RasaRuntime:
+    """Trains models and runs a local Rasa server from the Rasa virtual environment."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Path,
+        project: Path,
+        models_dir: Path,
+        knowledge_base: Path,
+        cache_dir: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.project = project
+        self.models_dir = models_dir
+        self.knowledge_base = knowledge_base
+        self.cache_dir = cache_dir
+        self.log_dir = log_dir or project / "var"
+
+    @property
+    def rasa(self) -> Path:
+        """The `rasa` command of the runtime."""
+        return self.runtime / "bin" / "rasa"
+
+    def check(self) -> None:
+        """Raises RasaRuntimeError when the runtime is not installed."""
+        if not self.rasa.exists():
+            raise RasaRuntimeError(
+                f"The Rasa runtime is missing at {self.runtime}: run `make setup` "
+                "(or set RASA_URL to an external Rasa server)."
+            )
+
+    def model_path(self) -> Path:
+        """Where the model for the current training data is (or will be)."""
+        build_domain_file(self.knowledge_base, self.project / "domain" / "knowledge.yml")
+        return self.models_dir / f"{training_fingerprint(self.project)}.tar.gz"
+
+    async def ensure_model(self) -> Path:
+        """The model for the current training data, trained first if there is none."""
+        model = self.model_path()
+        if model.exists():
+            return model
+        cached = self.cache_dir / "models" / model.name if self.cache_dir else None
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        if cached is not None and cached.exists():
+            shutil.copyfile(cached, model)
+            logger.info("reused the cached model %s", model.name)
+            return model
+        self.check()
+        await self._train(model)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model, cached)
+        self._prune()
+        return model
+
+    async def _train(self, model: Path) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / "rasa-train.log"
+        logger.info("training the Rasa model %s (a few minutes); log: %s", model.name, log)
+        started = time.monotonic()
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                str(self.rasa), "train",
+                "--domain", "domain", "--config", "config.yml", "--data", "nlu", "stories",
+                "--out", str(self.models_dir), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
+                cwd=self.project, env=rasa_environment(), stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            code = await process.wait()
+        if code != 0 or not model.exists():
+            raise RasaRuntimeError(f"Training the Rasa model failed (see {log}):\n{_tail(log)}")
+        logger.info("trained %s in %.0f s", model.name, time.monotonic() - started)
+
+    def _prune(self) -> None:
+        models = sorted(self.models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        for old in models[:-KEEP_MODELS]:
+            old.unlink(missing_ok=True)
+
+    def server(
+        self,
+        *,
+        action_url: str | None,
+        action_token: str | None,
+        port: int = 0,
+        startup_timeout: float = 240.0,
+    ) -> LocalRasaServer:
+        """A Rasa server (not started yet) calling our action endpoint at `action_url`."""
+        self.check()
+        return LocalRasaServer(
+            runtime=self,
+            action_url=action_url,
+            action_token=action_token,
+            port=port or _free_port(),
+            startup_timeout=startup_timeout,
+        )
+
+
+class LocalRasaServer:
+    """A `rasa run` process on 127.0.0.1, used as an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        runtime: RasaRuntime,
+        action_url: str | None,
+        action_token: str | None,
+        port: int,
+        startup_timeout: float,
+    ) -> None:
+        self._runtime = runtime
+        self.action_url = action_url
+        self._action_token = action_token
+        self.port = port
+        self.token = secrets.token_urlsafe(16)
+        self._startup_timeout = startup_timeout
+        self._process: asyncio.subprocess.Process | None = None
+        self.log = runtime.log_dir / "rasa-server.log"
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _write_endpoints(self) -> Path:
+        path = self._runtime.log_dir / "rasa-endpoints.yml"
+        endpoints: dict[str, object] = {}
+        if self.action_url:
+            action: dict[str, object] = {"url": self.action_url}
+            if self._action_token:
+                action["token"] = self._action_token
+            endpoints["action_endpoint"] = action
+        path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    async def start(self, model: Path) -> None:
+        """Starts the server on `model` and waits until the model is loaded.
+
+        Raises:
+            RasaRuntimeError: when it exits early or is not ready within the start-up timeout.
+        """
+        self._runtime.log_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = self._write_endpoints()
+        logger.info("starting Rasa on %s (log: %s)", self.url, self.log)
+        with self.log.open("ab") as out:
+            self._process = await asyncio.create_subprocess_exec(
+                str(self._runtime.rasa), "run", "--enable-api",
+                "--interface", "127.0.0.1", "--port", str(self.port),
+                "--model", str(model), "--endpoints", str(endpoints),
+                "--credentials", "credentials.yml", "--auth-token", self.token,
+                cwd=self._runtime.project, env=rasa_environment(),
+                stdout=out, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + self._startup_timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._process.returncode is not None:
+                    raise RasaRuntimeError(
+                        f"The Rasa server exited with code {self._process.returncode} "
+                        f"(see {self.log}):\n{_tail(self.log)}"
+                    )
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    response = await client.get(f"{self.url}/status", params={"token": self.token})
+                    if response.status_code == httpx.codes.OK and response.json().get("model_file"):
+                        logger.info("Rasa is ready on %s", self.url)
+                        return
+                await asyncio.sleep(0.5)
+        await self.stop()
+        raise RasaRuntimeError(
+            f"The Rasa server was not ready within {self._startup_timeout:.0f} s (see {self.log})."
+        )
+
+    async def stop(self) -> None:
+        """Stops the server: SIGTERM, then SIGKILL after 15 s."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        logger.info("Rasa stopped")

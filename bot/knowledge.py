@@ -1,0 +1,259 @@
+"""The project's knowledge base: the reviewed answers the assistant may give.
+
+`knowledge/project.yml` is what a promoter edits. From it we generate
+`domain/knowledge.yml`, the Rasa responses `utter_faq/<topic>` (each answer in
+French and English, followed by its source documents and review date) and the
+greeting that names the project. The generated file is committed so that
+`rasa data validate` and reviews see it; `bot kb build` rewrites it and the
+managed Rasa runtime rebuilds it before every training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAQ_TOPICS = (
+    "overview",
+    "schedule",
+    "location",
+    "consultation",
+    "environment",
+    "noise",
+    "jobs",
+    "benefits",
+    "traffic",
+    "health_safety",
+    "documents",
+    "contact",
+)
+LANGUAGES = ("fr", "en")
+GENERATED_HEADER = "# GENERATED from knowledge/project.yml by `bot kb build`: edit the knowledge base, not this file.\n"
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base file is missing or incomplete; the message says where."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A reviewed source document that answers cite."""
+
+    id: str
+    title: dict[str, str]
+    date: date
+    url: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reviewed answer to one FAQ topic."""
+
+    topic: str
+    text: dict[str, str]
+    sources: tuple[Document, ...]
+    reviewed: date
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How citizens reach the project team."""
+
+    email: str
+    phone: str
+    office: dict[str, str]
+    hours: dict[str, str]
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Everything the assistant knows about the project."""
+
+    name: dict[str, str]
+    promoter: dict[str, str]
+    notice: dict[str, str]
+    contact: Contact
+    documents: dict[str, Document]
+    answers: dict[str, Answer]
+
+
+def _bilingual(node: Any, where: str) -> dict[str, str]:
+    if not isinstance(node, dict):
+        raise KnowledgeBaseError(f"{where} must have a French and an English text (fr:, en:).")
+    missing = [lang for lang in LANGUAGES if not str(node.get(lang) or "").strip()]
+    if missing:
+        raise KnowledgeBaseError(f"{where} has no text in {', '.join(missing)}.")
+    return {lang: " ".join(str(node[lang]).split()) for lang in LANGUAGES}
+
+
+def _date(value: Any, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise KnowledgeBaseError(f"{where} must be a date like 2026-01-31.") from exc
+
+
+def load_knowledge_base(path: Path) -> KnowledgeBase:
+    """Reads and checks the knowledge base.
+
+    Raises:
+        KnowledgeBaseError: when the file is unreadable or any topic, language or source is missing.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeBaseError(f"Cannot read the knowledge base {path}: {exc}.") from exc
+    if not isinstance(raw, dict):
+        raise KnowledgeBaseError(f"The knowledge base {path} is not a YAML mapping.")
+    project = raw.get("project") or {}
+    contact = project.get("contact") or {}
+    documents: dict[str, Document] = {}
+    for index, doc in enumerate(raw.get("documents") or []):
+        where = f"documents[{index}]"
+        if not isinstance(doc, dict) or not doc.get("id") or not doc.get("url"):
+            raise KnowledgeBaseError(f"{where} needs an id and a url.")
+        documents[str(doc["id"])] = Document(
+            id=str(doc["id"]),
+            title=_bilingual(doc.get("title"), f"{where}.title"),
+            date=_date(doc.get("date"), f"{where}.date"),
+            url=str(doc["url"]),
+        )
+    faq = raw.get("faq") or {}
+    answers: dict[str, Answer] = {}
+    for topic in FAQ_TOPICS:
+        entry = faq.get(topic)
+        if not isinstance(entry, dict):
+            raise KnowledgeBaseError(
+                f"faq.{topic} is missing: every contract topic needs an answer."
+            )
+        source_ids = entry.get("sources") or []
+        if not source_ids:
+            raise KnowledgeBaseError(f"faq.{topic} names no source document.")
+        unknown = [str(s) for s in source_ids if str(s) not in documents]
+        if unknown:
+            raise KnowledgeBaseError(f"faq.{topic} cites unknown documents: {', '.join(unknown)}.")
+        answers[topic] = Answer(
+            topic=topic,
+            text=_bilingual(entry.get("answer"), f"faq.{topic}.answer"),
+            sources=tuple(documents[str(s)] for s in source_ids),
+            reviewed=_date(entry.get("reviewed"), f"faq.{topic}.reviewed"),
+        )
+    return KnowledgeBase(
+        name=_bilingual(project.get("name"), "project.name"),
+        promoter=_bilingual(project.get("promoter"), "project.promoter"),
+        notice=_bilingual(
+            project.get("fictional_notice") or project.get("notice"), "project.fictional_notice"
+        ),
+        contact=Contact(
+            email=str(contact.get("email") or ""),
+            phone=str(contact.get("phone") or ""),
+            office=_bilingual(contact.get("office"), "project.contact.office"),
+            hours=_bilingual(contact.get("hours"), "project.contact.hours"),
+        ),
+        documents=documents,
+        answers=answers,
+    )
+
+
+_SOURCE_LABEL = {"fr": "Source", "en": "Source"}
+_SOURCES_LABEL = {"fr": "Sources", "en": "Sources"}
+_REVIEWED = {"fr": "Réponse révisée le {date}.", "en": "Answer reviewed on {date}."}
+
+
+def cite(answer: Answer, language: str) -> str:
+    """The answer in `language` followed by its sources and review date."""
+    label = (_SOURCE_LABEL if len(answer.sources) == 1 else _SOURCES_LABEL)[language]
+    separator = " : " if language == "fr" else ": "
+    sources = "; ".join(
+        f"{doc.title[language]} ({doc.date.isoformat()}), {doc.url}" for doc in answer.sources
+    )
+    reviewed = _REVIEWED[language].format(date=answer.reviewed.isoformat())
+    # One line break, not two: Rasa's REST channel splits a text into messages at blank lines.
+    return f"{answer.text[language]}\n{label}{separator}{sources}. {reviewed}"
+
+
+def contact_line(kb: KnowledgeBase, language: str) -> str:
+    """One sentence with the team's contact details."""
+    c = kb.contact
+    if language == "fr":
+        return f"{c.email}, {c.phone}, {c.office['fr']} ({c.hours['fr']})"
+    return f"{c.email}, {c.phone}, {c.office['en']} ({c.hours['en']})"
+
+
+_GREETING = {
+    "fr": (
+        "Bonjour! Je suis l'assistant automatisé (un robot, pas une personne) du projet {name}. "
+        "Je réponds aux questions sur le projet à partir de documents révisés, en citant mes sources, "
+        "et je note vos préoccupations pour l'équipe du projet. Vous pouvez aussi demander à parler "
+        "à une personne. {notice}"
+    ),
+    "en": (
+        "Hello! I am the automated assistant (a bot, not a person) of the {name} project. "
+        "I answer questions about the project from reviewed documents, citing my sources, and I log "
+        "your concerns for the project team. You can also ask to talk to a person. {notice}"
+    ),
+}
+_IAMABOT = {
+    "fr": (
+        "Oui, je suis un robot : l'assistant automatisé du projet {name}. Je ne réponds qu'à partir "
+        "des documents révisés du projet et je vous dis quand je ne sais pas. Si vous préférez "
+        "une personne de l'équipe, dites « parler à quelqu'un »."
+    ),
+    "en": (
+        "Yes, I am a bot: the automated assistant of the {name} project. I only answer from the "
+        "project's reviewed documents and I tell you when I don't know. If you would rather talk "
+        'to a person from the team, say "talk to a person".'
+    ),
+}
+
+
+def _variations(texts: dict[str, str]) -> list[dict[str, Any]]:
+    variations: list[dict[str, Any]] = [
+        {"text": texts[lang], "condition": [{"type": "slot", "name": "language", "value": lang}]}
+        for lang in LANGUAGES
+    ]
+    # Without a language slot (a turn Rasa saw before ours set it), French is the default.
+    variations.append({"text": texts["fr"]})
+    return variations
+
+
+def render_domain(kb: KnowledgeBase) -> str:
+    """The Rasa domain file generated from the knowledge base."""
+    responses: dict[str, Any] = {
+        "utter_greet": _variations(
+            {
+                lang: _GREETING[lang].format(name=kb.name[lang], notice=kb.notice[lang])
+                for lang in LANGUAGES
+            }
+        ),
+        "utter_iamabot": _variations(
+            {lang: _IAMABOT[lang].format(name=kb.name[lang]) for lang in LANGUAGES}
+        ),
+    }
+    for topic, answer in kb.answers.items():
+        responses[f"utter_faq/{topic}"] = _variations(
+            {lang: cite(answer, lang) for lang in LANGUAGES}
+        )
+    body = yaml.safe_dump(
+        {"version": "3.1", "intents": ["faq"], "responses": responses},
+        allow_unicode=True,
+        sort_keys=False,
+        width=100,
+    )
+    return GENERATED_HEADER + body
+
+
+def build_domain_file(kb_path: Path, domain_path: Path) -> bool:
+    """Writes the generated domain file; returns True when its content changed."""
+    content = render_domain(load_knowledge_base(kb_path))
+    if domain_path.exists() and domain_path.read_text(encoding="utf-8") == content:
+        return False
+    domain_path.parent.mkdir(parents=True, exist_ok=True)
+    domain_path.write_text(content, encoding="utf-8")
+    return True

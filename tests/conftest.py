@@ -1,0 +1,121 @@
+"""Shared fixtures: a fresh database per test, a fake dialogue engine, and (for tests
+marked `rasa`) the whole assistant running against a real, locally trained Rasa server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.core.conversation import ConversationCore
+from bot.core.language import LanguageDetector
+from bot.core.types import Interpretation
+from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
+from bot.settings import PROJECT_ROOT, Settings, load_settings
+from bot.storage.database import open_database
+from tests.support.live import LiveAssistant
+
+HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's .env or environment for our settings."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "DATABASE_URL",
+        "RASA_URL",
+        "RASA_TOKEN",
+        "ACTION_TOKEN",
+        "WEB_PORT",
+        "LANGUAGES",
+        "DEFAULT_LANGUAGE",
+        "RASA_PORT",
+        "LOG_LEVEL",
+        "ACTION_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_database(f"sqlite:///{tmp_path / 'voisinage.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(database: Engine) -> Iterator[Session]:
+    with Session(database, expire_on_commit=False) as db_session:
+        yield db_session
+
+
+@pytest.fixture(scope="session")
+def detector() -> LanguageDetector:
+    found = LanguageDetector(("fr", "en"), "fr")
+    found.warm_up()
+    return found
+
+
+class FakeDialogue(DialogueEngine):
+    """A dialogue engine that answers from a function, or fails on demand."""
+
+    def __init__(self, answer: Callable[[str, Mapping[str, Any]], list[str]] | None = None) -> None:
+        self.answer = answer or (lambda text, metadata: [f"echo[{metadata['language']}]: {text}"])
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.failing = False
+
+    async def respond(self, *, sender_id: str, text: str, metadata: Mapping[str, Any]) -> list[str]:
+        self.calls.append((sender_id, text, dict(metadata)))
+        if self.failing:
+            raise DialogueUnavailable("the fake engine is down")
+        return self.answer(text, metadata)
+
+    async def parse(self, text: str) -> Interpretation:
+        if self.failing:
+            raise DialogueUnavailable("the fake engine is down")
+        return Interpretation(intent="greet", confidence=1.0)
+
+    async def is_ready(self) -> bool:
+        return not self.failing
+
+
+@pytest.fixture
+def fake_dialogue() -> FakeDialogue:
+    return FakeDialogue()
+
+
+@pytest.fixture
+def core(
+    database: Engine, fake_dialogue: FakeDialogue, detector: LanguageDetector
+) -> ConversationCore:
+    return ConversationCore(
+        engine=database, dialogue=fake_dialogue, detector=detector, turn_timeout=1.0
+    )
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
+    """The whole assistant with a real Rasa server (trains the model first if needed)."""
+    tmp = tmp_path_factory.mktemp("live")
+    settings = load_settings(database_url=f"sqlite:///{tmp / 'live.db'}", web_port=0)
+    assistant = LiveAssistant(settings)
+    assistant.start()
+    yield assistant
+    assistant.stop()
+
+
+@pytest.fixture
+def web(live: LiveAssistant) -> Iterator[httpx.Client]:
+    assert live.assistant is not None
+    with httpx.Client(base_url=live.assistant.web_url, timeout=30) as client:
+        yield client
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(database_url=f"sqlite:///{tmp_path / 'voisinage.db'}", **overrides)

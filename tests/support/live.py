@@ -1,0 +1,69 @@
+"""The whole assistant running for real (local Rasa server included) in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from bot.app import Assistant, running_assistant, wait_for_dialogue
+from bot.settings import Settings
+
+
+class LiveAssistant:
+    """Starts `running_assistant` + the Rasa server in a thread with its own event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.assistant: Assistant | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="live-assistant", daemon=True)
+
+    def start(self, timeout: float = 900) -> Assistant:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the assistant did not start in time")
+        if self._error is not None:
+            raise RuntimeError("the assistant failed to start") from self._error
+        assert self.assistant is not None
+        return self.assistant
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=60)
+
+    @property
+    def rasa_url(self) -> str:
+        assert self.assistant is not None
+        assert self.assistant.rasa_server is not None
+        return self.assistant.rasa_server.url
+
+    @property
+    def rasa_token(self) -> str:
+        assert self.assistant is not None
+        assert self.assistant.rasa_server is not None
+        return self.assistant.rasa_server.token
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            async with running_assistant(self.settings) as assistant:
+                await wait_for_dialogue(assistant)
+                self.assistant = assistant
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+
+
+def database_path(tmp: Path) -> str:
+    return f"sqlite:///{tmp / 'test.db'}"
