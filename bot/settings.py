@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = ("fr", "en")
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
-    languages: tuple[Literal["fr", "en"], ...] = ("fr", "en")
+    languages: Annotated[tuple[Literal["fr", "en"], ...], NoDecode] = ("fr", "en")
     default_language: Literal["fr", "en"] = "fr"
     knowledge_base: Path = PROJECT_ROOT / "knowledge" / "project.yml"
 
