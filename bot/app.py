@@ -69,9 +69,10 @@ class Assistant:
     rasa_server: LocalRasaServer | None
 
 
-async def _serve(
+async def serve_http(
     app: FastAPI, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serves `app` with uvicorn in this event loop; returns the server, its task and its port."""
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
@@ -135,7 +136,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             knowledge=knowledge,
             action_token=settings.action_token,
         )
-        web_server, web_task, port = await _serve(app, settings.web_host, settings.web_port)
+        web_server, web_task, port = await serve_http(app, settings.web_host, settings.web_port)
         web_url = f"http://{settings.web_host}:{port}"
         if rasa_server is not None:
             rasa_server.action_url = settings.action_endpoint_url or f"{web_url}/actions/webhook"

@@ -52,7 +52,9 @@ def test_nothing_recognisable_is_other(categorizer: ConcernCategorizer) -> None:
 
 def test_unknown_category_label_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "concerns.yml"
-    bad.write_text('nlu:\n# category: weather\n- intent: report_concern\n  examples: |\n    - rain\n')
+    bad.write_text(
+        "nlu:\n# category: weather\n- intent: report_concern\n  examples: |\n    - rain\n"
+    )
     with pytest.raises(ValueError, match="weather"):
         read_labelled_examples(bad)
 

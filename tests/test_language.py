@@ -61,6 +61,8 @@ def test_accuracy_on_held_out_messages(detector: LanguageDetector, name: str) ->
     right = [detector.detect(m["text"]).language == m["lang"] for m in messages]
     short = [r for r, m in zip(right, messages, strict=True) if len(words(m["text"])) <= 3]
     overall, short_rate = sum(right) / len(right), sum(short) / len(short)
-    print(f"{name}: language accuracy {overall:.3f} overall, {short_rate:.3f} on {len(short)} short")
+    print(
+        f"{name}: language accuracy {overall:.3f} overall, {short_rate:.3f} on {len(short)} short"
+    )
     assert overall >= 0.97
     assert short_rate >= 0.97

@@ -35,7 +35,9 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     open_database(url).dispose()
     engine = open_database(url)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        )
     engine.dispose()
 
 
@@ -139,12 +141,25 @@ def test_concerns_of_a_citizen_stay_theirs(session: Session) -> None:
         session=session, conversation=theirs, message_id=None, category="water",
         language="fr", text="puits",
     )  # fmt: skip
-    assert [c.category for c in repository.concerns_of_citizen(session=session, conversation=mine)] == ["noise"]
+    assert [
+        c.category for c in repository.concerns_of_citizen(session=session, conversation=mine)
+    ] == ["noise"]
 
 
 def test_subscription_toggles(session: Session) -> None:
     conversation = _conversation(session)
-    assert repository.set_subscription(session=session, conversation=conversation, active=False) is False
-    assert repository.set_subscription(session=session, conversation=conversation, active=True) is True
-    assert repository.set_subscription(session=session, conversation=conversation, active=True) is False
-    assert repository.set_subscription(session=session, conversation=conversation, active=False) is True
+    assert (
+        repository.set_subscription(session=session, conversation=conversation, active=False)
+        is False
+    )
+    assert (
+        repository.set_subscription(session=session, conversation=conversation, active=True) is True
+    )
+    assert (
+        repository.set_subscription(session=session, conversation=conversation, active=True)
+        is False
+    )
+    assert (
+        repository.set_subscription(session=session, conversation=conversation, active=False)
+        is True
+    )

@@ -1,0 +1,78 @@
+"""A stand-in for a Rasa server's HTTP API on loopback, answering like Rasa 3.6 does."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+
+class FakeRasa:
+    """Programmable: `mode` is "ok", "slow", "error" or "garbage"; `token` is required if set."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.mode = "ok"
+        self.token = token
+        self.received: list[dict[str, Any]] = []
+        self.app = FastAPI()
+        self.app.add_api_route("/status", self.status, methods=["GET"])
+        self.app.add_api_route("/model/parse", self.parse, methods=["POST"])
+        self.app.add_api_route("/webhooks/rest/webhook", self.webhook, methods=["POST"])
+
+    async def _refuse(self, request: Request) -> JSONResponse | PlainTextResponse | None:
+        if self.token is not None and request.query_params.get("token") != self.token:
+            return JSONResponse(
+                {"status": "failure", "reason": "NotAuthenticated"}, status_code=401
+            )
+        if self.mode == "slow":
+            await asyncio.sleep(3)
+        if self.mode == "error":
+            return JSONResponse({"status": "failure"}, status_code=500)
+        if self.mode == "garbage":
+            return PlainTextResponse("<html>proxy error</html>")
+        return None
+
+    async def status(self, request: Request) -> Any:
+        refused = await self._refuse(request)
+        return refused or {"model_file": "models/fake.tar.gz", "model_id": "fake"}
+
+    async def parse(self, request: Request) -> Any:
+        refused = await self._refuse(request)
+        if refused:
+            return refused
+        text = (await request.json())["text"]
+        if "bruit" in text or "noise" in text:
+            return {
+                "text": text,
+                "intent": {"name": "faq", "confidence": 0.9},
+                "intent_ranking": [
+                    {"name": "faq", "confidence": 0.9},
+                    {"name": "report_concern", "confidence": 0.1},
+                ],
+                "response_selector": {
+                    "faq": {"response": {"intent_response_key": "faq/noise", "confidence": 0.8}}
+                },
+            }
+        if "puits" in text or "well" in text:
+            return {
+                "text": text,
+                "intent": {"name": "report_concern", "confidence": 0.97},
+                "intent_ranking": [],
+            }
+        return {"text": text, "intent": {"name": "greet", "confidence": 0.99}, "intent_ranking": []}
+
+    async def webhook(self, request: Request) -> Any:
+        refused = await self._refuse(request)
+        if refused:
+            return refused
+        body = await request.json()
+        self.received.append(body)
+        return [
+            {
+                "recipient_id": body["sender"],
+                "text": f"[{body['metadata']['language']}] {body['message']}",
+            },
+            {"recipient_id": body["sender"], "image": "https://example.org/x.png"},
+        ]

@@ -1,0 +1,349 @@
+"""Rasa's custom actions, called as Rasa calls them (the action-server protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.app import serve_http
+from bot.channels.web.app import create_app
+from bot.core.categories import ConcernCategorizer
+from bot.core.conversation import ConversationCore
+from bot.dialogue.actions import ActionServer, UnknownAction
+from bot.knowledge import load_knowledge_base
+from bot.settings import PROJECT_ROOT
+from bot.storage import repository
+from bot.storage.models import (
+    Concern,
+    Conversation,
+    HumanRequest,
+    Message,
+    Subscription,
+    UnansweredQuestion,
+)
+from bot.storage.models import Direction as D
+
+KB = load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
+CATEGORIZER = ConcernCategorizer.from_nlu_file(
+    PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
+)
+
+
+@pytest.fixture
+def actions(database: Engine) -> ActionServer:
+    return ActionServer(
+        engine=database,
+        knowledge=KB,
+        categorizer=CATEGORIZER,
+        languages=("fr", "en"),
+        default_language="fr",
+    )
+
+
+@pytest.fixture
+def citizen(database: Engine) -> Conversation:
+    with Session(database, expire_on_commit=False) as session:
+        return repository.get_or_create_conversation(
+            session=session, channel="telegram", external_id="chat-1", citizen_id="citizen-1"
+        )
+
+
+def stored_message(database: Engine, conversation: Conversation, text: str) -> int:
+    with Session(database, expire_on_commit=False) as session:
+        message = repository.add_message(
+            session=session,
+            conversation=conversation,
+            direction=D.INCOMING,
+            text=text,
+            language="fr",
+        )
+        assert message.id is not None
+        return message.id
+
+
+def call(
+    action: str, conversation: Conversation, text: str, *, intent: str, language: str = "fr",
+    message_id: int | None = None, faq: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    latest: dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.93},
+        "intent_ranking": [{"name": intent, "confidence": 0.93}],
+        "entities": [],
+        "metadata": {"language": language, "message_id": message_id},
+    }
+    if faq:
+        latest["response_selector"] = {
+            "faq": {"response": {"intent_response_key": f"faq/{faq}", "confidence": 0.5}}
+        }
+    return {
+        "next_action": action,
+        "sender_id": conversation.public_id,
+        "tracker": {"sender_id": conversation.public_id, "slots": {}, "latest_message": latest},
+        "domain": {},
+        "version": "3.6.21",
+    }
+
+
+async def test_sync_turn_sets_the_language_and_stores_the_interpretation(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    message_id = stored_message(database, citizen, "ça va-tu faire du bruit")
+    answer = await actions.run(
+        call(
+            "action_sync_turn",
+            citizen,
+            "ça va-tu faire du bruit",
+            intent="faq",
+            message_id=message_id,
+            faq="noise",
+        )
+    )
+    assert answer["events"] == [
+        {"event": "slot", "timestamp": None, "name": "language", "value": "fr"}
+    ]
+    assert answer["responses"] == []
+    with Session(database) as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        assert message.intent == "faq/noise"
+        assert message.confidence == pytest.approx(0.465)
+
+
+async def test_a_concern_is_recorded_with_a_reference_quoted_back(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    text = "J'ai peur pour mon puits depuis que vous dynamitez"
+    message_id = stored_message(database, citizen, text)
+    answer = await actions.run(
+        call("action_record_concern", citizen, text, intent="report_concern", message_id=message_id)
+    )
+    with Session(database) as session:
+        concern = session.exec(select(Concern)).one()
+    assert concern.reference.startswith("C-2026-") or concern.reference.startswith("C-20")
+    assert concern.category == "water"
+    assert concern.text == text
+    assert (concern.channel, concern.language, concern.message_id) == ("telegram", "fr", message_id)
+    reply = answer["responses"][0]["text"]
+    assert concern.reference in reply
+    assert "eau" in reply
+
+
+async def test_the_whole_message_is_kept_even_when_rasa_saw_a_shortened_copy(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    whole = "Les camions brisent le chemin. " * 300
+    message_id = stored_message(database, citizen, whole)
+    await actions.run(
+        call(
+            "action_record_concern",
+            citizen,
+            whole[:2000],
+            intent="report_concern",
+            message_id=message_id,
+        )
+    )
+    with Session(database) as session:
+        assert session.exec(select(Concern)).one().text == whole
+
+
+async def test_status_shows_only_the_citizens_own_concerns(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    with Session(database, expire_on_commit=False) as session:
+        mine = repository.record_concern(
+            session=session,
+            conversation=citizen,
+            message_id=None,
+            category="noise",
+            language="en",
+            text="noise",
+        )
+        stranger = repository.get_or_create_conversation(
+            session=session, channel="telegram", external_id="chat-2", citizen_id="citizen-2"
+        )
+        theirs = repository.record_concern(
+            session=session,
+            conversation=stranger,
+            message_id=None,
+            category="water",
+            language="en",
+            text="well",
+        )
+    answer = await actions.run(
+        call("action_concern_status", citizen, f"where are {mine.reference} and {theirs.reference}?",
+             intent="ask_concern_status", language="en")
+    )  # fmt: skip
+    texts = [r["text"] for r in answer["responses"]]
+    assert any(mine.reference in t and "received" in t for t in texts)
+    assert any(theirs.reference in t and "cannot find" in t for t in texts)
+    assert not any("well" in t for t in texts)
+
+    listing = await actions.run(
+        call(
+            "action_concern_status",
+            citizen,
+            "des nouvelles de ma plainte?",
+            intent="ask_concern_status",
+        )
+    )
+    assert [mine.reference in r["text"] for r in listing["responses"]] == [True]
+
+
+async def test_status_without_any_concern_says_so(
+    actions: ActionServer, citizen: Conversation
+) -> None:
+    answer = await actions.run(
+        call("action_concern_status", citizen, "ma plainte?", intent="ask_concern_status")
+    )
+    assert "aucune préoccupation" in answer["responses"][0]["text"]
+
+
+async def test_an_unknown_question_is_recorded_and_a_person_offered(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    answer = await actions.run(
+        call(
+            "action_unknown_question",
+            citizen,
+            "blorp the zorb?",
+            intent="nlu_fallback",
+            language="en",
+        )
+    )
+    assert "not sure" in answer["responses"][0]["text"]
+    assert "person" in answer["responses"][0]["text"]
+    accepted = await actions.run(
+        call("action_request_human", citizen, "yes", intent="affirm", language="en")
+    )
+    assert "person from the project team" in accepted["responses"][0]["text"]
+    assert KB.contact.email in accepted["responses"][0]["text"]
+    with Session(database) as session:
+        assert session.exec(select(UnansweredQuestion)).one().reason == "low_confidence"
+        assert session.exec(select(HumanRequest)).one().reason == "unknown_question"
+
+
+async def test_asking_for_a_person_twice_opens_one_request(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    for _ in range(2):
+        await actions.run(
+            call("action_request_human", citizen, "un humain svp", intent="ask_human")
+        )
+    with Session(database) as session:
+        assert len(session.exec(select(HumanRequest)).all()) == 1
+
+
+async def test_change_language_switches_and_pins(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    answer = await actions.run(
+        call(
+            "action_change_language",
+            citizen,
+            "can we speak english please",
+            intent="change_language",
+        )
+    )
+    assert answer["events"][0]["value"] == "en"
+    assert "English" in answer["responses"][0]["text"]
+    with Session(database) as session:
+        stored = session.get(Conversation, citizen.id)
+        assert stored is not None
+        assert (stored.language, stored.language_pinned) == ("en", True)
+
+
+async def test_subscribe_and_unsubscribe(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    first = await actions.run(
+        call("action_subscribe", citizen, "abonnez-moi", intent="subscribe_updates")
+    )
+    again = await actions.run(
+        call("action_subscribe", citizen, "abonnez-moi", intent="subscribe_updates")
+    )
+    stop = await actions.run(
+        call("action_unsubscribe", citizen, "stop", intent="unsubscribe_updates")
+    )
+    assert "nouvelles du projet ici" in first["responses"][0]["text"]
+    assert "déjà abonné" in again["responses"][0]["text"]
+    assert "ne recevrez plus" in stop["responses"][0]["text"]
+    with Session(database) as session:
+        assert session.exec(select(Subscription)).one().active is False
+
+
+async def test_forget_me_reaches_a_person(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    answer = await actions.run(
+        call("action_forget_me", citizen, "effacez mes données", intent="forget_me")
+    )
+    assert "effacement" in answer["responses"][0]["text"]
+    with Session(database) as session:
+        assert session.exec(select(HumanRequest)).one().reason == "forget_me"
+
+
+async def test_an_unknown_sender_still_gets_its_concern_kept(
+    actions: ActionServer, database: Engine
+) -> None:
+    payload = {
+        "next_action": "action_record_concern",
+        "sender_id": "someone-from-rasa-shell",
+        "tracker": {
+            "latest_message": {
+                "text": "trop de bruit la nuit",
+                "intent": {"name": "report_concern"},
+            }
+        },
+    }
+    await actions.run(payload)
+    with Session(database) as session:
+        assert session.exec(select(Concern)).one().text == "trop de bruit la nuit"
+
+
+async def test_an_unknown_action_is_refused(actions: ActionServer, citizen: Conversation) -> None:
+    with pytest.raises(UnknownAction):
+        await actions.run(call("action_launch_rockets", citizen, "go", intent="greet"))
+
+
+async def test_the_endpoint_checks_the_token_and_speaks_the_protocol(
+    actions: ActionServer, citizen: Conversation, core: ConversationCore, fake_dialogue: Any
+) -> None:
+    app = create_app(
+        core=core,
+        actions=actions,
+        dialogue=fake_dialogue,
+        knowledge=KB,
+        action_token="s3cret-token",
+    )
+    server, task, port = await serve_http(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            payload = call(
+                "action_subscribe",
+                citizen,
+                "keep me posted",
+                intent="subscribe_updates",
+                language="en",
+            )
+            assert (await client.post("/actions/webhook", json=payload)).status_code == 401
+            assert (
+                await client.post("/actions/webhook?token=wrong", json=payload)
+            ).status_code == 401
+            ok = await client.post("/actions/webhook?token=s3cret-token", json=payload)
+            assert ok.status_code == 200
+            assert "project news" in ok.json()["responses"][0]["text"]
+            unknown = await client.post(
+                "/actions/webhook?token=s3cret-token", json={**payload, "next_action": "nope"}
+            )
+            assert unknown.status_code == 404
+            assert unknown.json()["action_name"] == "nope"
+            bad = await client.post("/actions/webhook?token=s3cret-token", content=b"not json")
+            assert bad.status_code == 400
+    finally:
+        server.should_exit = True
+        await task

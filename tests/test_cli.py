@@ -1,0 +1,93 @@
+"""The `bot` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import serve_http
+from tests.support.fake_rasa import FakeRasa
+
+
+@pytest.fixture
+async def rasa_url() -> AsyncIterator[str]:
+    fake = FakeRasa(token="cli-token")
+    server, task, port = await serve_http(fake.app, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_parse_prints_one_json_object_per_line(rasa_url: str, tmp_path: Path) -> None:
+    code, out, err = await run_bot(
+        "parse",
+        stdin="Est-ce que ça va faire du bruit la nuit?\nmon puits est à sec depuis le dynamitage\nmerci\n\n",
+        env={
+            "RASA_URL": rasa_url,
+            "RASA_TOKEN": "cli-token",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        },
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 4
+    assert lines[0]["intent"] == "faq/noise"
+    assert lines[0]["language"] == "fr"
+    assert 0 < lines[0]["confidence"] <= 1
+    assert lines[1]["intent"] == "report_concern"
+    assert lines[1]["category"] == "water"
+    assert (lines[2]["text"], lines[2]["language"]) == ("merci", "fr")
+    assert lines[3] == {"text": "", "language": "fr", "intent": None, "confidence": 0.0}
+
+
+async def test_parse_takes_arguments(rasa_url: str) -> None:
+    code, out, _ = await run_bot(
+        "parse",
+        "how loud is the noise at night?",
+        env={"RASA_URL": rasa_url, "RASA_TOKEN": "cli-token"},
+    )
+    assert code == 0
+    record = json.loads(out)
+    assert (record["language"], record["intent"]) == ("en", "faq/noise")
+
+
+async def test_parse_with_rasa_down_says_so_in_one_line() -> None:
+    code, out, err = await run_bot("parse", "allo", env={"RASA_URL": "http://127.0.0.1:9"})
+    assert code == 1
+    assert out == ""
+    assert "Rasa unreachable at http://127.0.0.1:9" in err
+
+
+async def test_kb_check_and_db_upgrade(tmp_path: Path) -> None:
+    code, out, _ = await run_bot("kb", "check")
+    assert (code, out.strip()) == (0, "The knowledge base is complete.")
+    code, out, _ = await run_bot(
+        "db", "upgrade", env={"DATABASE_URL": f"sqlite:///{tmp_path}/new.db"}
+    )
+    assert code == 0
+    assert (tmp_path / "new.db").exists()
+
+
+async def test_a_missing_rasa_runtime_is_named(tmp_path: Path) -> None:
+    code, _, err = await run_bot("train", env={"RASA_RUNTIME": str(tmp_path / "nowhere")})
+    assert code == 1
+    assert "The Rasa runtime is missing" in err
+    assert "make setup" in err

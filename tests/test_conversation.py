@@ -1,0 +1,172 @@
+"""The conversation core, with a fake dialogue engine: what is stored, what the citizen reads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import Session, col, select
+
+from bot.core.conversation import ConversationCore
+from bot.core.types import IncomingMessage
+from bot.storage.models import (
+    Conversation,
+    Direction,
+    HumanRequest,
+    Message,
+    MessageStatus,
+    UnansweredQuestion,
+)
+from tests.conftest import FakeDialogue
+
+
+def said(text: str, conversation: str = "browser-1", **extra: str) -> IncomingMessage:
+    return IncomingMessage(
+        channel="web", conversation_key=conversation, sender_key=conversation, text=text, **extra
+    )
+
+
+def transcript(core: ConversationCore) -> list[tuple[str, str, str | None]]:
+    with core.session() as session:
+        rows = session.exec(select(Message).order_by(col(Message.id))).all()
+        return [(m.direction.value, m.text, m.status.value if m.status else None) for m in rows]
+
+
+async def test_a_turn_is_stored_both_ways(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    result = await core.handle(said("Est-ce que les travaux vont faire du bruit la nuit?"))
+    assert result.answered
+    assert result.language == "fr"
+    assert [r.text for r in result.replies] == [
+        "echo[fr]: Est-ce que les travaux vont faire du bruit la nuit?"
+    ]
+    assert transcript(core) == [
+        ("in", "Est-ce que les travaux vont faire du bruit la nuit?", "answered"),
+        ("out", "echo[fr]: Est-ce que les travaux vont faire du bruit la nuit?", None),
+    ]
+    sender, _, metadata = fake_dialogue.calls[0]
+    assert metadata["language"] == "fr"
+    assert metadata["message_id"] == result.message_id
+    assert sender == result.conversation_id
+
+
+async def test_short_replies_keep_the_conversation_language(core: ConversationCore) -> None:
+    await core.handle(said("When will the construction work start on my road?"))
+    result = await core.handle(said("ok"))
+    assert result.language == "en"
+
+
+async def test_an_explicit_choice_holds_over_short_messages(core: ConversationCore) -> None:
+    await core.handle(said("hello", language_choice="fr"))
+    assert (await core.handle(said("thanks"))).language == "fr"
+    moved = await core.handle(said("Actually I would like the answers in English about the noise"))
+    assert moved.language == "en"
+
+
+async def test_engine_down_gets_an_honest_answer_and_reaches_a_person(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    fake_dialogue.failing = True
+    result = await core.handle(said("Mon puits est à sec depuis le dynamitage"))
+    assert not result.answered
+    assert "une personne de l'équipe" in result.replies[0].text
+    with core.session() as session:
+        message = session.exec(select(Message).where(Message.direction == Direction.INCOMING)).one()
+        assert message.status == MessageStatus.UNANSWERED
+        assert message.text == "Mon puits est à sec depuis le dynamitage"
+        unanswered = session.exec(select(UnansweredQuestion)).one()
+        assert unanswered.reason == "engine_unavailable"
+        assert session.exec(select(HumanRequest)).one().reason == "engine_unavailable"
+
+
+async def test_engine_too_slow_answers_within_the_timeout(database, detector) -> None:  # type: ignore[no-untyped-def]
+    class Slow(FakeDialogue):
+        async def respond(self, **kwargs):  # type: ignore[no-untyped-def,override]
+            await asyncio.sleep(30)
+            return ["too late"]
+
+    core = ConversationCore(engine=database, dialogue=Slow(), detector=detector, turn_timeout=0.2)
+    started = asyncio.get_running_loop().time()
+    result = await core.handle(said("when do the works start on the main road?"))
+    assert asyncio.get_running_loop().time() - started < 2
+    assert not result.answered
+    assert "cannot answer right now" in result.replies[0].text
+
+
+async def test_nothing_said_by_the_engine_is_treated_as_unanswered(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    fake_dialogue.answer = lambda text, metadata: []
+    result = await core.handle(said("bonjour, une question sur le projet"))
+    assert not result.answered
+    assert transcript(core)[0][2] == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("text", "engine_sees"),
+    [
+        ("", None),
+        ("   \n\t  ", None),
+        ("\x00\x07\x1b", None),
+        ("👍🌬️🙏", "👍🌬️🙏"),
+        ("bonjour\x00 les\x1b voisins", "bonjour les voisins"),
+        (
+            "Hello, je voudrais know when the travaux start",
+            "Hello, je voudrais know when the travaux start",
+        ),
+    ],
+)
+async def test_bad_input_gets_an_answer_and_is_stored(
+    core: ConversationCore, fake_dialogue: FakeDialogue, text: str, engine_sees: str | None
+) -> None:
+    result = await core.handle(said(text))
+    assert result.replies and result.replies[0].text
+    if engine_sees is None:
+        assert fake_dialogue.calls == []
+        assert "aucun texte" in result.replies[0].text or "any text" in result.replies[0].text
+    else:
+        assert fake_dialogue.calls[0][1] == engine_sees
+    stored = transcript(core)
+    assert stored[0][:2] == ("in", text)
+    assert stored[1][0] == "out"
+
+
+async def test_a_very_long_message_is_stored_whole_and_shortened_for_the_engine(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    text = "Les camions passent devant chez nous toute la journée. " * 182  # ~10,000 characters
+    result = await core.handle(said(text))
+    assert result.answered
+    assert len(fake_dialogue.calls[0][1]) <= 2000
+    assert transcript(core)[0][1] == text
+
+
+async def test_turns_of_one_conversation_keep_their_order(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    async def slow_echo(text: str) -> list[str]:
+        await asyncio.sleep(0.05 if text.endswith("1") else 0)
+        return [f"re: {text}"]
+
+    class Ordered(FakeDialogue):
+        async def respond(self, *, sender_id, text, metadata):  # type: ignore[no-untyped-def,override]
+            return await slow_echo(text)
+
+    core._dialogue = Ordered()  # noqa: SLF001
+    await asyncio.gather(*(core.handle(said(f"message numéro {i}")) for i in range(1, 4)))
+    outgoing = [text for direction, text, _ in transcript(core) if direction == "out"]
+    assert outgoing == [f"re: message numéro {i}" for i in range(1, 4)]
+
+
+async def test_channels_and_conversations_are_kept_apart(core: ConversationCore) -> None:
+    a = await core.handle(said("bonjour", conversation="alice-browser"))
+    b = await core.handle(said("bonjour", conversation="bob-browser"))
+    c = await core.handle(
+        IncomingMessage(
+            channel="terminal", conversation_key="alice-browser", sender_key="x", text="hi"
+        )
+    )
+    assert len({a.conversation_id, b.conversation_id, c.conversation_id}) == 3
+    with Session(core._db) as session:  # noqa: SLF001
+        assert len(session.exec(select(Conversation)).all()) == 3

@@ -1,0 +1,106 @@
+"""The web chat page and its API, served on loopback, with a fake dialogue engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.app import serve_http
+from bot.channels.web.app import create_app
+from bot.core.categories import ConcernCategorizer
+from bot.core.conversation import ConversationCore
+from bot.dialogue.actions import ActionServer
+from bot.knowledge import load_knowledge_base
+from bot.settings import PROJECT_ROOT
+from tests.conftest import FakeDialogue
+
+KB = load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
+
+
+@pytest.fixture
+async def web(
+    core: ConversationCore, fake_dialogue: FakeDialogue, database
+) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    actions = ActionServer(
+        engine=database,
+        knowledge=KB,
+        categorizer=ConcernCategorizer.from_nlu_file(
+            PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
+        ),
+        languages=("fr", "en"),
+        default_language="fr",
+    )
+    app = create_app(
+        core=core, actions=actions, dialogue=fake_dialogue, knowledge=KB, action_token="t"
+    )
+    server, task, port = await serve_http(app, "127.0.0.1", 0)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        yield client
+    server.should_exit = True
+    await task
+
+
+async def test_the_page_and_its_assets_are_served(web: httpx.AsyncClient) -> None:
+    page = await web.get("/")
+    assert page.status_code == 200
+    assert "chat.js" in page.text
+    script = await web.get("/static/chat.js")
+    assert "textContent" in script.text
+    assert "innerHTML" not in script.text  # citizens' text is never rendered as markup
+
+
+async def test_the_introduction_says_it_is_a_bot(web: httpx.AsyncClient) -> None:
+    fr = (await web.get("/api/intro", params={"language": "fr"})).json()
+    en = (await web.get("/api/intro", params={"language": "en"})).json()
+    assert "robot" in fr["text"]
+    assert "bot, not a person" in en["text"]
+    assert "fictional" in en["text"]
+
+
+async def test_a_message_gets_replies(web: httpx.AsyncClient) -> None:
+    answer = await web.post(
+        "/api/messages",
+        json={"conversation": "browser-123", "text": "hello there, how are you doing?"},
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["language"] == "en"
+    assert body["answered"] is True
+    assert body["replies"] == [{"text": "echo[en]: hello there, how are you doing?"}]
+
+
+async def test_a_language_button_choice_is_honoured(web: httpx.AsyncClient) -> None:
+    body = (
+        await web.post(
+            "/api/messages", json={"conversation": "browser-456", "text": "ok", "language": "en"}
+        )
+    ).json()
+    assert body["language"] == "en"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"conversation": "x", "text": "hi"},  # conversation id too short
+        {"conversation": "<script>alert(1)</script>", "text": "hi"},
+        {"conversation": "browser-123", "text": "a" * 20_001},
+        {"conversation": "browser-123", "text": "hi", "language": "de"},
+        {"text": "hi"},
+    ],
+)
+async def test_malformed_requests_are_refused_clearly(
+    web: httpx.AsyncClient, payload: dict[str, object]
+) -> None:
+    answer = await web.post("/api/messages", json=payload)
+    assert answer.status_code == 422
+    assert answer.json()["detail"]
+
+
+async def test_health_reports_the_dialogue(
+    web: httpx.AsyncClient, fake_dialogue: FakeDialogue
+) -> None:
+    assert (await web.get("/api/health")).json() == {"status": "ok", "dialogue_ready": True}
+    fake_dialogue.failing = True
+    assert (await web.get("/api/health")).json()["dialogue_ready"] is False
