@@ -191,12 +191,13 @@ _GREETING = {
         "Bonjour! Je suis l'assistant automatisé (un robot, pas une personne) du projet {name}. "
         "Je réponds aux questions sur le projet à partir de documents révisés, en citant mes sources, "
         "et je note vos préoccupations pour l'équipe du projet. Vous pouvez aussi demander à parler "
-        "à une personne. {notice}"
+        "à une personne. Écrivez-moi en français ou en anglais. {notice}"
     ),
     "en": (
         "Hello! I am the automated assistant (a bot, not a person) of the {name} project. "
         "I answer questions about the project from reviewed documents, citing my sources, and I log "
-        "your concerns for the project team. You can also ask to talk to a person. {notice}"
+        "your concerns for the project team. You can also ask to talk to a person. You can write to "
+        "me in English or French. {notice}"
     ),
 }
 _IAMABOT = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 

@@ -121,7 +121,8 @@ async def test_bad_input_gets_an_answer_and_is_stored(
     core: ConversationCore, fake_dialogue: FakeDialogue, text: str, engine_sees: str | None
 ) -> None:
     result = await core.handle(said(text))
-    assert result.replies and result.replies[0].text
+    assert result.replies
+    assert result.replies[0].text
     if engine_sees is None:
         assert fake_dialogue.calls == []
         assert "aucun texte" in result.replies[0].text or "any text" in result.replies[0].text
@@ -153,7 +154,7 @@ async def test_turns_of_one_conversation_keep_their_order(
         async def respond(self, *, sender_id, text, metadata):  # type: ignore[no-untyped-def,override]
             return await slow_echo(text)
 
-    core._dialogue = Ordered()  # noqa: SLF001
+    core._dialogue = Ordered()
     await asyncio.gather(*(core.handle(said(f"message numéro {i}")) for i in range(1, 4)))
     outgoing = [text for direction, text, _ in transcript(core) if direction == "out"]
     assert outgoing == [f"re: message numéro {i}" for i in range(1, 4)]
@@ -168,5 +169,5 @@ async def test_channels_and_conversations_are_kept_apart(core: ConversationCore)
         )
     )
     assert len({a.conversation_id, b.conversation_id, c.conversation_id}) == 3
-    with Session(core._db) as session:  # noqa: SLF001
+    with Session(core._db) as session:
         assert len(session.exec(select(Conversation)).all()) == 3

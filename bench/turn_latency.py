@@ -1,0 +1,178 @@
+"""Turn latency and throughput of the web chat endpoint against the real Rasa server.
+
+Starts a local Rasa server (training the model first if needed) and the application
+as a separate process pointed at it, then measures, in the same run:
+
+1. the floor: Rasa's own `/model/parse`, one request at a time;
+2. 20 concurrent conversations at a human pace (each citizen waits 0.5-1.5 s between
+   messages): the latency a citizen sees;
+3. 20 concurrent conversations with no pause at all: the saturation throughput.
+
+Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor.
+Run it with `make bench`; it is not a test and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bot.app import rasa_runtime
+from bot.settings import PROJECT_ROOT, load_settings
+
+MESSAGES = [
+    m["text"]
+    for m in yaml.safe_load((PROJECT_ROOT / "tests/data/heldout.yml").read_text())["messages"]
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    cut = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50": cut[49] * 1000, "p95": cut[94] * 1000, "p99": cut[98] * 1000}
+
+
+async def parse_floor(url: str, token: str, count: int) -> list[float]:
+    samples = []
+    async with httpx.AsyncClient(base_url=url, params={"token": token}, timeout=30) as client:
+        for i in range(count):
+            text = MESSAGES[i % len(MESSAGES)]
+            started = time.perf_counter()
+            response = await client.post("/model/parse", json={"text": text})
+            response.raise_for_status()
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def conversations(
+    web_url: str, *, users: int, turns: int, think: tuple[float, float]
+) -> tuple[list[float], float, int]:
+    samples: list[float] = []
+    failures = 0
+    rng = random.Random(42)
+
+    async def citizen(client: httpx.AsyncClient, index: int) -> None:
+        nonlocal failures
+        conversation = f"bench-{index}-{secrets.token_hex(4)}"
+        for turn in range(turns):
+            if think[1] > 0:
+                await asyncio.sleep(rng.uniform(*think))
+            text = MESSAGES[(index * turns + turn) % len(MESSAGES)]
+            started = time.perf_counter()
+            response = await client.post(
+                "/api/messages", json={"conversation": conversation, "text": text}
+            )
+            samples.append(time.perf_counter() - started)
+            if response.status_code != 200 or not response.json()["answered"]:
+                failures += 1
+
+    limits = httpx.Limits(max_connections=users * 2)
+    async with httpx.AsyncClient(base_url=web_url, timeout=60, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(citizen(client, i) for i in range(users)))
+        elapsed = time.perf_counter() - started
+    return samples, len(samples) / elapsed, failures
+
+
+def report(
+    name: str, samples: list[float], rate: float | None, floor: dict[str, float], failures: int = 0
+) -> None:
+    p = percentiles(samples)
+    ratios = "  ".join(f"{k}/floor {p[k] / floor[k]:.1f}x" for k in ("p50", "p95"))
+    rate_text = f"{rate:7.1f} msg/s" if rate is not None else " " * 13
+    print(
+        f"{name:<44} n={len(samples):4d}  p50 {p['p50']:6.1f} ms  p95 {p['p95']:6.1f} ms  "
+        f"p99 {p['p99']:6.1f} ms  {rate_text}  {ratios}  failed={failures}"
+    )
+
+
+async def main(users: int, turns: int) -> None:
+    settings = load_settings()
+    runtime = rasa_runtime(settings)
+    model = await runtime.ensure_model()
+    web_port = free_port()
+    action_token = secrets.token_urlsafe(16)
+    server = runtime.server(
+        action_url=f"http://127.0.0.1:{web_port}/actions/webhook", action_token=action_token,
+        startup_timeout=settings.rasa_startup_timeout,
+    )  # fmt: skip
+    await server.start(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
+            "RASA_URL": server.url,
+            "RASA_TOKEN": server.token,
+            "ACTION_TOKEN": action_token,
+            "WEB_PORT": str(web_port),
+            "LOG_LEVEL": "WARNING",
+        }
+        app = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        web_url = f"http://127.0.0.1:{web_port}"
+        try:
+            async with httpx.AsyncClient(base_url=web_url, timeout=5) as client:
+                for _ in range(240):
+                    try:
+                        if (await client.get("/api/health")).json().get("dialogue_ready"):
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.5)
+            await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
+            floor_samples = await parse_floor(server.url, server.token, 300)
+            floor = percentiles(floor_samples)
+            paced, paced_rate, paced_failed = await conversations(
+                web_url, users=users, turns=turns, think=(0.5, 1.5)
+            )
+            burst, burst_rate, burst_failed = await conversations(
+                web_url, users=users, turns=turns, think=(0, 0)
+            )
+            print(f"\nTurn latency, {os.cpu_count()} cores, model {model.name}")
+            report("floor: Rasa /model/parse, sequential", floor_samples, None, floor)
+            report(
+                f"{users} conversations, human pace (0.5-1.5 s)",
+                paced,
+                paced_rate,
+                floor,
+                paced_failed,
+            )
+            report(
+                f"{users} conversations, no pause (saturation)",
+                burst,
+                burst_rate,
+                floor,
+                burst_failed,
+            )
+        finally:
+            app.terminate()
+            await app.wait()
+            await server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=15)
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.turns))

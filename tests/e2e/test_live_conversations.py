@@ -1,0 +1,198 @@
+"""Conversations through the web chat endpoint, against the real trained model and Rasa server."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import httpx
+import pytest
+from sqlmodel import Session, col, select
+
+from bot.storage.models import (
+    Concern,
+    Conversation,
+    Direction,
+    HumanRequest,
+    Message,
+    UnansweredQuestion,
+)
+from tests.support.live import LiveAssistant
+
+pytestmark = pytest.mark.rasa
+REFERENCE = re.compile(r"C-\d{4}-\d{4}")
+
+
+class Citizen:
+    """One browser talking to the web chat."""
+
+    def __init__(self, web: httpx.Client) -> None:
+        self.web = web
+        self.conversation = "e2e-" + secrets.token_hex(8)
+
+    def says(self, text: str) -> dict[str, object]:
+        answer = self.web.post(
+            "/api/messages", json={"conversation": self.conversation, "text": text}
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+    def reads(self, text: str) -> str:
+        body = self.says(text)
+        replies = body["replies"]
+        assert isinstance(replies, list)
+        assert replies, f"no reply to {text!r}"
+        return "\n".join(str(r["text"]) for r in replies)
+
+
+def db(live: LiveAssistant) -> Session:
+    assert live.assistant is not None
+    return Session(live.assistant.database)
+
+
+def test_a_french_question_is_answered_with_its_source(web: httpx.Client) -> None:
+    answer = Citizen(web).reads("Quand est-ce que les travaux de construction vont commencer?")
+    assert "Source" in answer
+    assert "révisée le" in answer
+    assert "https://" in answer
+
+
+def test_an_english_question_is_answered_with_its_source(web: httpx.Client) -> None:
+    answer = Citizen(web).reads("How loud will the wind turbines be at night near my house?")
+    assert "Source" in answer
+    assert "reviewed on" in answer
+    assert "dBA" in answer or "dB" in answer
+
+
+def test_a_concern_is_recorded_and_its_reference_quoted(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads(
+        "Your trucks are destroying our road and the dust is everywhere, it's unacceptable"
+    )
+    found = REFERENCE.search(answer)
+    assert found, answer
+    with db(live) as session:
+        concern = session.exec(select(Concern).where(Concern.reference == found.group(0))).one()
+        assert concern.category == "traffic"
+        assert (concern.language, concern.channel) == ("en", "web")
+        assert "destroying our road" in concern.text
+    status = citizen.reads(f"what is the status of {found.group(0)}?")
+    assert found.group(0) in status
+    assert "received" in status
+
+
+def test_a_french_concern_is_recorded(web: httpx.Client, live: LiveAssistant) -> None:
+    answer = Citizen(web).reads("J'ai vraiment peur que le dynamitage contamine l'eau de mon puits")
+    found = REFERENCE.search(answer)
+    assert found, answer
+    assert "préoccupation" in answer
+    with db(live) as session:
+        concern = session.exec(select(Concern).where(Concern.reference == found.group(0))).one()
+        assert (concern.category, concern.language) == ("water", "fr")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("es-tu un robot?", "robot"), ("am I talking to a real person or a bot?", "I am a bot")],
+)
+def test_it_says_it_is_a_bot(web: httpx.Client, question: str, expected: str) -> None:
+    assert expected in Citizen(web).reads(question)
+
+
+def test_an_out_of_scope_question_is_declined_and_kept(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    answer = Citizen(web).reads("Can you tell me a joke about penguins?")
+    assert "only answer questions about" in answer
+    with db(live) as session:
+        kept = session.exec(
+            select(UnansweredQuestion).order_by(col(UnansweredQuestion.id).desc())
+        ).first()
+        assert kept is not None
+        assert (kept.reason, kept.text) == (
+            "out_of_scope",
+            "Can you tell me a joke about penguins?",
+        )
+
+
+def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssistant) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads("je veux parler à une vraie personne svp")
+    assert "une personne de l'équipe" in answer
+    with db(live) as session:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.external_id == citizen.conversation)
+        ).one()
+        request = session.exec(
+            select(HumanRequest).where(HumanRequest.conversation_id == conversation.id)
+        ).one()
+        assert request.reason == "asked_human"
+
+
+def test_the_citizen_can_switch_language(web: httpx.Client) -> None:
+    citizen = Citizen(web)
+    assert "Bonjour" in citizen.reads("bonjour")
+    switched = citizen.says("can you answer in English please?")
+    assert switched["language"] == "en"
+    after = citizen.says("merci")
+    assert after["language"] == "en"
+
+
+def test_every_message_is_stored_with_what_was_understood(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    citizen = Citizen(web)
+    citizen.reads("Y'a-tu des jobs pour le monde de la place sur le chantier?")
+    with db(live) as session:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.external_id == citizen.conversation)
+        ).one()
+        messages = session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(col(Message.id))
+        ).all()
+    assert [m.direction for m in messages] == [Direction.INCOMING, Direction.OUTGOING]
+    assert messages[0].intent == "faq/jobs"
+    assert messages[0].confidence is not None
+    assert messages[0].language == "fr"
+    assert "Source" in messages[1].text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n  ",
+        "Les camions passent toute la journée devant l'école. " * 190,
+        "🌬️🌬️🙏",
+        "allo\x00\x1b\x07 ça va",
+        "Hello, je voudrais savoir when the works start sur le rang 5",
+    ],
+    ids=["empty", "whitespace", "10k-chars", "emoji", "control-chars", "mixed-languages"],
+)
+def test_bad_input_gets_a_sensible_answer_and_is_stored(
+    web: httpx.Client, live: LiveAssistant, text: str
+) -> None:
+    citizen = Citizen(web)
+    body = citizen.says(text)
+    replies = body["replies"]
+    assert isinstance(replies, list)
+    assert replies
+    assert all(str(r["text"]).strip() for r in replies)
+    assert body["answered"] is True
+    with db(live) as session:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.external_id == citizen.conversation)
+        ).one()
+        stored = session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(col(Message.id))
+        ).all()
+    assert stored[0].text == text
+    assert stored[0].direction == Direction.INCOMING
+    assert len(stored) == 1 + len(replies)
