@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import Interpretation
-from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
+from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database
 from tests.support.live import LiveAssistant
@@ -70,11 +70,15 @@ class FakeDialogue(DialogueEngine):
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.failing = False
 
-    async def respond(self, *, sender_id: str, text: str, metadata: Mapping[str, Any]) -> list[str]:
+    async def respond(
+        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> DialogueReply:
         self.calls.append((sender_id, text, dict(metadata)))
         if self.failing:
             raise DialogueUnavailable("the fake engine is down")
-        return self.answer(text, metadata)
+        return DialogueReply(
+            self.answer(text, metadata), Interpretation(intent="faq/noise", confidence=0.8)
+        )
 
     async def parse(self, text: str) -> Interpretation:
         if self.failing:

@@ -21,7 +21,6 @@ from bot.storage.models import (
     Concern,
     Conversation,
     HumanRequest,
-    Message,
     Subscription,
     UnansweredQuestion,
 )
@@ -87,31 +86,6 @@ def call(
         "domain": {},
         "version": "3.6.21",
     }
-
-
-async def test_sync_turn_sets_the_language_and_stores_the_interpretation(
-    actions: ActionServer, citizen: Conversation, database: Engine
-) -> None:
-    message_id = stored_message(database, citizen, "ça va-tu faire du bruit")
-    answer = await actions.run(
-        call(
-            "action_sync_turn",
-            citizen,
-            "ça va-tu faire du bruit",
-            intent="faq",
-            message_id=message_id,
-            faq="noise",
-        )
-    )
-    assert answer["events"] == [
-        {"event": "slot", "timestamp": None, "name": "language", "value": "fr"}
-    ]
-    assert answer["responses"] == []
-    with Session(database) as session:
-        message = session.get(Message, message_id)
-        assert message is not None
-        assert message.intent == "faq/noise"
-        assert message.confidence == pytest.approx(0.465)
 
 
 async def test_a_concern_is_recorded_with_a_reference_quoted_back(

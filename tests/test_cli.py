@@ -88,7 +88,9 @@ async def test_kb_check_and_db_upgrade(tmp_path: Path) -> None:
 
 async def test_a_missing_rasa_runtime_is_named(tmp_path: Path) -> None:
     no_model = {"MODELS_DIR": str(tmp_path / "models"), "VOISINAGE_CACHE": str(tmp_path / "cache")}
-    code, _, err = await run_bot("train", env={"RASA_RUNTIME": str(tmp_path / "nowhere"), **no_model})
+    code, _, err = await run_bot(
+        "train", env={"RASA_RUNTIME": str(tmp_path / "nowhere"), **no_model}
+    )
     assert code == 1
     assert "The Rasa runtime is missing" in err
     assert "make setup" in err

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from bot.core.conversation import ConversationCore
 from bot.core.types import IncomingMessage
+from bot.dialogue.engine import DialogueReply
 from bot.storage.models import (
     Conversation,
     Direction,
@@ -41,6 +42,11 @@ async def test_a_turn_is_stored_both_ways(
     assert [r.text for r in result.replies] == [
         "echo[fr]: Est-ce que les travaux vont faire du bruit la nuit?"
     ]
+    with core.session() as session:
+        incoming = session.exec(
+            select(Message).where(Message.direction == Direction.INCOMING)
+        ).one()
+        assert (incoming.intent, incoming.confidence) == ("faq/noise", 0.8)
     assert transcript(core) == [
         ("in", "Est-ce que les travaux vont faire du bruit la nuit?", "answered"),
         ("out", "echo[fr]: Est-ce que les travaux vont faire du bruit la nuit?", None),
@@ -84,7 +90,7 @@ async def test_engine_too_slow_answers_within_the_timeout(database, detector) ->
     class Slow(FakeDialogue):
         async def respond(self, **kwargs):  # type: ignore[no-untyped-def,override]
             await asyncio.sleep(30)
-            return ["too late"]
+            return DialogueReply(["too late"])
 
     core = ConversationCore(engine=database, dialogue=Slow(), detector=detector, turn_timeout=0.2)
     started = asyncio.get_running_loop().time()
@@ -146,9 +152,9 @@ async def test_a_very_long_message_is_stored_whole_and_shortened_for_the_engine(
 async def test_turns_of_one_conversation_keep_their_order(
     core: ConversationCore, fake_dialogue: FakeDialogue
 ) -> None:
-    async def slow_echo(text: str) -> list[str]:
+    async def slow_echo(text: str) -> DialogueReply:
         await asyncio.sleep(0.05 if text.endswith("1") else 0)
-        return [f"re: {text}"]
+        return DialogueReply([f"re: {text}"])
 
     class Ordered(FakeDialogue):
         async def respond(self, *, sender_id, text, metadata):  # type: ignore[no-untyped-def,override]

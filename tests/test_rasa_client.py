@@ -27,15 +27,41 @@ async def test_respond_sends_text_and_metadata_and_keeps_text_replies(
 ) -> None:
     fake, url = rasa
     engine = RasaEngine(url, token="tok-123")
-    replies = await engine.respond(
+    reply = await engine.respond(
         sender_id="abc", text="bonjour", metadata={"language": "fr", "message_id": 7}
     )
-    assert replies == ["[fr] bonjour"]
+    assert reply.texts == ["[fr] bonjour"]
+    assert reply.interpretation is not None
+    assert (reply.interpretation.intent, reply.interpretation.confidence) == ("greet", 0.97)
     assert fake.received[0] == {
         "sender": "abc",
         "message": "bonjour",
         "metadata": {"language": "fr", "message_id": 7},
     }
+    await engine.close()
+
+
+async def test_the_language_slot_is_set_only_when_it_changes(rasa: tuple[FakeRasa, str]) -> None:
+    fake, url = rasa
+    engine = RasaEngine(url, token="tok-123")
+    for language in ("fr", "fr", "en", "en", "fr"):
+        reply = await engine.respond(sender_id="abc", text="allo", metadata={"language": language})
+        assert reply.texts == [f"[{language}] allo"]
+    assert [events[0]["value"] for _, events in fake.events_received] == ["fr", "en", "fr"]
+    await engine.close()
+
+
+async def test_after_a_failure_the_language_is_set_again(rasa: tuple[FakeRasa, str]) -> None:
+    fake, url = rasa
+    engine = RasaEngine(url, token="tok-123")
+    await engine.respond(sender_id="abc", text="allo", metadata={"language": "en"})
+    fake.mode = "error"
+    with pytest.raises(DialogueUnavailable):
+        await engine.respond(sender_id="abc", text="allo", metadata={"language": "en"})
+    fake.mode = "ok"
+    fake.slots.clear()  # as if Rasa had restarted and lost its trackers
+    reply = await engine.respond(sender_id="abc", text="allo", metadata={"language": "en"})
+    assert reply.texts == ["[en] allo"]
     await engine.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+import weakref
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -19,7 +19,7 @@ from sqlmodel import Session
 from bot.core.language import LanguageDetector, LanguageGuess
 from bot.core.phrases import say
 from bot.core.text import clean_text, for_engine
-from bot.core.types import IncomingMessage, Reply, TurnResult
+from bot.core.types import IncomingMessage, Interpretation, Reply, TurnResult
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.storage import repository
 from bot.storage.models import Conversation, Direction, MessageStatus
@@ -42,8 +42,11 @@ class ConversationCore:
         self._dialogue = dialogue
         self._detector = detector
         self._turn_timeout = turn_timeout
-        # Turns of one conversation run one at a time, so replies keep their order.
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Turns of one conversation run one at a time, so replies keep their order. A lock
+        # lives only while some turn holds or awaits it (weak values), so idle ones go away.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -53,7 +56,10 @@ class ConversationCore:
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Stores `message`, asks the dialogue engine and returns the stored replies."""
         key = (message.channel, message.conversation_key)
-        async with self._locks[key]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
             return await self._handle(message)
 
     def session(self) -> Session:
@@ -90,11 +96,12 @@ class ConversationCore:
         message_id = _required_id(incoming.id)
 
         answered = True
+        interpretation: Interpretation | None = None
         if not text:
             texts = [say("empty_message", language)]
         else:
             try:
-                texts = await asyncio.wait_for(
+                reply = await asyncio.wait_for(
                     self._dialogue.respond(
                         sender_id=conversation.public_id,
                         text=for_engine(text),
@@ -106,6 +113,7 @@ class ConversationCore:
                     ),
                     timeout=self._turn_timeout,
                 )
+                texts, interpretation = reply.texts, reply.interpretation
             except (DialogueUnavailable, TimeoutError) as exc:
                 logger.warning("dialogue engine unavailable for message %s: %r", message_id, exc)
                 texts = []
@@ -124,6 +132,13 @@ class ConversationCore:
                 message_id=message_id,
                 status=MessageStatus.ANSWERED if answered else MessageStatus.UNANSWERED,
             )
+            if interpretation is not None:
+                repository.record_interpretation(
+                    session=session,
+                    message_id=message_id,
+                    intent=interpretation.intent,
+                    confidence=interpretation.confidence,
+                )
             if not answered:
                 repository.record_unanswered_question(
                     session=session,

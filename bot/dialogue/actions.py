@@ -82,7 +82,6 @@ class ActionServer:
         self._languages = languages
         self._default_language = default_language
         self._handlers: dict[str, Handler] = {
-            "action_sync_turn": self.sync_turn,
             "action_record_concern": self.record_concern,
             "action_concern_status": self.concern_status,
             "action_request_human": self.request_human,
@@ -165,17 +164,6 @@ class ActionServer:
         return turn.text
 
     # The actions -------------------------------------------------------------------------
-
-    async def sync_turn(self, turn: Turn) -> ActionResult:
-        """Runs on every user turn: sets the language slot, stores the interpretation."""
-        if turn.message_id is not None:
-            repository.record_interpretation(
-                session=turn.session,
-                message_id=turn.message_id,
-                intent=turn.interpretation.intent,
-                confidence=turn.interpretation.confidence,
-            )
-        return ActionResult(texts=[], slots={"language": turn.language})
 
     async def record_concern(self, turn: Turn) -> ActionResult:
         """Stores the concern with a fresh reference and quotes it back."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.core.types import Interpretation
@@ -13,12 +14,24 @@ class DialogueUnavailable(Exception):
     """The dialogue engine could not answer in time (down, starting, overloaded or broken)."""
 
 
+@dataclass(frozen=True)
+class DialogueReply:
+    """What the engine answered to one turn, and what it understood of the message."""
+
+    texts: list[str]
+    interpretation: Interpretation | None = None
+
+
 class DialogueEngine(ABC):
     """Decides how the assistant answers a turn. The core knows nothing more of it."""
 
     @abstractmethod
-    async def respond(self, *, sender_id: str, text: str, metadata: Mapping[str, Any]) -> list[str]:
+    async def respond(
+        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> DialogueReply:
         """The assistant's replies to one citizen message.
+
+        `metadata` carries at least `language` (the language to answer in) and `message_id`.
 
         Raises:
             DialogueUnavailable: when no answer can be had in time.

@@ -3,35 +3,89 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from bot.core.types import Interpretation
-from bot.dialogue.engine import DialogueEngine, DialogueUnavailable, interpretation_from_parse
+from bot.dialogue.engine import (
+    DialogueEngine,
+    DialogueReply,
+    DialogueUnavailable,
+    interpretation_from_parse,
+)
 
 logger = logging.getLogger(__name__)
 
+REMEMBERED_CONVERSATIONS = 50_000
+
 
 class RasaEngine(DialogueEngine):
-    """A `DialogueEngine` backed by a Rasa server's REST channel and `/model/parse`."""
+    """A `DialogueEngine` backed by a Rasa server's REST channel and `/model/parse`.
+
+    A turn is one call to the REST channel. Before it, the conversation's `language` slot
+    is set with a slot event when it differs from what we last set (the responses' French
+    and English variations depend on it); after it, the tracker's latest message tells
+    what the model understood. Both are cheap HTTP API calls; a custom action run on
+    every turn would cost Rasa about twice as much (it validates each action answer
+    against a JSON schema).
+    """
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._params = {"token": token} if token else {}
+        self._slot_language: OrderedDict[str, str] = OrderedDict()
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=2.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
-    async def respond(self, *, sender_id: str, text: str, metadata: Mapping[str, Any]) -> list[str]:
+    async def respond(
+        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> DialogueReply:
+        conversation = f"/conversations/{quote(sender_id, safe='')}"
+        language = metadata.get("language")
+        if language and self._slot_language.get(sender_id) != language:
+            event = [{"event": "slot", "name": "language", "value": language}]
+            await self._post(f"{conversation}/tracker/events", event, include_events="NONE")
+            self._remember(sender_id, str(language))
         body = {"sender": sender_id, "message": text, "metadata": dict(metadata)}
-        answer = await self._post("/webhooks/rest/webhook", body)
+        try:
+            answer = await self._post("/webhooks/rest/webhook", body)
+        except DialogueUnavailable:
+            self._slot_language.pop(sender_id, None)  # Rasa may have restarted: set it again
+            raise
         if not isinstance(answer, list):
             raise DialogueUnavailable("Rasa's REST channel did not return a list of messages")
-        return [str(item["text"]) for item in answer if isinstance(item, dict) and item.get("text")]
+        texts = [
+            str(item["text"]) for item in answer if isinstance(item, dict) and item.get("text")
+        ]
+        return DialogueReply(
+            texts=texts, interpretation=await self._latest_interpretation(conversation)
+        )
+
+    async def _latest_interpretation(self, conversation: str) -> Interpretation | None:
+        try:
+            response = await self._client.get(
+                f"{conversation}/tracker", params={**self._params, "include_events": "NONE"}
+            )
+            response.raise_for_status()
+            latest = response.json().get("latest_message")
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            # The answer is already there; only the record of what was understood is missing.
+            logger.warning("could not read what Rasa understood (%r)", exc)
+            return None
+        return interpretation_from_parse(latest) if isinstance(latest, dict) else None
+
+    def _remember(self, sender_id: str, language: str) -> None:
+        self._slot_language[sender_id] = language
+        self._slot_language.move_to_end(sender_id)
+        while len(self._slot_language) > REMEMBERED_CONVERSATIONS:
+            self._slot_language.popitem(last=False)
 
     async def parse(self, text: str) -> Interpretation:
         answer = await self._post("/model/parse", {"text": text})
@@ -62,9 +116,9 @@ class RasaEngine(DialogueEngine):
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+    async def _post(self, path: str, body: Any, **params: str) -> Any:
         try:
-            response = await self._client.post(path, json=body, params=self._params)
+            response = await self._client.post(path, json=body, params={**self._params, **params})
             response.raise_for_status()
             return response.json()
         except httpx.HTTPStatusError as exc:

@@ -20,6 +20,13 @@ class FakeRasa:
         self.app.add_api_route("/status", self.status, methods=["GET"])
         self.app.add_api_route("/model/parse", self.parse, methods=["POST"])
         self.app.add_api_route("/webhooks/rest/webhook", self.webhook, methods=["POST"])
+        self.app.add_api_route(
+            "/conversations/{sender}/tracker/events", self.events, methods=["POST"]
+        )
+        self.app.add_api_route("/conversations/{sender}/tracker", self.tracker, methods=["GET"])
+        self.slots: dict[str, dict[str, Any]] = {}
+        self.events_received: list[tuple[str, list[dict[str, Any]]]] = []
+        self.latest: dict[str, dict[str, Any]] = {}
 
     async def _refuse(self, request: Request) -> JSONResponse | PlainTextResponse | None:
         if self.token is not None and request.query_params.get("token") != self.token:
@@ -63,16 +70,39 @@ class FakeRasa:
             }
         return {"text": text, "intent": {"name": "greet", "confidence": 0.99}, "intent_ranking": []}
 
+    async def events(self, sender: str, request: Request) -> Any:
+        refused = await self._refuse(request)
+        if refused:
+            return refused
+        events = await request.json()
+        self.events_received.append((sender, events))
+        for event in events:
+            if event["event"] == "slot":
+                self.slots.setdefault(sender, {})[event["name"]] = event["value"]
+        return {"sender_id": sender, "slots": self.slots.get(sender, {})}
+
+    async def tracker(self, sender: str, request: Request) -> Any:
+        refused = await self._refuse(request)
+        if refused:
+            return refused
+        return {
+            "sender_id": sender,
+            "slots": self.slots.get(sender, {}),
+            "latest_message": self.latest.get(sender),
+        }
+
     async def webhook(self, request: Request) -> Any:
         refused = await self._refuse(request)
         if refused:
             return refused
         body = await request.json()
         self.received.append(body)
+        self.latest[body["sender"]] = {
+            "text": body["message"],
+            "intent": {"name": "greet", "confidence": 0.97},
+        }
+        language = self.slots.get(body["sender"], {}).get("language", "none")
         return [
-            {
-                "recipient_id": body["sender"],
-                "text": f"[{body['metadata']['language']}] {body['message']}",
-            },
+            {"recipient_id": body["sender"], "text": f"[{language}] {body['message']}"},
             {"recipient_id": body["sender"], "image": "https://example.org/x.png"},
         ]
