@@ -4,9 +4,11 @@ Starts a local Rasa server (training the model first if needed) and the applicat
 as a separate process pointed at it, then measures, in the same run:
 
 1. the floor: Rasa's own `/model/parse`, one request at a time;
-2. 20 concurrent conversations at a human pace (each citizen waits 0.5-1.5 s between
-   messages): the latency a citizen sees;
-3. 20 concurrent conversations with no pause at all: the saturation throughput.
+2. 20 concurrent conversations at a typing pace (each citizen reads the answer and
+   types for 3-10 s before the next message): the latency a citizen sees;
+3. 20 concurrent conversations at a hurried pace (0.5-1.5 s between messages, about
+   fifteen messages a second in all);
+4. 20 concurrent conversations with no pause at all: the saturation throughput.
 
 Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor.
 Run it with `make bench`; it is not a test and asserts nothing.
@@ -142,27 +144,29 @@ async def main(users: int, turns: int) -> None:
             await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
             floor_samples = await parse_floor(server.url, server.token, 300)
             floor = percentiles(floor_samples)
-            paced, paced_rate, paced_failed = await conversations(
-                web_url, users=users, turns=turns, think=(0.5, 1.5)
+            typing = await conversations(
+                web_url, users=users, turns=max(turns // 2, 1), think=(3.0, 10.0)
             )
-            burst, burst_rate, burst_failed = await conversations(
-                web_url, users=users, turns=turns, think=(0, 0)
-            )
+            hurried = await conversations(web_url, users=users, turns=turns, think=(0.5, 1.5))
+            burst = await conversations(web_url, users=users, turns=turns, think=(0, 0))
             print(f"\nTurn latency, {os.cpu_count()} cores, model {model.name}")
             report("floor: Rasa /model/parse, sequential", floor_samples, None, floor)
             report(
-                f"{users} conversations, human pace (0.5-1.5 s)",
-                paced,
-                paced_rate,
+                f"{users} conversations, typing pace (3-10 s)",
+                typing[0],
+                typing[1],
                 floor,
-                paced_failed,
+                typing[2],
             )
             report(
-                f"{users} conversations, no pause (saturation)",
-                burst,
-                burst_rate,
+                f"{users} conversations, hurried pace (0.5-1.5 s)",
+                hurried[0],
+                hurried[1],
                 floor,
-                burst_failed,
+                hurried[2],
+            )
+            report(
+                f"{users} conversations, no pause (saturation)", burst[0], burst[1], floor, burst[2]
             )
         finally:
             app.terminate()

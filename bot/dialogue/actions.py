@@ -229,32 +229,26 @@ class ActionServer:
         )
         return ActionResult(texts=[reply], slots={})
 
-    async def unknown_question(self, turn: Turn) -> ActionResult:
-        """Says plainly it is not sure, records the question and offers a person."""
+    def _keep_unanswered(self, turn: Turn, reason: str) -> None:
         repository.record_unanswered_question(
             session=turn.session,
             conversation=turn.conversation,
             message_id=turn.message_id,
             text=self._full_text(turn),
             language=turn.language,
-            reason="low_confidence",
+            reason=reason,
             intent=turn.interpretation.intent,
             confidence=turn.interpretation.confidence,
         )
+
+    async def unknown_question(self, turn: Turn) -> ActionResult:
+        """Says plainly it is not sure, records the question and offers a person."""
+        self._keep_unanswered(turn, "low_confidence")
         return ActionResult(texts=[say("unknown_question", turn.language)], slots={})
 
     async def out_of_scope(self, turn: Turn) -> ActionResult:
         """Says the question is outside the project, and keeps it for the team."""
-        repository.record_unanswered_question(
-            session=turn.session,
-            conversation=turn.conversation,
-            message_id=turn.message_id,
-            text=self._full_text(turn),
-            language=turn.language,
-            reason="out_of_scope",
-            intent=turn.interpretation.intent,
-            confidence=turn.interpretation.confidence,
-        )
+        self._keep_unanswered(turn, "out_of_scope")
         project = self._kb.name[turn.language]
         return ActionResult(texts=[say("out_of_scope", turn.language, project=project)], slots={})
 
