@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,14 @@ class Assistant:
     rasa_server: LocalRasaServer | None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the application decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_http(
     app: FastAPI, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
@@ -76,7 +85,7 @@ async def serve_http(
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -191,3 +200,16 @@ async def wait_for_dialogue(assistant: Assistant) -> None:
                 f"{assistant.settings.rasa_startup_timeout:.0f} s."
             )
         await asyncio.sleep(2)
+
+
+async def until_stopped() -> None:
+    """Waits for SIGINT or SIGTERM (or the web server stopping on its own)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
 
-from bot.app import rasa_runtime, running_assistant, wait_for_dialogue
+from bot.app import rasa_runtime, running_assistant, until_stopped, wait_for_dialogue
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
 from bot.core.text import clean_text, for_engine
@@ -42,9 +43,18 @@ async def _run(settings: Settings) -> None:
                 "Starting the local Rasa server (training the model first if the data changed)...",
                 flush=True,
             )
-        await wait_for_dialogue(assistant)
-        print("The assistant is ready.", flush=True)
-        await asyncio.Event().wait()
+        stopped = asyncio.create_task(until_stopped())
+        starting = asyncio.create_task(wait_for_dialogue(assistant))
+        done, _ = await asyncio.wait({stopped, starting}, return_when=asyncio.FIRST_COMPLETED)
+        if starting in done:
+            starting.result()  # raises when Rasa could not start
+            print("The assistant is ready.", flush=True)
+            await stopped
+        else:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+        print("Stopping...", flush=True)
 
 
 async def _chat(settings: Settings) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -64,6 +67,17 @@ def training_fingerprint(project: Path) -> str:
             digest.update(path.read_bytes())
             digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _die_with_parent() -> None:
+    """Runs in the Rasa child before exec: on Linux it gets SIGTERM if we die without stopping
+    it (a SIGKILL, a crash), so no orphaned server keeps 1.2 GB and a port."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _free_port() -> int:
@@ -147,6 +161,7 @@ class RasaRuntime:
                 "--domain", "domain", "--config", "config.yml", "--data", "nlu", "stories",
                 "--out", str(self.models_dir), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
                 cwd=self.project, env=rasa_environment(), stdout=out, stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
             code = await process.wait()
         if code != 0 or not model.exists():
@@ -231,7 +246,7 @@ class LocalRasaServer:
                 "--model", str(model), "--endpoints", str(endpoints),
                 "--credentials", "credentials.yml", "--auth-token", self.token,
                 cwd=self._runtime.project, env=rasa_environment(),
-                stdout=out, stderr=asyncio.subprocess.STDOUT,
+                stdout=out, stderr=asyncio.subprocess.STDOUT, preexec_fn=_die_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + self._startup_timeout
         async with httpx.AsyncClient(timeout=2.0) as client:

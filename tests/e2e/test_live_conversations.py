@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -196,3 +200,22 @@ def test_bad_input_gets_a_sensible_answer_and_is_stored(
     assert stored[0].text == text
     assert stored[0].direction == Direction.INCOMING
     assert len(stored) == 1 + len(replies)
+
+
+def test_bot_chat_in_the_terminal(live: LiveAssistant, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "RASA_URL": live.rasa_url,
+        "RASA_TOKEN": live.rasa_token,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
+        "WEB_PORT": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input="bonjour\nam I talking to a bot?\n",
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    )  # fmt: skip
+    replies = [line for line in result.stdout.splitlines() if line.startswith("bot> ")]
+    assert len(replies) == 2
+    assert "Bonjour" in replies[0]
+    assert "I am a bot" in replies[1]
