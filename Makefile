@@ -10,12 +10,13 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat test lint format typecheck validate train bench clean
+.PHONY: help setup run chat parse test lint format typecheck validate train bench clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
 	@echo "make test   set up everything and run the checks and tests"
 	@echo "make chat   talk to the assistant in the terminal"
+	@echo "make parse  read messages on stdin, print language/intent/confidence as JSON lines"
 	@echo "make bench  measure turn latency against the real Rasa server"
 	@echo "make train  train the Rasa model if the training data changed"
 
@@ -38,6 +39,9 @@ run: setup
 
 chat: setup
 	.venv/bin/bot chat
+
+parse: setup
+	@.venv/bin/bot parse
 
 lint: .venv/.synced
 	.venv/bin/ruff check bot tests bench

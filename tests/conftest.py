@@ -3,14 +3,16 @@ marked `rasa`) the whole assistant running against a real, locally trained Rasa 
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, text
+from sqlmodel import Session, create_engine
 
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
@@ -42,9 +44,29 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'voisinage.db'}")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+
+def _empty_postgres(url: str) -> str:
+    """A fresh database on the PostgreSQL server of TEST_POSTGRES_URL."""
+    name = "voisinage_test_" + secrets.token_hex(4)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'voisinage.db'}"
+    elif POSTGRES_URL:
+        url = _empty_postgres(POSTGRES_URL)
+    else:
+        pytest.skip("TEST_POSTGRES_URL is not set")
+    engine = open_database(url)
     yield engine
     engine.dispose()
 

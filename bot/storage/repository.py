@@ -25,6 +25,12 @@ from bot.storage.models import (
 )
 
 
+def storable(text: str) -> str:
+    """The text as every database can hold it: PostgreSQL refuses NUL characters in text, so
+    they become U+FFFD (the rest of the citizen's words are kept exactly)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def get_or_create_conversation(
     *, session: Session, channel: str, external_id: str, citizen_id: str
 ) -> Conversation:
@@ -78,7 +84,7 @@ def add_message(
     message = Message(
         conversation_id=_id(conversation),
         direction=direction,
-        text=text,
+        text=storable(text),
         language=language,
         language_trusted=language_trusted,
         status=status,
@@ -101,7 +107,7 @@ def add_outgoing_messages(
         Message(
             conversation_id=_id(conversation),
             direction=Direction.OUTGOING,
-            text=text,
+            text=storable(text),
             language=language,
             created_at=now,
         )
@@ -180,7 +186,7 @@ def record_concern(
         channel=conversation.channel,
         language=language,
         category=category,
-        text=text,
+        text=storable(text),
         received_at=received,
     )
     session.add(concern)
@@ -218,7 +224,7 @@ def record_unanswered_question(
     question = UnansweredQuestion(
         conversation_id=_id(conversation),
         message_id=message_id,
-        text=text,
+        text=storable(text),
         language=language,
         reason=reason,
         intent=intent,
