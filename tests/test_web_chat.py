@@ -104,3 +104,16 @@ async def test_health_reports_the_dialogue(
     assert (await web.get("/api/health")).json() == {"status": "ok", "dialogue_ready": True}
     fake_dialogue.failing = True
     assert (await web.get("/api/health")).json()["dialogue_ready"] is False
+
+
+async def test_the_conversation_comes_back_after_a_reload(web: httpx.AsyncClient) -> None:
+    await web.post(
+        "/api/messages", json={"conversation": "browser-789", "text": "hello there, are you a bot?"}
+    )
+    history = (await web.get("/api/conversations/browser-789/messages")).json()
+    assert history == [
+        {"from_citizen": True, "text": "hello there, are you a bot?"},
+        {"from_citizen": False, "text": "echo[en]: hello there, are you a bot?"},
+    ]
+    assert (await web.get("/api/conversations/browser-000/messages")).json() == []
+    assert (await web.get("/api/conversations/bad!id/messages")).status_code == 422

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from bot.core.language import LanguageDetector, LanguageGuess
 from bot.core.phrases import say
 from bot.core.text import clean_text, for_engine
-from bot.core.types import IncomingMessage, Interpretation, Reply, TurnResult
+from bot.core.types import IncomingMessage, Interpretation, Reply, TranscriptLine, TurnResult
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.storage import repository
 from bot.storage.models import Conversation, Direction, MessageStatus
@@ -61,6 +61,19 @@ class ConversationCore:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
             return await self._handle(message)
+
+    def history(
+        self, *, channel: str, conversation_key: str, limit: int = 50
+    ) -> list[TranscriptLine]:
+        """The last messages of a conversation, both ways, oldest first."""
+        with self.session() as session:
+            rows = repository.recent_messages(
+                session=session, channel=channel, external_id=conversation_key, limit=limit
+            )
+        return [
+            TranscriptLine(from_citizen=m.direction == Direction.INCOMING, text=m.text)
+            for m in rows
+        ]
 
     def session(self) -> Session:
         """A database session (for channels that need to read what the core stored)."""

@@ -34,6 +34,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class TranscriptLine:
+    """One stored message of a conversation, as a channel shows it again."""
+
+    from_citizen: bool
+    text: str
+
+
+@dataclass(frozen=True)
 class TurnResult:
     """What came of one incoming message."""
 

@@ -54,6 +54,20 @@ def get_or_create_conversation(
     return conversation
 
 
+def recent_messages(
+    *, session: Session, channel: str, external_id: str, limit: int = 50
+) -> list[Message]:
+    """The last `limit` messages of a conversation, oldest first (empty when it is unknown)."""
+    rows = session.exec(
+        select(Message)
+        .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+        .where(Conversation.channel == channel, Conversation.external_id == external_id)
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
+
+
 def conversation_by_public_id(*, session: Session, public_id: str) -> Conversation | None:
     """The conversation Rasa knows by this sender id, if any."""
     return session.exec(select(Conversation).where(Conversation.public_id == public_id)).first()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hmac
 import logging
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from bot.knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = FilePath(__file__).resolve().parent / "static"
 MAX_MESSAGE_CHARS = 20_000
 _INTRO = {
     "fr": (
@@ -49,6 +49,13 @@ class ChatRequest(BaseModel):
 class ChatReply(BaseModel):
     """One reply of the assistant."""
 
+    text: str
+
+
+class HistoryLine(BaseModel):
+    """One message of the conversation, shown again after a page reload."""
+
+    from_citizen: bool
     text: str
 
 
@@ -105,6 +112,16 @@ def create_app(
             answered=result.answered,
             replies=[ChatReply(text=reply.text) for reply in result.replies],
         )
+
+    @app.get("/api/conversations/{conversation}/messages")
+    async def history(
+        conversation: Annotated[
+            str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+        ],
+    ) -> list[HistoryLine]:
+        # The conversation id is a random 128-bit value kept in that browser only.
+        lines = core.history(channel="web", conversation_key=conversation)
+        return [HistoryLine(from_citizen=line.from_citizen, text=line.text) for line in lines]
 
     @app.post("/actions/webhook", include_in_schema=False)
     async def action_webhook(request: Request) -> JSONResponse:

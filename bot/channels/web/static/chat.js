@@ -61,6 +61,14 @@
     } catch (error) { /* the chat still works without the introduction */ }
   }
 
+  async function showHistory() {
+    try {
+      const response = await fetch(`/api/conversations/${conversation}/messages`);
+      if (!response.ok) return;
+      for (const line of await response.json()) addMessage(line.text, line.from_citizen ? "me" : "bot");
+    } catch (error) { /* a fresh page is fine too */ }
+  }
+
   buttons.forEach(button => button.addEventListener("click", () => {
     if (button.dataset.lang === language) return;
     language = button.dataset.lang; chosen = language;
@@ -100,5 +108,5 @@
   });
 
   applyLanguage();
-  showIntro();
+  showIntro().then(showHistory);
 })();
