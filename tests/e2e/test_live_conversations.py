@@ -50,6 +50,23 @@ class Citizen:
         return "\n".join(str(r["text"]) for r in replies)
 
 
+def conversation_of(session: Session, citizen: Citizen) -> Conversation:
+    return session.exec(
+        select(Conversation).where(Conversation.external_id == citizen.conversation)
+    ).one()
+
+
+def stored_messages(live: LiveAssistant, citizen: Citizen) -> list[Message]:
+    with db(live) as session:
+        return list(
+            session.exec(
+                select(Message)
+                .where(Message.conversation_id == conversation_of(session, citizen).id)
+                .order_by(col(Message.id))
+            )
+        )
+
+
 def db(live: LiveAssistant) -> Session:
     assert live.assistant is not None
     return Session(live.assistant.database)
@@ -127,9 +144,7 @@ def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssist
     answer = citizen.reads("je veux parler à une vraie personne svp")
     assert "une personne de l'équipe" in answer
     with db(live) as session:
-        conversation = session.exec(
-            select(Conversation).where(Conversation.external_id == citizen.conversation)
-        ).one()
+        conversation = conversation_of(session, citizen)
         request = session.exec(
             select(HumanRequest).where(HumanRequest.conversation_id == conversation.id)
         ).one()
@@ -150,15 +165,7 @@ def test_every_message_is_stored_with_what_was_understood(
 ) -> None:
     citizen = Citizen(web)
     citizen.reads("Y'a-tu des jobs pour le monde de la place sur le chantier?")
-    with db(live) as session:
-        conversation = session.exec(
-            select(Conversation).where(Conversation.external_id == citizen.conversation)
-        ).one()
-        messages = session.exec(
-            select(Message)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(col(Message.id))
-        ).all()
+    messages = stored_messages(live, citizen)
     assert [m.direction for m in messages] == [Direction.INCOMING, Direction.OUTGOING]
     assert messages[0].intent == "faq/jobs"
     assert messages[0].confidence is not None
@@ -188,15 +195,7 @@ def test_bad_input_gets_a_sensible_answer_and_is_stored(
     assert replies
     assert all(str(r["text"]).strip() for r in replies)
     assert body["answered"] is True
-    with db(live) as session:
-        conversation = session.exec(
-            select(Conversation).where(Conversation.external_id == citizen.conversation)
-        ).one()
-        stored = session.exec(
-            select(Message)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(col(Message.id))
-        ).all()
+    stored = stored_messages(live, citizen)
     assert stored[0].text == text.replace("\x00", "\ufffd")  # PostgreSQL cannot hold NUL
     assert stored[0].direction == Direction.INCOMING
     assert len(stored) == 1 + len(replies)
