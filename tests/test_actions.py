@@ -105,6 +105,9 @@ async def test_a_concern_is_recorded_with_a_reference_quoted_back(
     reply = answer["responses"][0]["text"]
     assert concern.reference in reply
     assert "eau" in reply
+    # Then the reviewed answer on the subject, rendered by Rasa from the domain.
+    assert "documents du projet" in answer["responses"][1]["text"]
+    assert answer["responses"][2] == {"response": "utter_faq/environment"}
 
 
 async def test_the_whole_message_is_kept_even_when_rasa_saw_a_shortened_copy(

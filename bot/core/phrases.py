@@ -34,6 +34,10 @@ PHRASES: dict[str, dict[str, str]] = {
             'reference to follow it up: ask me "what is the status of {reference}?".'
         ),
     },
+    "related_answer": {
+        "fr": "En attendant, voici ce que disent les documents du projet à ce sujet :",
+        "en": "Meanwhile, here is what the project's documents say on this subject:",
+    },
     "concern_status_one": {
         "fr": "Votre préoccupation {reference} ({category}), reçue le {date} : {status}.",
         "en": "Your concern {reference} ({category}), received on {date}: {status}.",

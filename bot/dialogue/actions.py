@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,6 +30,18 @@ from bot.storage.models import Conversation
 logger = logging.getLogger(__name__)
 
 REFERENCE = re.compile(r"\b[cC]-?(\d{4})-?(\d{1,6})\b")
+
+# The reviewed FAQ answer that speaks to a concern of each category, quoted after recording it.
+CATEGORY_TOPIC = {
+    "noise": "noise",
+    "environment": "environment",
+    "water": "environment",
+    "traffic": "traffic",
+    "property_value": "benefits",
+    "health_safety": "health_safety",
+    "economy": "jobs",
+    "process": "consultation",
+}
 
 
 class UnknownAction(Exception):
@@ -55,10 +67,15 @@ class Turn:
 
 @dataclass
 class ActionResult:
-    """The replies and slot changes of one action."""
+    """The replies and slot changes of one action.
+
+    `texts` are said first, then the domain responses named in `responses` (Rasa renders
+    them, in the conversation's language).
+    """
 
     texts: list[str]
     slots: dict[str, Any]
+    responses: list[str] = field(default_factory=list)
 
 
 Handler = Callable[[Turn], Awaitable[ActionResult]]
@@ -139,7 +156,8 @@ class ActionServer:
                 {"event": "slot", "timestamp": None, "name": slot, "value": value}
                 for slot, value in result.slots.items()
             ],
-            "responses": [{"text": text} for text in result.texts],
+            "responses": [{"text": text} for text in result.texts]
+            + [{"response": name} for name in result.responses],
         }
 
     def _language(
@@ -184,7 +202,14 @@ class ActionServer:
             reference=concern.reference,
             category=CATEGORY_NAMES[category][turn.language],
         )
-        return ActionResult(texts=[reply], slots={})
+        topic = CATEGORY_TOPIC.get(category)
+        if topic is None:
+            return ActionResult(texts=[reply], slots={})
+        return ActionResult(
+            texts=[reply, say("related_answer", turn.language)],
+            slots={},
+            responses=[f"utter_faq/{topic}"],
+        )
 
     async def concern_status(self, turn: Turn) -> ActionResult:
         """The status of the citizen's own concerns, never anyone else's."""

@@ -110,6 +110,9 @@ def test_a_french_concern_is_recorded(web: httpx.Client, live: LiveAssistant) ->
     found = REFERENCE.search(answer)
     assert found, answer
     assert "préoccupation" in answer
+    assert "voici ce que disent les documents du projet" in answer
+    assert "Source" in answer
+    assert "révisée le" in answer  # the French variation of the reviewed answer
     with db(live) as session:
         concern = session.exec(select(Concern).where(Concern.reference == found.group(0))).one()
         assert (concern.category, concern.language) == ("water", "fr")
