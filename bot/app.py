@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,23 +79,37 @@ class _Server(uvicorn.Server):
         yield
 
 
+class WebServerError(Exception):
+    """The web server cannot listen where the settings say; the message names them."""
+
+
 async def serve_http(
     app: FastAPI, host: str, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    """Serves `app` with uvicorn in this event loop; returns the server, its task and its port."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
+    """Serves `app` with uvicorn in this event loop; returns the server, its task and its port.
+
+    Raises:
+        WebServerError: when the address cannot be bound (taken, not local, not allowed).
+    """
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise WebServerError(
+            f"Cannot serve the web chat on {host}:{port} (WEB_HOST, WEB_PORT): {exc.strerror or exc}."
+        ) from exc
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if task.done():
-            task.result()  # raises what stopped it (e.g. the port is taken)
-            raise RuntimeError(f"the web server on {host}:{port} stopped at start-up")
+            task.result()
+            raise WebServerError(f"The web server on {host}:{port} stopped while starting.")
         await asyncio.sleep(0.02)
-    sockets = [s for srv in server.servers for s in (srv.sockets or [])]
-    actual = int(sockets[0].getsockname()[1]) if sockets else port
-    return server, task, actual
+    return server, task, int(listener.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,13 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 
-from bot.app import rasa_runtime, running_assistant, until_stopped, wait_for_dialogue
+from bot.app import (
+    WebServerError,
+    rasa_runtime,
+    running_assistant,
+    until_stopped,
+    wait_for_dialogue,
+)
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
 from bot.core.text import clean_text, for_engine
@@ -174,7 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("The database schema is up to date.")
     except KeyboardInterrupt:
         return 130
-    except (KnowledgeBaseError, DatabaseError, RasaRuntimeError, DialogueUnavailable) as exc:
+    except (
+        KnowledgeBaseError,
+        DatabaseError,
+        RasaRuntimeError,
+        DialogueUnavailable,
+        WebServerError,
+    ) as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0

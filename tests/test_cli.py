@@ -94,3 +94,22 @@ async def test_a_missing_rasa_runtime_is_named(tmp_path: Path) -> None:
     assert code == 1
     assert "The Rasa runtime is missing" in err
     assert "make setup" in err
+
+
+async def test_a_taken_port_is_named(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run_bot(
+            "run",
+            env={"WEB_PORT": str(port), "RASA_URL": "http://127.0.0.1:9", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                 "LOG_LEVEL": "WARNING"},
+        )  # fmt: skip
+    assert code == 1
+    assert (
+        err.strip()
+        == f"Cannot serve the web chat on 127.0.0.1:{port} (WEB_HOST, WEB_PORT): Address already in use."
+    )
