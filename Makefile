@@ -61,8 +61,13 @@ validate: setup
 train: setup
 	.venv/bin/bot train
 
+# The tests also run on a throw-away PostgreSQL server (scripts/test-postgres.sh), unless
+# TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped.
 test: setup lint typecheck
-	.venv/bin/pytest
+	@url="$${TEST_POSTGRES_URL:-$$(bash scripts/test-postgres.sh start)}"; \
+	TEST_POSTGRES_URL="$$url" .venv/bin/pytest; status=$$?; \
+	[ -n "$${TEST_POSTGRES_URL:-}" ] || bash scripts/test-postgres.sh stop; \
+	exit $$status
 
 bench: setup
 	.venv/bin/python bench/turn_latency.py

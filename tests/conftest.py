@@ -19,7 +19,7 @@ from bot.core.language import LanguageDetector
 from bot.core.types import Interpretation
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.settings import PROJECT_ROOT, Settings, load_settings
-from bot.storage.database import open_database
+from bot.storage.database import open_database, sqlalchemy_url
 from tests.support.live import LiveAssistant
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
@@ -50,7 +50,7 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 def _empty_postgres(url: str) -> str:
     """A fresh database on the PostgreSQL server of TEST_POSTGRES_URL."""
     name = "voisinage_test_" + secrets.token_hex(4)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()

@@ -208,7 +208,7 @@ class LocalRasaServer:
         self.action_url = action_url
         self._action_token = action_token
         self.port = port
-        self.token = secrets.token_urlsafe(16)
+        self.token = secrets.token_hex(16)  # hex: an argument starting with "-" would break the CLI
         self._startup_timeout = startup_timeout
         self._process: asyncio.subprocess.Process | None = None
         self.log = runtime.log_dir / "rasa-server.log"
@@ -244,7 +244,7 @@ class LocalRasaServer:
                 str(self._runtime.rasa), "run", "--enable-api",
                 "--interface", "127.0.0.1", "--port", str(self.port),
                 "--model", str(model), "--endpoints", str(endpoints),
-                "--credentials", "credentials.yml", "--auth-token", self.token,
+                "--credentials", "credentials.yml", f"--auth-token={self.token}",
                 cwd=self._runtime.project, env=rasa_environment(),
                 stdout=out, stderr=asyncio.subprocess.STDOUT, preexec_fn=_die_with_parent,
             )  # fmt: skip

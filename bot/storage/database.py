@@ -27,8 +27,8 @@ class DatabaseError(Exception):
     """The database cannot be opened or migrated."""
 
 
-def _postgres_url(url: str) -> str:
-    # SQLAlchemy's bare "postgresql://" means psycopg2; we ship psycopg 3.
+def sqlalchemy_url(url: str) -> str:
+    """The URL SQLAlchemy needs: a bare postgresql:// means psycopg2, we ship psycopg 3."""
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
@@ -36,7 +36,7 @@ def _postgres_url(url: str) -> str:
 
 def create_database_engine(url: str) -> Engine:
     """Creates the engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
-    url = _postgres_url(url)
+    url = sqlalchemy_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -80,7 +80,7 @@ def open_database(url: str) -> Engine:
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        shown = make_url(_postgres_url(url)).render_as_string(hide_password=True)
+        shown = make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
         raise DatabaseError(
             f"Cannot open the database at DATABASE_URL={shown}: {getattr(exc, 'orig', None) or exc}."
         ) from exc
