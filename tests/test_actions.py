@@ -324,3 +324,10 @@ async def test_the_endpoint_checks_the_token_and_speaks_the_protocol(
     finally:
         server.should_exit = True
         await task
+
+
+def test_every_custom_action_of_the_domain_is_implemented(actions: ActionServer) -> None:
+    import yaml
+
+    domain = yaml.safe_load((PROJECT_ROOT / "domain" / "dialogue.yml").read_text())
+    assert sorted(domain["actions"]) == actions.action_names

@@ -140,18 +140,13 @@ class ConversationCore:
             conversation = session.get(Conversation, conversation.id) or conversation
             if conversation.language_pinned and conversation.language:
                 language = conversation.language
-            repository.set_message_status(
+            repository.finish_incoming(
                 session=session,
                 message_id=message_id,
                 status=MessageStatus.ANSWERED if answered else MessageStatus.UNANSWERED,
+                intent=interpretation.intent if interpretation else None,
+                confidence=interpretation.confidence if interpretation else None,
             )
-            if interpretation is not None:
-                repository.record_interpretation(
-                    session=session,
-                    message_id=message_id,
-                    intent=interpretation.intent,
-                    confidence=interpretation.confidence,
-                )
             if not answered:
                 repository.record_unanswered_question(
                     session=session,

@@ -93,13 +93,6 @@ class RasaEngine(DialogueEngine):
             raise DialogueUnavailable("Rasa's /model/parse did not return an object")
         return interpretation_from_parse(answer)
 
-    async def parse_raw(self, text: str) -> dict[str, Any]:
-        """Rasa's full parse result for `text`."""
-        answer = await self._post("/model/parse", {"text": text})
-        if not isinstance(answer, dict):
-            raise DialogueUnavailable("Rasa's /model/parse did not return an object")
-        return answer
-
     async def is_ready(self) -> bool:
         try:
             response = await self._client.get("/status", params=self._params)

@@ -42,6 +42,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
+class StoredText(TypeDecorator[str]):
+    """Free text (citizens' words, replies) that every database can hold: PostgreSQL refuses
+    NUL characters in text, so they are stored as U+FFFD; every other character is kept."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+
 def _timestamp(**kwargs: Any) -> Any:
     return Field(default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False, **kwargs))
 
@@ -86,7 +97,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     direction: Direction = Field(max_length=4)
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
     language: str | None = Field(default=None, max_length=8)
     language_trusted: bool = False
     intent: str | None = Field(default=None, max_length=128)
@@ -107,7 +118,7 @@ class Concern(SQLModel, table=True):
     channel: str = Field(max_length=32)
     language: str = Field(max_length=8)
     category: str = Field(max_length=32, index=True)
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
     status: str = Field(default="received", max_length=32, index=True)
     received_at: datetime = _timestamp(index=True)
 
@@ -129,7 +140,7 @@ class UnansweredQuestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
     language: str | None = Field(default=None, max_length=8)
     intent: str | None = Field(default=None, max_length=128)
     confidence: float | None = None

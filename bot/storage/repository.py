@@ -25,12 +25,6 @@ from bot.storage.models import (
 )
 
 
-def storable(text: str) -> str:
-    """The text as every database can hold it: PostgreSQL refuses NUL characters in text, so
-    they become U+FFFD (the rest of the citizen's words are kept exactly)."""
-    return text.replace("\x00", "\ufffd")
-
-
 def get_or_create_conversation(
     *, session: Session, channel: str, external_id: str, citizen_id: str
 ) -> Conversation:
@@ -98,7 +92,7 @@ def add_message(
     message = Message(
         conversation_id=_id(conversation),
         direction=direction,
-        text=storable(text),
+        text=text,
         language=language,
         language_trusted=language_trusted,
         status=status,
@@ -121,7 +115,7 @@ def add_outgoing_messages(
         Message(
             conversation_id=_id(conversation),
             direction=Direction.OUTGOING,
-            text=storable(text),
+            text=text,
             language=language,
             created_at=now,
         )
@@ -134,21 +128,19 @@ def add_outgoing_messages(
     return messages
 
 
-def set_message_status(*, session: Session, message_id: int, status: MessageStatus) -> None:
-    """Records what became of an incoming message."""
-    session.execute(update(Message).where(col(Message.id) == message_id).values(status=status))
-    session.commit()
-
-
-def record_interpretation(
-    *, session: Session, message_id: int, intent: str | None, confidence: float | None
+def finish_incoming(
+    *,
+    session: Session,
+    message_id: int,
+    status: MessageStatus,
+    intent: str | None,
+    confidence: float | None,
 ) -> None:
-    """Stores what the dialogue engine understood of an incoming message."""
-    session.execute(
-        update(Message)
-        .where(col(Message.id) == message_id)
-        .values(intent=intent, confidence=confidence)
-    )
+    """Records what became of an incoming message and what the dialogue engine understood."""
+    values: dict[str, object] = {"status": status}
+    if intent is not None:
+        values.update(intent=intent, confidence=confidence)
+    session.execute(update(Message).where(col(Message.id) == message_id).values(**values))
     session.commit()
 
 
@@ -200,7 +192,7 @@ def record_concern(
         channel=conversation.channel,
         language=language,
         category=category,
-        text=storable(text),
+        text=text,
         received_at=received,
     )
     session.add(concern)
@@ -238,7 +230,7 @@ def record_unanswered_question(
     question = UnansweredQuestion(
         conversation_id=_id(conversation),
         message_id=message_id,
-        text=storable(text),
+        text=text,
         language=language,
         reason=reason,
         intent=intent,
