@@ -152,6 +152,8 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             dialogue=dialogue,
             detector=detector,
             turn_timeout=settings.rasa_turn_timeout,
+            project_name=dict(knowledge.name),
+            project_notice=dict(knowledge.notice),
         )
         app = create_app(
             core=core,

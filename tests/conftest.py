@@ -18,6 +18,7 @@ from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import Interpretation
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
+from bot.knowledge import KnowledgeBase, load_knowledge_base
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
 from tests.support.live import LiveAssistant
@@ -91,6 +92,8 @@ class FakeDialogue(DialogueEngine):
         self.answer = answer or (lambda text, metadata: [f"echo[{metadata['language']}]: {text}"])
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.failing = False
+        self.intent = "faq/noise"
+        self.actions: list[Callable[[str, Mapping[str, Any]], None]] = []
 
     async def respond(
         self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
@@ -98,8 +101,10 @@ class FakeDialogue(DialogueEngine):
         self.calls.append((sender_id, text, dict(metadata)))
         if self.failing:
             raise DialogueUnavailable("the fake engine is down")
+        for action in self.actions:
+            action(sender_id, metadata)
         return DialogueReply(
-            self.answer(text, metadata), Interpretation(intent="faq/noise", confidence=0.8)
+            self.answer(text, metadata), Interpretation(intent=self.intent, confidence=0.8)
         )
 
     async def parse(self, text: str) -> Interpretation:
@@ -118,11 +123,24 @@ def fake_dialogue() -> FakeDialogue:
 
 @pytest.fixture
 def core(
-    database: Engine, fake_dialogue: FakeDialogue, detector: LanguageDetector
+    database: Engine,
+    fake_dialogue: FakeDialogue,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
 ) -> ConversationCore:
     return ConversationCore(
-        engine=database, dialogue=fake_dialogue, detector=detector, turn_timeout=1.0
+        engine=database,
+        dialogue=fake_dialogue,
+        detector=detector,
+        turn_timeout=1.0,
+        project_name=dict(knowledge.name),
+        project_notice=dict(knowledge.notice),
     )
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> KnowledgeBase:
+    return load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
 from bot.storage import repository
-from bot.storage.database import DatabaseError, open_database
+from bot.storage.database import DatabaseError, alembic_config, open_database
 from bot.storage.models import Concern, Conversation
 
 
@@ -36,11 +38,21 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'twice.db'}"
     open_database(url).dispose()
     engine = open_database(url)
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
-        assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
-        )
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
     engine.dispose()
+
+
+def test_every_migration_goes_down_and_up_again(database: Engine) -> None:
+    config = alembic_config(database)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    with Session(database) as session:
+        conversation = repository.get_or_create_conversation(
+            session=session, channel="telegram", external_id="42", citizen_id="c", place="private"
+        )
+        assert conversation.place == "private"
 
 
 def test_unreachable_database_is_one_sentence_without_password() -> None:

@@ -16,15 +16,45 @@ import weakref
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.core.commands import COMMAND_NAMES, command_list
 from bot.core.language import LanguageDetector, LanguageGuess
-from bot.core.phrases import say
+from bot.core.phrases import ATTACHMENT_NAMES, say
 from bot.core.text import clean_text, for_engine
-from bot.core.types import IncomingMessage, Interpretation, Reply, TranscriptLine, TurnResult
+from bot.core.types import (
+    Attachment,
+    Choice,
+    IncomingMessage,
+    Interpretation,
+    Reply,
+    TranscriptLine,
+    TurnResult,
+)
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.storage import repository
-from bot.storage.models import Conversation, Direction, MessageStatus
+from bot.storage.models import Conversation, Direction, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
+
+# What is said about these stays out of a group: the group sees a short acknowledgement and an
+# invitation to continue in private (the action itself still happens and is stored).
+PRIVATE_INTENTS = frozenset(
+    {
+        "report_concern",
+        "ask_concern_status",
+        "ask_human",
+        "forget_me",
+        "subscribe_updates",
+        "unsubscribe_updates",
+    }
+)
+
+# Attachments that say nothing a person needs to see (a sticker is a reaction, not a message).
+DECORATIVE_ATTACHMENTS = frozenset({"sticker"})
+
+LANGUAGE_CHOICES = (
+    Choice(label="Français", value="language:fr"),
+    Choice(label="English", value="language:en"),
+)
 
 
 class ConversationCore:
@@ -37,11 +67,15 @@ class ConversationCore:
         dialogue: DialogueEngine,
         detector: LanguageDetector,
         turn_timeout: float = 4.0,
+        project_name: dict[str, str] | None = None,
+        project_notice: dict[str, str] | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
         self._detector = detector
         self._turn_timeout = turn_timeout
+        self._project_name = project_name or {}
+        self._project_notice = project_notice or {}
         # Turns of one conversation run one at a time, so replies keep their order. A lock
         # lives only while some turn holds or awaits it (weak values), so idle ones go away.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -54,13 +88,39 @@ class ConversationCore:
         return self._detector.languages
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
-        """Stores `message`, asks the dialogue engine and returns the stored replies."""
+        """Stores `message`, asks the dialogue engine and returns the stored replies.
+
+        A message whose `external_id` was handled before gets its stored replies back
+        (`replayed`), so a platform's redelivery is never answered twice.
+        """
+        async with self._lock(message):
+            return await self._handle(message)
+
+    async def command(
+        self, message: IncomingMessage, name: str, argument: str | None = None
+    ) -> TurnResult:
+        """Answers a command typed on a chat platform (see `bot.core.commands`).
+
+        The command and its answer are stored like any exchange; no dialogue engine is needed.
+        """
+        async with self._lock(message):
+            return self._command(message, name.lower(), (argument or "").strip().lower())
+
+    def introduction(self, language: str) -> str:
+        """The assistant's presentation: it is a bot, what it does, what happens to messages."""
+        return say(
+            "intro",
+            language,
+            name=self._project_name.get(language, self._project_name.get("fr", "")),
+            notice=self._project_notice.get(language, self._project_notice.get("fr", "")),
+        ).strip()
+
+    def _lock(self, message: IncomingMessage) -> asyncio.Lock:
         key = (message.channel, message.conversation_key)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            return await self._handle(message)
+        return lock
 
     def history(
         self, *, channel: str, conversation_key: str, limit: int = 50
@@ -82,12 +142,14 @@ class ConversationCore:
     async def _handle(self, message: IncomingMessage) -> TurnResult:
         text = clean_text(message.text)
         with self.session() as session:
-            conversation = repository.get_or_create_conversation(
-                session=session,
-                channel=message.channel,
-                external_id=message.conversation_key,
-                citizen_id=message.sender_key,
-            )
+            conversation = self._conversation(session, message)
+            stored: Message | None = None
+            if message.external_id is not None:
+                stored = repository.incoming_by_external_id(
+                    session=session, conversation=conversation, external_id=message.external_id
+                )
+                if stored is not None and stored.status != MessageStatus.RECEIVED:
+                    return self._replay(session, conversation, stored)
             if message.language_choice in self.languages:
                 repository.set_conversation_language(
                     session=session,
@@ -95,56 +157,68 @@ class ConversationCore:
                     language=str(message.language_choice),
                     pinned=True,
                 )
-            guess = self._detector.detect(text, context=conversation.language)
+            context = conversation.language or _served(message.language_hint, self.languages)
+            guess = self._detector.detect(text, context=context)
             language = self._choose_language(session, conversation, guess)
-            incoming = repository.add_message(
-                session=session,
-                conversation=conversation,
-                direction=Direction.INCOMING,
-                text=message.text,
-                language=guess.language,
-                language_trusted=guess.trusted,
-                status=MessageStatus.RECEIVED,
+            edited = self._edited_message(session, conversation, message)
+            if stored is None:
+                stored = repository.add_message(
+                    session=session,
+                    conversation=conversation,
+                    direction=Direction.INCOMING,
+                    text=message.text,
+                    language=guess.language,
+                    language_trusted=guess.trusted,
+                    status=MessageStatus.RECEIVED,
+                    external_id=message.external_id,
+                    edit_of=edited.id if edited else None,
+                    attachments=[{"kind": a.kind, **dict(a.details)} for a in message.attachments],
+                )
+            # else: stored before a crash and never answered: this is the retry.
+            edited_concern = (
+                repository.concern_of_message(session=session, message_id=edited.id)
+                if edited is not None and edited.id is not None
+                else None
             )
-        message_id = _required_id(incoming.id)
+        message_id = _required_id(stored.id)
 
         answered = True
         interpretation: Interpretation | None = None
-        if not text:
-            texts = [say("empty_message", language)]
-        else:
-            try:
-                reply = await asyncio.wait_for(
-                    self._dialogue.respond(
-                        sender_id=conversation.public_id,
-                        text=for_engine(text),
-                        metadata={
-                            "language": language,
-                            "message_id": message_id,
-                            "channel": message.channel,
-                        },
-                    ),
-                    timeout=self._turn_timeout,
+        texts: list[str] = []
+        kept = [a for a in message.attachments if a.kind not in DECORATIVE_ATTACHMENTS]
+        if edited is not None and clean_text(edited.text) == text and not message.attachments:
+            pass  # an edit that changed nothing the assistant reads (e.g. a link preview)
+        elif edited_concern is not None:
+            # The concern keeps its reference: the edit is stored beside it, never a second one.
+            texts = [say("edit_of_concern", language, reference=edited_concern.reference)]
+        elif text:
+            texts, interpretation, answered = await self._ask_dialogue(
+                conversation, text, message_id, language, message.channel
+            )
+            if kept:
+                texts.append(
+                    say("attachment_kept", language, kind=_attachment_name(kept, language))
                 )
-                texts, interpretation = reply.texts, reply.interpretation
-            except (DialogueUnavailable, TimeoutError) as exc:
-                logger.warning("dialogue engine unavailable for message %s: %r", message_id, exc)
-                texts = []
-            if not texts:
-                # Down, too slow, or an action failed and nothing was said: be honest, keep it.
-                texts = [say("engine_unavailable", language)]
-                answered = False
+        elif kept:
+            texts = [say("attachment_only", language, kind=_attachment_name(kept, language))]
+        elif message.attachments:
+            texts = [say("sticker", language)]
+        else:
+            texts = [say("empty_message", language)]
 
         with self.session() as session:
             # The language may have been switched by the dialogue (action_change_language).
             conversation = session.get(Conversation, conversation.id) or conversation
             if conversation.language_pinned and conversation.language:
                 language = conversation.language
+            intent = interpretation.intent if interpretation else None
+            if message.place == "group" and intent is not None:
+                texts = self._group_safe(session, texts, intent, message, message_id, language)
             repository.finish_incoming(
                 session=session,
                 message_id=message_id,
                 status=MessageStatus.ANSWERED if answered else MessageStatus.UNANSWERED,
-                intent=interpretation.intent if interpretation else None,
+                intent=intent,
                 confidence=interpretation.confidence if interpretation else None,
             )
             if not answered:
@@ -162,8 +236,19 @@ class ConversationCore:
                     message_id=message_id,
                     reason="engine_unavailable",
                 )
+            if kept:
+                repository.open_human_request(
+                    session=session,
+                    conversation=conversation,
+                    message_id=message_id,
+                    reason="attachment",
+                )
             repository.add_outgoing_messages(
-                session=session, conversation=conversation, texts=texts, language=language
+                session=session,
+                conversation=conversation,
+                texts=texts,
+                language=language,
+                reply_to=message_id,
             )
         return TurnResult(
             conversation_id=conversation.public_id,
@@ -171,6 +256,157 @@ class ConversationCore:
             language=language,
             replies=tuple(Reply(text=t, language=language) for t in texts),
             answered=answered,
+            intent=intent,
+        )
+
+    async def _ask_dialogue(
+        self, conversation: Conversation, text: str, message_id: int, language: str, channel: str
+    ) -> tuple[list[str], Interpretation | None, bool]:
+        """The dialogue engine's replies; an honest apology when it is down or too slow."""
+        try:
+            reply = await asyncio.wait_for(
+                self._dialogue.respond(
+                    sender_id=conversation.public_id,
+                    text=for_engine(text),
+                    metadata={"language": language, "message_id": message_id, "channel": channel},
+                ),
+                timeout=self._turn_timeout,
+            )
+        except (DialogueUnavailable, TimeoutError) as exc:
+            logger.warning("dialogue engine unavailable for message %s: %r", message_id, exc)
+            return [say("engine_unavailable", language)], None, False
+        if not reply.texts:
+            # An action failed and nothing was said: be honest, and keep it for a person.
+            return [say("engine_unavailable", language)], reply.interpretation, False
+        return list(reply.texts), reply.interpretation, True
+
+    def _group_safe(
+        self,
+        session: Session,
+        texts: list[str],
+        intent: str,
+        message: IncomingMessage,
+        message_id: int,
+        language: str,
+    ) -> list[str]:
+        """Replies fit for a group: personal matters get a short note and an invitation to
+        continue in private instead of details (the concern itself is recorded all the same)."""
+        if intent not in PRIVATE_INTENTS:
+            return texts
+        link = (
+            say("private_link", language, url=message.private_link) if message.private_link else ""
+        )
+        concern = repository.concern_of_message(session=session, message_id=message_id)
+        if concern is not None:
+            return [
+                say("concern_recorded_public", language, reference=concern.reference, link=link)
+            ]
+        return [say("continue_in_private", language, link=link)]
+
+    def _command(self, message: IncomingMessage, name: str, argument: str) -> TurnResult:
+        with self.session() as session:
+            conversation = self._conversation(session, message)
+            if message.external_id is not None:
+                stored = repository.incoming_by_external_id(
+                    session=session, conversation=conversation, external_id=message.external_id
+                )
+                if stored is not None:
+                    return self._replay(session, conversation, stored)
+            language = (
+                conversation.language
+                or _served(message.language_hint, self.languages)
+                or self._detector.default
+            )
+            choices: tuple[Choice, ...] = ()
+            if name == "language" and argument in self.languages:
+                language = argument
+                repository.set_conversation_language(
+                    session=session, conversation=conversation, language=language, pinned=True
+                )
+                texts = [say("language_switched", language)]
+            elif name == "language":
+                texts, choices = [say("choose_language", language)], self._language_choices()
+            elif name == "start":
+                texts = [self.introduction(language)]
+                if len(self.languages) > 1:
+                    texts.append(say("choose_language", language))
+                    choices = self._language_choices()
+            elif name == "help":
+                texts = [say("help", language, commands=command_list(language))]
+            else:
+                texts = [
+                    say("unknown_command", language),
+                    say("help", language, commands=command_list(language)),
+                ]
+            incoming = repository.add_message(
+                session=session,
+                conversation=conversation,
+                direction=Direction.INCOMING,
+                text=message.text or f"/{name} {argument}".strip(),
+                language=language,
+                status=MessageStatus.ANSWERED,
+                external_id=message.external_id,
+            )
+            repository.finish_incoming(
+                session=session,
+                message_id=_required_id(incoming.id),
+                status=MessageStatus.ANSWERED,
+                intent=f"/{name}" if name in COMMAND_NAMES else None,
+                confidence=None,
+            )
+            repository.add_outgoing_messages(
+                session=session,
+                conversation=conversation,
+                texts=texts,
+                language=language,
+                reply_to=incoming.id,
+            )
+        replies = [Reply(text=t, language=language) for t in texts]
+        if choices:
+            replies[-1] = Reply(text=texts[-1], language=language, choices=choices)
+        return TurnResult(
+            conversation_id=conversation.public_id,
+            message_id=_required_id(incoming.id),
+            language=language,
+            replies=tuple(replies),
+            answered=True,
+            intent=f"/{name}",
+        )
+
+    def _language_choices(self) -> tuple[Choice, ...]:
+        return tuple(c for c in LANGUAGE_CHOICES if c.value.split(":", 1)[1] in self.languages)
+
+    def _conversation(self, session: Session, message: IncomingMessage) -> Conversation:
+        return repository.get_or_create_conversation(
+            session=session,
+            channel=message.channel,
+            external_id=message.conversation_key,
+            citizen_id=message.sender_key,
+            place=message.place if message.channel not in {"web", "terminal"} else None,
+        )
+
+    def _edited_message(
+        self, session: Session, conversation: Conversation, message: IncomingMessage
+    ) -> Message | None:
+        if message.edit_of is None:
+            return None
+        return repository.incoming_by_external_id(
+            session=session, conversation=conversation, external_id=message.edit_of
+        )
+
+    def _replay(self, session: Session, conversation: Conversation, stored: Message) -> TurnResult:
+        """The stored outcome of a message handled before (a platform redelivered it)."""
+        message_id = _required_id(stored.id)
+        replies = repository.replies_to(session=session, message_id=message_id)
+        language = replies[0].language if replies and replies[0].language else stored.language
+        return TurnResult(
+            conversation_id=conversation.public_id,
+            message_id=message_id,
+            language=language or self._detector.default,
+            replies=tuple(Reply(text=r.text, language=r.language or "") for r in replies),
+            answered=stored.status == MessageStatus.ANSWERED,
+            intent=stored.intent,
+            replayed=True,
         )
 
     def _choose_language(
@@ -194,6 +430,21 @@ class ConversationCore:
                 session=session, conversation=conversation, language=guess.language, pinned=False
             )
         return guess.language
+
+
+def _served(language: str | None, languages: tuple[str, ...]) -> str | None:
+    """`language` (e.g. "fr-CA", "en_US") reduced to a served language, or None."""
+    if not language:
+        return None
+    base = language.replace("_", "-").split("-", 1)[0].lower()
+    return base if base in languages else None
+
+
+def _attachment_name(attachments: list[Attachment], language: str) -> str:
+    kind = attachments[0].kind
+    return ATTACHMENT_NAMES.get(kind, ATTACHMENT_NAMES["file"])[
+        language if language in ("fr", "en") else "fr"
+    ]
 
 
 def _required_id(value: int | None) -> int:

@@ -139,6 +139,97 @@ PHRASES: dict[str, dict[str, str]] = {
             "only be kept in anonymous form."
         ),
     },
+    "intro": {
+        "fr": (
+            "Bonjour! Je suis l'assistant automatisé du projet {name} : un robot, pas une personne. "
+            "Je réponds à partir des documents révisés du projet, en citant mes sources, je note vos "
+            "préoccupations et je vous mets en contact avec l'équipe si vous le souhaitez. "
+            "Vos messages sont conservés pour l'équipe du projet. {notice}"
+        ),
+        "en": (
+            "Hello! I am the automated assistant of the {name} project: a bot, not a person. "
+            "I answer from the project's reviewed documents, citing my sources, I log your concerns "
+            "and I put you in touch with the team if you wish. Your messages are kept for the "
+            "project team. {notice}"
+        ),
+    },
+    "choose_language": {
+        "fr": "Dans quelle langue voulez-vous échanger? / Which language would you like to use?",
+        "en": "Which language would you like to use? / Dans quelle langue voulez-vous échanger?",
+    },
+    "help": {
+        "fr": (
+            "Je suis un assistant automatisé. Posez-moi vos questions sur le projet (calendrier, "
+            "bruit, environnement, circulation, emplois, consultations...) : je réponds à partir des "
+            "documents du projet et je cite mes sources. Décrivez-moi une préoccupation et je "
+            "l'enregistre avec un numéro de suivi. Écrivez « parler à quelqu'un » pour joindre "
+            "une personne de l'équipe.\n\nCommandes :\n{commands}"
+        ),
+        "en": (
+            "I am an automated assistant. Ask me about the project (schedule, noise, environment, "
+            "traffic, jobs, consultations...): I answer from the project's documents and cite my "
+            'sources. Describe a concern and I record it with a reference number. Write "talk to '
+            'a person" to reach someone from the team.\n\nCommands:\n{commands}'
+        ),
+    },
+    "unknown_command": {
+        "fr": "Je ne connais pas cette commande. Voici ce que je sais faire.",
+        "en": "I do not know that command. Here is what I can do.",
+    },
+    "attachment_only": {
+        "fr": (
+            "Merci. Pour l'instant, je ne comprends que le texte : je ne peux pas lire votre {kind}. "
+            "Je l'ai conservé pour l'équipe du projet, qui pourra le consulter. Si vous le "
+            "souhaitez, décrivez-moi en quelques mots ce dont il s'agit."
+        ),
+        "en": (
+            "Thank you. For now I only understand text: I cannot read your {kind}. I have kept it "
+            "for the project team, who can look at it. If you wish, tell me in a few words what "
+            "it is about."
+        ),
+    },
+    "attachment_kept": {
+        "fr": "Je ne peux pas lire votre {kind}, mais je l'ai conservé pour l'équipe du projet.",
+        "en": "I cannot read your {kind}, but I have kept it for the project team.",
+    },
+    "sticker": {
+        "fr": "Merci! Pour l'instant, je ne comprends que le texte : écrivez-moi votre question.",
+        "en": "Thank you! For now I only understand text: write me your question.",
+    },
+    "edit_of_concern": {
+        "fr": (
+            "J'ai vu que vous avez modifié votre message. Votre modification est conservée avec "
+            "votre préoccupation {reference} : l'équipe du projet verra les deux versions."
+        ),
+        "en": (
+            "I saw that you edited your message. Your edit is kept with your concern "
+            "{reference}: the project team will see both versions."
+        ),
+    },
+    "concern_recorded_public": {
+        "fr": (
+            "Merci, c'est noté sous le numéro {reference}. Pour ne pas exposer vos renseignements "
+            "personnels ici, poursuivons le suivi en privé{link}."
+        ),
+        "en": (
+            "Thank you, this is recorded under reference {reference}. To keep your personal "
+            "details out of this group, let us follow up in private{link}."
+        ),
+    },
+    "continue_in_private": {
+        "fr": (
+            "C'est une question personnelle : pour ne pas exposer vos renseignements ici, "
+            "poursuivons en privé{link}."
+        ),
+        "en": (
+            "This is a personal matter: to keep your details out of this group, let us continue "
+            "in private{link}."
+        ),
+    },
+    "private_link": {
+        "fr": " : {url}",
+        "en": ": {url}",
+    },
 }
 
 STATUS_NAMES: dict[str, dict[str, str]] = {
@@ -159,6 +250,19 @@ CATEGORY_NAMES: dict[str, dict[str, str]] = {
     "economy": {"fr": "économie", "en": "economy"},
     "process": {"fr": "processus et consultation", "en": "process and consultation"},
     "other": {"fr": "autre", "en": "other"},
+}
+
+
+ATTACHMENT_NAMES: dict[str, dict[str, str]] = {
+    "photo": {"fr": "photo", "en": "photo"},
+    "video": {"fr": "vidéo", "en": "video"},
+    "voice": {"fr": "message vocal", "en": "voice message"},
+    "audio": {"fr": "fichier audio", "en": "audio file"},
+    "document": {"fr": "document", "en": "document"},
+    "location": {"fr": "position", "en": "location"},
+    "contact": {"fr": "contact", "en": "contact"},
+    "sticker": {"fr": "autocollant", "en": "sticker"},
+    "file": {"fr": "fichier", "en": "file"},
 }
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
@@ -73,7 +73,11 @@ class MessageStatus(StrEnum):
 
 
 class Conversation(SQLModel, table=True):
-    """One thread with one citizen on one channel."""
+    """One thread with one citizen on one channel.
+
+    On chat platforms the thread is (platform, chat, user): in a group each citizen has their
+    own conversation with the assistant. `citizen_id` is a pseudonym of the platform's user id.
+    """
 
     __tablename__ = "conversation"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
@@ -85,6 +89,9 @@ class Conversation(SQLModel, table=True):
     citizen_id: str = Field(max_length=255, description="Pseudonymous sender id on the channel.")
     language: str | None = Field(default=None, max_length=8)
     language_pinned: bool = False
+    place: str | None = Field(
+        default=None, max_length=16, description="private, group or channel (where it is public)."
+    )
     created_at: datetime = _timestamp()
     last_message_at: datetime = _timestamp()
 
@@ -93,11 +100,29 @@ class Message(SQLModel, table=True):
     """Every message, both ways, with what the assistant understood of it."""
 
     __tablename__ = "message"
+    __table_args__ = (
+        # A platform's message id is handled once: a redelivery finds the stored turn.
+        Index("ix_message_external", "conversation_id", "external_id", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     direction: Direction = Field(max_length=4)
     text: str = Field(sa_column=Column(StoredText(), nullable=False))
+    external_id: str | None = Field(
+        default=None, max_length=128, description="The platform's id of an incoming message."
+    )
+    reply_to: int | None = Field(
+        default=None, foreign_key="message.id", description="For a reply: the message it answers."
+    )
+    edit_of: int | None = Field(
+        default=None, foreign_key="message.id", description="For an edit: the message edited."
+    )
+    attachments: list[dict[str, Any]] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="What came with the message besides text (photo, voice, location...).",
+    )
     language: str | None = Field(default=None, max_length=8)
     language_trusted: bool = False
     intent: str | None = Field(default=None, max_length=128)
@@ -173,3 +198,75 @@ class Subscription(SQLModel, table=True):
     active: bool = True
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+
+
+class InboundStatus(StrEnum):
+    """Where a platform update stands in the intake."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # kept for a person: it could not be handled after several attempts
+
+
+class InboundUpdate(SQLModel, table=True):
+    """A platform update, stored before the platform is told it was received.
+
+    The unique (channel, update_key) makes a redelivered update a no-op, so every update is
+    handled once even when the platform sends it again after a crash.
+    """
+
+    __tablename__ = "inbound_update"
+    __table_args__ = (UniqueConstraint("channel", "update_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    update_key: str = Field(max_length=128)
+    conversation_key: str | None = Field(default=None, max_length=255, index=True)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: InboundStatus = Field(default=InboundStatus.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    received_at: datetime = _timestamp()
+    processed_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class OutboxStatus(StrEnum):
+    """Where an outgoing platform message stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # the platform refused it for good (blocked, chat gone): kept for a person
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send on a platform, written in the same transaction that finishes the
+    update it answers, and sent in order per destination within the platform's limits."""
+
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    destination: str = Field(max_length=255, index=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    nonce: str = Field(max_length=64, unique=True)
+    status: OutboxStatus = Field(default=OutboxStatus.PENDING, max_length=16, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    platform_message_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _timestamp()
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class InstanceSecret(SQLModel, table=True):
+    """Secrets this installation generated for itself (e.g. the key of user-id pseudonyms)."""
+
+    __tablename__ = "instance_secret"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=255)
+    created_at: datetime = _timestamp()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.storage.models import (
@@ -16,8 +18,13 @@ from bot.storage.models import (
     Conversation,
     Direction,
     HumanRequest,
+    InboundStatus,
+    InboundUpdate,
+    InstanceSecret,
     Message,
     MessageStatus,
+    OutboxMessage,
+    OutboxStatus,
     ReferenceCounter,
     Subscription,
     UnansweredQuestion,
@@ -26,24 +33,38 @@ from bot.storage.models import (
 
 
 def get_or_create_conversation(
-    *, session: Session, channel: str, external_id: str, citizen_id: str
+    *,
+    session: Session,
+    channel: str,
+    external_id: str,
+    citizen_id: str,
+    place: str | None = None,
 ) -> Conversation:
     """The conversation for (channel, external id), created on first contact."""
-    found = session.exec(
-        select(Conversation).where(
-            Conversation.channel == channel, Conversation.external_id == external_id
-        )
-    ).first()
+    query = select(Conversation).where(
+        Conversation.channel == channel, Conversation.external_id == external_id
+    )
+    found = session.exec(query).first()
     if found is not None:
+        if place is not None and found.place != place:
+            found.place = place
+            session.add(found)
+            session.commit()
         return found
     conversation = Conversation(
         public_id=secrets.token_hex(16),
         channel=channel,
         external_id=external_id,
         citizen_id=citizen_id,
+        place=place,
     )
     session.add(conversation)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another worker created it between our read and our write: use theirs.
+        session.rollback()
+        return session.exec(query).one()
     session.refresh(conversation)
     return conversation
 
@@ -86,6 +107,9 @@ def add_message(
     language: str | None,
     language_trusted: bool = False,
     status: MessageStatus | None = None,
+    external_id: str | None = None,
+    edit_of: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Stores one message and touches the conversation's last activity."""
     now = utc_now()
@@ -96,6 +120,9 @@ def add_message(
         language=language,
         language_trusted=language_trusted,
         status=status,
+        external_id=external_id,
+        edit_of=edit_of,
+        attachments=attachments or None,
         created_at=now,
     )
     conversation.last_message_at = now
@@ -107,7 +134,12 @@ def add_message(
 
 
 def add_outgoing_messages(
-    *, session: Session, conversation: Conversation, texts: Sequence[str], language: str
+    *,
+    session: Session,
+    conversation: Conversation,
+    texts: Sequence[str],
+    language: str,
+    reply_to: int | None = None,
 ) -> list[Message]:
     """Stores the assistant's replies of one turn in one transaction."""
     now = utc_now()
@@ -117,6 +149,7 @@ def add_outgoing_messages(
             direction=Direction.OUTGOING,
             text=text,
             language=language,
+            reply_to=reply_to,
             created_at=now,
         )
         for text in texts
@@ -125,7 +158,31 @@ def add_outgoing_messages(
     session.add_all(messages)
     session.add(conversation)
     session.commit()
+    for message in messages:
+        session.refresh(message)
     return messages
+
+
+def incoming_by_external_id(
+    *, session: Session, conversation: Conversation, external_id: str
+) -> Message | None:
+    """The incoming message the platform knows by `external_id`, if it was stored."""
+    return session.exec(
+        select(Message).where(
+            Message.conversation_id == _id(conversation),
+            Message.external_id == external_id,
+            Message.direction == Direction.INCOMING,
+        )
+    ).first()
+
+
+def replies_to(*, session: Session, message_id: int) -> list[Message]:
+    """The assistant's stored replies to one incoming message, in order."""
+    return list(
+        session.exec(
+            select(Message).where(Message.reply_to == message_id).order_by(col(Message.id))
+        )
+    )
 
 
 def finish_incoming(
@@ -182,7 +239,12 @@ def record_concern(
     text: str,
     received_at: datetime | None = None,
 ) -> Concern:
-    """Stores a concern under a fresh unique reference."""
+    """Stores a concern under a fresh unique reference; a message already recorded as a concern
+    (a redelivered or retried turn) gives back its concern instead of a second one."""
+    if message_id is not None:
+        existing = session.exec(select(Concern).where(Concern.message_id == message_id)).first()
+        if existing is not None:
+            return existing
     received = received_at or utc_now()
     reference = next_reference(session=session, prefix="C", year=received.year)
     concern = Concern(
@@ -280,6 +342,162 @@ def set_subscription(*, session: Session, conversation: Conversation, active: bo
     session.add(subscription)
     session.commit()
     return True
+
+
+def concern_of_message(*, session: Session, message_id: int) -> Concern | None:
+    """The concern recorded from this message, if any."""
+    return session.exec(select(Concern).where(Concern.message_id == message_id)).first()
+
+
+def instance_secret(*, session: Session, name: str, generate: Callable[[], str]) -> str:
+    """A secret of this installation, generated and stored on first use."""
+    found = session.get(InstanceSecret, name)
+    if found is not None:
+        return found.value
+    session.add(InstanceSecret(name=name, value=generate()))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # another process stored it first: theirs holds
+    stored = session.get(InstanceSecret, name)
+    if stored is None:
+        raise RuntimeError(f"the instance secret {name} could not be stored")
+    return stored.value
+
+
+# --- intake: platform updates stored before they are confirmed ---------------------------
+
+
+def store_update(
+    *,
+    session: Session,
+    channel: str,
+    update_key: str,
+    conversation_key: str | None,
+    payload: dict[str, Any],
+) -> bool:
+    """Stores a platform update once; returns False when it was already stored (redelivery)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(InboundUpdate)
+        .values(
+            channel=channel,
+            update_key=update_key,
+            conversation_key=conversation_key,
+            payload=payload,
+            status=InboundStatus.PENDING,
+            attempts=0,
+            received_at=utc_now(),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
+
+
+def pending_updates(*, session: Session, channel: str, limit: int = 500) -> list[InboundUpdate]:
+    """Updates of a channel not handled yet, oldest first."""
+    return list(
+        session.exec(
+            select(InboundUpdate)
+            .where(
+                InboundUpdate.channel == channel,
+                InboundUpdate.status == InboundStatus.PENDING,
+            )
+            .order_by(col(InboundUpdate.id))
+            .limit(limit)
+        )
+    )
+
+
+def last_update_key(*, session: Session, channel: str, prefix: str) -> str | None:
+    """The newest stored update key of a channel that starts with `prefix`."""
+    return session.exec(
+        select(InboundUpdate.update_key)
+        .where(
+            InboundUpdate.channel == channel,
+            col(InboundUpdate.update_key).startswith(prefix),
+        )
+        .order_by(col(InboundUpdate.id).desc())
+        .limit(1)
+    ).first()
+
+
+def finish_update(
+    *, session: Session, update_id: int, outgoing: Sequence[OutboxMessage]
+) -> list[OutboxMessage]:
+    """Marks an update handled and queues its answers, in one transaction: either both happen
+    or neither does, so after a crash the update is handled again and answered once."""
+    row = session.get(InboundUpdate, update_id)
+    if row is None:
+        raise ValueError(f"no inbound update {update_id}")
+    row.status = InboundStatus.DONE
+    row.processed_at = utc_now()
+    row.attempts += 1
+    session.add(row)
+    session.add_all(outgoing)
+    session.commit()
+    for message in outgoing:
+        session.refresh(message)
+    return list(outgoing)
+
+
+def fail_update(*, session: Session, update_id: int, error: str, give_up: bool) -> InboundUpdate:
+    """Counts a failed attempt at an update; `give_up` leaves it failed, for a person."""
+    row = session.get(InboundUpdate, update_id)
+    if row is None:
+        raise ValueError(f"no inbound update {update_id}")
+    row.attempts += 1
+    row.last_error = error[:500]
+    if give_up:
+        row.status = InboundStatus.FAILED
+        row.processed_at = utc_now()
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def pending_outbox(*, session: Session, channel: str) -> list[OutboxMessage]:
+    """Messages of a channel still to send, in the order they were queued."""
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.channel == channel, OutboxMessage.status == OutboxStatus.PENDING)
+            .order_by(col(OutboxMessage.id))
+        )
+    )
+
+
+def mark_outbox(
+    *,
+    session: Session,
+    outbox_id: int,
+    status: OutboxStatus,
+    platform_message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Records the outcome of one attempt at sending an outbox message."""
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": col(OutboxMessage.attempts) + 1,
+    }
+    if status is OutboxStatus.SENT:
+        values.update(sent_at=utc_now(), platform_message_id=platform_message_id)
+    if error is not None:
+        values["last_error"] = error[:500]
+    session.execute(
+        update(OutboxMessage).where(col(OutboxMessage.id) == outbox_id).values(**values)
+    )
+    session.commit()
+
+
+def count_rows(*, session: Session, model: type[Any], **equal: Any) -> int:
+    """How many rows of `model` have the given column values (for reports and tests)."""
+    query = select(func.count()).select_from(model)
+    for name, value in equal.items():
+        query = query.where(getattr(model, name) == value)
+    return int(session.exec(query).one())
 
 
 def _id(conversation: Conversation) -> int:

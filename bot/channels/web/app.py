@@ -22,20 +22,6 @@ logger = logging.getLogger(__name__)
 
 STATIC = FilePath(__file__).resolve().parent / "static"
 MAX_MESSAGE_CHARS = 20_000
-_INTRO = {
-    "fr": (
-        "Bonjour! Je suis l'assistant automatisé du projet {name} : un robot, pas une personne. "
-        "Je réponds à partir des documents révisés du projet, en citant mes sources, je note vos "
-        "préoccupations et je vous mets en contact avec l'équipe si vous le souhaitez. "
-        "Vos messages sont conservés pour l'équipe du projet. {notice}"
-    ),
-    "en": (
-        "Hello! I am the automated assistant of the {name} project: a bot, not a person. "
-        "I answer from the project's reviewed documents, citing my sources, I log your concerns "
-        "and I put you in touch with the team if you wish. Your messages are kept for the "
-        "project team. {notice}"
-    ),
-}
 
 
 class ChatRequest(BaseModel):
@@ -86,9 +72,7 @@ def create_app(
 
     @app.get("/api/intro")
     async def intro(language: Annotated[Literal["fr", "en"], Query()] = "fr") -> dict[str, str]:
-        text = _INTRO[language].format(
-            name=knowledge.name[language], notice=knowledge.notice[language]
-        )
+        text = core.introduction(language)
         return {"language": language, "text": text, "project": knowledge.name[language]}
 
     @app.get("/api/health")
