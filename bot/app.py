@@ -18,6 +18,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bot.channels.base import ChatChannel, keep_running
+from bot.channels.discord import DiscordChannel
+from bot.channels.identity import Pseudonyms
+from bot.channels.telegram import TelegramChannel
 from bot.channels.web.app import create_app
 from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
@@ -69,6 +73,8 @@ class Assistant:
     web: FastAPI
     web_url: str
     rasa_server: LocalRasaServer | None
+    channels: list[ChatChannel]
+    channel_tasks: list[asyncio.Task[None]]
 
 
 class _Server(uvicorn.Server):
@@ -135,6 +141,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     )
     web_task: asyncio.Task[None] | None = None
     web_server: uvicorn.Server | None = None
+    channel_tasks: list[asyncio.Task[None]] = []
     dialogue: RasaEngine | None = None
     try:
         if runtime is not None:
@@ -155,13 +162,20 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             project_name=dict(knowledge.name),
             project_notice=dict(knowledge.notice),
         )
+        channels = chat_channels(settings, core=core, database=database)
         app = create_app(
             core=core,
             actions=actions,
             dialogue=dialogue,
             knowledge=knowledge,
             action_token=settings.action_token,
+            channel_status=lambda: {
+                c.name: {"state": c.status.state, "detail": c.status.detail} for c in channels
+            },
         )
+        for channel in channels:
+            if isinstance(channel, TelegramChannel) and settings.telegram_webhook_url:
+                app.include_router(channel.webhook_router())
         web_server, web_task, port = await serve_http(app, settings.web_host, settings.web_port)
         web_url = f"http://{settings.web_host}:{port}"
         if rasa_server is not None:
@@ -177,8 +191,13 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             web=app,
             web_url=web_url,
             rasa_server=rasa_server,
+            channels=channels,
+            channel_tasks=channel_tasks,
         )
     finally:
+        for task in channel_tasks:
+            task.cancel()
+        await asyncio.gather(*channel_tasks, return_exceptions=True)
         if rasa_server is not None:
             await rasa_server.stop()
         if web_server is not None and web_task is not None:
@@ -188,6 +207,48 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         if dialogue is not None:
             await dialogue.close()
         database.dispose()
+
+
+def chat_channels(
+    settings: Settings, *, core: ConversationCore, database: Engine
+) -> list[ChatChannel]:
+    """The chat platforms with a token in the settings (none by default)."""
+    if not (settings.telegram_token or settings.discord_token):
+        return []
+    pseudonyms = Pseudonyms.for_installation(database, settings.pseudonym_secret)
+    channels: list[ChatChannel] = []
+    if settings.telegram_token:
+        channels.append(
+            TelegramChannel(
+                token=settings.telegram_token,
+                core=core,
+                engine=database,
+                pseudonyms=pseudonyms,
+                base_url=settings.telegram_api_url,
+                webhook_url=settings.telegram_webhook_url,
+                webhook_secret=settings.telegram_webhook_secret,
+            )
+        )
+    if settings.discord_token:
+        channels.append(
+            DiscordChannel(
+                token=settings.discord_token,
+                core=core,
+                engine=database,
+                pseudonyms=pseudonyms,
+                channels=settings.discord_channels,
+                command_guilds=settings.discord_command_guilds,
+            )
+        )
+    return channels
+
+
+def start_channels(assistant: Assistant) -> None:
+    """Connects the chat platforms (each keeps itself running; see `keep_running`)."""
+    for channel in assistant.channels:
+        assistant.channel_tasks.append(
+            asyncio.create_task(keep_running(channel), name=f"channel-{channel.name}")
+        )
 
 
 async def wait_for_dialogue(assistant: Assistant) -> None:

@@ -14,6 +14,7 @@ from bot.app import (
     WebServerError,
     rasa_runtime,
     running_assistant,
+    start_channels,
     until_stopped,
     wait_for_dialogue,
 )
@@ -54,7 +55,11 @@ async def _run(settings: Settings) -> None:
         done, _ = await asyncio.wait({stopped, starting}, return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()  # raises when Rasa could not start
-            print("The assistant is ready.", flush=True)
+            # Chat platforms connect once the dialogue can answer: until then their messages
+            # wait on the platform (Telegram keeps them a day) or in our intake (webhooks).
+            start_channels(assistant)
+            names = ", ".join(channel.name for channel in assistant.channels)
+            print(f"The assistant is ready{f' (channels: {names})' if names else ''}.", flush=True)
             await stopped
         else:
             starting.cancel()

@@ -7,6 +7,7 @@ sentence that names the variable (see `load_settings`).
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -61,11 +62,68 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    telegram_token: str | None = Field(
+        default=None, description="Token from BotFather. Empty: no Telegram channel."
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL of /telegram/webhook on this server. Empty: long polling.",
+    )
+    telegram_webhook_secret: str | None = Field(
+        default=None,
+        description="Secret Telegram sends with each webhook call (generated if empty).",
+    )
+    telegram_api_url: str | None = Field(
+        default=None,
+        description="Bot API base URL, e.g. a self-hosted Bot API server (default: Telegram's).",
+    )
+    discord_token: str | None = Field(
+        default=None, description="Bot token from the Discord developer portal. Empty: no Discord."
+    )
+    discord_channels: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(),
+        description="Ids of guild channels where the assistant answers every message.",
+    )
+    discord_command_guilds: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(),
+        description="Guild ids to register slash commands in at once (global takes up to an hour).",
+    )
+    pseudonym_secret: str | None = Field(
+        default=None,
+        description="Key of platform user-id pseudonyms (generated and stored in the database if empty).",
+    )
+
     @field_validator("languages", mode="before")
     @classmethod
     def _split_languages(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("discord_channels", "discord_command_guilds", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("must be numeric ids separated by commas")
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("telegram_token", mode="before")
+    @classmethod
+    def _check_telegram_token(cls, value: object) -> object:
+        value = cls._refuse_placeholder_secret(value)
+        if isinstance(value, str) and not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", value.strip()):
+            raise ValueError("does not look like a BotFather token (digits, a colon, then letters)")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("telegram_webhook_secret", mode="before")
+    @classmethod
+    def _check_webhook_secret(cls, value: object) -> object:
+        value = cls._refuse_placeholder_secret(value)
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("may only hold letters, digits, _ and - (at most 256)")
         return value
 
     @field_validator("default_language", "log_level", mode="before")
@@ -84,7 +142,9 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
-    @field_validator("rasa_url", "action_endpoint_url", mode="before")
+    @field_validator(
+        "rasa_url", "action_endpoint_url", "telegram_webhook_url", "telegram_api_url", mode="before"
+    )
     @classmethod
     def _check_http_url(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -93,7 +153,9 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("rasa_token", "action_token", mode="before")
+    @field_validator(
+        "rasa_token", "action_token", "discord_token", "pseudonym_secret", mode="before"
+    )
     @classmethod
     def _refuse_placeholder_secret(cls, value: object) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -108,6 +170,8 @@ class Settings(BaseSettings):
             raise ValueError("LANGUAGES must name at least one of fr, en")
         if self.default_language not in self.languages:
             raise ValueError(f"DEFAULT_LANGUAGE '{self.default_language}' is not one of LANGUAGES")
+        if self.pseudonym_secret is not None and len(self.pseudonym_secret) < 16:
+            raise ValueError("PSEUDONYM_SECRET must be at least 16 characters")
         if self.rasa_url is None and self.action_token is None:
             # A local Rasa server is ours: a fresh secret per run is enough.
             self.action_token = secrets.token_urlsafe(24)
@@ -133,7 +197,9 @@ def load_settings(**overrides: object) -> Settings:
         name = location[0].upper() if location else "a setting"
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         given = error.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        secret = any(word in name for word in ("TOKEN", "SECRET", "PASSWORD"))
+        hidden = secret or isinstance(given, dict) or given is None
+        shown = "" if hidden else f" (got {given!r})"
         if not location:
             raise SettingsError(f"Invalid settings: {message}.") from exc
         raise SettingsError(f"Setting {name} is invalid: {message}{shown}.") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -61,6 +62,7 @@ def create_app(
     dialogue: DialogueEngine,
     knowledge: KnowledgeBase,
     action_token: str | None,
+    channel_status: Callable[[], dict[str, dict[str, str]]] | None = None,
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint."""
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
@@ -77,7 +79,8 @@ def create_app(
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "dialogue_ready": await dialogue.is_ready()}
+        channels = channel_status() if channel_status else {}
+        return {"status": "ok", "dialogue_ready": await dialogue.is_ready(), "channels": channels}
 
     @app.post("/api/messages")
     async def post_message(request: ChatRequest) -> ChatResponse:

@@ -1,0 +1,81 @@
+"""What every chat platform channel is, and how the application keeps it running.
+
+A channel connects to its platform, turns platform updates into our own `IncomingMessage`s
+(through the durable intake), and sends the core's replies through its outbox. A missing token
+means the channel is not started; a token the platform rejects stops that channel alone, with
+one sentence; an unreachable platform is retried with capped back-off and jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from bot.channels.delivery import backoff
+
+logger = logging.getLogger(__name__)
+
+
+class ChannelError(Exception):
+    """A channel cannot run."""
+
+
+class ChannelRejected(ChannelError):
+    """The platform refused our credentials or permissions: retrying cannot help. The message
+    is one sentence naming the setting or the permission to fix."""
+
+
+class ChannelUnavailable(ChannelError):
+    """The platform cannot be reached for now: the channel will try again."""
+
+
+@dataclass
+class ChannelState:
+    """What a channel is doing, for the health endpoint and the logs."""
+
+    state: str = "starting"  # starting, running, retrying, stopped
+    detail: str = ""
+
+
+class ChatChannel(ABC):
+    """A chat platform the assistant serves."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self.status = ChannelState()
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Connects and serves until cancelled.
+
+        Raises:
+            ChannelRejected: the platform refused the token or a required permission.
+            ChannelUnavailable: the platform could not be reached.
+        """
+
+
+async def keep_running(
+    channel: ChatChannel, *, retry_base: float = 1.0, retry_cap: float = 300.0
+) -> None:
+    """Runs `channel` until cancelled: retries an unreachable platform with capped back-off and
+    jitter; stops (and says why in one sentence) when the platform rejects it."""
+    failures = 0
+    while True:
+        channel.status.state, channel.status.detail = "starting", ""
+        try:
+            await channel.run()
+            channel.status.state = "stopped"
+            return
+        except ChannelRejected as exc:
+            channel.status.state, channel.status.detail = "stopped", str(exc)
+            logger.error("%s", exc)
+            return
+        except ChannelUnavailable as exc:
+            failures += 1
+            delay = backoff(failures, base=retry_base, cap=retry_cap)
+            channel.status.state, channel.status.detail = "retrying", str(exc)
+            logger.warning("%s; trying again in %.0f s", exc, delay)
+            await asyncio.sleep(delay)

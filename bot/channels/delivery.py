@@ -1,0 +1,380 @@
+"""Durable intake and outbox shared by the chat platforms.
+
+Intake: an update is stored (deduplicated by the platform's id) before the platform is told
+it was received, then handled in order per conversation. Handling it and queueing its answers
+are one transaction, so a crash at any point leads to the update being handled again on
+restart and answered once (the core answers an already-handled message from storage).
+
+Outbox: answers are sent in order per destination, within the platform's rate limits; a
+rate-limit answer waits the time the platform asks for and retries the same message, a
+network failure is retried with capped back-off and jitter, for as long as it takes. Only a
+refusal for good (the citizen blocked the bot, the chat is gone) marks a message failed, and
+it stays stored for a person.
+
+The one window left: a message sent but not yet marked sent when the process dies is sent
+again on restart. Discord drops the duplicate (our nonce); on Telegram, which has no such key,
+the citizen may see that one message twice. Marking happens right after the platform answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.storage import repository
+from bot.storage.models import InboundUpdate, OutboxMessage, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send on a platform, before it is queued.
+
+    Attributes:
+        destination: the platform's chat or channel id, as text.
+        text: what to send (already cut to the platform's limit).
+        options: platform details (buttons, reply-to, thread, interaction token...).
+        conversation_id: our conversation it belongs to, if any.
+        message_id: our stored message it carries, if any.
+    """
+
+    destination: str
+    text: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+class SendError(Exception):
+    """A platform did not take a message."""
+
+
+class RateLimited(SendError):
+    """The platform asks to wait `retry_after` seconds before sending again."""
+
+    def __init__(self, retry_after: float, detail: str = "") -> None:
+        super().__init__(f"rate limited, retry after {retry_after} s {detail}".strip())
+        self.retry_after = retry_after
+
+
+class TemporarySendError(SendError):
+    """The platform is unreachable or failing for now: the same message is retried later."""
+
+
+class PermanentSendError(SendError):
+    """The platform refuses this message for good (blocked, chat gone, invalid)."""
+
+
+class Sender(ABC):
+    """What the outbox needs from a platform."""
+
+    @abstractmethod
+    async def send(self, message: OutboxMessage) -> str:
+        """Sends one message; returns the platform's id for it.
+
+        Raises:
+            RateLimited, TemporarySendError, PermanentSendError.
+        """
+
+    def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
+        """The rate limits a message to `destination` must pass, narrowest first."""
+        return ()
+
+
+UpdateHandler = Callable[[dict[str, Any]], Awaitable[Sequence[Outgoing]]]
+
+
+def backoff(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
+    """Capped exponential back-off with full jitter, in seconds."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))
+
+
+class Intake:
+    """Stores a channel's updates before they are confirmed and handles each one once."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        channel: str,
+        handler: UpdateHandler,
+        outbox: Outbox,
+        max_attempts: int = 5,
+        retry_base: float = 0.5,
+    ) -> None:
+        self._db = engine
+        self.channel = channel
+        self._handler = handler
+        self._outbox = outbox
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base
+        self._wake = asyncio.Event()
+        self._taken: set[int] = set()
+        self._queues: dict[str, asyncio.Queue[InboundUpdate]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def accept(
+        self, *, update_key: str, conversation_key: str | None, payload: dict[str, Any]
+    ) -> bool:
+        """Stores one update (commits before returning); False when it was stored before."""
+        with Session(self._db) as session:
+            new = repository.store_update(
+                session=session,
+                channel=self.channel,
+                update_key=update_key,
+                conversation_key=conversation_key,
+                payload=payload,
+            )
+        if new:
+            self._idle.clear()
+            self._wake.set()
+        return new
+
+    async def run(self) -> None:
+        """Handles stored updates until cancelled, oldest first, in order per conversation."""
+        try:
+            while True:
+                self._wake.clear()
+                self._dispatch()
+                await self._wake.wait()
+        finally:
+            for task in list(self._workers.values()):
+                task.cancel()
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def drained(self) -> None:
+        """Waits until every stored update is handled (wrap in `asyncio.timeout`)."""
+        await self._idle.wait()
+
+    def _dispatch(self) -> None:
+        with Session(self._db, expire_on_commit=False) as session:
+            pending = repository.pending_updates(session=session, channel=self.channel)
+        for update in pending:
+            if update.id is None or update.id in self._taken:
+                continue
+            self._taken.add(update.id)
+            key = update.conversation_key or f"update:{update.id}"
+            queue = self._queues.setdefault(key, asyncio.Queue())
+            queue.put_nowait(update)
+            if key not in self._workers:
+                self._workers[key] = asyncio.create_task(self._work(key, queue))
+        if not self._workers:
+            self._idle.set()
+
+    async def _work(self, key: str, queue: asyncio.Queue[InboundUpdate]) -> None:
+        try:
+            while not queue.empty():
+                update = queue.get_nowait()
+                await self._handle(update)
+        finally:
+            del self._workers[key]
+            if queue.empty():
+                self._queues.pop(key, None)
+            if not self._workers:
+                self._idle.set()
+                self._wake.set()  # anything stored meanwhile is picked up
+
+    async def _handle(self, update: InboundUpdate) -> None:
+        update_id = update.id
+        assert update_id is not None
+        attempts = update.attempts
+        while True:
+            try:
+                outgoing = await self._handler(dict(update.payload))
+                with Session(self._db, expire_on_commit=False) as session:
+                    repository.finish_update(
+                        session=session,
+                        update_id=update_id,
+                        outgoing=[_outbox_row(self.channel, item) for item in outgoing],
+                    )
+                self._outbox.wake()
+                self._taken.discard(update_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Broad on purpose: one bad update must never stop the channel. It is retried
+                # a few times (a database hiccup), then left failed and stored for a person.
+                attempts += 1
+                give_up = attempts >= self._max_attempts
+                logger.exception(
+                    "%s update %s failed (attempt %s%s)",
+                    self.channel,
+                    update.update_key,
+                    attempts,
+                    ", giving up: kept for a person" if give_up else "",
+                )
+                with Session(self._db) as session:
+                    repository.fail_update(
+                        session=session, update_id=update_id, error=repr(exc), give_up=give_up
+                    )
+                if give_up:
+                    self._taken.discard(update_id)
+                    return
+                await asyncio.sleep(backoff(attempts, base=self._retry_base, cap=30))
+
+
+class Outbox:
+    """Sends a channel's queued messages in order per destination, within its rate limits."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        channel: str,
+        sender: Sender,
+        retry_base: float = 0.5,
+        retry_cap: float = 60.0,
+    ) -> None:
+        self._db = engine
+        self.channel = channel
+        self._sender = sender
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._wake = asyncio.Event()
+        self._taken: set[int] = set()
+        self._queues: dict[str, asyncio.Queue[OutboxMessage]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        """Tells the outbox new messages were queued."""
+        self._idle.clear()
+        self._wake.set()
+
+    def queue(self, items: Sequence[Outgoing]) -> None:
+        """Queues messages that answer nothing stored (e.g. a slash command's follow-up)."""
+        with Session(self._db) as session:
+            session.add_all(_outbox_row(self.channel, item) for item in items)
+            session.commit()
+        self.wake()
+
+    async def run(self) -> None:
+        """Sends until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                self._dispatch()
+                await self._wake.wait()
+        finally:
+            for task in list(self._workers.values()):
+                task.cancel()
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def drained(self) -> None:
+        """Waits until everything queued is sent or failed (wrap in `asyncio.timeout`)."""
+        await self._idle.wait()
+
+    def _dispatch(self) -> None:
+        with Session(self._db, expire_on_commit=False) as session:
+            pending = repository.pending_outbox(session=session, channel=self.channel)
+        for message in pending:
+            if message.id is None or message.id in self._taken:
+                continue
+            self._taken.add(message.id)
+            queue = self._queues.setdefault(message.destination, asyncio.Queue())
+            queue.put_nowait(message)
+            if message.destination not in self._workers:
+                self._workers[message.destination] = asyncio.create_task(
+                    self._work(message.destination, queue)
+                )
+        if not self._workers:
+            self._idle.set()
+
+    async def _work(self, destination: str, queue: asyncio.Queue[OutboxMessage]) -> None:
+        try:
+            while not queue.empty():
+                await self._deliver(queue.get_nowait())
+        finally:
+            del self._workers[destination]
+            if queue.empty():
+                self._queues.pop(destination, None)
+            if not self._workers:
+                self._idle.set()
+                self._wake.set()
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        """Sends one message, waiting and retrying as long as the failure is not final."""
+        assert message.id is not None
+        failures = 0
+        while True:
+            for limiter in self._sender.limiters(message.destination):
+                await limiter.acquire()
+            try:
+                platform_id = await self._sender.send(message)
+            except RateLimited as exc:
+                logger.warning(
+                    "%s asks to wait %.1f s before sending to a chat",
+                    self.channel,
+                    exc.retry_after,
+                )
+                await asyncio.sleep(exc.retry_after)
+                continue
+            except TemporarySendError as exc:
+                failures += 1
+                delay = backoff(failures, base=self._retry_base, cap=self._retry_cap)
+                logger.warning(
+                    "%s unreachable (%s); retrying message %s in %.1f s",
+                    self.channel,
+                    exc,
+                    message.id,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            except PermanentSendError as exc:
+                logger.error(
+                    "%s refused message %s for good (%s); kept for a person",
+                    self.channel,
+                    message.id,
+                    exc,
+                )
+                self._mark(message.id, OutboxStatus.FAILED, error=str(exc))
+                self._taken.discard(message.id)
+                return
+            self._mark(message.id, OutboxStatus.SENT, platform_id=platform_id)
+            self._taken.discard(message.id)
+            return
+
+    def _mark(
+        self,
+        outbox_id: int,
+        status: OutboxStatus,
+        *,
+        platform_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with Session(self._db) as session:
+            repository.mark_outbox(
+                session=session,
+                outbox_id=outbox_id,
+                status=status,
+                platform_message_id=platform_id,
+                error=error,
+            )
+
+
+def _outbox_row(channel: str, item: Outgoing) -> OutboxMessage:
+    return OutboxMessage(
+        channel=channel,
+        destination=item.destination,
+        conversation_id=item.conversation_id,
+        message_id=item.message_id,
+        text=item.text,
+        options=dict(item.options),
+        nonce=secrets.token_hex(12),
+    )

@@ -1,0 +1,535 @@
+"""Telegram: private chats, groups and supergroups, through python-telegram-bot 22.
+
+Intake does not use python-telegram-bot's Updater: it confirms a batch of updates (the next
+`getUpdates` offset) before its handlers finish, and its webhook server answers 200 before
+handling, so a crash can lose updates. Here each update is stored (deduplicated by the bot's
+id and the `update_id`) before the next `getUpdates` confirms it, or before the webhook call is
+answered; the intake then handles it once, in order per conversation, and the outbox sends the
+answers within Telegram's limits (about 1 message a second per chat, 20 a minute per group,
+30 a second overall; 429 answers are waited out and retried).
+
+In a group the assistant answers only when addressed (a mention, a reply to one of its
+messages, or a command), and personal matters get an invitation to continue in private.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import html
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import telegram
+from aiolimiter import AsyncLimiter
+from fastapi import APIRouter, Header, HTTPException, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel
+from bot.channels.delivery import (
+    Intake,
+    Outbox,
+    Outgoing,
+    PermanentSendError,
+    RateLimited,
+    Sender,
+    TemporarySendError,
+    backoff,
+)
+from bot.channels.identity import Pseudonyms
+from bot.channels.text import split_message, utf16_length
+from bot.core.commands import COMMAND_NAMES, COMMANDS
+from bot.core.conversation import ConversationCore
+from bot.core.types import Attachment, IncomingMessage, TurnResult
+from bot.storage import repository
+from bot.storage.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+MEDIA_KINDS = ("photo", "video", "voice", "audio", "document", "sticker", "location", "contact")
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+class TelegramChannel(ChatChannel):
+    """The assistant on Telegram."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        core: ConversationCore,
+        engine: Engine,
+        pseudonyms: Pseudonyms,
+        base_url: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        poll_timeout: int = 25,
+        retry_base: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self._token = token
+        self._core = core
+        self._db = engine
+        self._pseudonyms = pseudonyms
+        self._base_url = base_url
+        self._webhook_url = webhook_url
+        self._webhook_secret = webhook_secret or secrets.token_hex(24)
+        self._poll_timeout = poll_timeout
+        self._retry_base = retry_base
+        self._bot: telegram.Bot | None = None
+        self._me: telegram.User | None = None
+        self.sender = TelegramSender(self)
+        self.outbox = Outbox(engine=engine, channel=CHANNEL, sender=self.sender)
+        self.intake = Intake(
+            engine=engine, channel=CHANNEL, handler=self._handle_update, outbox=self.outbox
+        )
+
+    @property
+    def bot(self) -> telegram.Bot:
+        """The connected bot (only while the channel runs)."""
+        if self._bot is None:
+            raise RuntimeError("the Telegram channel is not running")
+        return self._bot
+
+    @property
+    def username(self) -> str:
+        """The bot's @username, without the @."""
+        return self._me.username or "" if self._me is not None else ""
+
+    async def run(self) -> None:
+        kwargs: dict[str, Any] = {
+            "request": HTTPXRequest(connection_pool_size=16, read_timeout=15),
+            "get_updates_request": HTTPXRequest(read_timeout=self._poll_timeout + 15),
+        }
+        if self._base_url:
+            kwargs["base_url"] = self._base_url
+        bot = telegram.Bot(self._token, **kwargs)
+        try:
+            await bot.initialize()
+        except InvalidToken as exc:
+            raise ChannelRejected(
+                "Telegram rejected TELEGRAM_TOKEN (Unauthorized): check the token BotFather gave "
+                "you; the Telegram channel is stopped, the other channels keep running."
+            ) from exc
+        except (NetworkError, TelegramError) as exc:
+            raise ChannelUnavailable(f"Telegram cannot be reached ({exc})") from exc
+        self._bot, self._me = bot, bot.bot
+        try:
+            await self._register_commands()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.intake.run())
+                tasks.create_task(self.outbox.run())
+                if self._webhook_url:
+                    await self._set_webhook()
+                else:
+                    tasks.create_task(self._poll())
+                self.status.state = "running"
+                logger.info(
+                    "Telegram channel running as @%s (%s)",
+                    self.username,
+                    "webhook" if self._webhook_url else "polling",
+                )
+        except* InvalidToken as group:
+            raise ChannelRejected(
+                "Telegram no longer accepts TELEGRAM_TOKEN (it was revoked?); the Telegram "
+                "channel is stopped, the other channels keep running."
+            ) from group.exceptions[0]
+        finally:
+            self._bot = None
+            with contextlib.suppress(TelegramError):
+                await bot.shutdown()
+
+    # --- intake ---------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Long-polls Telegram; an update is stored before the next call confirms it."""
+        bot = self.bot
+        offset = self._next_offset()
+        failures = 0
+        while True:
+            try:
+                await bot.delete_webhook(drop_pending_updates=False)
+                break
+            except (NetworkError, Conflict) as exc:
+                failures += 1
+                await asyncio.sleep(backoff(failures, base=self._retry_base, cap=60))
+                logger.warning("Telegram: cannot remove a webhook yet (%s)", exc)
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=self._poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    read_timeout=self._poll_timeout + 15,
+                )
+                failures = 0
+            except (Conflict, NetworkError) as exc:
+                # Network trouble, Telegram's 5xx, or another process polling the same bot.
+                failures += 1
+                delay = backoff(failures, base=self._retry_base, cap=60)
+                self.status.state, self.status.detail = "retrying", str(exc)
+                logger.warning("Telegram polling failed (%s); again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+                continue
+            self.status.state, self.status.detail = "running", ""
+            for update in updates:
+                self.accept(update.to_dict())
+                offset = update.update_id + 1
+
+    def _next_offset(self) -> int | None:
+        """The offset after the last update stored for this bot (None: start from Telegram's)."""
+        prefix = f"{self._bot_id}:"
+        with Session(self._db) as session:
+            last = repository.last_update_key(session=session, channel=CHANNEL, prefix=prefix)
+        return int(last.removeprefix(prefix)) + 1 if last else None
+
+    @property
+    def _bot_id(self) -> int:
+        return int(self._token.split(":", 1)[0])
+
+    def accept(self, payload: dict[str, Any]) -> bool:
+        """Stores one raw update (from polling or the webhook); False if it was a redelivery."""
+        update_id = int(payload["update_id"])
+        return self.intake.accept(
+            update_key=f"{self._bot_id}:{update_id}",
+            conversation_key=_conversation_hint(payload),
+            payload=payload,
+        )
+
+    async def _set_webhook(self) -> None:
+        assert self._webhook_url is not None
+        await self.bot.set_webhook(
+            url=self._webhook_url,
+            secret_token=self._webhook_secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=False,
+        )
+
+    def webhook_router(self) -> APIRouter:
+        """The HTTP endpoint Telegram posts updates to in webhook mode."""
+        router = APIRouter()
+
+        @router.post(WEBHOOK_PATH, include_in_schema=False)
+        async def receive(
+            request: Request,
+            secret: str | None = Header(default=None, alias="X-Telegram-Bot-Api-Secret-Token"),
+        ) -> dict[str, bool]:
+            if secret is None or not hmac.compare_digest(secret, self._webhook_secret):
+                raise HTTPException(status_code=403, detail="wrong secret token")
+            try:
+                payload = await request.json()
+                int(payload["update_id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise HTTPException(status_code=400, detail="not a Telegram update") from exc
+            # Stored and committed before answering: a failure here answers 500 and Telegram
+            # delivers the update again.
+            self.accept(payload)
+            return {"ok": True}
+
+        return router
+
+    # --- handling -------------------------------------------------------------------------
+
+    async def _handle_update(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        update = Update.de_json(payload, self.bot)
+        if update.callback_query is not None:
+            return await self._handle_button(update.callback_query)
+        message = update.message or update.edited_message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return []
+        edited = update.edited_message is not None
+        group = message.chat.type in ("group", "supergroup")
+        text = message.text or message.caption or ""
+        command = _command(message, self.username)
+        if group and not (command or self._addressed(message)):
+            return []  # group chatter not meant for the assistant is neither answered nor kept
+        incoming = self._incoming(message, text=self._without_mention(text), edited=edited)
+        if command is not None and not edited:
+            name, argument = command
+            if name not in COMMAND_NAMES and group:
+                return []  # another bot's command
+            result = await self._core.command(incoming, name, argument)
+        else:
+            result = await self._core.handle(incoming)
+        return self._answers(result, message, reply=group)
+
+    async def _handle_button(self, query: telegram.CallbackQuery) -> Sequence[Outgoing]:
+        with contextlib.suppress(TelegramError):
+            await query.answer()  # stops the button's spinner; harmless if too late
+        message = query.message
+        data = query.data or ""
+        if not isinstance(message, Message) or not data.startswith("language:"):
+            return []
+        group = message.chat.type in ("group", "supergroup")
+        incoming = IncomingMessage(
+            channel=CHANNEL,
+            conversation_key=self._conversation_key(message.chat.id, query.from_user.id, group),
+            sender_key=self._pseudonyms.of("tg", query.from_user.id),
+            text=f"[{data}]",
+            external_id=f"callback:{query.id}",
+            place="group" if group else "private",
+            language_hint=query.from_user.language_code,
+        )
+        result = await self._core.command(incoming, "language", data.split(":", 1)[1])
+        return self._answers(result, message, reply=False)
+
+    def _incoming(self, message: Message, *, text: str, edited: bool) -> IncomingMessage:
+        user = message.from_user
+        assert user is not None
+        group = message.chat.type in ("group", "supergroup")
+        key = f"{message.chat.id}:{message.message_id}"
+        return IncomingMessage(
+            channel=CHANNEL,
+            conversation_key=self._conversation_key(message.chat.id, user.id, group),
+            sender_key=self._pseudonyms.of("tg", user.id),
+            text=text,
+            external_id=f"{key}:edit:{_timestamp(message.edit_date)}" if edited else key,
+            edit_of=key if edited else None,
+            attachments=_attachments(message),
+            place="group" if group else "private",
+            language_hint=user.language_code,
+            private_link=f"https://t.me/{self.username}?start=private" if self.username else None,
+        )
+
+    def _conversation_key(self, chat_id: int, user_id: int, group: bool) -> str:
+        # A private chat's id is the citizen's: needed in clear to answer them. In a group,
+        # each citizen has their own conversation, keyed by a pseudonym.
+        if group:
+            return f"{chat_id}:{self._pseudonyms.of('tg', user_id)}"
+        return str(chat_id)
+
+    def _addressed(self, message: Message) -> bool:
+        """Whether a group message is meant for the assistant."""
+        me = self._me
+        if me is None:
+            return False
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == me.id:
+            return True
+        for entity, value in {
+            **message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]),
+            **message.parse_caption_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]),
+        }.items():
+            if (
+                entity.type == MessageEntity.TEXT_MENTION
+                and entity.user
+                and entity.user.id == me.id
+            ):
+                return True
+            if value.lower() == f"@{self.username}".lower():
+                return True
+        return False
+
+    def _without_mention(self, text: str) -> str:
+        if not self.username:
+            return text
+        mention = f"@{self.username}"
+        cleaned = " ".join(
+            word for word in text.split(" ") if word.strip(",:;").lower() != mention.lower()
+        )
+        return cleaned.strip() or text.strip()
+
+    def _answers(self, result: TurnResult, message: Message, *, reply: bool) -> list[Outgoing]:
+        """The turn's replies as Telegram messages, cut at Telegram's limit."""
+        outgoing: list[Outgoing] = []
+        chat = str(message.chat.id)
+        with Session(self._db) as session:
+            conversation = repository.conversation_by_public_id(
+                session=session, public_id=result.conversation_id
+            )
+        conversation_id = conversation.id if conversation else None
+        for reply_index, answer in enumerate(result.replies):
+            parts = split_message(answer.text, MessageLimit.MAX_TEXT_LENGTH, measure=utf16_length)
+            for index, part in enumerate(parts):
+                options: dict[str, Any] = {}
+                if reply and reply_index == 0 and index == 0:
+                    options["reply_to"] = message.message_id
+                if message.is_topic_message and message.message_thread_id:
+                    options["thread_id"] = message.message_thread_id
+                if answer.choices and index == len(parts) - 1:
+                    options["choices"] = [[c.label, c.value] for c in answer.choices]
+                outgoing.append(
+                    Outgoing(
+                        destination=chat,
+                        text=part,
+                        options=options,
+                        conversation_id=conversation_id,
+                        message_id=result.message_id,
+                    )
+                )
+        return outgoing
+
+    async def _register_commands(self) -> None:
+        """The command menu, in each language (and the default language for the others)."""
+        languages = self._core.languages
+        for language in (None, *languages):
+            shown = language or languages[0]
+            commands = [
+                BotCommand(c.name, c.description.get(shown, c.description["fr"])[:256])
+                for c in COMMANDS
+            ]
+            try:
+                await self.bot.set_my_commands(commands, language_code=language)
+            except BadRequest as exc:
+                logger.warning("Telegram refused the command menu (%s): %s", language, exc)
+
+
+class TelegramSender(Sender):
+    """Sends outbox messages with the Bot API, within Telegram's limits."""
+
+    def __init__(self, channel: TelegramChannel) -> None:
+        self._channel = channel
+        self._overall = AsyncLimiter(30, 1)
+        self._per_chat: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()
+
+    def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
+        found = self._per_chat.get(destination)
+        if found is None:
+            found = [AsyncLimiter(1, 1)]
+            if destination.startswith("-"):  # groups and supergroups have negative ids
+                found.append(AsyncLimiter(20, 60))
+            self._per_chat[destination] = found
+            while len(self._per_chat) > 10_000:
+                self._per_chat.popitem(last=False)
+        else:
+            self._per_chat.move_to_end(destination)
+        return (*found, self._overall)
+
+    async def send(self, message: OutboxMessage) -> str:
+        try:
+            bot = self._channel.bot
+        except RuntimeError as exc:
+            raise TemporarySendError("the Telegram channel is not connected") from exc
+        options = message.options
+        markup = None
+        if options.get("choices"):
+            markup = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(label, callback_data=value)]
+                    for label, value in options["choices"]
+                ]
+            )
+        reply = (
+            ReplyParameters(message_id=int(options["reply_to"]), allow_sending_without_reply=True)
+            if options.get("reply_to")
+            else None
+        )
+        try:
+            sent = await bot.send_message(
+                chat_id=int(message.destination),
+                text=html.escape(message.text, quote=False),
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                reply_parameters=reply,
+                message_thread_id=options.get("thread_id"),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after)) from exc
+        except (Forbidden, BadRequest) as exc:
+            raise PermanentSendError(str(exc)) from exc
+        except (NetworkError, InvalidToken, Conflict) as exc:
+            raise TemporarySendError(str(exc)) from exc
+        return str(sent.message_id)
+
+
+def _command(message: Message, username: str) -> tuple[str, str] | None:
+    """(name, argument) when the message is a command for us: "/name@us arg" or "/name arg"."""
+    text = message.text or ""
+    entities = message.entities or ()
+    if not entities or entities[0].type != MessageEntity.BOT_COMMAND or entities[0].offset != 0:
+        return None
+    word = text[: entities[0].length]
+    name, _, target = word[1:].partition("@")
+    if target and target.lower() != username.lower():
+        return None
+    return name.lower(), text[entities[0].length :].strip()
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    """What came with the message, with the metadata a person needs to find it again."""
+    found: list[Attachment] = []
+    for kind in MEDIA_KINDS:
+        value = getattr(message, kind, None)
+        if not value:
+            continue
+        item = value[-1] if isinstance(value, tuple) else value  # photos: the largest size
+        details = {
+            key: val
+            for key, val in item.to_dict().items()
+            if key
+            in {
+                "file_id",
+                "file_unique_id",
+                "file_size",
+                "file_name",
+                "mime_type",
+                "duration",
+                "width",
+                "height",
+                "emoji",
+                "latitude",
+                "longitude",
+                "phone_number",
+            }
+        }
+        found.append(Attachment(kind=kind, details=details))
+    return tuple(found)
+
+
+def _conversation_hint(payload: dict[str, Any]) -> str | None:
+    """The chat and sender of a raw update, so the intake keeps each thread in order."""
+    for field in ("message", "edited_message"):
+        message = payload.get(field)
+        if isinstance(message, dict):
+            chat = (message.get("chat") or {}).get("id")
+            user = (message.get("from") or {}).get("id")
+            return f"{chat}:{user}"
+    query = payload.get("callback_query")
+    if isinstance(query, dict):
+        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
+        return f"{chat}:{(query.get('from') or {}).get('id')}"
+    return None
+
+
+def _timestamp(moment: Any) -> int:
+    return int(moment.timestamp()) if moment is not None else 0
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
