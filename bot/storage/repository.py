@@ -390,9 +390,11 @@ def store_update(
             received_at=utc_now(),
         )
         .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+        .returning(col(InboundUpdate.id))
     )
+    stored = result.scalar_one_or_none()
     session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    return stored is not None
 
 
 def pending_updates(*, session: Session, channel: str, limit: int = 500) -> list[InboundUpdate]:

@@ -161,4 +161,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversation_public_id'))
 
     op.drop_table('conversation')
+    # Enum types outlive their tables on PostgreSQL.
+    sa.Enum(name='direction').drop(op.get_bind(), checkfirst=True)
+    sa.Enum(name='messagestatus').drop(op.get_bind(), checkfirst=True)
     # ### end Alembic commands ###

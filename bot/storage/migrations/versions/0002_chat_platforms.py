@@ -111,4 +111,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_inbound_update_conversation_key'))
 
     op.drop_table('inbound_update')
+    # Enum types outlive their tables on PostgreSQL.
+    sa.Enum(name='outboxstatus').drop(op.get_bind(), checkfirst=True)
+    sa.Enum(name='inboundstatus').drop(op.get_bind(), checkfirst=True)
     # ### end Alembic commands ###
