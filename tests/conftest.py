@@ -41,6 +41,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         "RASA_PORT",
         "LOG_LEVEL",
         "ACTION_ENDPOINT_URL",
+        "TELEGRAM_TOKEN",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_WEBHOOK_SECRET",
+        "TELEGRAM_API_URL",
+        "DISCORD_TOKEN",
+        "DISCORD_CHANNELS",
+        "DISCORD_COMMAND_GUILDS",
+        "PSEUDONYM_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
 

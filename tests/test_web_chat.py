@@ -101,7 +101,11 @@ async def test_malformed_requests_are_refused_clearly(
 async def test_health_reports_the_dialogue(
     web: httpx.AsyncClient, fake_dialogue: FakeDialogue
 ) -> None:
-    assert (await web.get("/api/health")).json() == {"status": "ok", "dialogue_ready": True}
+    assert (await web.get("/api/health")).json() == {
+        "status": "ok",
+        "dialogue_ready": True,
+        "channels": {},
+    }
     fake_dialogue.failing = True
     assert (await web.get("/api/health")).json()["dialogue_ready"] is False
 

@@ -110,12 +110,14 @@ class Intake:
         channel: str,
         handler: UpdateHandler,
         outbox: Outbox,
+        fallback: UpdateHandler | None = None,
         max_attempts: int = 5,
         retry_base: float = 0.5,
     ) -> None:
         self._db = engine
         self.channel = channel
         self._handler = handler
+        self._fallback = fallback
         self._outbox = outbox
         self._max_attempts = max_attempts
         self._retry_base = retry_base
@@ -217,14 +219,34 @@ class Intake:
                     attempts,
                     ", giving up: kept for a person" if give_up else "",
                 )
+                apology = await self._apology(update) if give_up else []
                 with Session(self._db) as session:
                     repository.fail_update(
-                        session=session, update_id=update_id, error=repr(exc), give_up=give_up
+                        session=session,
+                        update_id=update_id,
+                        error=repr(exc),
+                        give_up=give_up,
+                        outgoing=[_outbox_row(self.channel, item) for item in apology],
                     )
                 if give_up:
+                    self._outbox.wake()
                     self._taken.discard(update_id)
                     return
                 await asyncio.sleep(backoff(attempts, base=self._retry_base, cap=30))
+
+    async def _apology(self, update: InboundUpdate) -> Sequence[Outgoing]:
+        """What the citizen is told when their update cannot be handled (it is kept for a
+        person); nothing when even that fails."""
+        if self._fallback is None:
+            return []
+        try:
+            return await self._fallback(dict(update.payload))
+        except Exception:
+            # Broad on purpose: this is the last resort; the update stays stored, failed.
+            logger.exception(
+                "%s update %s: no apology could be sent", self.channel, update.update_key
+            )
+            return []
 
 
 class Outbox:

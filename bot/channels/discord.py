@@ -83,7 +83,11 @@ class DiscordChannel(ChatChannel):
         self.sender = DiscordSender(self)
         self.outbox = Outbox(engine=engine, channel=CHANNEL, sender=self.sender)
         self.intake = Intake(
-            engine=engine, channel=CHANNEL, handler=self._handle_update, outbox=self.outbox
+            engine=engine,
+            channel=CHANNEL,
+            handler=self._handle_update,
+            outbox=self.outbox,
+            fallback=self._apologise,
         )
         self.sessions = 0  # READY events seen (a new gateway session each)
 
@@ -211,7 +215,22 @@ class DiscordChannel(ChatChannel):
         destination = int(payload["channel_id"])
         if group and payload["start_thread"] and not payload["edited"]:
             destination = await self._thread_for(payload)
-        incoming = IncomingMessage(
+        incoming = self._incoming(payload)
+        result = await self._core.handle(incoming)
+        reply_to = payload["id"] if group and destination == int(payload["channel_id"]) else None
+        return self._answers(result, destination, reply_to=reply_to)
+
+    async def _apologise(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        """For a message that could not be handled: kept for a person, and the citizen told."""
+        result = await self._core.keep_for_person(self._incoming(payload), "handling_failed")
+        group = payload["guild_id"] is not None
+        return self._answers(
+            result, int(payload["channel_id"]), reply_to=payload["id"] if group else None
+        )
+
+    def _incoming(self, payload: dict[str, Any]) -> IncomingMessage:
+        group = payload["guild_id"] is not None
+        return IncomingMessage(
             channel=CHANNEL,
             conversation_key=self._conversation_key(payload),
             sender_key=self._pseudonyms.of("dc", payload["author_id"]),
@@ -230,9 +249,6 @@ class DiscordChannel(ChatChannel):
                 else None
             ),
         )
-        result = await self._core.handle(incoming)
-        reply_to = payload["id"] if group and destination == int(payload["channel_id"]) else None
-        return self._answers(result, destination, reply_to=reply_to)
 
     def _conversation_key(self, payload: dict[str, Any]) -> str:
         if payload["guild_id"] is None:
@@ -243,7 +259,9 @@ class DiscordChannel(ChatChannel):
     async def _thread_for(self, payload: dict[str, Any]) -> int:
         """Opens a thread on the citizen's message for the answers (the thread has the
         message's id; a retry after a crash finds the one already opened)."""
-        channel = self.client.get_partial_messageable(int(payload["channel_id"]))
+        channel = self.client.get_partial_messageable(
+            int(payload["channel_id"]), guild_id=int(payload["guild_id"])
+        )
         message = channel.get_partial_message(int(payload["id"]))
         name = (payload["content"] or "Question").strip().splitlines()[0][:80] or "Question"
         try:

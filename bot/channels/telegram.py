@@ -20,6 +20,7 @@ import hmac
 import html
 import logging
 import secrets
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
@@ -51,6 +52,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel
 from bot.channels.delivery import (
@@ -112,7 +114,11 @@ class TelegramChannel(ChatChannel):
         self.sender = TelegramSender(self)
         self.outbox = Outbox(engine=engine, channel=CHANNEL, sender=self.sender)
         self.intake = Intake(
-            engine=engine, channel=CHANNEL, handler=self._handle_update, outbox=self.outbox
+            engine=engine,
+            channel=CHANNEL,
+            handler=self._handle_update,
+            outbox=self.outbox,
+            fallback=self._apologise,
         )
 
     @property
@@ -204,7 +210,7 @@ class TelegramChannel(ChatChannel):
                 await asyncio.sleep(delay)
                 continue
             except RetryAfter as exc:
-                await asyncio.sleep(_seconds(exc.retry_after))
+                await asyncio.sleep(_retry_after(exc))
                 continue
             self.status.state, self.status.detail = "running", ""
             for update in updates:
@@ -287,6 +293,17 @@ class TelegramChannel(ChatChannel):
         else:
             result = await self._core.handle(incoming)
         return self._answers(result, message, reply=group)
+
+    async def _apologise(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        """For an update that could not be handled: kept for a person, and the citizen told."""
+        update = Update.de_json(payload, self.bot)
+        message = update.message or update.edited_message
+        if message is None or message.from_user is None:
+            return []
+        text = message.text or message.caption or ""
+        incoming = self._incoming(message, text=text, edited=update.edited_message is not None)
+        result = await self._core.keep_for_person(incoming, "handling_failed")
+        return self._answers(result, message, reply=incoming.place == "group")
 
     async def _handle_button(self, query: telegram.CallbackQuery) -> Sequence[Outgoing]:
         with contextlib.suppress(TelegramError):
@@ -460,7 +477,7 @@ class TelegramSender(Sender):
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after)) from exc
+            raise RateLimited(_retry_after(exc)) from exc
         except (Forbidden, BadRequest) as exc:
             raise PermanentSendError(str(exc)) from exc
         except (NetworkError, InvalidToken, Conflict) as exc:
@@ -531,5 +548,9 @@ def _timestamp(moment: Any) -> int:
     return int(moment.timestamp()) if moment is not None else 0
 
 
-def _seconds(value: int | float | timedelta) -> float:
+def _retry_after(error: RetryAfter) -> float:
+    """Seconds to wait, whichever type python-telegram-bot hands out (int now, timedelta later)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -106,6 +106,67 @@ class ConversationCore:
         async with self._lock(message):
             return self._command(message, name.lower(), (argument or "").strip().lower())
 
+    async def keep_for_person(self, message: IncomingMessage, reason: str) -> TurnResult:
+        """For a message the assistant could not handle: stores it (if it was not), marks it
+        unanswered, opens a request for a person and says so honestly."""
+        async with self._lock(message):
+            with self.session() as session:
+                conversation = self._conversation(session, message)
+                stored = None
+                if message.external_id is not None:
+                    stored = repository.incoming_by_external_id(
+                        session=session, conversation=conversation, external_id=message.external_id
+                    )
+                language = (
+                    conversation.language
+                    or _served(message.language_hint, self.languages)
+                    or self._detector.default
+                )
+                if stored is None:
+                    stored = repository.add_message(
+                        session=session,
+                        conversation=conversation,
+                        direction=Direction.INCOMING,
+                        text=message.text,
+                        language=None,
+                        status=MessageStatus.UNANSWERED,
+                        external_id=message.external_id,
+                    )
+                message_id = _required_id(stored.id)
+                repository.finish_incoming(
+                    session=session,
+                    message_id=message_id,
+                    status=MessageStatus.UNANSWERED,
+                    intent=None,
+                    confidence=None,
+                )
+                repository.record_unanswered_question(
+                    session=session,
+                    conversation=conversation,
+                    message_id=message_id,
+                    text=message.text,
+                    language=language,
+                    reason=reason,
+                )
+                repository.open_human_request(
+                    session=session, conversation=conversation, message_id=message_id, reason=reason
+                )
+                text = say("engine_unavailable", language)
+                repository.add_outgoing_messages(
+                    session=session,
+                    conversation=conversation,
+                    texts=[text],
+                    language=language,
+                    reply_to=message_id,
+                )
+        return TurnResult(
+            conversation_id=conversation.public_id,
+            message_id=message_id,
+            language=language,
+            replies=(Reply(text=text, language=language),),
+            answered=False,
+        )
+
     def introduction(self, language: str) -> str:
         """The assistant's presentation: it is a bot, what it does, what happens to messages."""
         return say(

@@ -444,8 +444,16 @@ def finish_update(
     return list(outgoing)
 
 
-def fail_update(*, session: Session, update_id: int, error: str, give_up: bool) -> InboundUpdate:
-    """Counts a failed attempt at an update; `give_up` leaves it failed, for a person."""
+def fail_update(
+    *,
+    session: Session,
+    update_id: int,
+    error: str,
+    give_up: bool,
+    outgoing: Sequence[OutboxMessage] = (),
+) -> InboundUpdate:
+    """Counts a failed attempt at an update; `give_up` leaves it failed, for a person, and
+    queues `outgoing` (what the citizen is told) in the same transaction."""
     row = session.get(InboundUpdate, update_id)
     if row is None:
         raise ValueError(f"no inbound update {update_id}")
@@ -454,6 +462,7 @@ def fail_update(*, session: Session, update_id: int, error: str, give_up: bool) 
     if give_up:
         row.status = InboundStatus.FAILED
         row.processed_at = utc_now()
+        session.add_all(outgoing)
     session.add(row)
     session.commit()
     session.refresh(row)

@@ -1,0 +1,2120 @@
+"""A stand-in for the Telegram Bot API, served on loopback for tests.
+
+`FakeTelegram` is an aiohttp.web server bound to 127.0.0.1 on a free port, running in the test's own
+event loop. A real client (python-telegram-bot's ``telegram.Bot(token, base_url=fake.base_url)``)
+talks HTTP to it exactly as it would to ``https://api.telegram.org``; tests play the citizens
+(`send_text`, `send_media`, `edit_text`, `press_button`, `push_update`) and inspect what the bot did
+(`sent`, `calls`, `commands`, `callback_answers`, ...). Faults can be injected (`fail_next`,
+`block_chat`, `enforce_rate_limits`).
+
+Faithful to the real Bot API:
+
+* request shape: ``/bot<TOKEN>/<method>`` with form-encoded, multipart, JSON or query parameters
+  (method names are case-insensitive); answers ``{"ok": true, "result": ...}`` or
+  ``{"ok": false, "error_code": N, "description": "...", "parameters": {...}}`` with that HTTP status;
+  401 ``Unauthorized`` for a wrong token, 404 ``Not Found`` for an unknown method;
+* update delivery: ``getUpdates`` offset semantics (confirmation forgets older updates, negative
+  offsets), ``limit``, persistent ``allowed_updates``, long polling that returns as soon as an update
+  arrives, 409 conflicts (webhook active, concurrent ``getUpdates``), webhooks with
+  ``X-Telegram-Bot-Api-Secret-Token``, one update at a time, in order, retried until a 2xx answer,
+  and method calls made in the webhook's answer;
+* ``sendMessage`` validation: empty text, 4096 UTF-16 code units after entity parsing, HTML,
+  MarkdownV2 and legacy Markdown parsing ported from TDLib's parsers (same error texts, byte
+  offsets in UTF-8, entity offsets in UTF-16), leading/trailing whitespace trimmed, inline keyboard
+  checks, reply targets that must exist;
+* object shapes (User, Chat, Message, Update, CallbackQuery, media, ChatFullInfo, WebhookInfo) are
+  the Bot API's, so ``telegram.Update.de_json`` parses them.
+
+Simplified on purpose:
+
+* every chat exists and the bot may write to it (unless `block_chat`); ``@username`` chat ids are
+  "chat not found"; message ids count per chat, shared by the bot and citizens;
+* a bare ``&`` that is not an HTML entity is rejected (``strict_html_ampersand``, default True),
+  whereas Telegram keeps it literally: bots should escape user text anyway;
+* webhook URLs may be plain ``http://`` on any port; no certificate checks; failed deliveries are
+  retried after `webhook_retry_delay` seconds (Telegram backs off much longer);
+* MarkdownV2 blockquotes are recognised line by line; expandable ``**>`` blockquotes are not;
+* only the methods listed in `FakeTelegram._methods` exist; anything else answers 404 as Telegram
+  does for unknown methods (still recorded in `calls`);
+* rate limits (opt-in) follow Telegram's published guidance, not its exact (secret) algorithm.
+
+Everything runs in one event loop; the citizen helpers are plain functions that must be called from
+that loop's thread (or before `start`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import itertools
+import json
+import logging
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
+
+__all__ = ["FakeTelegram", "SentMessage"]
+
+JSONDict = dict[str, Any]
+
+logger = logging.getLogger(__name__)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MESSAGE_MAX_UTF16 = 4096
+CALLBACK_DATA_MAX_BYTES = 64
+
+UPDATE_TYPES = _words(
+    """
+    message edited_message channel_post edited_channel_post business_connection
+    business_message edited_business_message deleted_business_messages message_reaction
+    message_reaction_count inline_query chosen_inline_result callback_query shipping_query
+    pre_checkout_query purchased_paid_media poll poll_answer my_chat_member chat_member
+    chat_join_request chat_boost removed_chat_boost
+    """
+)
+# Without an explicit allowed_updates list (or with an empty one), Telegram leaves these out.
+NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+
+MEDIA_KINDS = frozenset(
+    {"photo", "voice", "sticker", "document", "location", "video", "audio", "contact"}
+)
+CAPTIONED_KINDS = frozenset({"photo", "voice", "document", "video", "audio"})
+
+CHAT_ACTIONS = _words(
+    """
+    typing upload_photo record_video upload_video record_voice upload_voice upload_document
+    choose_sticker find_location record_video_note upload_video_note
+    """
+)
+COMMAND_SCOPES = _words(
+    """
+    default all_private_chats all_group_chats all_chat_administrators chat
+    chat_administrators chat_member
+    """
+)
+
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+POLL_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+SET_WEBHOOK_CONFLICT = "Conflict: terminated by setWebhook request"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+
+# Parameters whose values are strings in the Bot API: never JSON-decode them, even if they look
+# like a number or a JSON document.
+STRING_FIELDS = _words(
+    """
+    text caption parse_mode callback_query_id inline_message_id url secret_token
+    language_code description short_description name title action data file_id emoji
+    ip_address query business_connection_id message_effect_id custom_emoji_id phone_number
+    first_name last_name vcard address question explanation sticker photo document video
+    audio voice animation video_note thumbnail certificate
+    """
+)
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+_INTEGER = re.compile(r"-?\d+")
+
+DEFAULT_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    420: "Flood",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass
+class SentMessage:
+    """One successful ``sendMessage``, as the stand-in received and accepted it."""
+
+    chat_id: int
+    text: str  # the ``text`` parameter as sent (markup included)
+    parse_mode: str | None
+    reply_markup: dict[str, Any] | None
+    reply_to_message_id: int | None
+    message_thread_id: int | None
+    message_id: int
+    at: float  # `FakeTelegram.clock()` (time.monotonic() by default) on arrival
+    entities_text: str  # what a user sees: markup parsed away, entities unescaped, trimmed
+    entities: list[JSONDict] = field(default_factory=list)  # MessageEntity objects, UTF-16
+    params: JSONDict = field(default_factory=dict)  # every decoded parameter of the call
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str, *, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+    def payload(self) -> JSONDict:
+        body: JSONDict = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+@dataclass
+class _Described:
+    """A successful result that Telegram accompanies with a ``description``."""
+
+    result: Any
+    description: str
+
+
+@dataclass(eq=False)
+class _Waiter:
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    terminated: str | None = None
+
+
+@dataclass
+class _Webhook:
+    url: str
+    secret_token: str | None
+    max_connections: int
+    ip_address: str | None
+    has_custom_certificate: bool
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Text helpers: UTF-16 lengths and the entity parsers (ported from TDLib's MessageEntity.cpp).
+# --------------------------------------------------------------------------------------------
+
+
+class _ParseError(Exception):
+    pass
+
+
+def utf16_len(text: str) -> int:
+    """Length of `text` in UTF-16 code units, the unit of Telegram's entity offsets."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _byte_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8", "surrogatepass"))
+
+
+def _entity(kind: str, offset: int, length: int, **extra: Any) -> JSONDict:
+    return {"type": kind, "offset": offset, "length": length, **extra}
+
+
+def _sort_entities(entities: list[JSONDict]) -> list[JSONDict]:
+    return sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+_URL_LIKE = re.compile(
+    r"^(?:(?:https?|tg|ton)://\S+|[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/?#]\S*)?)$", re.I
+)
+_TG_USER = re.compile(r"^tg://user\?id=(\d+)", re.I)
+_TG_EMOJI = re.compile(r"^tg://emoji\?id=(\d+)$", re.I)
+
+
+def _link_entity(offset: int, length: int, url: str) -> JSONDict | None:
+    """A text_link/text_mention entity for `url`, or None where Telegram drops an invalid URL."""
+    user = _TG_USER.match(url)
+    if user:
+        mentioned = {"id": int(user.group(1)), "is_bot": False, "first_name": "User"}
+        return _entity("text_mention", offset, length, user=mentioned)
+    if not _URL_LIKE.match(url):
+        return None
+    if "://" not in url:
+        url = "http://" + url
+    return _entity("text_link", offset, length, url=url)
+
+
+_HTML_SPACE = " \t\r\n\v\f"
+_HTML_TAGS = _words(
+    """
+    a b strong i em s strike del u ins tg-spoiler tg-emoji span pre code blockquote
+    """
+)
+_HTML_ENTITY_NAMES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def _decode_html_entity(text: str, pos: int) -> tuple[str, int] | None:
+    """Decode the HTML entity at `pos` (``&lt;``, ``&#33;``, ``&#x21;``...); None if there is none."""
+    n = len(text)
+    end = pos + 1
+    if end < n and text[end] == "#":
+        end += 1
+        value = 0
+        if end < n and text[end] == "x":
+            end += 1
+            while end < n and text[end] in "0123456789abcdefABCDEF":
+                value = value * 16 + int(text[end], 16)
+                end += 1
+        else:
+            while end < n and text[end] in "0123456789":
+                value = value * 10 + int(text[end])
+                end += 1
+        if value == 0 or value >= 0x10FFFF or end - pos >= 10:
+            return None
+        char = chr(value)
+    else:
+        while end < n and text[end].isascii() and text[end].isalpha():
+            end += 1
+        found = _HTML_ENTITY_NAMES.get(text[pos + 1 : end])
+        if found is None:
+            return None
+        char = found
+    if end < n and text[end] == ";":
+        end += 1
+    return char, end
+
+
+def parse_html(text: str, *, strict_ampersand: bool = True) -> tuple[str, list[JSONDict]]:
+    """Parse Telegram HTML into (visible text, entities), raising _ParseError like Telegram."""
+    out: list[str] = []
+    u16 = 0
+    entities: list[JSONDict] = []
+    # (tag, argument, utf16 start, index in `out` at start, expandable)
+    stack: list[tuple[str, str, int, int, bool]] = []
+    n = len(text)
+    i = 0
+
+    def at(k: int) -> str:
+        return text[k] if k < n else ""
+
+    while i < n:
+        c = text[i]
+        if c == "&":
+            decoded = _decode_html_entity(text, i)
+            if decoded is not None:
+                out.append(decoded[0])
+                u16 += utf16_len(decoded[0])
+                i = decoded[1]
+                continue
+            if strict_ampersand:
+                raise _ParseError(
+                    f"Character '&' at byte offset {_byte_offset(text, i)} does not start an HTML "
+                    "entity; escape it as &amp; (the stand-in is stricter than Telegram here)"
+                )
+        if c != "<":
+            out.append(c)
+            u16 += utf16_len(c)
+            i += 1
+            continue
+
+        begin = i
+        i += 1
+        if at(i) != "/":
+            while i < n and text[i] not in _HTML_SPACE and text[i] != ">":
+                i += 1
+            if i >= n:
+                raise _ParseError(f"Unclosed start tag at byte offset {_byte_offset(text, begin)}")
+            tag = text[begin + 1 : i].lower()
+            if tag not in _HTML_TAGS:
+                raise _ParseError(
+                    f'Unsupported start tag "{tag}" at byte offset {_byte_offset(text, begin)}'
+                )
+            argument = ""
+            expandable = False
+            while at(i) != ">":
+                while i < n and text[i] in _HTML_SPACE:
+                    i += 1
+                if at(i) == ">":
+                    break
+                attribute_begin = i
+                while i < n and text[i] not in _HTML_SPACE and text[i] not in "=>":
+                    i += 1
+                attribute = text[attribute_begin:i]
+                if not attribute:
+                    raise _ParseError(
+                        f'Empty attribute name in the tag "{tag}" at byte offset '
+                        f"{_byte_offset(text, begin)}"
+                    )
+                while i < n and text[i] in _HTML_SPACE:
+                    i += 1
+                if at(i) != "=":
+                    if tag == "blockquote" and attribute == "expandable":
+                        expandable = True
+                        continue
+                    raise _ParseError(
+                        f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
+                        f"at byte offset {_byte_offset(text, begin)}"
+                    )
+                i += 1
+                while i < n and text[i] in _HTML_SPACE:
+                    i += 1
+                if i >= n:
+                    raise _ParseError(
+                        f'Unclosed start tag "{tag}" at byte offset {_byte_offset(text, begin)}'
+                    )
+                value_chars: list[str] = []
+                if text[i] not in "'\"":
+                    token_begin = i
+                    while i < n and ((text[i].isascii() and text[i].isalnum()) or text[i] in ".-"):
+                        i += 1
+                    value = text[token_begin:i].lower()
+                    if i < n and text[i] not in _HTML_SPACE and text[i] != ">":
+                        raise _ParseError(
+                            "Unexpected end of name token at byte offset "
+                            f"{_byte_offset(text, token_begin)}"
+                        )
+                else:
+                    quote = text[i]
+                    i += 1
+                    while i < n and text[i] != quote:
+                        if text[i] == "&":
+                            decoded = _decode_html_entity(text, i)
+                            if decoded is not None:
+                                value_chars.append(decoded[0])
+                                i = decoded[1]
+                                continue
+                        value_chars.append(text[i])
+                        i += 1
+                    if at(i) == quote:
+                        i += 1
+                    value = "".join(value_chars)
+                if i >= n:
+                    raise _ParseError(
+                        f"Unclosed start tag at byte offset {_byte_offset(text, begin)}"
+                    )
+                if tag == "a" and attribute == "href":
+                    argument = value
+                elif tag == "code" and attribute == "class" and value.startswith("language-"):
+                    argument = value[len("language-") :]
+                elif tag == "span" and attribute == "class" and value.startswith("tg-"):
+                    argument = value[len("tg-") :]
+                elif tag == "tg-emoji" and attribute == "emoji-id":
+                    argument = value
+            if tag == "span" and argument != "spoiler":
+                raise _ParseError(
+                    'Tag "span" must have class "tg-spoiler" at byte offset '
+                    f"{_byte_offset(text, begin)}"
+                )
+            stack.append((tag, argument, u16, len(out), expandable))
+            i += 1  # the '>'
+            continue
+
+        # An end tag.
+        if not stack:
+            raise _ParseError(f"Unexpected end tag at byte offset {_byte_offset(text, begin)}")
+        while i < n and text[i] not in _HTML_SPACE and text[i] != ">":
+            i += 1
+        end_tag = text[begin + 2 : i]
+        while i < n and text[i] in _HTML_SPACE:
+            i += 1
+        if at(i) != ">":
+            raise _ParseError(f"Unclosed end tag at byte offset {_byte_offset(text, begin)}")
+        tag, argument, start, out_start, expandable = stack.pop()
+        if end_tag and end_tag != tag:
+            raise _ParseError(
+                f"Unmatched end tag at byte offset {_byte_offset(text, begin)}, "
+                f'expected "</{tag}>", found "</{end_tag}>"'
+            )
+        i += 1
+        length = u16 - start
+        if length <= 0:
+            continue
+        if tag in ("i", "em"):
+            entities.append(_entity("italic", start, length))
+        elif tag in ("b", "strong"):
+            entities.append(_entity("bold", start, length))
+        elif tag in ("s", "strike", "del"):
+            entities.append(_entity("strikethrough", start, length))
+        elif tag in ("u", "ins"):
+            entities.append(_entity("underline", start, length))
+        elif tag in ("tg-spoiler", "span"):
+            entities.append(_entity("spoiler", start, length))
+        elif tag == "blockquote":
+            kind = "expandable_blockquote" if expandable else "blockquote"
+            entities.append(_entity(kind, start, length))
+        elif tag == "tg-emoji":
+            if argument.isdigit():
+                entities.append(_entity("custom_emoji", start, length, custom_emoji_id=argument))
+        elif tag == "a":
+            link = _link_entity(start, length, argument or "".join(out[out_start:]))
+            if link is not None:
+                entities.append(link)
+        elif tag == "pre":
+            last = entities[-1] if entities else None
+            if (
+                last is not None
+                and last["type"] == "code"
+                and (last["offset"], last["length"]) == (start, length)
+                and last.get("_language")
+            ):
+                entities[-1] = _entity("pre", start, length, language=last["_language"])
+            else:
+                entities.append(_entity("pre", start, length))
+        elif tag == "code":
+            last = entities[-1] if entities else None
+            if (
+                last is not None
+                and last["type"] == "pre"
+                and (last["offset"], last["length"]) == (start, length)
+                and argument
+            ):
+                last["language"] = argument
+            else:
+                code = _entity("code", start, length)
+                if argument:
+                    code["_language"] = argument
+                entities.append(code)
+    if stack:
+        raise _ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    visible = "".join(out)
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in visible):
+        raise _ParseError(
+            "Text contains invalid Unicode characters after decoding HTML entities, check for "
+            "unmatched surrogate code units"
+        )
+    for entity in entities:
+        entity.pop("_language", None)
+    return visible, _sort_entities(entities)
+
+
+_MDV2_RESERVED = "_*[]()~`>#+-=|{}.!"
+_MDV2_NAMES = {
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "code": "Code",
+    "pre": "Pre",
+    "text_link": "TextUrl",
+    "custom_emoji": "CustomEmoji",
+}
+
+
+def parse_markdown_v2(text: str) -> tuple[str, list[JSONDict]]:
+    """Parse MarkdownV2 into (visible text, entities), raising _ParseError like Telegram."""
+    out: list[str] = []
+    u16 = 0
+    entities: list[JSONDict] = []
+    # [type, argument, utf16 start, byte offset of the markup, index in `out`]
+    stack: list[tuple[str, str, int, int, int]] = []
+    n = len(text)
+    i = 0
+    line_start = True
+    quote_start: int | None = None
+    quote_end = 0
+
+    def at(k: int) -> str:
+        return text[k] if k < n else ""
+
+    while i < n:
+        c = text[i]
+        in_code = bool(stack) and stack[-1][0] in ("code", "pre")
+        if line_start and not in_code:
+            line_start = False
+            if c == ">":
+                if quote_start is None:
+                    quote_start = u16
+                i += 1
+                continue
+            if quote_start is not None:
+                if quote_end > quote_start:
+                    entities.append(_entity("blockquote", quote_start, quote_end - quote_start))
+                quote_start = None
+        if c == "\\" and i + 1 < n and 0 < ord(text[i + 1]) <= 126:
+            out.append(text[i + 1])
+            u16 += 1
+            i += 2
+            continue
+        reserved = "`" if in_code else _MDV2_RESERVED
+        if c not in reserved:
+            if c == "\n":
+                quote_end = u16
+                line_start = True
+            out.append(c)
+            u16 += utf16_len(c)
+            i += 1
+            continue
+
+        top = stack[-1][0] if stack else None
+        nxt = at(i + 1)
+        is_end = (
+            (top == "bold" and c == "*")
+            or (top == "italic" and c == "_" and nxt != "_")
+            or (top == "code" and c == "`")
+            or (top == "pre" and text[i : i + 3] == "```")
+            or (top in ("text_link", "custom_emoji") and c == "]")
+            or (top == "underline" and c == "_" and nxt == "_")
+            or (top == "strikethrough" and c == "~")
+            or (top == "spoiler" and c == "|" and nxt == "|")
+        )
+        if not is_end:
+            begin = i
+            argument = ""
+            if c == "_":
+                kind = "underline" if nxt == "_" else "italic"
+                i += 2 if nxt == "_" else 1
+            elif c == "*":
+                kind = "bold"
+                i += 1
+            elif c == "~":
+                kind = "strikethrough"
+                i += 1
+            elif c == "|" and nxt == "|":
+                kind = "spoiler"
+                i += 2
+            elif c == "[":
+                kind = "text_link"
+                i += 1
+            elif c == "!" and nxt == "[":
+                kind = "custom_emoji"
+                i += 2
+            elif c == "`" and text[i : i + 3] == "```":
+                kind = "pre"
+                i += 3
+                language_end = i
+                while language_end < n and text[language_end] not in " \t\r\n\v\f`":
+                    language_end += 1
+                if i != language_end and language_end < n and text[language_end] != "`":
+                    argument = text[i:language_end]
+                    i = language_end
+                if at(i) in ("\n", "\r"):
+                    i += 2 if at(i + 1) in ("\n", "\r") and at(i + 1) != at(i) else 1
+            elif c == "`":
+                kind = "code"
+                i += 1
+            else:
+                raise _ParseError(
+                    f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
+                )
+            stack.append((kind, argument, u16, _byte_offset(text, begin), len(out)))
+            continue
+
+        kind, argument, start, _, out_start = stack.pop()
+        length = u16 - start
+        link: JSONDict | None = None
+        if kind in ("bold", "italic", "code", "strikethrough"):
+            i += 1
+        elif kind in ("underline", "spoiler"):
+            i += 2
+        elif kind == "pre":
+            i += 3
+        else:  # text_link / custom_emoji
+            if at(i + 1) != "(":
+                url = "".join(out[out_start:])
+                i += 1
+            else:
+                i += 2
+                url_begin = i
+                url_chars: list[str] = []
+                while i < n and text[i] != ")":
+                    if text[i] == "\\" and i + 1 < n and 0 < ord(text[i + 1]) <= 126:
+                        url_chars.append(text[i + 1])
+                        i += 2
+                        continue
+                    url_chars.append(text[i])
+                    i += 1
+                if i >= n:
+                    raise _ParseError(
+                        f"Can't find end of a URL at byte offset {_byte_offset(text, url_begin)}"
+                    )
+                i += 1
+                url = "".join(url_chars)
+            if kind == "custom_emoji":
+                emoji = _TG_EMOJI.match(url)
+                if emoji is None:
+                    raise _ParseError("Custom emoji entity must contain a tg://emoji URL")
+                link = _entity("custom_emoji", start, length, custom_emoji_id=emoji.group(1))
+            else:
+                link = _link_entity(start, length, url)
+        if length <= 0:
+            continue
+        if kind in ("text_link", "custom_emoji"):
+            if link is not None:
+                entities.append(link)
+        elif kind == "pre" and argument:
+            entities.append(_entity("pre", start, length, language=argument))
+        else:
+            entities.append(_entity(kind, start, length))
+    if stack:
+        kind, _, _, byte_offset, _ = stack[-1]
+        raise _ParseError(
+            f"Can't find end of {_MDV2_NAMES[kind]} entity at byte offset {byte_offset}"
+        )
+    if quote_start is not None and u16 > quote_start:
+        entities.append(_entity("blockquote", quote_start, u16 - quote_start))
+    return "".join(out), _sort_entities(entities)
+
+
+def parse_markdown(text: str) -> tuple[str, list[JSONDict]]:
+    """Parse legacy Markdown into (visible text, entities), raising _ParseError like Telegram."""
+    out: list[str] = []
+    u16 = 0
+    entities: list[JSONDict] = []
+    n = len(text)
+    i = 0
+
+    def at(k: int) -> str:
+        return text[k] if k < n else ""
+
+    while i < n:
+        c = text[i]
+        if c == "\\" and at(i + 1) in ("_", "*", "`", "["):
+            out.append(text[i + 1])
+            u16 += 1
+            i += 2
+            continue
+        if c not in "_*`[":
+            out.append(c)
+            u16 += utf16_len(c)
+            i += 1
+            continue
+        begin = i
+        end_char = "]" if c == "[" else c
+        is_pre = False
+        language = ""
+        i += 1
+        if c == "`" and text[i : i + 2] == "``":
+            i += 2
+            is_pre = True
+            language_end = i
+            while language_end < n and text[language_end] not in " \t\r\n\v\f`":
+                language_end += 1
+            if i != language_end and language_end < n and text[language_end] != "`":
+                language = text[i:language_end]
+                i = language_end
+            if at(i) in ("\n", "\r"):
+                i += 2 if at(i + 1) in ("\n", "\r") and at(i + 1) != at(i) else 1
+        start = u16
+        while i < n and (text[i] != end_char or (is_pre and text[i + 1 : i + 3] != "``")):
+            out.append(text[i])
+            u16 += utf16_len(text[i])
+            i += 1
+        if i >= n:
+            raise _ParseError(
+                f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}"
+            )
+        length = u16 - start
+        if c == "[":
+            if at(i + 1) != "(":
+                url = text[begin + 1 : i]
+            else:
+                i += 2
+                url_chars: list[str] = []
+                while i < n and text[i] != ")":
+                    url_chars.append(text[i])
+                    i += 1
+                url = "".join(url_chars)
+            if length > 0:
+                link = _link_entity(start, length, url)
+                if link is not None:
+                    entities.append(link)
+        elif length > 0:
+            if c == "_":
+                entities.append(_entity("italic", start, length))
+            elif c == "*":
+                entities.append(_entity("bold", start, length))
+            elif is_pre:
+                extra = {"language": language} if language else {}
+                entities.append(_entity("pre", start, length, **extra))
+            else:
+                entities.append(_entity("code", start, length))
+        i += 3 if is_pre else 1
+    return "".join(out), _sort_entities(entities)
+
+
+def _trim(text: str, entities: list[JSONDict]) -> tuple[str, list[JSONDict]]:
+    """Drop leading/trailing whitespace as Telegram does, keeping entities aligned."""
+    stripped = text.strip()
+    if stripped == text:
+        return text, entities
+    lead = utf16_len(text[: len(text) - len(text.lstrip())])
+    total = utf16_len(stripped)
+    kept: list[JSONDict] = []
+    for entity in entities:
+        start = max(entity["offset"] - lead, 0)
+        end = min(entity["offset"] + entity["length"] - lead, total)
+        if end > start:
+            kept.append({**entity, "offset": start, "length": end - start})
+    return stripped, kept
+
+
+_AUTO_ENTITIES = re.compile(
+    r"(?P<bot_command>(?<![\w/@])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/]))"
+    r"|(?P<url>\bhttps?://[^\s<>\"]+)"
+    r"|(?P<mention>(?<![\w@/])@[A-Za-z][A-Za-z0-9_]{2,31}(?![\w@]))"
+    r"|(?P<hashtag>(?<![\w#])#[^\W\d_]\w*)"
+)
+
+
+def detect_entities(text: str) -> list[JSONDict]:
+    """The entities Telegram detects in a user's plain text: commands, URLs, mentions, hashtags."""
+    entities: list[JSONDict] = []
+    for match in _AUTO_ENTITIES.finditer(text):
+        kind = match.lastgroup or "url"
+        offset = utf16_len(text[: match.start()])
+        entities.append(_entity(kind, offset, utf16_len(match.group())))
+    return entities
+
+
+def _decode_value(key: str, value: Any) -> Any:
+    """Decode one form value the way the Bot API reads its typed parameters."""
+    if not isinstance(value, str) or key in STRING_FIELDS:
+        return value
+    stripped = value.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return value
+    if stripped in ("true", "false"):
+        return stripped == "true"
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if _NUMBER.fullmatch(stripped):
+        return float(stripped)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The server.
+# --------------------------------------------------------------------------------------------
+
+
+class FakeTelegram:
+    """The Telegram Bot API on 127.0.0.1, plus helpers to play citizens and inspect the bot."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "123456:TEST-token",
+        bot_id: int = 123456,
+        username: str = "trois_collines_bot",
+        first_name: str = "Trois-Collines (bot)",
+    ) -> None:
+        self.token = token
+        self.bot_id = bot_id
+        self.username = username
+        self.first_name = first_name
+
+        # Knobs.
+        self.enforce_rate_limits: bool = False
+        self.strict_html_ampersand: bool = True
+        self.webhook_retry_delay: float = 0.2
+        self.webhook_timeout: float = 5.0
+        self.clock: Callable[[], float] = time.monotonic
+
+        # What the bot did.
+        self.sent: list[SentMessage] = []
+        self.edits: list[SentMessage] = []  # successful editMessageText, visible text included
+        self.deleted: list[tuple[int, int]] = []  # (chat_id, message_id)
+        self.calls: list[tuple[str, JSONDict]] = []
+        self.errors: list[tuple[str, int, str]] = []  # (method, status, description) answered
+        self.commands: dict[tuple[str, str | None], list[JSONDict]] = {}
+        self.descriptions: dict[str | None, str] = {}
+        self.short_descriptions: dict[str | None, str] = {}
+        self.names: dict[str | None, str] = {}
+        self.callback_answers: list[JSONDict] = []
+        self.confirmed_offset: int = 0
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, status; 0 = no answer)
+        self.rate_limited: list[tuple[int, float]] = []
+
+        # State.
+        self._updates: list[JSONDict] = []
+        self._next_update_id = 1000
+        self._allowed_updates: list[str] | None = None
+        self._webhook: _Webhook | None = None
+        self._polls: set[_Waiter] = set()
+        self._waiters: set[_Waiter] = set()
+        self._faults: dict[str, deque[_ApiError]] = {}
+        self._blocked: set[int] = set()
+        self._chats: dict[int, JSONDict] = {}
+        self._users: dict[int, JSONDict] = {}
+        self._messages: dict[tuple[int, int], JSONDict] = {}
+        self._next_message_id: dict[int, int] = {}
+        self._last_bot_message: dict[int, int] = {}
+        self._last_citizen_message: dict[int, int] = {}
+        self._callback_queries: dict[str, JSONDict] = {}
+        self._answered_callbacks: set[str] = set()
+        self._scoped_commands: dict[tuple[str, int | None, int | None, str | None], list[JSONDict]]
+        self._scoped_commands = {}
+        self._files: dict[str, JSONDict] = {}
+        self._counter = itertools.count(1)
+        self._chat_sends: dict[int, tuple[float, float]] = {}  # chat -> (tokens, last refill)
+        self._group_sends: dict[int, deque[float]] = {}
+        self._global_sends: deque[float] = deque()
+
+        # Server.
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._session: ClientSession | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self._closing = False
+
+        self._methods: dict[str, Callable[[JSONDict], Any]] = {
+            "getme": self._get_me,
+            "logout": self._true,
+            "close": self._true,
+            "getupdates": self._get_updates,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "sendmessage": self._send_message,
+            "answercallbackquery": self._answer_callback_query,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "deletemessage": self._delete_message,
+            "sendchataction": self._send_chat_action,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemycommands": self._delete_my_commands,
+            "setmydescription": self._set_my_description,
+            "getmydescription": self._get_my_description,
+            "setmyshortdescription": self._set_my_short_description,
+            "getmyshortdescription": self._get_my_short_description,
+            "setmyname": self._set_my_name,
+            "getmyname": self._get_my_name,
+            "getchat": self._get_chat,
+            "getfile": self._get_file,
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Serve on 127.0.0.1 on a free port, in the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("FakeTelegram is already started")
+        self._closing = False
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/file/{bot_token}/{file_path:.+}", self._handle_file)
+        app.router.add_route("*", "/{bot_token}/{method}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        self._session = ClientSession()
+        logger.debug("fake Telegram listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop delivering, wake long polls and close the server."""
+        self._closing = True
+        self._notify()
+        await self._stop_delivery()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (after `start`)."""
+        if self._port is None:
+            raise RuntimeError("FakeTelegram is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``telegram.Bot(..., base_url=...)``."""
+        return f"{self.url}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """What to pass as ``telegram.Bot(..., base_file_url=...)`` to download files."""
+        return f"{self.url}/file/bot"
+
+    # ---------------------------------------------------------------- what citizens do
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue a raw Update (assigning update_id if missing); returns its update_id."""
+        update = copy.deepcopy(update)
+        kinds = [key for key in update if key != "update_id"]
+        if len(kinds) != 1 or kinds[0] not in UPDATE_TYPES:
+            raise ValueError(f"an Update has update_id and exactly one known field, got {kinds}")
+        if "update_id" not in update:
+            update["update_id"] = self._next_update_id
+        update_id = int(update["update_id"])
+        self._next_update_id = max(self._next_update_id, update_id + 1)
+        self._remember_update(update)
+        self._updates.append(update)
+        self._updates.sort(key=lambda u: u["update_id"])
+        self._notify()
+        return update_id
+
+    def send_text(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        chat_type: str = "private",
+        first_name: str = "Citizen",
+        language_code: str | None = None,
+        reply_to_bot: bool = False,
+        mention_bot: bool = False,
+        thread_id: int | None = None,
+    ) -> int:
+        """A citizen writes `text`; returns the update_id."""
+        if not text:
+            raise ValueError("Telegram clients cannot send an empty message")
+        user = self._citizen(user_id, first_name, language_code)
+        chat = self._chat(chat_id, chat_type, user, forum=thread_id is not None)
+        reply_to: JSONDict | None = None
+        if reply_to_bot:
+            reply_to = self._bot_message_to_reply(chat)
+        if mention_bot:
+            text = f"@{self.username} {text}"
+        message = self._new_message(chat, user)
+        message["text"] = text
+        entities = detect_entities(text)
+        if entities:
+            message["entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        return self.push_update({"message": message})
+
+    def send_media(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        kind: str,
+        caption: str | None = None,
+        chat_type: str = "private",
+        language_code: str | None = None,
+    ) -> int:
+        """A citizen sends a photo, voice note, sticker, ...; returns the update_id."""
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"kind must be one of {sorted(MEDIA_KINDS)}, got {kind!r}")
+        if caption is not None and kind not in CAPTIONED_KINDS:
+            raise ValueError(f"a {kind} cannot carry a caption in Telegram")
+        user = self._citizen(user_id, None, language_code)
+        chat = self._chat(chat_id, chat_type, user, forum=False)
+        message = self._new_message(chat, user)
+        message.update(self._media_fields(kind, user))
+        if caption:
+            message["caption"] = caption
+            entities = detect_entities(caption)
+            if entities:
+                message["caption_entities"] = entities
+        return self.push_update({"message": message})
+
+    def edit_text(self, *, chat_id: int, message_id: int, text: str) -> int:
+        """A citizen edits one of their text messages; returns the update_id."""
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None or stored.get("from", {}).get("is_bot"):
+            raise LookupError(f"no citizen message {message_id} in chat {chat_id}")
+        if "text" not in stored:
+            raise ValueError(f"message {message_id} in chat {chat_id} has no text to edit")
+        stored["text"] = text
+        entities = detect_entities(text)
+        if entities:
+            stored["entities"] = entities
+        else:
+            stored.pop("entities", None)
+        stored["edit_date"] = max(int(time.time()), stored["date"])
+        return self.push_update({"edited_message": stored})
+
+    def press_button(
+        self,
+        *,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        data: str,
+        chat_type: str = "private",
+        language_code: str | None = None,
+    ) -> int:
+        """A citizen presses the inline button carrying callback `data` on a bot message."""
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None or not stored.get("from", {}).get("is_bot"):
+            raise LookupError(f"the bot has no message {message_id} in chat {chat_id}")
+        buttons = [
+            button.get("callback_data")
+            for row in (stored.get("reply_markup") or {}).get("inline_keyboard", [])
+            for button in row
+        ]
+        if data not in buttons:
+            raise LookupError(
+                f"message {message_id} in chat {chat_id} has no button with callback_data "
+                f"{data!r}; its buttons carry {[b for b in buttons if b is not None]}"
+            )
+        if (chat_type == "private") != (chat_id > 0):
+            raise ValueError(f"chat {chat_id} cannot be a {chat_type} chat")
+        user = self._citizen(user_id, None, language_code)
+        query = {
+            "id": str(4_000_000_000_000_000_000 + next(self._counter)),
+            "from": user,
+            "message": copy.deepcopy(stored),
+            "chat_instance": self._chat_instance(chat_id),
+            "data": data,
+        }
+        return self.push_update({"callback_query": query})
+
+    def last_citizen_message_id(self, chat_id: int) -> int:
+        """The message_id of the latest citizen message in `chat_id`."""
+        try:
+            return self._last_citizen_message[chat_id]
+        except KeyError:
+            raise LookupError(f"no citizen has written in chat {chat_id} yet") from None
+
+    def pending_update_ids(self) -> list[int]:
+        """Updates not yet confirmed by getUpdates (or not yet accepted by the webhook)."""
+        return [update["update_id"] for update in self._updates]
+
+    def pending_updates(self) -> list[JSONDict]:
+        """Copies of the pending Update objects."""
+        return copy.deepcopy(self._updates)
+
+    # ---------------------------------------------------------------- what the bot did
+
+    def sent_to(self, chat_id: int) -> list[SentMessage]:
+        return [message for message in self.sent if message.chat_id == chat_id]
+
+    def calls_of(self, method: str) -> list[JSONDict]:
+        """Parameters of every call of `method` (case-insensitive), in arrival order."""
+        wanted = method.lower()
+        return [params for name, params in self.calls if name.lower() == wanted]
+
+    async def wait_for_sent(
+        self,
+        count: int,
+        *,
+        chat_id: int | None = None,
+        timeout: float = 10.0,
+    ) -> list[SentMessage]:
+        """Wait until at least `count` messages were sent (to `chat_id` if given)."""
+
+        def matching() -> list[SentMessage]:
+            return self.sent if chat_id is None else self.sent_to(chat_id)
+
+        if not await self._wait_until(lambda: len(matching()) >= count, timeout):
+            where = "" if chat_id is None else f" to chat {chat_id}"
+            got = [(m.chat_id, m.entities_text[:80]) for m in matching()]
+            raise AssertionError(
+                f"expected at least {count} sendMessage{where} within {timeout}s, got {len(got)}: "
+                f"{got}; last API errors: {self.errors[-5:]}; "
+                f"last calls: {[name for name, _ in self.calls[-10:]]}"
+            )
+        return list(matching())
+
+    async def wait_for_calls(
+        self,
+        method: str,
+        count: int = 1,
+        *,
+        timeout: float = 10.0,
+    ) -> list[JSONDict]:
+        """Wait until `method` was called at least `count` times; returns their parameters."""
+        if not await self._wait_until(lambda: len(self.calls_of(method)) >= count, timeout):
+            raise AssertionError(
+                f"expected at least {count} {method} calls within {timeout}s, got "
+                f"{len(self.calls_of(method))}; calls: {[name for name, _ in self.calls[-10:]]}"
+            )
+        return self.calls_of(method)
+
+    # ---------------------------------------------------------------- faults
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int | None = None,
+        description: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this error."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        if description is None:
+            if status == 429:
+                description = f"Too Many Requests: retry after {retry_after}"
+            else:
+                try:
+                    phrase = HTTPStatus(status).phrase
+                except ValueError:
+                    phrase = "Error"
+                description = DEFAULT_DESCRIPTIONS.get(status, phrase)
+        queue = self._faults.setdefault(method.lower(), deque())
+        for _ in range(times):
+            queue.append(_ApiError(status, description, retry_after=retry_after))
+
+    def block_chat(self, chat_id: int, *, notify: bool = False) -> None:
+        """The citizen blocks the bot (or a group kicks it): sending there answers 403.
+
+        With ``notify=True`` the ``my_chat_member`` update Telegram sends is queued too.
+        """
+        self._blocked.add(chat_id)
+        if notify:
+            chat = self._chats.get(chat_id) or self._synthetic_chat(chat_id)
+            actor = self._users.get(chat_id) or self._citizen(abs(chat_id), None, None)
+            bot = self._bot_user(full=False)
+            new_status = "kicked" if chat["type"] == "private" else "left"
+            self.push_update(
+                {
+                    "my_chat_member": {
+                        "chat": chat,
+                        "from": actor,
+                        "date": int(time.time()),
+                        "old_chat_member": {"status": "member", "user": bot},
+                        "new_chat_member": (
+                            {"status": new_status, "user": bot, "until_date": 0}
+                            if new_status == "kicked"
+                            else {"status": new_status, "user": bot}
+                        ),
+                    }
+                }
+            )
+
+    def unblock_chat(self, chat_id: int) -> None:
+        self._blocked.discard(chat_id)
+
+    # ---------------------------------------------------------------- HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        segment = request.match_info["bot_token"]
+        method = request.match_info["method"]
+        if not segment.startswith("bot"):
+            return self._error_response(method, _ApiError(404, "Not Found"))
+        if segment[3:] != self.token:
+            return self._error_response(method, _ApiError(401, "Unauthorized"))
+        try:
+            params = await self._read_params(request)
+        except ValueError as exc:
+            return self._error_response(method, _ApiError(400, f"Bad Request: {exc}"))
+        try:
+            result = await self._dispatch(method, params)
+        except _ApiError as exc:
+            return self._error_response(method, exc)
+        body: JSONDict = {"ok": True}
+        if isinstance(result, _Described):
+            body["result"] = result.result
+            body["description"] = result.description
+        else:
+            body["result"] = result
+        return web.json_response(body, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+    async def _dispatch(self, method: str, params: JSONDict) -> Any:
+        self.calls.append((method, params))
+        logger.debug("fake Telegram <- %s %s", method, params)
+        self._notify()
+        faults = self._faults.get(method.lower())
+        if faults:
+            raise faults.popleft()
+        handler = self._methods.get(method.lower())
+        if handler is None:
+            raise _ApiError(404, "Not Found")
+        try:
+            result = handler(params)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except _ApiError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.debug("fake Telegram: bad parameters for %s", method, exc_info=True)
+            raise _ApiError(400, f"Bad Request: invalid parameters ({exc})") from exc
+        return result
+
+    def _error_response(self, method: str, error: _ApiError) -> web.Response:
+        self.errors.append((method, error.status, error.description))
+        logger.debug("fake Telegram -> %s %s %s", method, error.status, error.description)
+        return web.json_response(error.payload(), status=error.status)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> JSONDict:
+        raw: JSONDict = dict(request.query)
+        if request.body_exists:
+            if request.content_type == "application/json":
+                try:
+                    body = await request.json()
+                except ValueError as exc:
+                    raise ValueError("can't parse JSON object") from exc
+                if not isinstance(body, dict):
+                    raise ValueError("can't parse JSON object")
+                raw.update(body)
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    if isinstance(value, web.FileField):
+                        content = value.file.read()
+                        raw[key] = {
+                            "file_name": value.filename,
+                            "content_type": value.content_type,
+                            "size": len(content),
+                        }
+                    else:
+                        raw[key] = value
+        return {key: _decode_value(key, value) for key, value in raw.items()}
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["bot_token"] != f"bot{self.token}":
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        path = request.match_info["file_path"]
+        for info in self._files.values():
+            if info.get("file_path") == path:
+                size = int(info.get("file_size", 0))
+                return web.Response(body=(b"FAKE" * (size // 4 + 1))[:size])
+        return web.json_response(
+            {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+        )
+
+    # ---------------------------------------------------------------- wake-ups
+
+    def _notify(self) -> None:
+        for waiter in list(self._waiters) + list(self._polls):
+            waiter.event.set()
+
+    async def _wait_until(self, condition: Callable[[], bool], within: float | None) -> bool:
+        """Wait until `condition()` holds (re-checked on every change); False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        waiter = _Waiter()
+        self._waiters.add(waiter)
+        try:
+            while True:
+                waiter.event.clear()
+                if condition():
+                    return True
+                if self._closing:
+                    return False
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), remaining)
+        finally:
+            self._waiters.discard(waiter)
+
+    # ---------------------------------------------------------------- updates
+
+    def _allowed(self, update: JSONDict) -> bool:
+        kind = next(key for key in update if key != "update_id")
+        if self._allowed_updates:
+            return kind in self._allowed_updates
+        return kind not in NOT_DELIVERED_BY_DEFAULT
+
+    def _deliverable(self, limit: int) -> list[JSONDict]:
+        """Pending updates the bot asked for; the ones it excluded are dropped, as Telegram does."""
+        kept = [update for update in self._updates if self._allowed(update)]
+        self._updates = kept
+        return copy.deepcopy(kept[:limit])
+
+    def _confirm(self, offset: int) -> None:
+        if offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            self.confirmed_offset = max(self.confirmed_offset, offset)
+        elif offset < 0:
+            self._updates = self._updates[offset:]
+            if self._updates:
+                first = self._updates[0]["update_id"]
+                self.confirmed_offset = max(self.confirmed_offset, first)
+
+    def _set_allowed_updates(self, params: JSONDict) -> None:
+        if "allowed_updates" not in params:
+            return
+        allowed = params["allowed_updates"]
+        if not isinstance(allowed, list) or not all(isinstance(kind, str) for kind in allowed):
+            raise _ApiError(400, "Bad Request: can't parse allowed updates JSON array")
+        self._allowed_updates = list(allowed)
+
+    def _terminate_polls(self, reason: str) -> None:
+        for poll in list(self._polls):
+            poll.terminated = reason
+            poll.event.set()
+
+    async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
+        if self._webhook is not None:
+            raise _ApiError(409, WEBHOOK_CONFLICT)
+        offset = int(params.get("offset") or 0)
+        limit = min(max(int(params.get("limit") or 100), 1), 100)
+        timeout = max(float(params.get("timeout") or 0), 0.0)
+        self._set_allowed_updates(params)
+        self._terminate_polls(POLL_CONFLICT)
+        self._confirm(offset)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        poll = _Waiter()
+        self._polls.add(poll)
+        try:
+            while True:
+                poll.event.clear()
+                if poll.terminated is not None:
+                    raise _ApiError(409, poll.terminated)
+                if self._webhook is not None:
+                    raise _ApiError(409, SET_WEBHOOK_CONFLICT)
+                ready = self._deliverable(limit)
+                remaining = deadline - loop.time()
+                if ready or remaining <= 0 or self._closing:
+                    return ready
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(poll.event.wait(), remaining)
+        finally:
+            self._polls.discard(poll)
+
+    # ---------------------------------------------------------------- webhook
+
+    async def _set_webhook(self, params: JSONDict) -> _Described:
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._delete_webhook(params)
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise _ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        secret = params.get("secret_token") or None
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        max_connections = int(params.get("max_connections") or 40)
+        if not 1 <= max_connections <= 100:
+            raise _ApiError(400, "Bad Request: bad webhook: max_connections must be in 1..100")
+        self._set_allowed_updates(params)
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        previous = self._webhook
+        self._webhook = _Webhook(
+            url=url,
+            secret_token=None if secret is None else str(secret),
+            max_connections=max_connections,
+            ip_address=params.get("ip_address"),
+            has_custom_certificate="certificate" in params,
+        )
+        self._terminate_polls(SET_WEBHOOK_CONFLICT)
+        await self._stop_delivery()
+        self._delivery = asyncio.create_task(self._deliver(self._webhook))
+        if previous is not None and previous.url == url:
+            return _Described(True, "Webhook is already set")
+        return _Described(True, "Webhook was set")
+
+    async def _delete_webhook(self, params: JSONDict) -> _Described:
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        had_webhook = self._webhook is not None
+        self._webhook = None
+        await self._stop_delivery()
+        return _Described(
+            True, "Webhook was deleted" if had_webhook else "Webhook is already deleted"
+        )
+
+    def _get_webhook_info(self, params: JSONDict) -> JSONDict:
+        hook = self._webhook
+        info: JSONDict = {
+            "url": "" if hook is None else hook.url,
+            "has_custom_certificate": False if hook is None else hook.has_custom_certificate,
+            "pending_update_count": len(self._updates),
+        }
+        if hook is not None:
+            info["max_connections"] = hook.max_connections
+            if hook.ip_address:
+                info["ip_address"] = hook.ip_address
+            if hook.last_error_date is not None:
+                info["last_error_date"] = hook.last_error_date
+                info["last_error_message"] = hook.last_error_message
+        if self._allowed_updates:
+            info["allowed_updates"] = list(self._allowed_updates)
+        return info
+
+    async def _stop_delivery(self) -> None:
+        task, self._delivery = self._delivery, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver(self, hook: _Webhook) -> None:
+        """Post pending updates to the webhook, one at a time and in order, until accepted."""
+        while self._webhook is hook and not self._closing:
+            ready = self._deliverable(1)
+            if not ready:
+                await self._wait_until(
+                    lambda: bool(self._updates) or self._webhook is not hook, None
+                )
+                continue
+            update = ready[0]
+            status, body, content_type, failure = await self._post_update(hook, update)
+            self.webhook_deliveries.append((update["update_id"], status))
+            self._notify()
+            if self._webhook is not hook:
+                return
+            if 200 <= status < 300:
+                self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+                self._notify()
+                await self._run_webhook_reply(body, content_type)
+                continue
+            hook.last_error_date = int(time.time())
+            if failure is not None:
+                hook.last_error_message = failure
+            else:
+                try:
+                    phrase = HTTPStatus(status).phrase
+                except ValueError:
+                    phrase = ""
+                hook.last_error_message = f"Wrong response from the webhook: {status} {phrase}"
+            await asyncio.sleep(self.webhook_retry_delay)
+
+    async def _post_update(
+        self, hook: _Webhook, update: JSONDict
+    ) -> tuple[int, bytes, str, str | None]:
+        if self._session is None:
+            return 0, b"", "", "Connection refused"
+        headers = {"Content-Type": "application/json"}
+        if hook.secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret_token
+        try:
+            async with self._session.post(
+                hook.url,
+                data=json.dumps(update, ensure_ascii=False).encode(),
+                headers=headers,
+                timeout=ClientTimeout(total=self.webhook_timeout),
+            ) as response:
+                return response.status, await response.read(), response.content_type, None
+        except ClientConnectorError:
+            return 0, b"", "", "Connection refused"
+        except TimeoutError:
+            return 0, b"", "", "Read timeout expired"
+        except (ClientError, OSError) as exc:
+            return 0, b"", "", f"Connection error: {exc.__class__.__name__}"
+
+    async def _run_webhook_reply(self, body: bytes, content_type: str) -> None:
+        """Telegram runs a method given in the webhook's answer (and ignores its result)."""
+        if content_type != "application/json" or not body:
+            return
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(reply, dict) or not isinstance(reply.get("method"), str):
+            return
+        method = reply.pop("method")
+        params = {key: _decode_value(key, value) for key, value in reply.items()}
+        with contextlib.suppress(_ApiError):
+            try:
+                await self._dispatch(method, params)
+            except _ApiError as exc:
+                self.errors.append((method, exc.status, exc.description))
+                raise
+
+    # ---------------------------------------------------------------- simple methods
+
+    def _true(self, params: JSONDict) -> bool:
+        return True
+
+    def _get_me(self, params: JSONDict) -> JSONDict:
+        return self._bot_user(full=True)
+
+    def _get_chat(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        chat = copy.deepcopy(self._chats.get(chat_id) or self._synthetic_chat(chat_id))
+        chat.update(
+            {
+                "accent_color_id": chat_id % 7,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                    "gifts_from_channels": False,
+                },
+            }
+        )
+        return chat
+
+    def _get_file(self, params: JSONDict) -> JSONDict:
+        file_id = str(params.get("file_id") or "")
+        info = self._files.get(file_id)
+        if info is None:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        return copy.deepcopy(info)
+
+    def _send_chat_action(self, params: JSONDict) -> bool:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        if params.get("action") not in CHAT_ACTIONS:
+            raise _ApiError(400, "Bad Request: wrong parameter action in request")
+        return True
+
+    def _answer_callback_query(self, params: JSONDict) -> bool:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id not in self._callback_queries or query_id in self._answered_callbacks:
+            raise _ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        if len(str(params.get("text") or "")) > 200:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        self._answered_callbacks.add(query_id)
+        self.callback_answers.append(params)
+        return True
+
+    # ---------------------------------------------------------------- bot texts
+
+    def _set_text_setting(
+        self, store: dict[str | None, str], params: JSONDict, key: str, maximum: int
+    ) -> bool:
+        value = str(params.get(key) or "")
+        language = self._language(params)
+        if len(value) > maximum:
+            raise _ApiError(400, f"Bad Request: {key} is too long")
+        if value:
+            store[language] = value
+        else:
+            store.pop(language, None)
+        return True
+
+    def _get_text_setting(
+        self, store: dict[str | None, str], params: JSONDict, key: str
+    ) -> JSONDict:
+        language = self._language(params)
+        return {key: store.get(language, store.get(None, ""))}
+
+    def _set_my_description(self, params: JSONDict) -> bool:
+        return self._set_text_setting(self.descriptions, params, "description", 512)
+
+    def _get_my_description(self, params: JSONDict) -> JSONDict:
+        return self._get_text_setting(self.descriptions, params, "description")
+
+    def _set_my_short_description(self, params: JSONDict) -> bool:
+        return self._set_text_setting(self.short_descriptions, params, "short_description", 120)
+
+    def _get_my_short_description(self, params: JSONDict) -> JSONDict:
+        return self._get_text_setting(self.short_descriptions, params, "short_description")
+
+    def _set_my_name(self, params: JSONDict) -> bool:
+        return self._set_text_setting(self.names, params, "name", 64)
+
+    def _get_my_name(self, params: JSONDict) -> JSONDict:
+        language = self._language(params)
+        return {"name": self.names.get(language, self.names.get(None, self.first_name))}
+
+    @staticmethod
+    def _language(params: JSONDict) -> str | None:
+        language = params.get("language_code") or None
+        if language is not None and not re.fullmatch(r"[a-z]{2}", str(language)):
+            raise _ApiError(400, "Bad Request: invalid language code specified")
+        return None if language is None else str(language)
+
+    # ---------------------------------------------------------------- commands
+
+    def _scope_key(self, params: JSONDict) -> tuple[str, int | None, int | None, str | None]:
+        scope = params.get("scope") or {"type": "default"}
+        if not isinstance(scope, dict) or scope.get("type") not in COMMAND_SCOPES:
+            raise _ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+        kind = str(scope["type"])
+        chat_id = scope.get("chat_id") if kind.startswith("chat") else None
+        user_id = scope.get("user_id") if kind == "chat_member" else None
+        if kind.startswith("chat") and chat_id is None:
+            raise _ApiError(400, "Bad Request: chat not found")
+        if kind == "chat_member" and user_id is None:
+            raise _ApiError(400, "Bad Request: user not found")
+        return (
+            kind,
+            None if chat_id is None else int(chat_id),
+            None if user_id is None else int(user_id),
+            self._language(params),
+        )
+
+    def _set_my_commands(self, params: JSONDict) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            raise _ApiError(400, "Bad Request: can't parse commands JSON array")
+        if len(commands) > 100:
+            raise _ApiError(400, "Bad Request: BOT_COMMANDS_TOO_MUCH")
+        cleaned: list[JSONDict] = []
+        for command in commands:
+            if not isinstance(command, dict):
+                raise _ApiError(400, "Bad Request: can't parse BotCommand JSON object")
+            name = str(command.get("command") or "")
+            description = str(command.get("description") or "").strip()
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                raise _ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+            cleaned.append({"command": name, "description": description})
+        key = self._scope_key(params)
+        public_key = (key[0], key[3])
+        if cleaned:
+            self._scoped_commands[key] = cleaned
+            self.commands[public_key] = copy.deepcopy(cleaned)
+        else:
+            self._scoped_commands.pop(key, None)
+            self.commands.pop(public_key, None)
+        return True
+
+    def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
+        return copy.deepcopy(self._scoped_commands.get(self._scope_key(params), []))
+
+    def _delete_my_commands(self, params: JSONDict) -> bool:
+        key = self._scope_key(params)
+        self._scoped_commands.pop(key, None)
+        self.commands.pop((key[0], key[3]), None)
+        return True
+
+    # ---------------------------------------------------------------- messages
+
+    def _chat_id(self, params: JSONDict) -> int:
+        chat_id = params.get("chat_id")
+        if chat_id is None or chat_id == "":
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+            raise _ApiError(400, "Bad Request: chat not found")
+        return chat_id
+
+    def _check_blocked(self, chat_id: int) -> None:
+        if chat_id not in self._blocked:
+            return
+        kind = (self._chats.get(chat_id) or self._synthetic_chat(chat_id))["type"]
+        if kind == "private":
+            raise _ApiError(403, "Forbidden: bot was blocked by the user")
+        raise _ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+
+    def _formatted(self, params: JSONDict) -> tuple[str, list[JSONDict]]:
+        """Validate and parse ``text`` + ``parse_mode``/``entities`` as Telegram does."""
+        text = params.get("text")
+        if text is None or text == "":
+            raise _ApiError(400, "Bad Request: message text is empty")
+        text = str(text)
+        mode = str(params.get("parse_mode") or "").lower()
+        try:
+            if mode == "html":
+                visible, entities = parse_html(text, strict_ampersand=self.strict_html_ampersand)
+            elif mode == "markdownv2":
+                visible, entities = parse_markdown_v2(text)
+            elif mode == "markdown":
+                visible, entities = parse_markdown(text)
+            elif mode:
+                raise _ApiError(400, "Bad Request: unsupported parse_mode")
+            else:
+                visible = text
+                given = params.get("entities") or []
+                if not isinstance(given, list):
+                    raise _ApiError(400, "Bad Request: can't parse entities JSON object")
+                entities = [dict(entity) for entity in given]
+        except _ParseError as exc:
+            raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+        visible, entities = _trim(visible, entities)
+        if not visible:
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(visible) > MESSAGE_MAX_UTF16:
+            raise _ApiError(400, "Bad Request: message is too long")
+        return visible, entities
+
+    @staticmethod
+    def _reply_markup(params: JSONDict) -> JSONDict | None:
+        """Validate ``reply_markup``; returns it, or None when absent."""
+        markup = params.get("reply_markup")
+        if markup is None or markup == "":
+            return None
+        if not isinstance(markup, dict):
+            raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        if "inline_keyboard" in markup:
+            rows = markup["inline_keyboard"]
+            if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+                raise _ApiError(400, "Bad Request: can't parse inline keyboard markup JSON object")
+            actions = ("callback_data", "url", "web_app", "login_url", "switch_inline_query")
+            for row in rows:
+                for button in row:
+                    if not isinstance(button, dict) or not button.get("text"):
+                        raise _ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+                    if not any(key.startswith(actions) or key == "pay" for key in button):
+                        raise _ApiError(
+                            400,
+                            "Bad Request: can't parse inline keyboard button: Text buttons are "
+                            "unallowed in the inline keyboard",
+                        )
+                    data = button.get("callback_data")
+                    if data is not None and not (
+                        1 <= len(str(data).encode()) <= CALLBACK_DATA_MAX_BYTES
+                    ):
+                        raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        elif not any(key in markup for key in ("keyboard", "remove_keyboard", "force_reply")):
+            raise _ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        return markup
+
+    def _send_message(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        visible, entities = self._formatted(params)
+        markup = self._reply_markup(params)
+
+        reply_parameters = params.get("reply_parameters")
+        if reply_parameters is not None and not isinstance(reply_parameters, dict):
+            raise _ApiError(400, "Bad Request: can't parse reply parameters JSON object")
+        reply_parameters = dict(reply_parameters or {})
+        if params.get("reply_to_message_id") is not None:
+            reply_parameters.setdefault("message_id", params["reply_to_message_id"])
+            if params.get("allow_sending_without_reply"):
+                reply_parameters.setdefault("allow_sending_without_reply", True)
+        reply_to: JSONDict | None = None
+        if reply_parameters.get("message_id") is not None:
+            reply_chat = reply_parameters.get("chat_id", chat_id)
+            target = self._messages.get((reply_chat, int(reply_parameters["message_id"])))
+            if target is not None:
+                reply_to = copy.deepcopy(target)
+                reply_to.pop("reply_to_message", None)
+            elif not reply_parameters.get("allow_sending_without_reply"):
+                raise _ApiError(400, "Bad Request: message to be replied not found")
+
+        now = self.clock()
+        self._check_rate_limits(chat_id, now)
+
+        chat = self._chats.get(chat_id) or self._synthetic_chat(chat_id)
+        message = self._new_message(chat, self._bot_user(full=False))
+        message["text"] = visible
+        if entities:
+            message["entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        thread_id = params.get("message_thread_id")
+        if thread_id is not None:
+            message["message_thread_id"] = int(thread_id)
+            if chat["type"] == "supergroup":
+                message["is_topic_message"] = True
+        if params.get("link_preview_options") is not None:
+            message["link_preview_options"] = params["link_preview_options"]
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self._record_message(message)
+
+        self.sent.append(
+            SentMessage(
+                chat_id=chat_id,
+                text=str(params["text"]),
+                parse_mode=params.get("parse_mode"),
+                reply_markup=markup,
+                reply_to_message_id=None if reply_to is None else reply_to["message_id"],
+                message_thread_id=None if thread_id is None else int(thread_id),
+                message_id=message["message_id"],
+                at=now,
+                entities_text=visible,
+                entities=copy.deepcopy(entities),
+                params=params,
+            )
+        )
+        self._notify()
+        return copy.deepcopy(message)
+
+    def _bot_message(self, params: JSONDict) -> JSONDict | None:
+        """The bot message an edit targets (None for inline messages)."""
+        if params.get("inline_message_id"):
+            return None
+        chat_id = self._chat_id(params)
+        if params.get("message_id") is None:
+            raise _ApiError(400, "Bad Request: message identifier is not specified")
+        stored = self._messages.get((chat_id, int(params["message_id"])))
+        if stored is None:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        if not stored["from"].get("is_bot") or stored["from"]["id"] != self.bot_id:
+            raise _ApiError(400, "Bad Request: message can't be edited")
+        return stored
+
+    def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:
+        stored = self._bot_message(params)
+        visible, entities = self._formatted(params)
+        markup = self._reply_markup(params)
+        inline = markup if markup is not None and "inline_keyboard" in markup else None
+        if stored is None:
+            return True
+        if (
+            stored.get("text") == visible
+            and stored.get("entities", []) == entities
+            and stored.get("reply_markup") == inline
+        ):
+            raise _ApiError(400, NOT_MODIFIED)
+        stored["text"] = visible
+        if entities:
+            stored["entities"] = entities
+        else:
+            stored.pop("entities", None)
+        if inline is None:
+            stored.pop("reply_markup", None)  # an edit without reply_markup drops the keyboard
+        else:
+            stored["reply_markup"] = inline
+        stored["edit_date"] = max(int(time.time()), stored["date"])
+        self.edits.append(
+            SentMessage(
+                chat_id=stored["chat"]["id"],
+                text=str(params["text"]),
+                parse_mode=params.get("parse_mode"),
+                reply_markup=markup,
+                reply_to_message_id=(stored.get("reply_to_message") or {}).get("message_id"),
+                message_thread_id=stored.get("message_thread_id"),
+                message_id=stored["message_id"],
+                at=self.clock(),
+                entities_text=visible,
+                entities=copy.deepcopy(entities),
+                params=params,
+            )
+        )
+        self._notify()
+        return copy.deepcopy(stored)
+
+    def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict | bool:
+        stored = self._bot_message(params)
+        markup = self._reply_markup(params)
+        inline = markup if markup is not None and "inline_keyboard" in markup else None
+        if stored is None:
+            return True
+        if stored.get("reply_markup") == inline:
+            raise _ApiError(400, NOT_MODIFIED)
+        if inline is None:
+            stored.pop("reply_markup", None)
+        else:
+            stored["reply_markup"] = inline
+        stored["edit_date"] = max(int(time.time()), stored["date"])
+        return copy.deepcopy(stored)
+
+    def _delete_message(self, params: JSONDict) -> bool:
+        chat_id = self._chat_id(params)
+        if params.get("message_id") is None:
+            raise _ApiError(400, "Bad Request: message identifier is not specified")
+        message_id = int(params["message_id"])
+        if self._messages.pop((chat_id, message_id), None) is None:
+            raise _ApiError(400, "Bad Request: message to delete not found")
+        self.deleted.append((chat_id, message_id))
+        return True
+
+    # ---------------------------------------------------------------- rate limits
+
+    def _check_rate_limits(self, chat_id: int, now: float) -> None:
+        """Telegram's published limits: ~1 msg/s per chat (bursts of 3), 20/min per group,
+        30/s overall. Only successful sends count."""
+        if not self.enforce_rate_limits:
+            return
+        retry_after = 0
+        overall = self._global_sends
+        while overall and now - overall[0] >= 1.0:
+            overall.popleft()
+        if len(overall) >= 30:
+            retry_after = 1
+        tokens, last = self._chat_sends.get(chat_id, (3.0, now))
+        tokens = min(3.0, tokens + (now - last))
+        if tokens < 1.0:
+            retry_after = max(retry_after, 1)
+        window: deque[float] | None = None
+        if chat_id < 0:
+            window = self._group_sends.setdefault(chat_id, deque())
+            while window and now - window[0] >= 60.0:
+                window.popleft()
+            if len(window) >= 20:
+                retry_after = max(retry_after, math.ceil(60.0 - (now - window[0])))
+        if retry_after:
+            self.rate_limited.append((chat_id, now))
+            raise _ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+            )
+        overall.append(now)
+        self._chat_sends[chat_id] = (tokens - 1.0, now)
+        if window is not None:
+            window.append(now)
+
+    # ---------------------------------------------------------------- object builders
+
+    def _bot_user(self, *, full: bool) -> JSONDict:
+        user: JSONDict = {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.first_name,
+            "username": self.username,
+        }
+        if full:
+            user.update(
+                {
+                    "can_join_groups": True,
+                    "can_read_all_group_messages": False,
+                    "supports_inline_queries": False,
+                    "can_connect_to_business": False,
+                    "has_main_web_app": False,
+                }
+            )
+        return user
+
+    def _citizen(self, user_id: int, first_name: str | None, language_code: str | None) -> JSONDict:
+        user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "Citizen"}
+        if first_name is not None:
+            user["first_name"] = first_name
+        if language_code is not None:
+            user["language_code"] = language_code
+        self._users[user_id] = user
+        return copy.deepcopy(user)
+
+    def _synthetic_chat(self, chat_id: int) -> JSONDict:
+        if chat_id > 0:
+            user = self._users.get(chat_id, {"first_name": "Citizen"})
+            return {"id": chat_id, "first_name": user["first_name"], "type": "private"}
+        kind = "supergroup" if chat_id <= -1_000_000_000_000 else "group"
+        return {"id": chat_id, "title": f"Group {abs(chat_id)}", "type": kind}
+
+    def _chat(self, chat_id: int, chat_type: str, user: JSONDict, *, forum: bool) -> JSONDict:
+        if chat_type not in ("private", "group", "supergroup"):
+            raise ValueError(f"chat_type must be private, group or supergroup, got {chat_type!r}")
+        if (chat_type == "private") != (chat_id > 0):
+            raise ValueError(
+                f"a {chat_type} chat id is {'positive' if chat_type == 'private' else 'negative'}"
+                f" in Telegram, got {chat_id}"
+            )
+        if chat_type == "private":
+            chat: JSONDict = {"id": chat_id, "first_name": user["first_name"], "type": "private"}
+        else:
+            known = self._chats.get(chat_id, {})
+            chat = {"id": chat_id, "title": known.get("title", f"Group {abs(chat_id)}")}
+            chat["type"] = chat_type
+            if chat_type == "supergroup" and (forum or known.get("is_forum")):
+                chat["is_forum"] = True
+        self._chats[chat_id] = chat
+        return copy.deepcopy(chat)
+
+    def _chat_instance(self, chat_id: int) -> str:
+        return str((abs(chat_id) * 2_654_435_761 + self.bot_id) % 9_000_000_000_000_000_000)
+
+    def _new_message(self, chat: JSONDict, sender: JSONDict) -> JSONDict:
+        chat_id = chat["id"]
+        message_id = self._next_message_id.get(chat_id, 1)
+        self._next_message_id[chat_id] = message_id + 1
+        return {
+            "message_id": message_id,
+            "from": sender,
+            "chat": copy.deepcopy(chat),
+            "date": int(time.time()),
+        }
+
+    def _bot_message_to_reply(self, chat: JSONDict) -> JSONDict:
+        last = self._last_bot_message.get(chat["id"])
+        stored = None if last is None else self._messages.get((chat["id"], last))
+        if stored is None:
+            stored = self._new_message(chat, self._bot_user(full=False))
+            stored["text"] = "Bonjour ! / Hello!"
+            self._record_message(stored)
+        reply = copy.deepcopy(stored)
+        reply.pop("reply_to_message", None)
+        return reply
+
+    def _media_fields(self, kind: str, user: JSONDict) -> JSONDict:
+        n = next(self._counter)
+
+        def file(extension: str, size: int, **extra: Any) -> JSONDict:
+            raw = f"{kind}:{self.bot_id}:{n}:{extra.get('width', '')}".encode()
+            file_id = "AgACAgQAAxkBAAI" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            unique = "AQAD" + base64.urlsafe_b64encode(f"{kind}{n}{size}".encode()).decode()
+            info = {"file_id": file_id, "file_unique_id": unique.rstrip("="), "file_size": size}
+            self._files[file_id] = {**info, "file_path": f"{kind}s/file_{n}_{size}.{extension}"}
+            return {**info, **extra}
+
+        if kind == "photo":
+            return {
+                "photo": [
+                    file("jpg", 1_204, width=90, height=67),
+                    file("jpg", 15_874, width=320, height=240),
+                    file("jpg", 97_365, width=1280, height=960),
+                ]
+            }
+        if kind == "voice":
+            return {"voice": file("oga", 11_264, duration=4, mime_type="audio/ogg")}
+        if kind == "sticker":
+            return {
+                "sticker": file(
+                    "webp",
+                    23_410,
+                    width=512,
+                    height=512,
+                    emoji="👍",
+                    set_name="HotCherry",
+                    is_animated=False,
+                    is_video=False,
+                    type="regular",
+                )
+            }
+        if kind == "document":
+            return {
+                "document": file(
+                    "pdf", 184_320, file_name="plan-du-projet.pdf", mime_type="application/pdf"
+                )
+            }
+        if kind == "video":
+            return {
+                "video": file(
+                    "mp4", 1_048_576, width=1280, height=720, duration=12, mime_type="video/mp4"
+                )
+            }
+        if kind == "audio":
+            return {
+                "audio": file(
+                    "mp3",
+                    2_621_440,
+                    duration=164,
+                    performer="Chorale du quartier",
+                    title="Hymne des Trois-Collines",
+                    file_name="hymne.mp3",
+                    mime_type="audio/mpeg",
+                )
+            }
+        if kind == "location":
+            return {"location": {"latitude": 45.403271, "longitude": -71.889038}}
+        return {
+            "contact": {
+                "phone_number": "+15555550123",
+                "first_name": user["first_name"],
+                "user_id": user["id"],
+            }
+        }
+
+    def _record_message(self, message: JSONDict) -> None:
+        chat_id = message["chat"]["id"]
+        message_id = int(message["message_id"])
+        self._messages[(chat_id, message_id)] = copy.deepcopy(message)
+        self._next_message_id[chat_id] = max(self._next_message_id.get(chat_id, 1), message_id + 1)
+        self._chats.setdefault(chat_id, copy.deepcopy(message["chat"]))
+        sender = message.get("from") or {}
+        if sender.get("is_bot") and sender.get("id") == self.bot_id:
+            self._last_bot_message[chat_id] = message_id
+        elif sender:
+            self._last_citizen_message[chat_id] = message_id
+
+    def _remember_update(self, update: JSONDict) -> None:
+        """Keep the messages and callback queries of a queued update, so the bot can use them."""
+        for key in ("message", "edited_message", "channel_post", "edited_channel_post"):
+            message = update.get(key)
+            if isinstance(message, dict) and "chat" in message and "message_id" in message:
+                self._record_message(message)
+        query = update.get("callback_query")
+        if isinstance(query, dict) and "id" in query:
+            self._callback_queries[str(query["id"])] = query

@@ -1,0 +1,357 @@
+"""The Discord stand-in (tests/support/fake_discord.py) works with the real discord.py client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+
+from tests.support.fake_discord import FakeDiscord, pointed_at, running_client
+
+CITIZEN = 810000000000000001
+
+
+class Bot(discord.Client):
+    """A real discord.py client that queues every message it sees."""
+
+    def __init__(self, *, message_content: bool = True) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = message_content
+        super().__init__(intents=intents, guild_ready_timeout=0.1)
+        self.received: asyncio.Queue[discord.Message] = asyncio.Queue()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.received.put(message)
+
+    async def next_from(self, user_id: int) -> discord.Message:
+        """The next message from `user_id` (within 5 s), skipping the bot's own echoes."""
+        async with asyncio.timeout(5):
+            while True:
+                message = await self.received.get()
+                if message.author.id == user_id:
+                    return message
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord) -> AsyncIterator[Bot]:
+    client = Bot()
+    async with running_client(client, fake):
+        yield client
+
+
+async def test_rest_and_gateway_speak_discords_wire_format(fake: FakeDiscord) -> None:
+    auth = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(fake.api_base + "/users/@me", headers=auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "application/json"
+            assert (await response.json())["id"] == str(fake.bot_id)
+        async with http.get(fake.api_base + "/users/@me") as response:
+            assert response.status == 401
+            assert await response.json() == {"message": "401: Unauthorized", "code": 0}
+        async with http.get(fake.api_base + "/nowhere", headers=auth) as response:
+            assert response.status == 404
+            assert await response.json() == {"message": "404: Not Found", "code": 0}
+        assert ("GET", "/nowhere") in fake.unknown_routes
+
+        fake.fail_next("GET", "/users/@me", retry_after=0.5)
+        async with http.get(fake.api_base + "/users/@me", headers=auth) as response:
+            assert response.status == 429
+            assert response.headers["Via"]
+            assert response.headers["X-RateLimit-Remaining"] == "0"
+            assert await response.json() == {
+                "message": "You are being rate limited.",
+                "retry_after": 0.5,
+                "global": False,
+            }
+
+        # The gateway compresses as a zlib stream when asked, each frame ending in 00 00 ff ff.
+        url = fake.gateway_url + "?v=10&encoding=json&compress=zlib-stream"
+        async with http.ws_connect(url) as ws:
+            inflate = zlib.decompressobj()
+
+            async def receive() -> dict[str, Any]:
+                frame = await ws.receive_bytes(timeout=5)
+                assert frame.endswith(b"\x00\x00\xff\xff")
+                payload: dict[str, Any] = json.loads(inflate.decompress(frame))
+                return payload
+
+            hello = await receive()
+            assert hello["op"] == 10
+            assert hello["d"]["heartbeat_interval"] == fake.heartbeat_interval_ms
+            await ws.send_json({"op": 1, "d": None})
+            assert (await receive())["op"] == 11
+            await ws.send_json({"op": 2, "d": {"token": "wrong", "intents": 513}})
+            closing = await ws.receive(timeout=5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == 4004
+    assert fake.heartbeats == 1
+    assert fake.identifies == 0
+
+
+async def test_login_ready_and_guild_create_reach_the_client(fake: FakeDiscord, bot: Bot) -> None:
+    assert bot.user is not None
+    assert bot.user.id == fake.bot_id
+    assert bot.application_id == fake.application_id
+    guild = bot.get_guild(fake.guild_id)
+    assert guild is not None
+    assert guild.name == "Trois-Collines citoyens"
+    assert sorted(c.name for c in guild.text_channels) == ["general", "parc-eolien"]
+    assert guild.me is not None
+    assert guild.me.guild_permissions.send_messages
+    assert fake.requests[:2] == [
+        ("GET", "/users/@me", None),
+        ("GET", "/oauth2/applications/@me", None),
+    ]
+    # A plain Client never asks /gateway/bot: it dials DEFAULT_GATEWAY, with zlib-stream.
+    path, query = fake.gateway_connects[0]
+    assert path == "/gw"
+    assert query == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
+    assert (fake.identifies, fake.resumes, fake.connections) == (1, 0, 1)
+    assert fake.heartbeats >= 1  # discord.py beats once right after HELLO
+
+
+async def test_dm_and_guild_mention_reach_on_message(fake: FakeDiscord, bot: Bot) -> None:
+    fake.dm(user_id=CITIZEN, content="Bonjour, où en est le projet ?", username="amelie")
+    dm = await bot.next_from(CITIZEN)
+    assert dm.guild is None
+    assert isinstance(dm.channel, discord.DMChannel)
+    assert dm.content == "Bonjour, où en est le projet ?"
+    assert dm.author.name == "amelie"
+
+    await dm.channel.send("Merci pour votre question.")
+    (answer,) = await fake.wait_for_messages(1, channel_id=fake.dm_channel_id(CITIZEN))
+    assert answer.content == "Merci pour votre question."
+    echo = await bot.next_from(fake.bot_id)  # Discord echoes the bot's own message
+    assert echo.id == answer.id
+    user = await bot.fetch_user(CITIZEN)
+    assert (await user.create_dm()).id == fake.dm_channel_id(CITIZEN)
+
+    message_id = fake.post(
+        channel="parc-eolien", user_id=CITIZEN, content="quel bruit ?", mention_bot=True
+    )
+    mention = await bot.next_from(CITIZEN)
+    assert mention.id == message_id
+    assert mention.channel.id == fake.channel_ids["parc-eolien"]
+    assert mention.content == f"<@{fake.bot_id}> quel bruit ?"
+    assert bot.user in mention.mentions
+    assert isinstance(mention.author, discord.Member)
+
+
+async def test_message_content_is_privileged(fake: FakeDiscord) -> None:
+    bot = Bot(message_content=False)
+    async with running_client(bot, fake):
+        fake.post(channel="general", user_id=CITIZEN, content="sans mention")
+        assert (await bot.next_from(CITIZEN)).content == ""
+        fake.post(channel="general", user_id=CITIZEN, content="avec mention", mention_bot=True)
+        assert (await bot.next_from(CITIZEN)).content.endswith("avec mention")
+        fake.dm(user_id=CITIZEN, content="en privé")
+        assert (await bot.next_from(CITIZEN)).content == "en privé"
+
+        channel = bot.get_channel(fake.channel_ids["general"])
+        assert isinstance(channel, discord.TextChannel)
+        sent = await channel.send("Réponse du bot")
+        fake.post(
+            channel="general", user_id=CITIZEN, content="merci !", reply_to_bot_message=sent.id
+        )
+        reply = await bot.next_from(CITIZEN)
+        assert reply.content == "merci !"  # a reply pings the bot, so content is visible
+        assert reply.reference is not None
+        assert reply.reference.message_id == sent.id
+
+        fake.edit(channel_id=channel.id, message_id=reply.id, content="merci beaucoup !")
+        edited = await asyncio.wait_for(bot.wait_for("raw_message_edit"), timeout=5)
+        assert edited.message.content == "merci beaucoup !"
+
+
+async def test_send_records_allowed_mentions_nonce_and_mentions(
+    fake: FakeDiscord, bot: Bot
+) -> None:
+    fake.dm(user_id=CITIZEN, content="coucou")  # makes the user known
+    await bot.next_from(CITIZEN)
+    channel = bot.get_channel(fake.channel_ids["general"])
+    assert isinstance(channel, discord.TextChannel)
+
+    await channel.send(f"<@{CITIZEN}> voici", allowed_mentions=discord.AllowedMentions.none())
+    await channel.send(f"<@{CITIZEN}> voilà")
+    quiet, loud = await fake.wait_for_messages(2, channel_id=channel.id)
+    assert quiet.allowed_mentions == {"parse": []}
+    assert quiet.mentioned_user_ids == []
+    assert quiet.nonce is not None
+    assert quiet.nonce.isdigit()
+    assert quiet.enforce_nonce is True
+    assert loud.allowed_mentions is None
+    assert loud.mentioned_user_ids == [CITIZEN]
+
+
+async def test_nonce_deduplication_and_validation(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_ids["general"])
+    assert isinstance(channel, discord.TextChannel)
+    first = await channel.send("une fois", nonce="retry-42")
+    second = await channel.send("une fois", nonce="retry-42")
+    assert first.id == second.id
+    assert len(fake.messages) == 1
+    assert fake.deduplicated == 1
+
+    with pytest.raises(discord.HTTPException) as too_long:
+        await channel.send("x" * 2001)
+    assert (too_long.value.status, too_long.value.code) == (400, 50035)
+    with pytest.raises(discord.HTTPException) as empty:
+        await channel.send(embeds=[])
+    assert (empty.value.status, empty.value.code) == (400, 50006)
+    assert len(fake.messages) == 1
+
+
+async def test_rate_limit_is_retried_by_discord_py(fake: FakeDiscord, bot: Bot) -> None:
+    channel_id = fake.channel_ids["parc-eolien"]
+    fake.fail_next("POST", f"/channels/{channel_id}/messages", retry_after=0.2)
+    channel = bot.get_channel(channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    started = time.monotonic()
+    await channel.send("après la limite")
+    assert time.monotonic() - started >= 0.2
+    posts = [r for r in fake.requests if r[:2] == ("POST", f"/channels/{channel_id}/messages")]
+    assert len(posts) == 2
+    assert posts[0][2] == posts[1][2]  # the same body (and nonce) is sent again
+    assert [m.content for m in fake.messages] == ["après la limite"]
+
+
+async def test_wrong_token_is_a_login_failure(fake: FakeDiscord) -> None:
+    client = discord.Client(intents=discord.Intents.default())
+    with pointed_at(fake), pytest.raises(discord.LoginFailure):
+        await client.login("not-the-token")
+    # Client.start()/login() do not close the HTTP session on failure (only run() does).
+    await client.close()
+    assert fake.connections == 0
+
+    other = discord.Client(intents=discord.Intents.default())
+    with pytest.raises(discord.LoginFailure):
+        async with running_client(other, fake, token="still-not-the-token"):
+            pass
+    assert other.is_closed()
+
+
+async def test_dropped_connection_resumes_and_replays(fake: FakeDiscord, bot: Bot) -> None:
+    await fake.drop_connection()
+    missed = fake.post(channel="general", user_id=CITIZEN, content="pendant la coupure")
+    message = await bot.next_from(CITIZEN)
+    assert message.id == missed
+    assert message.content == "pendant la coupure"
+    assert (fake.identifies, fake.resumes) == (1, 1)
+    assert fake.replayed >= 1
+    assert fake.gateway_connects[-1][0] == "/gw/resume"  # READY's resume_gateway_url
+
+    await fake.request_reconnect()  # op 7
+    await fake.wait_until_ready()
+    assert (fake.identifies, fake.resumes) == (1, 2)
+    fake.dm(user_id=CITIZEN, content="encore là ?")
+    assert (await bot.next_from(CITIZEN)).content == "encore là ?"
+
+
+class ImpatientBot(Bot):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py sleeps 5 s before every IDENTIFY but the first; not needed on loopback."""
+
+
+async def test_invalidated_session_reidentifies_and_loses_the_gap(fake: FakeDiscord) -> None:
+    bot = ImpatientBot()
+    async with running_client(bot, fake):
+        fake.invalidate_sessions()
+        await fake.drop_connection(code=4000)
+        fake.post(channel="general", user_id=CITIZEN, content="perdu")
+        await fake.wait_until_ready()
+        assert (fake.identifies, fake.resumes, fake.invalid_sessions_sent) == (2, 1, 1)
+        # discord.py keeps dialling resume_gateway_url for the new IDENTIFY after an op 9.
+        assert [path for path, _ in fake.gateway_connects] == ["/gw", "/gw/resume", "/gw/resume"]
+        fake.post(channel="general", user_id=CITIZEN, content="après")
+        assert (await bot.next_from(CITIZEN)).content == "après"  # "perdu" never arrives
+        assert bot.received.empty()
+
+
+async def test_slash_commands_through_the_command_tree(fake: FakeDiscord) -> None:
+    client = Bot()
+    tree = app_commands.CommandTree(client)
+    seen: list[discord.Interaction] = []
+
+    @tree.command(name="aide", description="Poser une question")
+    async def aide(interaction: discord.Interaction, sujet: str) -> None:
+        seen.append(interaction)
+        await interaction.response.send_message(f"Aide sur {sujet}", ephemeral=True)
+
+    @tree.command(name="lent", description="Une réponse qui prend du temps")
+    async def lent(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await interaction.followup.send("suite")
+        await interaction.edit_original_response(content="fini")
+
+    async with running_client(client, fake):
+        guild = discord.Object(id=fake.guild_id)
+        tree.copy_global_to(guild=guild)
+        await tree.sync(guild=guild)
+        await tree.sync()
+        assert sorted(c["name"] for c in fake.commands[fake.guild_id]) == ["aide", "lent"]
+        assert sorted(c["name"] for c in fake.commands[None]) == ["aide", "lent"]
+
+        interaction_id = fake.slash(
+            name="aide", user_id=CITIZEN, channel="general", options={"sujet": "éoliennes"}
+        )
+        (callback,) = await fake.wait_for_interaction_responses(1)
+        assert callback["kind"] == "callback"
+        assert callback["interaction_id"] == interaction_id
+        assert callback["type"] == 4
+        assert callback["data"]["content"] == "Aide sur éoliennes"
+        assert callback["data"]["flags"] == 64
+        assert seen[0].locale is discord.Locale.french
+        assert seen[0].guild_id == fake.guild_id
+        assert seen[0].user.id == CITIZEN
+
+        fake.slash(name="lent", user_id=CITIZEN)  # in the DM with the citizen
+        responses = await fake.wait_for_interaction_responses(4)
+        assert [(r["kind"], r["type"]) for r in responses[1:]] == [
+            ("callback", 5),
+            ("followup", None),
+            ("edit_original", None),
+        ]
+        assert responses[3]["data"]["content"] == "fini"
+
+
+async def test_threads_are_created_and_carry_messages(fake: FakeDiscord, bot: Bot) -> None:
+    started = fake.post(channel="general", user_id=CITIZEN, content="Une question longue")
+    message = await bot.next_from(CITIZEN)
+    thread = await message.create_thread(name="Suivi de la question")
+    assert thread.id == started  # Discord gives a message's thread the message's id
+    channel = bot.get_channel(fake.channel_ids["parc-eolien"])
+    assert isinstance(channel, discord.TextChannel)
+    # THREAD_CREATE, not the REST answer, puts a thread in discord.py's cache.
+    created = bot.wait_for("thread_create", check=lambda t: t.name == "Autre", timeout=5)
+    other = await channel.create_thread(name="Autre", type=discord.ChannelType.public_thread)
+    assert (await created).id == other.id
+
+    assert [(t["name"], int(t["parent_id"]), int(t["owner_id"])) for t in fake.threads] == [
+        ("Suivi de la question", fake.channel_ids["general"], fake.bot_id),
+        ("Autre", fake.channel_ids["parc-eolien"], fake.bot_id),
+    ]
+    assert isinstance(bot.get_channel(other.id), discord.Thread)
+
+    fake.post(channel=thread.id, user_id=CITIZEN, content="dans le fil")
+    in_thread = await bot.next_from(CITIZEN)
+    assert isinstance(in_thread.channel, discord.Thread)
+    assert in_thread.channel.id == thread.id
+    assert in_thread.channel.parent_id == fake.channel_ids["general"]
+    await in_thread.channel.send("réponse dans le fil")
+    (posted,) = await fake.wait_for_messages(1, channel_id=thread.id)
+    assert posted.content == "réponse dans le fil"

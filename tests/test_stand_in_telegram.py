@@ -1,0 +1,412 @@
+"""The Telegram stand-in answers python-telegram-bot 22.8 the way the real Bot API does."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import telegram
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    EndPointNotFound,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
+from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram.helpers import escape_markdown
+
+from tests.support.fake_telegram import FakeTelegram
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[telegram.Bot]:
+    async with telegram.Bot(fake.token, base_url=fake.base_url) as client:
+        yield client
+
+
+async def eventually(condition: Callable[[], bool], within: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def ids(updates: tuple[Update, ...]) -> list[int]:
+    return [update.update_id for update in updates]
+
+
+async def test_get_me_describes_the_bot(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    me = await bot.get_me()
+
+    assert (me.id, me.username, me.first_name) == (123456, "trois_collines_bot", fake.first_name)
+    assert me.is_bot
+    assert me.can_join_groups
+    assert me.can_read_all_group_messages is False
+    assert me.supports_inline_queries is False
+    assert fake.calls_of("getMe")  # Bot.initialize() already asked once
+
+
+async def test_wrong_token_and_unknown_method(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    with pytest.raises(InvalidToken, match="rejected by the server"):
+        async with telegram.Bot("654321:revoked", base_url=fake.base_url):
+            pass
+
+    with pytest.raises(EndPointNotFound):
+        await bot.do_api_request("sendTelepathy")
+    assert ("sendTelepathy", 404, "Not Found") in fake.errors
+
+
+async def test_offset_confirms_and_forgets_updates(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    first = fake.send_text(chat_id=7, user_id=7, text="un")
+    second = fake.send_text(chat_id=7, user_id=7, text="deux")
+    third = fake.send_text(chat_id=7, user_id=7, text="trois")
+    assert (first, second, third) == (1000, 1001, 1002)
+
+    assert ids(await bot.get_updates()) == [1000, 1001, 1002]
+    assert ids(await bot.get_updates()) == [1000, 1001, 1002]  # nothing confirmed yet
+    assert ids(await bot.get_updates(offset=1001, limit=1)) == [1001]
+    assert fake.confirmed_offset == 1001
+    assert fake.pending_update_ids() == [1001, 1002]
+    assert ids(await bot.get_updates(offset=1000)) == [1001, 1002]  # 1000 is gone for good
+    assert await bot.get_updates(offset=1003) == ()
+    assert fake.pending_update_ids() == []
+
+
+async def test_allowed_updates_persist_like_telegram(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Oui", callback_data="yes")]])
+    question = await bot.send_message(7, "D'accord ?", reply_markup=keyboard)
+    fake.send_text(chat_id=7, user_id=7, text="texte")
+    pressed = fake.press_button(chat_id=7, user_id=7, message_id=question.message_id, data="yes")
+
+    updates = await bot.get_updates(allowed_updates=["callback_query"])
+    assert ids(updates) == [pressed]
+    assert updates[0].callback_query is not None
+    assert updates[0].callback_query.data == "yes"
+    fake.send_text(chat_id=7, user_id=7, text="encore")
+    assert await bot.get_updates(offset=pressed + 1) == ()  # the list still applies
+
+
+async def test_long_poll_returns_as_soon_as_an_update_arrives(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    loop = asyncio.get_running_loop()
+    poll = asyncio.create_task(bot.get_updates(timeout=5))
+    await asyncio.sleep(0.2)
+    assert not poll.done()
+
+    started = loop.time()
+    fake.send_text(chat_id=9, user_id=9, text="Bonjour")
+    updates = await asyncio.wait_for(poll, 2)
+    assert loop.time() - started < 1
+    assert updates[0].message is not None
+    assert updates[0].message.text == "Bonjour"
+
+    started = loop.time()
+    assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=1) == ()
+    assert loop.time() - started >= 0.9
+
+
+async def test_conflicts_with_another_poll_and_with_a_webhook(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    async with telegram.Bot(fake.token, base_url=fake.base_url) as other:
+        older = asyncio.create_task(bot.get_updates(timeout=5))
+        await asyncio.sleep(0.2)
+        newer = asyncio.create_task(other.get_updates(timeout=5))
+        with pytest.raises(Conflict, match="terminated by other getUpdates request"):
+            await older
+        fake.send_text(chat_id=3, user_id=3, text="salut")
+        assert ids(await newer) == [1000]
+
+    assert await bot.set_webhook("http://127.0.0.1:9/hook")
+    with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
+        await bot.get_updates()
+    info = await bot.get_webhook_info()
+    assert info.url == "http://127.0.0.1:9/hook"
+    assert info.has_custom_certificate is False
+    assert await bot.delete_webhook(drop_pending_updates=True)
+    assert await bot.get_updates() == ()
+
+
+async def test_html_is_parsed_into_visible_text_and_utf16_entities(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    message = await bot.send_message(
+        42, "<b>Réunion</b> 😀 <i>jeudi</i> &lt;18h&gt; &amp; café", parse_mode="HTML"
+    )
+
+    assert message.text == "Réunion 😀 jeudi <18h> & café"
+    bold, italic = message.entities
+    assert (bold.type, bold.offset, bold.length) == ("bold", 0, 7)
+    assert (italic.type, italic.offset, italic.length) == ("italic", 11, 5)  # 😀 counts 2
+    assert message.parse_entity(italic) == "jeudi"
+    sent = fake.sent[-1]
+    assert (sent.chat_id, sent.message_id, sent.parse_mode) == (42, message.message_id, "HTML")
+    assert sent.entities_text == message.text
+    assert sent.text.startswith("<b>Réunion</b>")
+
+    for broken, error in [
+        ("a < b", r"unsupported start tag \"\" at byte offset 2"),
+        ("<b>gras</i>", "unmatched end tag"),
+        ("ligne<br>suivante", r"unsupported start tag \"br\""),
+        ("Q&A", "character '&' at byte offset 1 does not start an html entity"),
+    ]:
+        with pytest.raises(BadRequest, match=f"(?i)can't parse entities: {error}"):
+            await bot.send_message(42, broken, parse_mode="HTML")
+    assert len(fake.sent) == 1  # refused messages are not recorded
+
+
+async def test_markdown_v2_needs_escaping(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved and must be escaped"):
+        await bot.send_message(42, "Merci.", parse_mode="MarkdownV2")
+
+    text = escape_markdown("Fin du chantier (phase 2-3) : 15.06!", version=2) + " *bientôt*"
+    message = await bot.send_message(42, text, parse_mode="MarkdownV2")
+    assert message.text == "Fin du chantier (phase 2-3) : 15.06! bientôt"
+    assert [entity.type for entity in message.entities] == ["bold"]
+
+
+async def test_text_must_be_non_empty_and_at_most_4096_utf16_units(bot: telegram.Bot) -> None:
+    long_markup = "<b>" + "a" * 4096 + "</b>"
+    assert len((await bot.send_message(1, long_markup, parse_mode="HTML")).text) == 4096
+
+    for too_long in ["a" * 4097, "😀" * 2049]:  # 2049 characters, 4098 UTF-16 code units
+        with pytest.raises(BadRequest, match="Message is too long"):
+            await bot.send_message(1, too_long)
+    for empty, mode in [("  \n ", None), ("<b> </b>", "HTML")]:
+        with pytest.raises(BadRequest, match="Message text is empty"):
+            await bot.send_message(1, empty, parse_mode=mode)
+
+
+async def test_injected_faults_and_blocked_chats(
+    fake: FakeTelegram, bot: telegram.Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    fake.fail_next("sendMessage", retry_after=3)
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(1, "vite")
+    assert flood.value.retry_after == dt.timedelta(seconds=3)
+    assert fake.errors[-1] == ("sendMessage", 429, "Too Many Requests: retry after 3")
+
+    fake.fail_next("sendMessage", status=502, times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError, match="Bad Gateway"):
+            await bot.send_message(1, "encore")
+    assert (await bot.send_message(1, "enfin")).text == "enfin"
+
+    fake.block_chat(5)
+    fake.block_chat(-6)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.send_message(5, "coucou")
+    with pytest.raises(Forbidden, match="bot was kicked from the group chat"):
+        await bot.send_message(-6, "coucou")
+    assert [message.text for message in fake.sent] == ["enfin"]
+    assert len(fake.calls_of("sendMessage")) == 6
+
+
+async def test_commands_are_recorded_by_scope_and_language(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    await bot.set_my_commands(
+        [("start", "Commencer"), ("aide", "Obtenir de l'aide")], language_code="fr"
+    )
+    await bot.set_my_commands(
+        [BotCommand("start", "Start"), BotCommand("help", "Get help")],
+        scope=BotCommandScopeAllPrivateChats(),
+        language_code="en",
+    )
+    await bot.set_my_commands([("start", "Start")])
+
+    assert fake.commands[("default", "fr")] == [
+        {"command": "start", "description": "Commencer"},
+        {"command": "aide", "description": "Obtenir de l'aide"},
+    ]
+    assert [c["command"] for c in fake.commands[("all_private_chats", "en")]] == ["start", "help"]
+    assert fake.commands[("default", None)] == [{"command": "start", "description": "Start"}]
+    assert fake.calls_of("setMyCommands")[0]["commands"][1]["command"] == "aide"  # JSON decoded
+    french = await bot.get_my_commands(language_code="fr")
+    assert [command.command for command in french] == ["start", "aide"]
+    assert await bot.get_my_commands(language_code="de") == ()
+
+    assert await bot.delete_my_commands(language_code="fr")
+    assert ("default", "fr") not in fake.commands
+    with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):
+        await bot.set_my_commands([("Démarrer", "Commencer")])
+
+
+async def test_webhook_gets_secret_header_and_retries_until_2xx(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    received: list[tuple[str | None, dict[str, object]]] = []
+    statuses = [500, 200]
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(
+            (request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json())
+        )
+        return web.Response(status=statuses.pop(0) if statuses else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        first = fake.send_text(chat_id=11, user_id=11, text="premier")
+        second = fake.send_text(chat_id=11, user_id=11, text="second")
+        assert await bot.set_webhook(url, secret_token="s3cret_-token")
+
+        await eventually(lambda: len(fake.webhook_deliveries) >= 3)
+        assert fake.webhook_deliveries[:3] == [(first, 500), (first, 200), (second, 200)]
+        assert {secret for secret, _ in received} == {"s3cret_-token"}
+        texts = [Update.de_json(body, bot).effective_message.text for _, body in received]
+        assert texts[:3] == ["premier", "premier", "second"]
+        info = await bot.get_webhook_info()
+        assert info.pending_update_count == 0
+        assert (
+            info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+        )
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()
+
+
+async def test_rate_limits_follow_telegram_guidance(
+    fake: FakeTelegram, bot: telegram.Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    now = [1000.0]
+    fake.clock = lambda: now[0]
+    fake.enforce_rate_limits = True
+
+    for _ in range(3):  # a burst of three in a private chat is fine...
+        await bot.send_message(5, "x")
+    with pytest.raises(RetryAfter) as flood:  # ...a fourth in the same second is not
+        await bot.send_message(5, "x")
+    assert flood.value.retry_after == dt.timedelta(seconds=1)
+    now[0] += 1.0
+    await bot.send_message(5, "x")  # sustained: one per second
+
+    for index in range(20):  # 20 per minute in a group, even when spaced by a second
+        now[0] += 1.0
+        await bot.send_message(-77, f"m{index}")
+    now[0] += 1.0
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_message(-77, "one too many")
+    assert flood.value.retry_after == dt.timedelta(seconds=40)
+
+    now[0] += 100.0
+    for chat_id in range(100, 130):  # 30 per second overall
+        await bot.send_message(chat_id, "annonce")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(130, "annonce")
+    assert [chat for chat, _ in fake.rate_limited] == [5, -77, 130]
+    assert fake.sent[-1].at == now[0]
+
+
+async def test_citizen_helpers_build_updates_that_ptb_parses(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Oui", callback_data="vote:oui")]])
+    question = await bot.send_message(21, "Êtes-vous d'accord ?", reply_markup=keyboard)
+
+    fake.send_text(chat_id=21, user_id=21, text="😀 /aide@trois_collines_bot", language_code="fr")
+    fake.send_text(
+        chat_id=-100500,
+        user_id=22,
+        text="bonjour",
+        chat_type="supergroup",
+        mention_bot=True,
+        reply_to_bot=True,
+        thread_id=4,
+    )
+    fake.send_text(chat_id=-600, user_id=23, text="/start", chat_type="group", first_name="Zoé")
+    for kind in ["photo", "voice", "sticker", "document", "location", "video", "audio", "contact"]:
+        fake.send_media(
+            chat_id=21, user_id=21, kind=kind, caption="vue" if kind == "photo" else None
+        )
+    fake.edit_text(
+        chat_id=21, message_id=fake.last_citizen_message_id(21) - 8, text="/aide corrigé"
+    )
+    fake.press_button(chat_id=21, user_id=21, message_id=question.message_id, data="vote:oui")
+    fake.block_chat(24, notify=True)
+
+    raw = fake.pending_updates()
+    parsed = [Update.de_json(update, bot) for update in raw]
+    assert all(update is not None for update in parsed)
+    assert [update.update_id for update in await bot.get_updates()] == fake.pending_update_ids()
+
+    command, mention, group, *media, edited, button, member = parsed
+    assert (
+        command.message.parse_entities(["bot_command"]).popitem()[1] == "/aide@trois_collines_bot"
+    )
+    assert command.message.entities[0].offset == 3  # after a 2-unit emoji and a space
+    assert command.effective_user.language_code == "fr"
+    assert mention.message.text == "@trois_collines_bot bonjour"
+    assert mention.message.entities[0].type == "mention"
+    assert mention.message.reply_to_message.from_user.id == fake.bot_id
+    assert mention.message.chat.title
+    assert mention.message.chat.type == "supergroup"
+    assert mention.message.message_thread_id == 4
+    assert (group.message.chat.type, group.effective_user.first_name) == ("group", "Zoé")
+    assert all(update.message.effective_attachment for update in media)
+    assert media[0].message.caption == "vue"
+    assert media[2].message.sticker.emoji == "👍"
+    assert edited.edited_message.edit_date is not None
+    assert edited.edited_message.message_id == command.message.message_id
+    query = button.callback_query
+    assert (query.data, query.message.message_id) == ("vote:oui", question.message_id)
+    assert member.my_chat_member.new_chat_member.status == "kicked"
+
+    assert await bot.answer_callback_query(query.id, text="Merci !")
+    assert fake.callback_answers[0]["text"] == "Merci !"
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query(query.id)
+    edited_question = await bot.edit_message_text("Merci d'avoir voté", 21, question.message_id)
+    assert edited_question.edit_date is not None
+    assert edited_question.reply_markup is None  # an edit without markup drops the keyboard
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_text("Merci d'avoir voté", 21, question.message_id)
+
+
+async def test_application_polls_and_replies_end_to_end(fake: FakeTelegram) -> None:
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        name = html.escape(update.effective_user.first_name)
+        await update.message.reply_html(f"Bonjour <b>{name}</b> !")
+
+    application = Application.builder().token(fake.token).base_url(fake.base_url).build()
+    application.add_handler(CommandHandler("start", start))
+    async with application:
+        await application.start()
+        await application.updater.start_polling(poll_interval=0, timeout=5)
+        fake.send_text(chat_id=5, user_id=5, text="/start", first_name="<Zoé>")
+        (reply,) = await fake.wait_for_sent(1, chat_id=5, timeout=5)
+        await application.updater.stop()
+        await application.stop()
+
+    assert reply.entities_text == "Bonjour <Zoé> !"
+    assert fake.calls_of("deleteWebhook")  # the updater's bootstrap
+    assert fake.pending_update_ids() == []
+    assert fake.confirmed_offset == 1001  # confirmed by the updater's last getUpdates
