@@ -408,3 +408,24 @@ async def test_an_unreachable_telegram_is_retried(database: Engine, core: Conver
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert "cannot be reached" in channel.status.detail
+
+
+async def test_a_message_that_cannot_be_handled_is_kept_and_the_citizen_told(
+    world: World, core: ConversationCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(message: Any) -> Any:
+        raise RuntimeError("a bug in the core")
+
+    monkeypatch.setattr(core, "handle", broken)
+    world.fake.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="Bonjour, une question")
+    (reply,) = await world.fake.wait_for_sent(1, timeout=20)
+    assert "une personne de l'équipe du projet y donnera suite" in reply.entities_text
+    await world.settled()
+    with Session(world.database) as session:
+        update = session.exec(select(InboundUpdate)).one()
+        request = session.exec(select(HumanRequest)).one()
+        message = session.exec(select(Message).where(Message.direction == "in")).one()
+    assert update.status == InboundStatus.FAILED
+    assert "a bug in the core" in (update.last_error or "")
+    assert request.reason == "handling_failed"
+    assert message.text == "Bonjour, une question"

@@ -112,13 +112,16 @@ class TelegramChannel(ChatChannel):
         self._bot: telegram.Bot | None = None
         self._me: telegram.User | None = None
         self.sender = TelegramSender(self)
-        self.outbox = Outbox(engine=engine, channel=CHANNEL, sender=self.sender)
+        self.outbox = Outbox(
+            engine=engine, channel=CHANNEL, sender=self.sender, retry_base=retry_base / 2
+        )
         self.intake = Intake(
             engine=engine,
             channel=CHANNEL,
             handler=self._handle_update,
             outbox=self.outbox,
             fallback=self._apologise,
+            retry_base=retry_base / 2,
         )
 
     @property

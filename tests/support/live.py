@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
 from bot.settings import Settings
+
+T = TypeVar("T")
 
 
 class LiveAssistant:
@@ -35,6 +39,16 @@ class LiveAssistant:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=60)
+
+    def call(self, coroutine: Awaitable[T], timeout: float = 60) -> T:
+        """Runs `coroutine` in the assistant's event loop (from the test's thread)."""
+        if self._loop is None:
+            raise RuntimeError("the assistant is not running")
+
+        async def wrapped() -> T:
+            return await coroutine
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout)
 
     @property
     def rasa_url(self) -> str:
