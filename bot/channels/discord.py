@@ -151,7 +151,7 @@ class DiscordChannel(ChatChannel):
             key = f"{key}:edit:{int(stamp)}"
         return self.intake.accept(
             update_key=key,
-            conversation_key=f"{_home(message.channel)}:{message.author.id}",
+            conversation_key=f"{_home(message.channel)}:{self._pseudonyms.of('dc', message.author.id)}",
             payload=_payload(message, edited=edited),
         )
 

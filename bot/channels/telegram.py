@@ -236,9 +236,21 @@ class TelegramChannel(ChatChannel):
         update_id = int(payload["update_id"])
         return self.intake.accept(
             update_key=f"{self._bot_id}:{update_id}",
-            conversation_key=_conversation_hint(payload),
+            conversation_key=self._ordering_key(payload),
             payload=payload,
         )
+
+    def _ordering_key(self, payload: dict[str, Any]) -> str | None:
+        """The chat and sender of a raw update (pseudonymised), so the intake keeps each
+        citizen's thread in order."""
+        for field in ("message", "edited_message", "callback_query"):
+            item = payload.get(field)
+            if isinstance(item, dict):
+                message = item.get("message", {}) if field == "callback_query" else item
+                chat = (message.get("chat") or {}).get("id")
+                user = (item.get("from") or {}).get("id")
+                return f"{chat}:{self._pseudonyms.of('tg', str(user))}"
+        return None
 
     async def _set_webhook(self) -> None:
         assert self._webhook_url is not None
@@ -530,21 +542,6 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         }
         found.append(Attachment(kind=kind, details=details))
     return tuple(found)
-
-
-def _conversation_hint(payload: dict[str, Any]) -> str | None:
-    """The chat and sender of a raw update, so the intake keeps each thread in order."""
-    for field in ("message", "edited_message"):
-        message = payload.get(field)
-        if isinstance(message, dict):
-            chat = (message.get("chat") or {}).get("id")
-            user = (message.get("from") or {}).get("id")
-            return f"{chat}:{user}"
-    query = payload.get("callback_query")
-    if isinstance(query, dict):
-        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
-        return f"{chat}:{(query.get('from') or {}).get('id')}"
-    return None
 
 
 def _timestamp(moment: Any) -> int:

@@ -429,13 +429,17 @@ def finish_update(
     *, session: Session, update_id: int, outgoing: Sequence[OutboxMessage]
 ) -> list[OutboxMessage]:
     """Marks an update handled and queues its answers, in one transaction: either both happen
-    or neither does, so after a crash the update is handled again and answered once."""
+    or neither does, so after a crash the update is handled again and answered once. The raw
+    payload is dropped; a failed update keeps it, for a person."""
     row = session.get(InboundUpdate, update_id)
     if row is None:
         raise ValueError(f"no inbound update {update_id}")
     row.status = InboundStatus.DONE
     row.processed_at = utc_now()
     row.attempts += 1
+    # The raw update (names, platform ids) is not needed once handled: what matters is in the
+    # conversation's messages. The key stays, so a redelivery is still recognised.
+    row.payload = {}
     session.add(row)
     session.add_all(outgoing)
     session.commit()
