@@ -265,3 +265,21 @@ async def test_an_unreachable_discord_is_retried(database: Engine, core: Convers
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert "cannot be reached" in channel.status.detail
+
+
+async def test_without_the_message_content_intent_discord_stops_and_says_what_to_enable(
+    database: Engine, core: ConversationCore
+) -> None:
+    async with FakeDiscord(enabled_privileged_intents=0) as fake:
+        with pointed_at(fake):
+            channel = DiscordChannel(
+                token=fake.token,
+                core=core,
+                engine=database,
+                pseudonyms=Pseudonyms(b"discord-test-key-0123"),
+                guild_ready_timeout=0.1,
+            )
+            async with asyncio.timeout(15):
+                await keep_running(channel)
+    assert channel.status.state == "stopped"
+    assert "Message Content intent" in channel.status.detail
