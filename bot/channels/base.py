@@ -79,3 +79,12 @@ async def keep_running(
             channel.status.state, channel.status.detail = "retrying", str(exc)
             logger.warning("%s; trying again in %.0f s", exc, delay)
             await asyncio.sleep(delay)
+        except Exception as exc:
+            # Broad on purpose: whatever broke one platform must not stop the others or the
+            # web chat. It is logged with its traceback and the channel starts again.
+            failures += 1
+            delay = backoff(failures, base=retry_base, cap=retry_cap)
+            channel.status.state = "retrying"
+            channel.status.detail = f"{channel.name} failed unexpectedly ({exc!r})"
+            logger.exception("%s channel failed; starting it again in %.0f s", channel.name, delay)
+            await asyncio.sleep(delay)

@@ -174,6 +174,17 @@ class TelegramChannel(ChatChannel):
                 "Telegram no longer accepts TELEGRAM_TOKEN (it was revoked?); the Telegram "
                 "channel is stopped, the other channels keep running."
             ) from group.exceptions[0]
+        except* BadRequest as group:
+            # At start-up only: the webhook address or the command menu was refused.
+            raise ChannelRejected(
+                f"Telegram refused the set-up ({group.exceptions[0]}): check "
+                "TELEGRAM_WEBHOOK_URL (a public HTTPS address); the Telegram channel is "
+                "stopped, the other channels keep running."
+            ) from group.exceptions[0]
+        except* NetworkError as group:
+            raise ChannelUnavailable(
+                f"Telegram cannot be reached ({group.exceptions[0]})"
+            ) from group.exceptions[0]
         finally:
             self._bot = None
             with contextlib.suppress(TelegramError):
