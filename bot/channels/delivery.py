@@ -25,7 +25,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
@@ -92,12 +92,93 @@ class Sender(ABC):
         return ()
 
 
+class _Stored(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+Row = TypeVar("Row", bound=_Stored)
+
 UpdateHandler = Callable[[dict[str, Any]], Awaitable[Sequence[Outgoing]]]
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
     """Capped exponential back-off with full jitter, in seconds."""
     return random.uniform(0, min(cap, base * 2 ** max(0, attempt)))
+
+
+class OrderedWork(Generic[Row]):
+    """Processes stored rows one at a time per key (a conversation, a chat), keys side by side.
+
+    `load` reads the rows still to process (oldest first); `wake` says new ones were stored.
+    A row is taken once until its processing returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[], Sequence[Row]],
+        key: Callable[[Row], str],
+        process: Callable[[Row], Awaitable[None]],
+    ) -> None:
+        self._load = load
+        self._key = key
+        self._process = process
+        self._wake = asyncio.Event()
+        self._taken: set[int] = set()
+        self._queues: dict[str, asyncio.Queue[Row]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        """Tells the worker that rows were stored."""
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Processes rows until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                self._dispatch()
+                await self._wake.wait()
+        finally:
+            for task in list(self._workers.values()):
+                task.cancel()
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def drained(self) -> None:
+        """Waits until every stored row is processed (wrap in `asyncio.timeout`)."""
+        await self._idle.wait()
+
+    def _dispatch(self) -> None:
+        for row in self._load():
+            if row.id is None or row.id in self._taken:
+                continue
+            self._taken.add(row.id)
+            key = self._key(row)
+            queue = self._queues.setdefault(key, asyncio.Queue())
+            queue.put_nowait(row)
+            if key not in self._workers:
+                self._workers[key] = asyncio.create_task(self._work(key, queue))
+        if not self._workers:
+            self._idle.set()
+
+    async def _work(self, key: str, queue: asyncio.Queue[Row]) -> None:
+        try:
+            while not queue.empty():
+                row = queue.get_nowait()
+                await self._process(row)
+                assert row.id is not None
+                self._taken.discard(row.id)
+        finally:
+            del self._workers[key]
+            if queue.empty():
+                self._queues.pop(key, None)
+            if not self._workers:
+                self._idle.set()
+                self._wake.set()  # anything stored meanwhile is picked up
 
 
 class Intake:
@@ -121,12 +202,11 @@ class Intake:
         self._outbox = outbox
         self._max_attempts = max_attempts
         self._retry_base = retry_base
-        self._wake = asyncio.Event()
-        self._taken: set[int] = set()
-        self._queues: dict[str, asyncio.Queue[InboundUpdate]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._work: OrderedWork[InboundUpdate] = OrderedWork(
+            load=self._pending,
+            key=lambda update: update.conversation_key or f"update:{update.id}",
+            process=self._handle,
+        )
 
     def accept(
         self, *, update_key: str, conversation_key: str | None, payload: dict[str, Any]
@@ -141,53 +221,20 @@ class Intake:
                 payload=payload,
             )
         if new:
-            self._idle.clear()
-            self._wake.set()
+            self._work.wake()
         return new
 
     async def run(self) -> None:
         """Handles stored updates until cancelled, oldest first, in order per conversation."""
-        try:
-            while True:
-                self._wake.clear()
-                self._dispatch()
-                await self._wake.wait()
-        finally:
-            for task in list(self._workers.values()):
-                task.cancel()
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await self._work.run()
 
     async def drained(self) -> None:
         """Waits until every stored update is handled (wrap in `asyncio.timeout`)."""
-        await self._idle.wait()
+        await self._work.drained()
 
-    def _dispatch(self) -> None:
+    def _pending(self) -> list[InboundUpdate]:
         with Session(self._db, expire_on_commit=False) as session:
-            pending = repository.pending_updates(session=session, channel=self.channel)
-        for update in pending:
-            if update.id is None or update.id in self._taken:
-                continue
-            self._taken.add(update.id)
-            key = update.conversation_key or f"update:{update.id}"
-            queue = self._queues.setdefault(key, asyncio.Queue())
-            queue.put_nowait(update)
-            if key not in self._workers:
-                self._workers[key] = asyncio.create_task(self._work(key, queue))
-        if not self._workers:
-            self._idle.set()
-
-    async def _work(self, key: str, queue: asyncio.Queue[InboundUpdate]) -> None:
-        try:
-            while not queue.empty():
-                update = queue.get_nowait()
-                await self._handle(update)
-        finally:
-            del self._workers[key]
-            if queue.empty():
-                self._queues.pop(key, None)
-            if not self._workers:
-                self._idle.set()
-                self._wake.set()  # anything stored meanwhile is picked up
+            return repository.pending_updates(session=session, channel=self.channel)
 
     async def _handle(self, update: InboundUpdate) -> None:
         update_id = update.id
@@ -203,7 +250,6 @@ class Intake:
                         outgoing=[_outbox_row(self.channel, item) for item in outgoing],
                     )
                 self._outbox.wake()
-                self._taken.discard(update_id)
                 return
             except asyncio.CancelledError:
                 raise
@@ -230,7 +276,6 @@ class Intake:
                     )
                 if give_up:
                     self._outbox.wake()
-                    self._taken.discard(update_id)
                     return
                 await asyncio.sleep(backoff(attempts, base=self._retry_base, cap=30))
 
@@ -266,17 +311,13 @@ class Outbox:
         self._sender = sender
         self._retry_base = retry_base
         self._retry_cap = retry_cap
-        self._wake = asyncio.Event()
-        self._taken: set[int] = set()
-        self._queues: dict[str, asyncio.Queue[OutboxMessage]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._work: OrderedWork[OutboxMessage] = OrderedWork(
+            load=self._pending, key=lambda message: message.destination, process=self._deliver
+        )
 
     def wake(self) -> None:
         """Tells the outbox new messages were queued."""
-        self._idle.clear()
-        self._wake.set()
+        self._work.wake()
 
     def queue(self, items: Sequence[Outgoing]) -> None:
         """Queues messages that answer nothing stored (e.g. a slash command's follow-up)."""
@@ -287,47 +328,15 @@ class Outbox:
 
     async def run(self) -> None:
         """Sends until cancelled."""
-        try:
-            while True:
-                self._wake.clear()
-                self._dispatch()
-                await self._wake.wait()
-        finally:
-            for task in list(self._workers.values()):
-                task.cancel()
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await self._work.run()
 
     async def drained(self) -> None:
         """Waits until everything queued is sent or failed (wrap in `asyncio.timeout`)."""
-        await self._idle.wait()
+        await self._work.drained()
 
-    def _dispatch(self) -> None:
+    def _pending(self) -> list[OutboxMessage]:
         with Session(self._db, expire_on_commit=False) as session:
-            pending = repository.pending_outbox(session=session, channel=self.channel)
-        for message in pending:
-            if message.id is None or message.id in self._taken:
-                continue
-            self._taken.add(message.id)
-            queue = self._queues.setdefault(message.destination, asyncio.Queue())
-            queue.put_nowait(message)
-            if message.destination not in self._workers:
-                self._workers[message.destination] = asyncio.create_task(
-                    self._work(message.destination, queue)
-                )
-        if not self._workers:
-            self._idle.set()
-
-    async def _work(self, destination: str, queue: asyncio.Queue[OutboxMessage]) -> None:
-        try:
-            while not queue.empty():
-                await self._deliver(queue.get_nowait())
-        finally:
-            del self._workers[destination]
-            if queue.empty():
-                self._queues.pop(destination, None)
-            if not self._workers:
-                self._idle.set()
-                self._wake.set()
+            return repository.pending_outbox(session=session, channel=self.channel)
 
     async def _deliver(self, message: OutboxMessage) -> None:
         """Sends one message, waiting and retrying as long as the failure is not final."""
@@ -366,10 +375,8 @@ class Outbox:
                     exc,
                 )
                 self._mark(message.id, OutboxStatus.FAILED, error=str(exc))
-                self._taken.discard(message.id)
                 return
             self._mark(message.id, OutboxStatus.SENT, platform_id=platform_id)
-            self._taken.discard(message.id)
             return
 
     def _mark(

@@ -19,6 +19,7 @@ import contextlib
 import hmac
 import html
 import logging
+import os
 import secrets
 import warnings
 from collections import OrderedDict
@@ -74,6 +75,10 @@ from bot.storage import repository
 from bot.storage.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
+
+# python-telegram-bot 22 hands out `RetryAfter.retry_after` as an int with a deprecation
+# warning on every 429, unless the future type (a timedelta) is chosen: we handle both.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")

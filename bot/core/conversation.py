@@ -117,11 +117,7 @@ class ConversationCore:
                     stored = repository.incoming_by_external_id(
                         session=session, conversation=conversation, external_id=message.external_id
                     )
-                language = (
-                    conversation.language
-                    or _served(message.language_hint, self.languages)
-                    or self._detector.default
-                )
+                language = self._known_language(conversation, message)
                 if stored is None:
                     stored = repository.add_message(
                         session=session,
@@ -140,17 +136,7 @@ class ConversationCore:
                     intent=None,
                     confidence=None,
                 )
-                repository.record_unanswered_question(
-                    session=session,
-                    conversation=conversation,
-                    message_id=message_id,
-                    text=message.text,
-                    language=language,
-                    reason=reason,
-                )
-                repository.open_human_request(
-                    session=session, conversation=conversation, message_id=message_id, reason=reason
-                )
+                _keep_for_person(session, conversation, message_id, message.text, language, reason)
                 text = say("engine_unavailable", language)
                 repository.add_outgoing_messages(
                     session=session,
@@ -283,19 +269,8 @@ class ConversationCore:
                 confidence=interpretation.confidence if interpretation else None,
             )
             if not answered:
-                repository.record_unanswered_question(
-                    session=session,
-                    conversation=conversation,
-                    message_id=message_id,
-                    text=text,
-                    language=language,
-                    reason="engine_unavailable",
-                )
-                repository.open_human_request(
-                    session=session,
-                    conversation=conversation,
-                    message_id=message_id,
-                    reason="engine_unavailable",
+                _keep_for_person(
+                    session, conversation, message_id, text, language, "engine_unavailable"
                 )
             if kept:
                 repository.open_human_request(
@@ -373,11 +348,7 @@ class ConversationCore:
                 )
                 if stored is not None:
                     return self._replay(session, conversation, stored)
-            language = (
-                conversation.language
-                or _served(message.language_hint, self.languages)
-                or self._detector.default
-            )
+            language = self._known_language(conversation, message)
             choices: tuple[Choice, ...] = ()
             if name == "language" and argument in self.languages:
                 language = argument
@@ -432,6 +403,14 @@ class ConversationCore:
             replies=tuple(replies),
             answered=True,
             intent=f"/{name}",
+        )
+
+    def _known_language(self, conversation: Conversation, message: IncomingMessage) -> str:
+        """The language to use when the message's text says nothing about it."""
+        return (
+            conversation.language
+            or _served(message.language_hint, self.languages)
+            or self._detector.default
         )
 
     def _language_choices(self) -> tuple[Choice, ...]:
@@ -491,6 +470,28 @@ class ConversationCore:
                 session=session, conversation=conversation, language=guess.language, pinned=False
             )
         return guess.language
+
+
+def _keep_for_person(
+    session: Session,
+    conversation: Conversation,
+    message_id: int,
+    text: str,
+    language: str,
+    reason: str,
+) -> None:
+    """Keeps an unanswered message for the team and asks a person to take the thread up."""
+    repository.record_unanswered_question(
+        session=session,
+        conversation=conversation,
+        message_id=message_id,
+        text=text,
+        language=language,
+        reason=reason,
+    )
+    repository.open_human_request(
+        session=session, conversation=conversation, message_id=message_id, reason=reason
+    )
 
 
 def _served(language: str | None, languages: tuple[str, ...]) -> str | None:
