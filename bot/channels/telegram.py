@@ -468,7 +468,9 @@ class TelegramSender(Sender):
     def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
         found = self._per_chat.get(destination)
         if found is None:
-            found = [AsyncLimiter(1, 1)]
+            # About one message a second per chat, with the short burst a multi-part answer
+            # needs (Telegram tolerates it); groups also 20 a minute.
+            found = [AsyncLimiter(3, 3)]
             if destination.startswith("-"):  # groups and supergroups have negative ids
                 found.append(AsyncLimiter(20, 60))
             self._per_chat[destination] = found
