@@ -439,3 +439,19 @@ async def test_a_message_that_cannot_be_handled_is_kept_and_the_citizen_told(
     assert "a bug in the core" in (update.last_error or "")
     assert request.reason == "handling_failed"
     assert message.text == "Bonjour, une question"
+
+
+async def test_two_quick_edits_are_each_answered_once(world: World) -> None:
+    world.fake.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="Ou est le parc?")
+    await world.fake.wait_for_sent(1)
+    asked = world.fake.last_citizen_message_id(CITIZEN)
+    world.fake.edit_text(chat_id=CITIZEN, message_id=asked, text="Où est le parc?")
+    world.fake.edit_text(chat_id=CITIZEN, message_id=asked, text="Où est le parc éolien?")
+    replies = await world.fake.wait_for_sent(3)
+    await world.settled()
+    assert [r.entities_text for r in replies] == [
+        "echo[fr]: Ou est le parc?",
+        "echo[fr]: Où est le parc?",
+        "echo[fr]: Où est le parc éolien?",
+    ]
+    assert len(world.fake.sent) == 3

@@ -146,9 +146,9 @@ class DiscordChannel(ChatChannel):
         if not self._meant_for_us(message):
             return False
         key = f"{message.channel.id}:{message.id}"
-        if edited:
-            stamp = message.edited_at.timestamp() if message.edited_at else 0
-            key = f"{key}:edit:{int(stamp)}"
+        if edited:  # each edit is a turn of its own, known by its exact time
+            stamp = message.edited_at.isoformat() if message.edited_at else "0"
+            key = f"{key}:edit:{stamp}"
         return self.intake.accept(
             update_key=key,
             conversation_key=f"{_home(message.channel)}:{self._pseudonyms.of('dc', message.author.id)}",
@@ -482,7 +482,7 @@ def _payload(message: discord.Message, *, edited: bool) -> dict[str, Any]:
         "author_id": message.author.id,
         "content": message.content,
         "edited": edited,
-        "edited_at": int(message.edited_at.timestamp()) if message.edited_at else None,
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         # A guild conversation outside a thread gets its own thread for the answers.
         "start_thread": message.guild is not None and not in_thread,
         "attachments": [

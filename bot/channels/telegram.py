@@ -315,7 +315,11 @@ class TelegramChannel(ChatChannel):
         command = _command(message, self.username)
         if group and not (command or self._addressed(message)):
             return []  # group chatter not meant for the assistant is neither answered nor kept
-        incoming = self._incoming(message, text=self._without_mention(text), edited=edited)
+        incoming = self._incoming(
+            message,
+            text=self._without_mention(text),
+            edit_update=update.update_id if edited else None,
+        )
         if command is not None and not edited:
             name, argument = command
             if name not in COMMAND_NAMES and group:
@@ -332,7 +336,10 @@ class TelegramChannel(ChatChannel):
         if message is None or message.from_user is None:
             return []
         text = message.text or message.caption or ""
-        incoming = self._incoming(message, text=text, edited=update.edited_message is not None)
+        edited = update.edited_message is not None
+        incoming = self._incoming(
+            message, text=text, edit_update=update.update_id if edited else None
+        )
         result = await self._core.keep_for_person(incoming, "handling_failed")
         return self._answers(result, message, reply=incoming.place == "group")
 
@@ -356,7 +363,9 @@ class TelegramChannel(ChatChannel):
         result = await self._core.command(incoming, "language", data.split(":", 1)[1])
         return self._answers(result, message, reply=False)
 
-    def _incoming(self, message: Message, *, text: str, edited: bool) -> IncomingMessage:
+    def _incoming(self, message: Message, *, text: str, edit_update: int | None) -> IncomingMessage:
+        """Our message for a Telegram one; `edit_update` is the update id of an edit (each
+        edit is a turn of its own, and a crash-retried update keeps its id)."""
         user = message.from_user
         assert user is not None
         group = message.chat.type in ("group", "supergroup")
@@ -366,8 +375,8 @@ class TelegramChannel(ChatChannel):
             conversation_key=self._conversation_key(message.chat.id, user.id, group),
             sender_key=self._pseudonyms.of("tg", user.id),
             text=text,
-            external_id=f"{key}:edit:{_timestamp(message.edit_date)}" if edited else key,
-            edit_of=key if edited else None,
+            external_id=key if edit_update is None else f"{key}:edit:{edit_update}",
+            edit_of=None if edit_update is None else key,
             attachments=_attachments(message),
             place="group" if group else "private",
             language_hint=user.language_code,
@@ -560,10 +569,6 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
         }
         found.append(Attachment(kind=kind, details=details))
     return tuple(found)
-
-
-def _timestamp(moment: Any) -> int:
-    return int(moment.timestamp()) if moment is not None else 0
 
 
 def _retry_after(error: RetryAfter) -> float:
