@@ -471,17 +471,20 @@ class TelegramSender(Sender):
 
     def __init__(self, channel: TelegramChannel) -> None:
         self._channel = channel
-        self._overall = AsyncLimiter(30, 1)
+        # aiolimiter is a leaky bucket: at most `capacity + rate x window` pass in any window,
+        # so each limit is set a little under Telegram's published one: at most 25 a second
+        # overall (30), 1 every 1.1 s per chat after a burst of 3 (1 a second), at most 19 in
+        # any minute per group (20). Telegram's own counting is approximate; a 429 is still
+        # waited out.
+        self._overall = AsyncLimiter(5, 0.25)
         self._per_chat: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()
 
     def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
         found = self._per_chat.get(destination)
         if found is None:
-            # About one message a second per chat, with the short burst a multi-part answer
-            # needs (Telegram tolerates it); groups also 20 a minute.
-            found = [AsyncLimiter(3, 3)]
+            found = [AsyncLimiter(3, 3.3)]  # the burst a multi-part answer needs
             if destination.startswith("-"):  # groups and supergroups have negative ids
-                found.append(AsyncLimiter(20, 60))
+                found.append(AsyncLimiter(4, 16))
             self._per_chat[destination] = found
             while len(self._per_chat) > 10_000:
                 self._per_chat.popitem(last=False)
