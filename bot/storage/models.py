@@ -6,7 +6,7 @@ database (SQLite keeps no time zone, hence `UTCDateTime`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -92,6 +92,11 @@ class Conversation(SQLModel, table=True):
     place: str | None = Field(
         default=None, max_length=16, description="private, group or channel (where it is public)."
     )
+    erased_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="When the citizen's identifiers and transcript were erased at their request.",
+    )
     created_at: datetime = _timestamp()
     last_message_at: datetime = _timestamp()
 
@@ -131,8 +136,30 @@ class Message(SQLModel, table=True):
     created_at: datetime = _timestamp(index=True)
 
 
+class ConcernStatus(StrEnum):
+    """Where a concern stands in the grievance mechanism."""
+
+    RECEIVED = "received"  # logged, the citizen has the reference and the reply-by date
+    ACKNOWLEDGED = "acknowledged"  # a person of the team has taken it up
+    IN_REVIEW = "in_review"
+    RESPONDED = "responded"  # the team's answer was sent to the citizen
+    CLOSED = "closed"  # see `ConcernOutcome`
+
+
+class ConcernOutcome(StrEnum):
+    """How a closed concern ended."""
+
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+    WITHDRAWN = "withdrawn"
+
+
 class Concern(SQLModel, table=True):
-    """A concern a citizen stated; the register's lifecycle builds on this row."""
+    """A concern a citizen stated: one row of the grievance register.
+
+    Its history (every transition, detail, response and note) is in `ConcernEvent`, which
+    can only be appended to. The row holds the current state, for lists and exports.
+    """
 
     __tablename__ = "concern"
 
@@ -140,12 +167,66 @@ class Concern(SQLModel, table=True):
     reference: str = Field(index=True, unique=True, max_length=32)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    citizen_id: str = Field(default="", max_length=255, index=True)
     channel: str = Field(max_length=32)
     language: str = Field(max_length=8)
     category: str = Field(max_length=32, index=True)
     text: str = Field(sa_column=Column(StoredText(), nullable=False))
+    place: str | None = Field(default=None, max_length=200)
+    sentiment: float | None = None
+    severity: str = Field(default="medium", max_length=8)
+    confidential: bool = False
     status: str = Field(default="received", max_length=32, index=True)
+    outcome: str | None = Field(default=None, max_length=16)
+    assignee: str | None = Field(default=None, max_length=120, index=True)
     received_at: datetime = _timestamp(index=True)
+    acknowledge_by: date | None = None
+    respond_by: date | None = Field(default=None, index=True)
+    acknowledged_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    responded_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    anonymised_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    updated_at: datetime = _timestamp()
+
+
+class ConcernEvent(SQLModel, table=True):
+    """One thing that happened to a concern. Rows are only ever added: the database refuses
+    to change or delete them, except erasing the words of a citizen who asked to be
+    forgotten (see migration 0003)."""
+
+    __tablename__ = "concern_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    concern_id: int = Field(foreign_key="concern.id", index=True)
+    at: datetime = _timestamp(index=True)
+    actor: str = Field(max_length=120, description="citizen, assistant, system or staff:<name>")
+    kind: str = Field(
+        max_length=16,
+        description="received, transition, detail, response, note, assignment",
+    )
+    from_status: str | None = Field(default=None, max_length=32)
+    to_status: str | None = Field(default=None, max_length=32)
+    text: str | None = Field(default=None, sa_column=Column(StoredText(), nullable=True))
+    visible_to_citizen: bool = False
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+
+
+class AuditEntry(SQLModel, table=True):
+    """Sensitive operations on the data: exports with identifiers, erasures, purges."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _timestamp(index=True)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=32, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class ReferenceCounter(SQLModel, table=True):

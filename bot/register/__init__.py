@@ -1,0 +1,1 @@
+"""The concern register: the grievance log, its lifecycle, exports, reports and privacy."""

@@ -1,0 +1,67 @@
+"""Which concerns a list, an export or a report is about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import col
+
+from bot.storage.models import Concern
+
+
+@dataclass(frozen=True)
+class ConcernFilter:
+    """A selection of concerns; every field left empty selects everything.
+
+    Attributes:
+        since: received on or after this day (UTC).
+        until: received on or before this day (UTC).
+        statuses: any of these statuses ("received", "closed", ...).
+        categories: any of these contract categories.
+        channels: any of these channels ("web", "telegram", "discord", ...).
+        languages: any of these languages.
+        assignee: assigned to this person.
+        overdue_on: open and past their reply-by date on this day.
+    """
+
+    since: date | None = None
+    until: date | None = None
+    statuses: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    channels: Sequence[str] = ()
+    languages: Sequence[str] = ()
+    assignee: str | None = None
+    overdue_on: date | None = None
+
+    def apply(self, query: Any) -> Any:
+        """`query` (a select over `Concern`) restricted to this selection."""
+        if self.since is not None:
+            query = query.where(col(Concern.received_at) >= _start_of(self.since))
+        if self.until is not None:
+            query = query.where(
+                col(Concern.received_at) < _start_of(self.until + timedelta(days=1))
+            )
+        if self.statuses:
+            query = query.where(col(Concern.status).in_(list(self.statuses)))
+        if self.categories:
+            query = query.where(col(Concern.category).in_(list(self.categories)))
+        if self.channels:
+            query = query.where(col(Concern.channel).in_(list(self.channels)))
+        if self.languages:
+            query = query.where(col(Concern.language).in_(list(self.languages)))
+        if self.assignee is not None:
+            query = query.where(col(Concern.assignee) == self.assignee)
+        if self.overdue_on is not None:
+            query = query.where(
+                col(Concern.status) != "closed",
+                col(Concern.respond_by) < self.overdue_on,
+                col(Concern.responded_at).is_(None),
+            )
+        return query
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
