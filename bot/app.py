@@ -30,6 +30,8 @@ from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
 from bot.settings import Settings
 from bot.storage.database import open_database
 
@@ -132,10 +134,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     if settings.manages_rasa:
         runtime = rasa_runtime(settings)
         runtime.check()
+    register = register_for(settings, database)
     actions = ActionServer(
         engine=database,
         knowledge=knowledge,
         categorizer=categorizer,
+        register=register,
         languages=settings.languages,
         default_language=settings.default_language,
     )
@@ -161,6 +165,8 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             turn_timeout=settings.rasa_turn_timeout,
             project_name=dict(knowledge.name),
             project_notice=dict(knowledge.notice),
+            register=register,
+            retention_days=settings.retention_days,
         )
         channels = chat_channels(settings, core=core, database=database)
         app = create_app(
@@ -207,6 +213,21 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         if dialogue is not None:
             await dialogue.close()
         database.dispose()
+
+
+def register_for(settings: Settings, database: Engine) -> Register:
+    """The concern register with the project's calendar and deadlines."""
+    return Register(
+        engine=database,
+        calendar=BusinessCalendar(
+            timezone=settings.project_timezone,
+            country=settings.holidays_country,
+            subdivision=settings.holidays_subdivision,
+            extra_holidays=settings.extra_holidays,
+        ),
+        acknowledge_days=settings.concern_acknowledge_days,
+        respond_days=settings.concern_respond_days,
+    )
 
 
 def chat_channels(

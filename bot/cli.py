@@ -1,4 +1,5 @@
-"""The `bot` command: run the assistant, chat in the terminal, parse messages, train."""
+"""The `bot` command: run the assistant, chat in the terminal, parse messages, train, and
+work the concern register."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from bot.app import (
     WebServerError,
     rasa_runtime,
+    register_for,
     running_assistant,
     start_channels,
     until_stopped,
@@ -25,6 +27,8 @@ from bot.dialogue.engine import DialogueUnavailable
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import RasaRuntimeError
 from bot.knowledge import KnowledgeBaseError, build_domain_file, load_knowledge_base
+from bot.register import cli as register_cli
+from bot.register.service import RegisterError
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.database import DatabaseError, open_database
 
@@ -149,6 +153,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     db = commands.add_parser("db", help="the database")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
+    register_cli.add_commands(commands)
     return parser
 
 
@@ -183,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "db":
             open_database(settings.database_url).dispose()
             print("The database schema is up to date.")
+        elif args.command in ("concerns", "privacy"):
+            database = open_database(settings.database_url)
+            try:
+                return register_cli.run(args, settings, register_for(settings, database))
+            finally:
+                database.dispose()
     except KeyboardInterrupt:
         return 130
     except (
@@ -191,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RasaRuntimeError,
         DialogueUnavailable,
         WebServerError,
+        RegisterError,
     ) as exc:
         print(exc, file=sys.stderr)
         return 1

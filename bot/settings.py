@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -88,6 +91,25 @@ class Settings(BaseSettings):
         default=(),
         description="Guild ids to register slash commands in at once (global takes up to an hour).",
     )
+    project_timezone: str = Field(
+        default="America/Toronto", description="Time zone of the project team (IANA name)."
+    )
+    holidays_country: str = Field(default="CA", description="Country of the public holidays.")
+    holidays_subdivision: str | None = Field(
+        default="QC", description="Province or state of the public holidays (empty: none)."
+    )
+    extra_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
+        default=(), description="Other days off of the team, YYYY-MM-DD separated by commas."
+    )
+    concern_acknowledge_days: int = Field(
+        default=2, ge=1, le=30, description="Business days to acknowledge a concern."
+    )
+    concern_respond_days: int = Field(
+        default=21, ge=1, le=120, description="Business days to answer a concern (~30 days)."
+    )
+    retention_days: int = Field(
+        default=730, ge=30, description="Days personal data is kept before `bot privacy purge`."
+    )
     pseudonym_secret: str | None = Field(
         default=None,
         description="Key of platform user-id pseudonyms (generated and stored in the database if empty).",
@@ -109,6 +131,38 @@ class Settings(BaseSettings):
                 raise ValueError("must be numeric ids separated by commas")
             return tuple(int(part) for part in parts)
         return value
+
+    @field_validator("extra_holidays", mode="before")
+    @classmethod
+    def _split_dates(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("holidays_subdivision", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("project_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known time zone (e.g. America/Toronto)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_holidays(self) -> Settings:
+        try:
+            holidays.country_holidays(self.holidays_country, subdiv=self.holidays_subdivision)
+        except NotImplementedError as exc:
+            raise ValueError(
+                f"HOLIDAYS_COUNTRY/HOLIDAYS_SUBDIVISION {self.holidays_country}/"
+                f"{self.holidays_subdivision} are not known to the holidays package"
+            ) from exc
+        return self
 
     @field_validator("telegram_token", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ from bot.core.language import LanguageDetector
 from bot.core.types import Interpretation
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
 from tests.support.live import LiveAssistant
@@ -143,6 +145,9 @@ def core(
         turn_timeout=1.0,
         project_name=dict(knowledge.name),
         project_notice=dict(knowledge.notice),
+        register=Register(engine=database, calendar=BusinessCalendar()),
+        # The notice at first contact has its own tests; elsewhere a reply is the reply.
+        first_contact_notice=False,
     )
 
 

@@ -15,6 +15,8 @@ from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer, UnknownAction
 from bot.knowledge import load_knowledge_base
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage import repository
 from bot.storage.models import (
@@ -38,6 +40,7 @@ def actions(database: Engine) -> ActionServer:
         engine=database,
         knowledge=KB,
         categorizer=CATEGORIZER,
+        register=Register(engine=database, calendar=BusinessCalendar()),
         languages=("fr", "en"),
         default_language="fr",
     )
@@ -253,15 +256,18 @@ async def test_subscribe_and_unsubscribe(
         assert session.exec(select(Subscription)).one().active is False
 
 
-async def test_forget_me_reaches_a_person(
+async def test_forget_me_asks_to_confirm_before_erasing(
     actions: ActionServer, citizen: Conversation, database: Engine
 ) -> None:
     answer = await actions.run(
         call("action_forget_me", citizen, "effacez mes données", intent="forget_me")
     )
-    assert "effacement" in answer["responses"][0]["text"]
+    assert "Confirmez-vous l'effacement" in answer["responses"][0]["text"]
     with Session(database) as session:
-        assert session.exec(select(HumanRequest)).one().reason == "forget_me"
+        stored = session.get(Conversation, citizen.id)
+        assert stored is not None
+        assert stored.erase_requested_at is not None
+        assert stored.erased_at is None  # nothing is erased before the citizen confirms
 
 
 async def test_an_unknown_sender_still_gets_its_concern_kept(

@@ -52,7 +52,8 @@ async def test_a_rejected_telegram_token_leaves_discord_and_the_web_chat_running
                     assert "TELEGRAM_TOKEN" in channels["telegram"]["detail"]
                     assert "revoked-long-ago" not in channels["telegram"]["detail"]
                     discord.dm(user_id=830000000000000001, content="Bonjour, qui êtes-vous?")
-                    (reply,) = await discord.wait_for_messages(1, timeout=20)
+                    notice, reply = await discord.wait_for_messages(2, timeout=20)
+                    assert "robot" in notice.content  # first contact: what is kept, how long
                     assert "une personne de l'équipe du projet" in reply.content
                     chat = await web.post(
                         "/api/messages", json={"conversation": "web-12345678", "text": "Allo"}

@@ -13,6 +13,8 @@ from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer
 from bot.knowledge import load_knowledge_base
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from tests.conftest import FakeDialogue
 
@@ -29,6 +31,7 @@ async def web(
         categorizer=ConcernCategorizer.from_nlu_file(
             PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
         ),
+        register=Register(engine=database, calendar=BusinessCalendar()),
         languages=("fr", "en"),
         default_language="fr",
     )

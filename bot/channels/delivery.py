@@ -19,6 +19,7 @@ the citizen may see that one message twice. Marking happens right after the plat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -120,8 +121,10 @@ class OrderedWork(Generic[Row]):
         load: Callable[[], Sequence[Row]],
         key: Callable[[Row], str],
         process: Callable[[Row], Awaitable[None]],
+        poll_every: float | None = None,
     ) -> None:
         self._load = load
+        self._poll_every = poll_every
         self._key = key
         self._process = process
         self._wake = asyncio.Event()
@@ -142,7 +145,13 @@ class OrderedWork(Generic[Row]):
             while True:
                 self._wake.clear()
                 self._dispatch()
-                await self._wake.wait()
+                if self._poll_every is None:
+                    await self._wake.wait()
+                else:
+                    # Rows may also be stored by other processes (the `bot concerns` command).
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._poll_every):
+                            await self._wake.wait()
         finally:
             for task in list(self._workers.values()):
                 task.cancel()
@@ -247,7 +256,7 @@ class Intake:
                     repository.finish_update(
                         session=session,
                         update_id=update_id,
-                        outgoing=[_outbox_row(self.channel, item) for item in outgoing],
+                        outgoing=[outbox_row(self.channel, item) for item in outgoing],
                     )
                 self._outbox.wake()
                 return
@@ -272,7 +281,7 @@ class Intake:
                         update_id=update_id,
                         error=repr(exc),
                         give_up=give_up,
-                        outgoing=[_outbox_row(self.channel, item) for item in apology],
+                        outgoing=[outbox_row(self.channel, item) for item in apology],
                     )
                 if give_up:
                     self._outbox.wake()
@@ -305,6 +314,7 @@ class Outbox:
         sender: Sender,
         retry_base: float = 0.5,
         retry_cap: float = 60.0,
+        poll_every: float | None = 5.0,
     ) -> None:
         self._db = engine
         self.channel = channel
@@ -312,7 +322,10 @@ class Outbox:
         self._retry_base = retry_base
         self._retry_cap = retry_cap
         self._work: OrderedWork[OutboxMessage] = OrderedWork(
-            load=self._pending, key=lambda message: message.destination, process=self._deliver
+            load=self._pending,
+            key=lambda message: message.destination,
+            process=self._deliver,
+            poll_every=poll_every,
         )
 
     def wake(self) -> None:
@@ -322,7 +335,7 @@ class Outbox:
     def queue(self, items: Sequence[Outgoing]) -> None:
         """Queues messages that answer nothing stored (e.g. a slash command's follow-up)."""
         with Session(self._db) as session:
-            session.add_all(_outbox_row(self.channel, item) for item in items)
+            session.add_all(outbox_row(self.channel, item) for item in items)
             session.commit()
         self.wake()
 
@@ -397,7 +410,8 @@ class Outbox:
             )
 
 
-def _outbox_row(channel: str, item: Outgoing) -> OutboxMessage:
+def outbox_row(channel: str, item: Outgoing) -> OutboxMessage:
+    """The outbox row that sends `item` on `channel`, with a fresh nonce."""
     return OutboxMessage(
         channel=channel,
         destination=item.destination,

@@ -348,7 +348,8 @@ class TelegramChannel(ChatChannel):
             await query.answer()  # stops the button's spinner; harmless if too late
         message = query.message
         data = query.data or ""
-        if not isinstance(message, Message) or not data.startswith("language:"):
+        name, _, argument = data.partition(":")
+        if not isinstance(message, Message) or name not in COMMAND_NAMES:
             return []
         group = message.chat.type in ("group", "supergroup")
         incoming = IncomingMessage(
@@ -360,7 +361,7 @@ class TelegramChannel(ChatChannel):
             place="group" if group else "private",
             language_hint=query.from_user.language_code,
         )
-        result = await self._core.command(incoming, "language", data.split(":", 1)[1])
+        result = await self._core.command(incoming, name, argument)
         return self._answers(result, message, reply=False)
 
     def _incoming(self, message: Message, *, text: str, edit_update: int | None) -> IncomingMessage:

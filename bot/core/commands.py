@@ -49,6 +49,13 @@ COMMANDS: tuple[Command, ...] = (
         },
         argument="language",
     ),
+    Command(
+        name="forget",
+        description={
+            "fr": "Effacer mes données (avec confirmation)",
+            "en": "Erase my data (with confirmation)",
+        },
+    ),
 )
 
 COMMAND_NAMES = frozenset(command.name for command in COMMANDS)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.commands import COMMAND_NAMES, command_list
 from bot.core.language import LanguageDetector, LanguageGuess
-from bot.core.phrases import ATTACHMENT_NAMES, say
+from bot.core.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
 from bot.core.text import clean_text, for_engine
 from bot.core.types import (
     Attachment,
@@ -30,8 +32,10 @@ from bot.core.types import (
     TurnResult,
 )
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
+from bot.register.privacy import erase_citizen
+from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.models import Conversation, Direction, Message, MessageStatus
+from bot.storage.models import Conversation, Direction, Message, MessageStatus, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,22 @@ PRIVATE_INTENTS = frozenset(
 # Attachments that say nothing a person needs to see (a sticker is a reaction, not a message).
 DECORATIVE_ATTACHMENTS = frozenset({"sticker"})
 
+# The web chat shows its introduction (with the notice) before the first message; commands such
+# as /start say it themselves.
+FIRST_CONTACT_NOTICE_SHOWN_ELSEWHERE = frozenset({"web", "terminal"})
+ERASE_CONFIRMATION_WINDOW = timedelta(minutes=15)
+_YES = re.compile(
+    r"^\s*(oui|yes|ouais|confirme|je confirme|confirm|ok|d'accord|effacer|erase)\b", re.I
+)
+_NO = re.compile(r"^\s*(non|no|annule|annuler|cancel|pas maintenant|not now)\b", re.I)
+
+FORGET_CHOICES = {
+    "fr": (
+        Choice(label="Oui, effacer", value="forget:yes"),
+        Choice(label="Non", value="forget:no"),
+    ),
+    "en": (Choice(label="Yes, erase", value="forget:yes"), Choice(label="No", value="forget:no")),
+}
 LANGUAGE_CHOICES = (
     Choice(label="Français", value="language:fr"),
     Choice(label="English", value="language:en"),
@@ -69,6 +89,9 @@ class ConversationCore:
         turn_timeout: float = 4.0,
         project_name: dict[str, str] | None = None,
         project_notice: dict[str, str] | None = None,
+        register: Register | None = None,
+        retention_days: int = 730,
+        first_contact_notice: bool = True,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -76,6 +99,9 @@ class ConversationCore:
         self._turn_timeout = turn_timeout
         self._project_name = project_name or {}
         self._project_notice = project_notice or {}
+        self._register = register
+        self._retention_days = retention_days
+        self._first_contact_notice = first_contact_notice
         # Turns of one conversation run one at a time, so replies keep their order. A lock
         # lives only while some turn holds or awaits it (weak values), so idle ones go away.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -160,6 +186,7 @@ class ConversationCore:
             language,
             name=self._project_name.get(language, self._project_name.get("fr", "")),
             notice=self._project_notice.get(language, self._project_notice.get("fr", "")),
+            days=self._retention_days,
         ).strip()
 
     def _lock(self, message: IncomingMessage) -> asyncio.Lock:
@@ -197,6 +224,12 @@ class ConversationCore:
                 )
                 if stored is not None and stored.status != MessageStatus.RECEIVED:
                     return self._replay(session, conversation, stored)
+            first_contact = stored is None and not repository.recent_messages(
+                session=session,
+                channel=conversation.channel,
+                external_id=conversation.external_id,
+                limit=1,
+            )
             if message.language_choice in self.languages:
                 repository.set_conversation_language(
                     session=session,
@@ -233,7 +266,10 @@ class ConversationCore:
         interpretation: Interpretation | None = None
         texts: list[str] = []
         kept = [a for a in message.attachments if a.kind not in DECORATIVE_ATTACHMENTS]
-        if edited is not None and clean_text(edited.text) == text and not message.attachments:
+        handled = self._before_dialogue(conversation, text, language)
+        if handled is not None:
+            texts = handled
+        elif edited is not None and clean_text(edited.text) == text and not message.attachments:
             pass  # an edit that changed nothing the assistant reads (e.g. a link preview)
         elif edited_concern is not None:
             # The concern keeps its reference: the edit is stored beside it, never a second one.
@@ -252,6 +288,14 @@ class ConversationCore:
             texts = [say("sticker", language)]
         else:
             texts = [say("empty_message", language)]
+
+        if (
+            self._first_contact_notice
+            and first_contact
+            and message.channel not in FIRST_CONTACT_NOTICE_SHOWN_ELSEWHERE
+        ):
+            # What is kept, for how long, who reads it: said once, before anything else.
+            texts.insert(0, say("privacy_notice", language, days=self._retention_days))
 
         with self.session() as session:
             # The language may have been switched by the dialogue (action_change_language).
@@ -316,6 +360,68 @@ class ConversationCore:
             return [say("engine_unavailable", language)], reply.interpretation, False
         return list(reply.texts), reply.interpretation, True
 
+    def _before_dialogue(
+        self, conversation: Conversation, text: str, language: str
+    ) -> list[str] | None:
+        """What is answered without the dialogue engine: the confirmation of an erasure the
+        citizen asked for, and withdrawing, accepting or appealing one of their concerns."""
+        if conversation.erase_requested_at is not None:
+            with self.session() as session:
+                current = session.get(Conversation, conversation.id)
+                if current is not None and current.erase_requested_at is not None:
+                    return self._confirm_erasure(session, current, text, language)
+        if self._register is None or not text:
+            return None
+        with self.session() as session:
+            done = self._register.citizen_follow_up(
+                session=session, conversation=conversation, text=text
+            )
+        if done is None:
+            return None
+        return [self._follow_up_reply(reference, outcome, language) for reference, outcome in done]
+
+    def _confirm_erasure(
+        self, session: Session, conversation: Conversation, text: str, language: str
+    ) -> list[str] | None:
+        asked = conversation.erase_requested_at
+        conversation.erase_requested_at = None
+        session.add(conversation)
+        session.commit()
+        if asked is None or utc_now() - asked > ERASE_CONFIRMATION_WINDOW:
+            return None  # too late: an old "yes" never erases anything
+        if _NO.match(text):
+            return [say("forget_me_cancelled", language)]
+        if not _YES.match(text):
+            return None  # something else: the request lapses, the message is handled as usual
+        receipt = erase_citizen(session=session, conversation=conversation, actor="citizen")
+        logger.info("citizen erased on request (receipt %s)", receipt.receipt)
+        return [
+            say(
+                "forget_me_done",
+                language,
+                messages=receipt.messages,
+                concerns=receipt.concerns,
+                receipt=receipt.receipt,
+                date=receipt.at.date().isoformat(),
+            )
+        ]
+
+    def _follow_up_reply(self, reference: str, outcome: str, language: str) -> str:
+        if outcome == "not_yours":
+            return say("concern_status_not_yours", language, reference=reference)
+        if outcome.endswith("_refused"):
+            status = "?"
+            if self._register is not None:
+                found = self._register.get(reference)
+                status = STATUS_NAMES.get(found.status, {}).get(language, found.status)
+            return say("concern_follow_up_refused", language, reference=reference, status=status)
+        key = {
+            "withdraw": "concern_withdrawn",
+            "appeal": "concern_appealed",
+            "accept": "concern_accepted",
+        }[outcome]
+        return say(key, language, reference=reference)
+
     def _group_safe(
         self,
         session: Session,
@@ -363,6 +469,20 @@ class ConversationCore:
                 if len(self.languages) > 1:
                     texts.append(say("choose_language", language))
                     choices = self._language_choices()
+            elif name == "forget" and argument in ("yes", "oui"):
+                conversation.erase_requested_at = utc_now()
+                texts = self._confirm_erasure(session, conversation, "yes", language) or []
+            elif name == "forget" and argument in ("no", "non"):
+                conversation.erase_requested_at = None
+                session.add(conversation)
+                session.commit()
+                texts = [say("forget_me_cancelled", language)]
+            elif name == "forget":
+                conversation.erase_requested_at = utc_now()
+                session.add(conversation)
+                session.commit()
+                texts = [say("forget_me_confirm", language)]
+                choices = FORGET_CHOICES[language if language in FORGET_CHOICES else "fr"]
             elif name == "help":
                 texts = [say("help", language, commands=command_list(language))]
             else:

@@ -25,14 +25,92 @@ PHRASES: dict[str, dict[str, str]] = {
     "concern_recorded": {
         "fr": (
             "Merci de nous en faire part. J'ai enregistré votre préoccupation sous le numéro {reference} "
-            "(catégorie : {category}). L'équipe du projet la lira et vous répondra ici. Gardez ce numéro "
-            "pour suivre votre dossier : demandez-moi « où en est {reference} ? »."
+            "(catégorie : {category}). L'équipe du projet s'engage à vous répondre ici au plus tard "
+            "le {respond_by}. Gardez ce numéro pour suivre votre dossier : demandez-moi « où en est "
+            "{reference} ? »."
         ),
         "en": (
             "Thank you for telling us. I have recorded your concern under reference {reference} "
-            "(category: {category}). The project team will read it and answer you here. Keep this "
-            'reference to follow it up: ask me "what is the status of {reference}?".'
+            "(category: {category}). The project team commits to answering you here by "
+            '{respond_by}. Keep this reference to follow it up: ask me "what is the status of '
+            '{reference}?".'
         ),
+    },
+    "concern_detail_added": {
+        "fr": (
+            "J'ai ajouté ce message à votre préoccupation {reference}, toujours ouverte : l'équipe "
+            "du projet le lira avec le reste. Réponse promise au plus tard le {respond_by}."
+        ),
+        "en": (
+            "I have added this message to your concern {reference}, which is still open: the "
+            "project team will read it with the rest. Answer promised by {respond_by}."
+        ),
+    },
+    "concern_acknowledged": {
+        "fr": (
+            "Une personne de l'équipe du projet a pris en charge votre préoccupation {reference}. "
+            "Vous aurez une réponse ici au plus tard le {date}."
+        ),
+        "en": (
+            "A person of the project team has taken up your concern {reference}. You will have an "
+            "answer here by {date}."
+        ),
+    },
+    "concern_response": {
+        "fr": "Réponse de l'équipe du projet à votre préoccupation {reference} :",
+        "en": "The project team's answer to your concern {reference}:",
+    },
+    "concern_closed": {
+        "fr": (
+            "Votre préoccupation {reference} est maintenant fermée ({outcome}). Si la réponse vous "
+            "convient, écrivez « j'accepte {reference} ». Sinon, vous pouvez faire appel : écrivez "
+            "« appel {reference} » et le dossier sera réexaminé."
+        ),
+        "en": (
+            "Your concern {reference} is now closed ({outcome}). If the answer suits you, write "
+            '"I accept {reference}". If not, you can appeal: write "appeal {reference}" and it '
+            "will be reviewed again."
+        ),
+    },
+    "concern_news_in_private": {
+        "fr": (
+            "L'équipe du projet a du nouveau sur la préoccupation {reference}. Son auteur peut le "
+            "lire en m'écrivant en privé : « où en est {reference} ? »."
+        ),
+        "en": (
+            "The project team has news on concern {reference}. Its author can read it by writing "
+            'to me in private: "what is the status of {reference}?".'
+        ),
+    },
+    "concern_withdrawn": {
+        "fr": "C'est noté : votre préoccupation {reference} est retirée. Merci de nous avoir écrit.",
+        "en": "Done: your concern {reference} is withdrawn. Thank you for writing to us.",
+    },
+    "concern_appealed": {
+        "fr": (
+            "Votre appel est enregistré : la préoccupation {reference} est rouverte et sera "
+            "réexaminée par l'équipe du projet."
+        ),
+        "en": (
+            "Your appeal is recorded: concern {reference} is reopened and will be reviewed again "
+            "by the project team."
+        ),
+    },
+    "concern_accepted": {
+        "fr": "Merci, c'est noté : vous acceptez la réponse à la préoccupation {reference}.",
+        "en": "Thank you, noted: you accept the answer to concern {reference}.",
+    },
+    "concern_follow_up_refused": {
+        "fr": "La préoccupation {reference} est {status} : je ne peux pas faire cela maintenant.",
+        "en": "Concern {reference} is {status}: I cannot do that now.",
+    },
+    "concern_latest_response": {
+        "fr": "Dernière réponse de l'équipe ({date}) : {text}",
+        "en": "The team's latest answer ({date}): {text}",
+    },
+    "concern_next_deadline": {
+        "fr": "Réponse promise au plus tard le {date}.",
+        "en": "Answer promised by {date}.",
     },
     "related_answer": {
         "fr": "En attendant, voici ce que disent les documents du projet à ce sujet :",
@@ -127,16 +205,47 @@ PHRASES: dict[str, dict[str, str]] = {
         "fr": "Vous n'êtes pas abonné aux nouvelles du projet dans cette conversation.",
         "en": "You are not subscribed to project news in this conversation.",
     },
-    "forget_me_requested": {
+    "forget_me_confirm": {
         "fr": (
-            "J'ai transmis votre demande d'effacement de vos données personnelles à l'équipe du "
-            "projet, qui la traitera et vous confirmera ici quand ce sera fait. Les préoccupations "
-            "que vous avez signalées ne seront conservées que sous forme anonyme."
+            "Je peux effacer maintenant vos identifiants et le contenu de vos conversations sur ce "
+            "canal. Vos préoccupations resteront dans le registre du projet, mais sous forme "
+            "anonyme (catégorie, dates, suites données), sans vos mots ni votre identité. "
+            "Confirmez-vous l'effacement? Répondez « oui » pour effacer ou « non » pour annuler."
         ),
         "en": (
-            "I have passed your request to erase your personal data to the project team, who "
-            "will process it and confirm here when it is done. Any concerns you reported will "
-            "only be kept in anonymous form."
+            "I can now erase your identifiers and the content of your conversations on this "
+            "channel. Your concerns will stay in the project's register, but only in anonymous "
+            "form (category, dates, what was done), without your words or your identity. Do you "
+            'confirm the erasure? Answer "yes" to erase or "no" to cancel.'
+        ),
+    },
+    "forget_me_done": {
+        "fr": (
+            "C'est fait : vos identifiants et vos messages sur ce canal sont effacés "
+            "({messages} messages, {concerns} préoccupations rendues anonymes). Numéro de reçu "
+            "d'effacement : {receipt}, le {date}. Si vous m'écrivez de nouveau, ce sera une "
+            "nouvelle conversation."
+        ),
+        "en": (
+            "Done: your identifiers and your messages on this channel are erased ({messages} "
+            "messages, {concerns} concerns made anonymous). Erasure receipt number: {receipt}, "
+            "on {date}. If you write to me again, it will be a new conversation."
+        ),
+    },
+    "forget_me_cancelled": {
+        "fr": "D'accord, je n'efface rien.",
+        "en": "All right, nothing is erased.",
+    },
+    "privacy_notice": {
+        "fr": (
+            "Je suis l'assistant automatisé du projet (un robot). Vos messages sont conservés "
+            "pour l'équipe du projet, qui seule les lit, pendant au plus {days} jours après notre "
+            "dernier échange. Écrivez « effacez mes données » pour les faire effacer."
+        ),
+        "en": (
+            "I am the project's automated assistant (a bot). Your messages are kept for the "
+            "project team, who alone read them, for at most {days} days after our last exchange. "
+            'Write "erase my data" to have them erased.'
         ),
     },
     "intro": {
@@ -144,13 +253,15 @@ PHRASES: dict[str, dict[str, str]] = {
             "Bonjour! Je suis l'assistant automatisé du projet {name} : un robot, pas une personne. "
             "Je réponds à partir des documents révisés du projet, en citant mes sources, je note vos "
             "préoccupations et je vous mets en contact avec l'équipe si vous le souhaitez. "
-            "Vos messages sont conservés pour l'équipe du projet. {notice}"
+            "Vos messages sont conservés pour l'équipe du projet, qui seule les lit, pendant au "
+            "plus {days} jours; écrivez « effacez mes données » pour les faire effacer. {notice}"
         ),
         "en": (
             "Hello! I am the automated assistant of the {name} project: a bot, not a person. "
             "I answer from the project's reviewed documents, citing my sources, I log your concerns "
             "and I put you in touch with the team if you wish. Your messages are kept for the "
-            "project team. {notice}"
+            'project team, who alone read them, for at most {days} days; write "erase my data" '
+            "to have them erased. {notice}"
         ),
     },
     "choose_language": {
@@ -234,9 +345,22 @@ PHRASES: dict[str, dict[str, str]] = {
 
 STATUS_NAMES: dict[str, dict[str, str]] = {
     "received": {
-        "fr": "reçue, en attente de traitement par l'équipe du projet",
-        "en": "received, waiting to be handled by the project team",
+        "fr": "reçue, en attente de prise en charge par l'équipe du projet",
+        "en": "received, waiting to be taken up by the project team",
     },
+    "acknowledged": {
+        "fr": "prise en charge par l'équipe du projet",
+        "en": "taken up by the project team",
+    },
+    "in_review": {"fr": "à l'étude", "en": "being looked into"},
+    "responded": {"fr": "répondue", "en": "answered"},
+    "closed": {"fr": "fermée", "en": "closed"},
+}
+
+OUTCOME_NAMES: dict[str, dict[str, str]] = {
+    "resolved": {"fr": "résolue", "en": "resolved"},
+    "unresolved": {"fr": "non résolue", "en": "unresolved"},
+    "withdrawn": {"fr": "retirée", "en": "withdrawn"},
 }
 
 CATEGORY_NAMES: dict[str, dict[str, str]] = {

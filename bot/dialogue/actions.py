@@ -19,13 +19,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.categories import ConcernCategorizer
-from bot.core.phrases import CATEGORY_NAMES, STATUS_NAMES, say
+from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
 from bot.core.text import fold
 from bot.core.types import Interpretation
 from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase, contact_line
+from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.models import Conversation
+from bot.storage.models import Conversation, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +91,14 @@ class ActionServer:
         engine: Engine,
         knowledge: KnowledgeBase,
         categorizer: ConcernCategorizer,
+        register: Register,
         languages: tuple[str, ...],
         default_language: str,
     ) -> None:
         self._db = engine
         self._kb = knowledge
         self._categorizer = categorizer
+        self._register = register
         self._languages = languages
         self._default_language = default_language
         self._handlers: dict[str, Handler] = {
@@ -184,25 +187,36 @@ class ActionServer:
     # The actions -------------------------------------------------------------------------
 
     async def record_concern(self, turn: Turn) -> ActionResult:
-        """Stores the concern with a fresh reference and quotes it back."""
+        """Records the concern (or adds it to the citizen's open one on the same subject),
+        quotes the reference and the reply-by date, then the reviewed answer on the subject."""
         text = self._full_text(turn)
         category = self._categorizer.categorize(text).category
-        concern = repository.record_concern(
+        recorded = self._register.record(
             session=turn.session,
             conversation=turn.conversation,
             message_id=turn.message_id,
-            category=category,
-            language=turn.language,
             text=text,
+            language=turn.language,
+            category=category,
         )
-        logger.info("concern %s recorded (%s)", concern.reference, category)
+        concern = recorded.concern
+        respond_by = concern.respond_by.isoformat() if concern.respond_by else "—"
+        if recorded.attached:
+            reply = say(
+                "concern_detail_added",
+                turn.language,
+                reference=concern.reference,
+                respond_by=respond_by,
+            )
+            return ActionResult(texts=[reply], slots={})
         reply = say(
             "concern_recorded",
             turn.language,
             reference=concern.reference,
-            category=CATEGORY_NAMES[category][turn.language],
+            category=CATEGORY_NAMES[concern.category][turn.language],
+            respond_by=respond_by,
         )
-        topic = CATEGORY_TOPIC.get(category)
+        topic = CATEGORY_TOPIC.get(concern.category)
         if topic is None:
             return ActionResult(texts=[reply], slots={})
         return ActionResult(
@@ -212,22 +226,44 @@ class ActionServer:
         )
 
     async def concern_status(self, turn: Turn) -> ActionResult:
-        """The status of the citizen's own concerns, never anyone else's."""
-        own = repository.concerns_of_citizen(session=turn.session, conversation=turn.conversation)
+        """The status, next deadline and latest answer of the citizen's own concerns, never
+        anyone else's (withdrawing, accepting or appealing is done by the core, before)."""
+        own = self._register.of_citizen(session=turn.session, conversation=turn.conversation)
         asked = {f"C-{year}-{int(number):04d}" for year, number in REFERENCE.findall(turn.text)}
         if asked:
             found = [c for c in own if c.reference in asked]
             missing = sorted(asked - {c.reference for c in found})
-            texts = [self._status_line(c, turn.language) for c in found]
+            texts = [self._status_text(turn, c) for c in found]
             texts += [say("concern_status_not_yours", turn.language, reference=r) for r in missing]
             return ActionResult(texts=texts, slots={})
         if not own:
             return ActionResult(texts=[say("concern_status_none", turn.language)], slots={})
-        return ActionResult(texts=[self._status_line(c, turn.language) for c in own[:5]], slots={})
+        return ActionResult(texts=[self._status_text(turn, c) for c in own[:5]], slots={})
+
+    def _status_text(self, turn: Turn, concern: Any) -> str:
+        language = turn.language
+        lines = [self._status_line(concern, language)]
+        if concern.status != "closed" and concern.respond_by and concern.responded_at is None:
+            lines.append(
+                say("concern_next_deadline", language, date=concern.respond_by.isoformat())
+            )
+        response = self._register.latest_response(session=turn.session, concern=concern)
+        if response is not None and response.text:
+            lines.append(
+                say(
+                    "concern_latest_response",
+                    language,
+                    date=response.at.date().isoformat(),
+                    text=response.text,
+                )
+            )
+        return " ".join(lines)
 
     @staticmethod
     def _status_line(concern: Any, language: str) -> str:
         status = STATUS_NAMES.get(concern.status, {}).get(language, concern.status)
+        if concern.outcome:
+            status = f"{status} ({OUTCOME_NAMES[concern.outcome][language]})"
         return say(
             "concern_status_one",
             language,
@@ -314,14 +350,11 @@ class ActionServer:
         return ActionResult(texts=[say(key, turn.language)], slots={})
 
     async def forget_me(self, turn: Turn) -> ActionResult:
-        """Passes an erasure request to the team (the erasure itself is a staff procedure)."""
-        repository.open_human_request(
-            session=turn.session,
-            conversation=turn.conversation,
-            message_id=turn.message_id,
-            reason="forget_me",
-        )
-        return ActionResult(texts=[say("forget_me_requested", turn.language)], slots={})
+        """Asks the citizen to confirm the erasure (the next "yes" erases: see the core)."""
+        turn.conversation.erase_requested_at = utc_now()
+        turn.session.add(turn.conversation)
+        turn.session.commit()
+        return ActionResult(texts=[say("forget_me_confirm", turn.language)], slots={})
 
 
 def _int_or_none(value: Any) -> int | None:

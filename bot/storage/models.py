@@ -97,6 +97,11 @@ class Conversation(SQLModel, table=True):
         sa_column=Column(UTCDateTime(), nullable=True),
         description="When the citizen's identifiers and transcript were erased at their request.",
     )
+    erase_requested_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="The citizen asked to be forgotten and was asked to confirm.",
+    )
     created_at: datetime = _timestamp()
     last_message_at: datetime = _timestamp()
 

@@ -1,0 +1,62 @@
+"""Messages the project sends first (a team's answer, a closure), on the citizen's channel.
+
+The message is stored in the conversation like any reply. On Telegram and Discord it is also
+queued in the platform's outbox, which the running assistant sends (it looks for messages
+queued by other processes, such as the `bot concerns` command, every few seconds). The web
+chat shows it when the citizen comes back to the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from bot.channels.delivery import Outgoing, outbox_row
+from bot.channels.text import split_message, utf16_length
+from bot.storage import repository
+from bot.storage.models import Conversation
+
+LIMITS = {"telegram": (4096, utf16_length), "discord": (2000, len)}
+
+
+def destination_of(conversation: Conversation) -> str | None:
+    """Where a platform message to this conversation goes (None for the web chat).
+
+    Telegram: the chat id (the first part of a group conversation's key). Discord: the DM
+    channel, or the server channel a conversation lives in.
+    """
+    key = conversation.external_id
+    if conversation.channel == "telegram":
+        return key.split(":", 1)[0]
+    if conversation.channel == "discord":
+        return key.removeprefix("dm:").split(":", 1)[0]
+    return None
+
+
+def send_to_conversation(
+    *, session: Session, conversation: Conversation, texts: Sequence[str], language: str
+) -> None:
+    """Stores `texts` as the assistant's messages in the conversation and queues them on its
+    platform, in one transaction."""
+    stored = repository.add_outgoing_messages(
+        session=session, conversation=conversation, texts=texts, language=language
+    )
+    destination = destination_of(conversation)
+    if destination is None or conversation.channel not in LIMITS:
+        return
+    limit, measure = LIMITS[conversation.channel]
+    session.add_all(
+        outbox_row(
+            conversation.channel,
+            Outgoing(
+                destination=destination,
+                text=part,
+                conversation_id=conversation.id,
+                message_id=message.id,
+            ),
+        )
+        for message in stored
+        for part in split_message(message.text, limit, measure=measure)
+    )
+    session.commit()

@@ -1,0 +1,176 @@
+"""Erasure at a citizen's request, and retention: personal data does not outlive its use.
+
+Erasing a citizen removes their identifiers and the words of their conversations on that
+platform; their concerns stay in the register in anonymised form (category, dates, status,
+outcome), so the register's counts stay true. Each erasure is in the audit trail and the
+citizen gets a receipt number.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from bot.storage.models import (
+    AuditEntry,
+    Concern,
+    ConcernEvent,
+    ConcernStatus,
+    Conversation,
+    InboundUpdate,
+    Message,
+    Subscription,
+    UnansweredQuestion,
+    utc_now,
+)
+
+ERASED = "[effacé / erased]"
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """What was erased, for the citizen and the audit trail."""
+
+    receipt: str
+    at: datetime
+    conversations: int
+    messages: int
+    concerns: int
+
+
+def erase_citizen(
+    *, session: Session, conversation: Conversation, actor: str, reason: str = "forget_me"
+) -> ErasureReceipt:
+    """Erases the identifiers and transcripts of this conversation's citizen on its platform
+    (all their conversations there) and anonymises their concerns. Commits."""
+    conversations = list(
+        session.exec(
+            select(Conversation).where(
+                Conversation.channel == conversation.channel,
+                Conversation.citizen_id == conversation.citizen_id,
+                col(Conversation.erased_at).is_(None),
+            )
+        )
+    )
+    if conversation not in conversations:
+        conversations.append(conversation)
+    return _erase(session, conversations, actor=actor, reason=reason, keep_open_concerns=False)
+
+
+def purge_older_than(
+    *, engine: Engine, days: int, actor: str, dry_run: bool = False, now: datetime | None = None
+) -> dict[str, int]:
+    """Erases conversations idle for more than `days` days; their closed concerns are
+    anonymised (open ones keep their words until they are closed and purged later)."""
+    cutoff = (now or utc_now()) - timedelta(days=days)
+    with Session(engine, expire_on_commit=False) as session:
+        stale = list(
+            session.exec(
+                select(Conversation).where(
+                    col(Conversation.last_message_at) < cutoff,
+                    col(Conversation.erased_at).is_(None),
+                )
+            )
+        )
+        if dry_run:
+            ids = [c.id for c in stale]
+            concerns = session.exec(
+                select(Concern).where(
+                    col(Concern.conversation_id).in_(ids),
+                    Concern.status == ConcernStatus.CLOSED,
+                    col(Concern.anonymised_at).is_(None),
+                )
+            ).all()
+            return {"conversations": len(stale), "concerns": len(concerns)}
+        receipt = _erase(session, stale, actor=actor, reason="retention", keep_open_concerns=True)
+        return {"conversations": receipt.conversations, "concerns": receipt.concerns}
+
+
+def _erase(
+    session: Session,
+    conversations: list[Conversation],
+    *,
+    actor: str,
+    reason: str,
+    keep_open_concerns: bool,
+) -> ErasureReceipt:
+    now = utc_now()
+    ids = [c.id for c in conversations if c.id is not None]
+    messages = session.execute(
+        update(Message)
+        .where(col(Message.conversation_id).in_(ids))
+        .values(text=ERASED, attachments=None, external_id=None)
+    )
+    session.execute(
+        update(UnansweredQuestion)
+        .where(col(UnansweredQuestion.conversation_id).in_(ids))
+        .values(text=ERASED)
+    )
+    session.execute(
+        update(Subscription).where(col(Subscription.conversation_id).in_(ids)).values(active=False)
+    )
+    concern_query = select(Concern).where(
+        col(Concern.conversation_id).in_(ids), col(Concern.anonymised_at).is_(None)
+    )
+    if keep_open_concerns:
+        concern_query = concern_query.where(Concern.status == ConcernStatus.CLOSED)
+    concerns = list(session.exec(concern_query))
+    for concern in concerns:
+        concern.text = ERASED
+        concern.place = None
+        concern.citizen_id = "erased"
+        concern.anonymised_at = now
+        session.add(concern)
+    concern_ids = [c.id for c in concerns]
+    if concern_ids:
+        # The only change the history allows: the words go, the facts stay.
+        session.execute(
+            update(ConcernEvent)
+            .where(
+                col(ConcernEvent.concern_id).in_(concern_ids), col(ConcernEvent.text).isnot(None)
+            )
+            .values(text=None)
+        )
+    for conversation in conversations:
+        token = secrets.token_hex(8)
+        # Raw updates kept for a person (failed ones) carry names and ids too; the intake keys
+        # them by chat and the citizen's pseudonym.
+        session.execute(
+            update(InboundUpdate)
+            .where(
+                col(InboundUpdate.channel) == conversation.channel,
+                col(InboundUpdate.conversation_key).endswith(f":{conversation.citizen_id}"),
+            )
+            .values(payload={})
+        )
+        conversation.external_id = f"erased-{token}"
+        conversation.citizen_id = f"erased-{token}"
+        conversation.erased_at = now
+        conversation.erase_requested_at = None
+        session.add(conversation)
+    receipt = ErasureReceipt(
+        receipt="E-" + secrets.token_hex(4).upper(),
+        at=now,
+        conversations=len(conversations),
+        messages=int(getattr(messages, "rowcount", 0) or 0),
+        concerns=len(concerns),
+    )
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action="erase" if reason == "forget_me" else "purge",
+            detail={
+                "receipt": receipt.receipt,
+                "reason": reason,
+                "conversations": receipt.conversations,
+                "messages": receipt.messages,
+                "concerns": receipt.concerns,
+            },
+        )
+    )
+    session.commit()
+    return receipt
