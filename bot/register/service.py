@@ -95,12 +95,15 @@ _SEVERE_WORDS = {
     "children",
     "child",
 }
+_NAME = r"(?:[A-ZÀ-Ý][\w'-]*|\d+[A-Za-z]?)"
 _PLACE = re.compile(
-    r"\b((?:chemin|ch\.|rang|route|rte|rue|boulevard|boul\.|mont[ée]e|avenue|av\.|lac|"
-    r"rivi[èe]re|ruisseau|lot|road|rd\.?|street|st\.|lake|river|creek|concession)"
-    r"(?:\s+(?:du|de|des|de la|de l'|d'|la|le|of|the|no\.?|n°))?"
-    r"(?:\s+(?:[A-ZÀ-Ý][\w'-]*|\d+[A-Za-z]?)){1,4})",
-    re.IGNORECASE,
+    # French order: "rang Saint-Joseph", "chemin du Lac-Vert", "lot 12"
+    r"\b((?i:chemin|ch\.|rang|route|rte|rue|boulevard|boul\.|mont[ée]e|avenue|av\.|lac|"
+    r"rivi[èe]re|ruisseau|lot|concession)"
+    r"(?:\s+(?i:du|de la|de l'|des|de|d'|la|le|no\.?|n°))?"
+    rf"(?:\s+{_NAME}){{1,4}})"
+    # English order: "Miller Road", "Lake Memphremagog"
+    rf"|\b((?:[A-Z][\w'-]*\s+){{1,3}}(?:Road|Rd\.?|Street|St\.|Avenue|Lake|River|Creek)\b)"
 )
 
 
@@ -574,7 +577,9 @@ class Register:
 def find_place(text: str) -> str | None:
     """A place the citizen names ("rang Saint-Joseph", "chemin du Lac-Vert", "Miller Road")."""
     match = _PLACE.search(text)
-    return match.group(1).strip(" ,.;") if match else None
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).strip(" ,.;")
 
 
 def severity_of(text: str, category: str) -> str:
