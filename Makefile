@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test lint format typecheck validate train bench bench-channels clean
+.PHONY: help setup run chat parse test lint format typecheck validate train bench bench-channels bench-export clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -75,6 +75,9 @@ bench: setup
 
 bench-channels: setup
 	.venv/bin/python bench/channel_latency.py
+
+bench-export: setup
+	.venv/bin/python bench/export_concerns.py
 
 clean:
 	rm -rf .venv .tools var models .pytest_cache .mypy_cache .ruff_cache
