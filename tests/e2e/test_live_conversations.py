@@ -221,3 +221,32 @@ def test_bot_chat_in_the_terminal(live: LiveAssistant, tmp_path: Path) -> None:
     assert len(replies) == 2
     assert "Bonjour" in replies[0]
     assert "I am a bot" in replies[1]
+
+
+def test_a_concern_gets_its_reply_by_date_and_its_status_shows_it(web: httpx.Client) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads(
+        "Les camions du chantier font trembler ma maison tous les matins, c'est insupportable."
+    )
+    reference = REFERENCE.search(answer)
+    assert reference, answer
+    assert re.search(r"au plus tard le \d{4}-\d{2}-\d{2}", answer)
+    status = citizen.reads(f"Où en est ma plainte {reference.group()}?")
+    assert reference.group() in status
+    assert re.search(r"Réponse promise au plus tard le \d{4}-\d{2}-\d{2}", status)
+
+
+def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    citizen = Citizen(web)
+    citizen.reads("The dust from the trucks covers my garden every day, it is unacceptable.")
+    confirm = citizen.reads("Please delete all the data you have about me")
+    assert "confirm" in confirm
+    receipt = citizen.reads("yes")
+    assert re.search(r"Erasure receipt number: E-[0-9A-F]{8}", receipt)
+    with db(live) as session:
+        concern = session.exec(
+            select(Concern).where(Concern.text.contains("dust"))  # type: ignore[attr-defined]
+        ).first()
+        assert concern is None  # the words are gone; an anonymous concern remains
