@@ -125,6 +125,16 @@ def test_a_message_on_the_same_open_subject_is_attached_not_duplicated(
     assert len(session.exec(select(Concern)).all()) == 2
 
 
+def test_a_request_for_confidentiality_is_recorded(register: Register, session: Session) -> None:
+    concern = record(
+        register, session, citizen(session),
+        "Je vous écris en toute confidentialité : le bruit m'empêche de dormir",
+    )  # fmt: skip
+    assert concern.confidential
+    plain = record(register, session, citizen(session, key="2"), "Le bruit la nuit")
+    assert not plain.confidential
+
+
 def test_places_and_severity_are_hints_from_the_words() -> None:
     assert find_place("Il y a de la poussière sur le chemin du Lac-Vert") == "chemin du Lac-Vert"
     assert find_place("Trucks speed on Miller Road every morning") == "Miller Road"

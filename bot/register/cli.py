@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, settings: Settings, register: Register) -> int
     verb = args.verb
     if verb == "list":
         rows = register.find(_filter(args), limit=args.limit)
-        _print_table(rows)
+        _print_table(rows, today=register.calendar.today())
         return 0
     if verb == "overdue":
         late = register.overdue()
@@ -188,12 +188,19 @@ def _filter(args: argparse.Namespace) -> ConcernFilter:
     )
 
 
-def _print_table(rows: list[Concern]) -> None:
+def _print_table(rows: list[Concern], *, today: date) -> None:
     for concern in rows:
+        late = (
+            concern.status != "closed"
+            and concern.responded_at is None
+            and concern.respond_by is not None
+            and concern.respond_by < today
+        )
         print(
             f"{concern.reference}  {concern.received_at:%Y-%m-%d}  {concern.status:<12} "
             f"{concern.category:<15} {concern.channel:<9} {concern.language}  "
-            f"due {concern.respond_by}  {concern.severity:<6} {concern.assignee or '-'}"
+            f"due {concern.respond_by}{' OVERDUE' if late else ''}  {concern.severity:<6} "
+            f"{'confidential ' if concern.confidential else ''}{concern.assignee or '-'}"
         )
     print(f"{len(rows)} concerns.", file=sys.stderr)
 

@@ -95,6 +95,10 @@ _SEVERE_WORDS = {
     "children",
     "child",
 }
+_CONFIDENTIAL = re.compile(
+    r"\b(confidenti\w*|anonym\w*|en prive|keep (this|it) private|ne (le )?dites a personne|"
+    r"sans (divulguer|mon nom)|don'?t (share|tell)|do not (share|tell))"
+)
 _NAME = r"(?:[A-ZÀ-Ý][\w'-]*|\d+[A-Za-z]?)"
 _PLACE = re.compile(
     # French order: "rang Saint-Joseph", "chemin du Lac-Vert", "lot 12"
@@ -197,6 +201,7 @@ class Register:
         concern.citizen_id = conversation.citizen_id
         concern.place = find_place(text)
         concern.severity = severity_of(text, category)
+        concern.confidential = asks_confidentiality(text)
         concern.acknowledge_by = self.calendar.add_business_days(
             concern.received_at, self.acknowledge_days
         )
@@ -580,6 +585,12 @@ def find_place(text: str) -> str | None:
     if match is None:
         return None
     return (match.group(1) or match.group(2)).strip(" ,.;")
+
+
+def asks_confidentiality(text: str) -> bool:
+    """Whether the citizen asks that their concern stay confidential ("confidentiel",
+    "please keep this private", "ne le dites à personne")."""
+    return bool(_CONFIDENTIAL.search(fold(text)))
 
 
 def severity_of(text: str, category: str) -> str:
