@@ -19,19 +19,13 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import httpx
-
-from bot.app import rasa_runtime
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))
-from bench.turn_latency import MESSAGES, conversations, free_port, percentiles
+from bench.turn_latency import MESSAGES, conversations, percentiles, running_stack
 from tests.support.fake_telegram import FakeTelegram
 
 
@@ -78,61 +72,28 @@ def line(name: str, samples: list[float], base: dict[str, float]) -> None:
 
 
 async def main(users: int, turns: int) -> None:
-    settings = load_settings()
-    runtime = rasa_runtime(settings)
-    model = await runtime.ensure_model()
-    web_port = free_port()
-    action_token = secrets.token_urlsafe(16)
-    server = runtime.server(
-        action_url=f"http://127.0.0.1:{web_port}/actions/webhook", action_token=action_token,
-        startup_timeout=settings.rasa_startup_timeout,
-    )  # fmt: skip
-    await server.start(model)
     fake = FakeTelegram(token="123456:AAFakeTokenForTheBenchmarkOnly_0123")
     fake.enforce_rate_limits = True  # answers 429 like Telegram when a chat is flooded
     await fake.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
-            "RASA_URL": server.url,
-            "RASA_TOKEN": server.token,
-            "ACTION_TOKEN": action_token,
-            "WEB_PORT": str(web_port),
-            "LOG_LEVEL": "WARNING",
-            "TELEGRAM_TOKEN": fake.token,
-            "TELEGRAM_API_URL": fake.base_url,
-        }
-        app = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        web_url = f"http://127.0.0.1:{web_port}"
-        try:
-            async with httpx.AsyncClient(base_url=web_url, timeout=5) as client:
-                for _ in range(240):
-                    try:
-                        health = (await client.get("/api/health")).json()
-                        if health["channels"].get("telegram", {}).get("state") == "running":
-                            break
-                    except (httpx.HTTPError, KeyError):
-                        pass
-                    await asyncio.sleep(0.5)
-            await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
+    telegram_env = {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url}
+    try:
+        async with running_stack(
+            telegram_env, ready=lambda health: health["channels"]["telegram"]["state"] == "running"
+        ) as stack:
+            await conversations(stack.web_url, users=4, turns=5, think=(0, 0))  # warm-up
             await telegram_citizens(fake, users=2, turns=2, think=(0, 0.1))
-            web = await conversations(web_url, users=users, turns=turns, think=(0.5, 1.5))
+            web = await conversations(stack.web_url, users=users, turns=turns, think=(0.5, 1.5))
             first, last = await telegram_citizens(fake, users=users, turns=turns, think=(0.5, 1.5))
             base = percentiles(web[0])
-            print(f"\nTelegram beside the web chat, {os.cpu_count()} cores, model {model.name}")
+            print(
+                f"\nTelegram beside the web chat, {os.cpu_count()} cores, model {stack.model.name}"
+            )
             line(f"web chat, {users} citizens, hurried (baseline)", web[0], base)
             line(f"Telegram, {users} citizens, first reply", first, base)
             line(f"Telegram, {users} citizens, whole answer", last, base)
             print(f"429 answers from the Bot API stand-in: {len(fake.rate_limited)}")
-        finally:
-            app.terminate()
-            await app.wait()
-            await fake.stop()
-            await server.stop()
+    finally:
+        await fake.stop()
 
 
 if __name__ == "__main__":

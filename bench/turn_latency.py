@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -26,7 +27,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -106,7 +110,24 @@ def report(
     )
 
 
-async def main(users: int, turns: int) -> None:
+@dataclass
+class Stack:
+    """A local Rasa server and the application (a separate process) pointed at it."""
+
+    model: Path
+    rasa_url: str
+    rasa_token: str
+    web_url: str
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    extra_env: dict[str, str] | None = None,
+    *,
+    ready: Callable[[dict[str, Any]], bool] | None = None,
+) -> AsyncIterator[Stack]:
+    """Starts Rasa (training if needed) and `bot run` on a fresh SQLite database; waits until
+    `/api/health` satisfies `ready` (default: the dialogue is ready)."""
     settings = load_settings()
     runtime = rasa_runtime(settings)
     model = await runtime.ensure_model()
@@ -117,6 +138,7 @@ async def main(users: int, turns: int) -> None:
         startup_timeout=settings.rasa_startup_timeout,
     )  # fmt: skip
     await server.start(model)
+    is_ready = ready or (lambda health: bool(health.get("dialogue_ready")))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -126,6 +148,7 @@ async def main(users: int, turns: int) -> None:
             "ACTION_TOKEN": action_token,
             "WEB_PORT": str(web_port),
             "LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
         app = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=env,
@@ -136,42 +159,47 @@ async def main(users: int, turns: int) -> None:
             async with httpx.AsyncClient(base_url=web_url, timeout=5) as client:
                 for _ in range(240):
                     try:
-                        if (await client.get("/api/health")).json().get("dialogue_ready"):
+                        if is_ready((await client.get("/api/health")).json()):
                             break
-                    except httpx.HTTPError:
+                    except (httpx.HTTPError, KeyError):
                         pass
                     await asyncio.sleep(0.5)
-            await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
-            floor_samples = await parse_floor(server.url, server.token, 300)
-            floor = percentiles(floor_samples)
-            typing = await conversations(
-                web_url, users=users, turns=max(turns // 2, 1), think=(3.0, 10.0)
-            )
-            hurried = await conversations(web_url, users=users, turns=turns, think=(0.5, 1.5))
-            burst = await conversations(web_url, users=users, turns=turns, think=(0, 0))
-            print(f"\nTurn latency, {os.cpu_count()} cores, model {model.name}")
-            report("floor: Rasa /model/parse, sequential", floor_samples, None, floor)
-            report(
-                f"{users} conversations, typing pace (3-10 s)",
-                typing[0],
-                typing[1],
-                floor,
-                typing[2],
-            )
-            report(
-                f"{users} conversations, hurried pace (0.5-1.5 s)",
-                hurried[0],
-                hurried[1],
-                floor,
-                hurried[2],
-            )
-            report(
-                f"{users} conversations, no pause (saturation)", burst[0], burst[1], floor, burst[2]
-            )
+            yield Stack(model=model, rasa_url=server.url, rasa_token=server.token, web_url=web_url)
         finally:
-            app.terminate()
+            if app.returncode is None:
+                app.terminate()
             await app.wait()
             await server.stop()
+
+
+async def main(users: int, turns: int) -> None:
+    async with running_stack() as stack:
+        web_url, model = stack.web_url, stack.model
+        await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
+        floor_samples = await parse_floor(stack.rasa_url, stack.rasa_token, 300)
+        floor = percentiles(floor_samples)
+        typing = await conversations(
+            web_url, users=users, turns=max(turns // 2, 1), think=(3.0, 10.0)
+        )
+        hurried = await conversations(web_url, users=users, turns=turns, think=(0.5, 1.5))
+        burst = await conversations(web_url, users=users, turns=turns, think=(0, 0))
+        print(f"\nTurn latency, {os.cpu_count()} cores, model {model.name}")
+        report("floor: Rasa /model/parse, sequential", floor_samples, None, floor)
+        report(
+            f"{users} conversations, typing pace (3-10 s)",
+            typing[0],
+            typing[1],
+            floor,
+            typing[2],
+        )
+        report(
+            f"{users} conversations, hurried pace (0.5-1.5 s)",
+            hurried[0],
+            hurried[1],
+            floor,
+            hurried[2],
+        )
+        report(f"{users} conversations, no pause (saturation)", burst[0], burst[1], floor, burst[2])
 
 
 if __name__ == "__main__":
