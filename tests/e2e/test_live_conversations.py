@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.register.privacy import ERASED
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -240,13 +241,16 @@ def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
     web: httpx.Client, live: LiveAssistant
 ) -> None:
     citizen = Citizen(web)
-    citizen.reads("The dust from the trucks covers my garden every day, it is unacceptable.")
+    recorded = citizen.reads(
+        "The dust from the trucks covers my garden every day, it is unacceptable."
+    )
+    reference = REFERENCE.search(recorded)
+    assert reference, recorded
     confirm = citizen.reads("Please delete all the data you have about me")
     assert "confirm" in confirm
     receipt = citizen.reads("yes")
     assert re.search(r"Erasure receipt number: E-[0-9A-F]{8}", receipt)
     with db(live) as session:
-        concern = session.exec(
-            select(Concern).where(Concern.text.contains("dust"))  # type: ignore[attr-defined]
-        ).first()
-        assert concern is None  # the words are gone; an anonymous concern remains
+        concern = session.exec(select(Concern).where(Concern.reference == reference.group())).one()
+    assert concern.text == ERASED  # the words are gone; the anonymous concern stays counted
+    assert concern.anonymised_at is not None
