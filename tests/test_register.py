@@ -175,6 +175,17 @@ def test_the_lifecycle_is_kept_with_who_and_when(register: Register, session: Se
     assert not next(e for e in history if e.kind == "note").visible_to_citizen
 
 
+def test_an_appeal_gets_its_own_reply_by_date(register: Register, session: Session) -> None:
+    concern = record(register, session, citizen(session), "Le bruit la nuit")
+    register.respond(concern.reference, actor="staff:a", text="Nous avons bridé T4.")
+    register.close(concern.reference, actor="staff:a", outcome="unresolved")
+    reopened = register.reopen(concern.reference, actor="staff:a", reason="appel par téléphone")
+    assert reopened.status == "in_review"
+    assert reopened.responded_at is None
+    assert reopened.respond_by == QC.add_business_days(datetime.now(UTC), 21)
+    assert register.overdue(today=QC.today()) == []
+
+
 def test_impossible_transitions_are_refused_in_one_sentence(
     register: Register, session: Session
 ) -> None:

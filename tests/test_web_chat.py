@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from bot.app import serve_http
+from bot.channels.outbound import send_to_conversation
 from bot.channels.web.app import create_app
 from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
@@ -16,6 +17,7 @@ from bot.knowledge import load_knowledge_base
 from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
+from bot.storage import repository
 from tests.conftest import FakeDialogue
 
 KB = load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
@@ -124,3 +126,24 @@ async def test_the_conversation_comes_back_after_a_reload(web: httpx.AsyncClient
     ]
     assert (await web.get("/api/conversations/browser-000/messages")).json() == []
     assert (await web.get("/api/conversations/bad!id/messages")).status_code == 422
+
+
+async def test_a_team_answer_written_later_reaches_the_open_page(
+    web: httpx.AsyncClient, core: ConversationCore
+) -> None:
+    await web.post("/api/messages", json={"conversation": "browser-notices", "text": "Allo"})
+    assert (await web.get("/api/conversations/browser-notices/notices")).json() == []
+    with core.session() as session:
+        conversation = repository.get_or_create_conversation(
+            session=session, channel="web", external_id="browser-notices", citizen_id="x"
+        )
+        send_to_conversation(
+            session=session,
+            conversation=conversation,
+            texts=["Réponse de l'équipe du projet à votre préoccupation C-2026-0001 :"],
+            language="fr",
+        )
+    (notice,) = (await web.get("/api/conversations/browser-notices/notices")).json()
+    assert notice["text"].startswith("Réponse de l'équipe")
+    later = await web.get(f"/api/conversations/browser-notices/notices?after={notice['id']}")
+    assert later.json() == []

@@ -209,6 +209,17 @@ class ConversationCore:
             for m in rows
         ]
 
+    def notices(
+        self, *, channel: str, conversation_key: str, after: int = 0
+    ) -> list[tuple[int, str]]:
+        """(id, text) of what the project sent on its own initiative after message `after`
+        (a team's answer to a concern): for channels that fetch rather than receive."""
+        with self.session() as session:
+            rows = repository.notices_since(
+                session=session, channel=channel, external_id=conversation_key, after=after
+            )
+        return [(_required_id(m.id), m.text) for m in rows]
+
     def session(self) -> Session:
         """A database session (for channels that need to read what the core stored)."""
         return Session(self._db, expire_on_commit=False)

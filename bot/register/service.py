@@ -488,7 +488,13 @@ class Register:
         if to is ConcernStatus.CLOSED:
             values.update(closed_at=now, outcome=outcome.value if outcome else None)
         if current is ConcernStatus.CLOSED:
-            values.update(closed_at=None, outcome=None)
+            # An appeal is a new review: it gets its own reply-by date and awaits an answer.
+            values.update(
+                closed_at=None,
+                outcome=None,
+                responded_at=None,
+                respond_by=self.calendar.add_business_days(now, self.respond_days),
+            )
         moved = session.execute(
             update(Concern)
             .where(col(Concern.id) == concern.id, col(Concern.status) == current.value)

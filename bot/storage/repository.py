@@ -83,6 +83,28 @@ def recent_messages(
     return list(reversed(list(rows)))
 
 
+def notices_since(
+    *, session: Session, channel: str, external_id: str, after: int, limit: int = 20
+) -> list[Message]:
+    """Messages the project sent on its own initiative (not replies to the citizen: a team's
+    answer, a closure) in a conversation, after message id `after`, oldest first."""
+    return list(
+        session.exec(
+            select(Message)
+            .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+            .where(
+                Conversation.channel == channel,
+                Conversation.external_id == external_id,
+                Message.direction == Direction.OUTGOING,
+                col(Message.reply_to).is_(None),
+                col(Message.id) > after,
+            )
+            .order_by(col(Message.id))
+            .limit(limit)
+        )
+    )
+
+
 def conversation_by_public_id(*, session: Session, public_id: str) -> Conversation | None:
     """The conversation Rasa knows by this sender id, if any."""
     return session.exec(select(Conversation).where(Conversation.public_id == public_id)).first()

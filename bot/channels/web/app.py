@@ -25,6 +25,13 @@ STATIC = FilePath(__file__).resolve().parent / "static"
 MAX_MESSAGE_CHARS = 20_000
 
 
+class Notice(BaseModel):
+    """A message the project sent on its own initiative."""
+
+    id: int
+    text: str
+
+
 class ChatRequest(BaseModel):
     """A message typed in the web chat."""
 
@@ -99,6 +106,17 @@ def create_app(
             answered=result.answered,
             replies=[ChatReply(text=reply.text) for reply in result.replies],
         )
+
+    @app.get("/api/conversations/{conversation}/notices")
+    async def notices(
+        conversation: Annotated[
+            str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+        ],
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[Notice]:
+        # The project writing first (a team's answer): the page asks every few seconds.
+        found = core.notices(channel="web", conversation_key=conversation, after=after)
+        return [Notice(id=notice_id, text=text) for notice_id, text in found]
 
     @app.get("/api/conversations/{conversation}/messages")
     async def history(

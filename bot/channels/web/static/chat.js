@@ -107,6 +107,25 @@
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
   });
 
+  // The team may answer a concern later: the page asks for such messages every 15 s.
+  let lastNotice = 0;
+  async function fetchNotices() {
+    const response = await fetch(`/api/conversations/${conversation}/notices?after=${lastNotice}`);
+    if (!response.ok) return [];
+    const found = await response.json();
+    if (found.length) lastNotice = found[found.length - 1].id;
+    return found;
+  }
+  async function catchUpNotices() {
+    try { while ((await fetchNotices()).length) { /* already shown by the history */ } }
+    catch (error) { /* the chat works without them */ }
+  }
+  async function pollNotices() {
+    if (document.visibilityState !== "visible") return;
+    try { for (const notice of await fetchNotices()) addMessage(notice.text, "bot"); }
+    catch (error) { /* try again at the next tick */ }
+  }
+
   applyLanguage();
-  showIntro().then(showHistory);
+  showIntro().then(showHistory).then(catchUpNotices).then(() => setInterval(pollNotices, 15000));
 })();
