@@ -39,7 +39,7 @@ from bot.channels.delivery import (
     TemporarySendError,
 )
 from bot.channels.identity import Pseudonyms
-from bot.channels.text import split_message
+from bot.channels.text import split_for
 from bot.core.commands import COMMANDS, Command
 from bot.core.conversation import ConversationCore
 from bot.core.types import Attachment, IncomingMessage, TurnResult
@@ -49,7 +49,6 @@ from bot.storage.models import InboundUpdate, OutboxMessage
 logger = logging.getLogger(__name__)
 
 CHANNEL = "discord"
-MESSAGE_LIMIT = 2000
 RECONCILE_WINDOW = timedelta(days=7)
 NO_PINGS = discord.AllowedMentions.none()
 THREAD_ALREADY_EXISTS = 160004  # Discord's code: a thread was already started on this message
@@ -291,7 +290,7 @@ class DiscordChannel(ChatChannel):
             )
         outgoing: list[Outgoing] = []
         for number, answer in enumerate(result.replies):
-            for index, part in enumerate(split_message(answer.text, MESSAGE_LIMIT)):
+            for index, part in enumerate(split_for(CHANNEL, answer.text)):
                 options: dict[str, Any] = {}
                 if reply_to is not None and number == 0 and index == 0:
                     options["reply_to"] = reply_to
@@ -330,9 +329,7 @@ class DiscordChannel(ChatChannel):
             language_hint=str(interaction.locale),
         )
         result = await self._core.command(incoming, command.name, argument)
-        parts = [
-            part for reply in result.replies for part in split_message(reply.text, MESSAGE_LIMIT)
-        ]
+        parts = [part for reply in result.replies for part in split_for(CHANNEL, reply.text)]
         # Answered directly (Discord wants an answer within 3 s); in a guild only the citizen
         # sees it.
         await interaction.response.send_message(

@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from bot.channels.delivery import Outgoing, outbox_row
-from bot.channels.text import split_message, utf16_length
+from bot.channels.text import PLATFORM_LIMITS, split_for
 from bot.storage import repository
 from bot.storage.models import Conversation
-
-LIMITS = {"telegram": (4096, utf16_length), "discord": (2000, len)}
 
 
 def destination_of(conversation: Conversation) -> str | None:
@@ -43,9 +41,8 @@ def send_to_conversation(
         session=session, conversation=conversation, texts=texts, language=language
     )
     destination = destination_of(conversation)
-    if destination is None or conversation.channel not in LIMITS:
+    if destination is None or conversation.channel not in PLATFORM_LIMITS:
         return
-    limit, measure = LIMITS[conversation.channel]
     session.add_all(
         outbox_row(
             conversation.channel,
@@ -57,6 +54,6 @@ def send_to_conversation(
             ),
         )
         for message in stored
-        for part in split_message(message.text, limit, measure=measure)
+        for part in split_for(conversation.channel, message.text)
     )
     session.commit()

@@ -42,7 +42,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -67,7 +67,7 @@ from bot.channels.delivery import (
     backoff,
 )
 from bot.channels.identity import Pseudonyms
-from bot.channels.text import split_message, utf16_length
+from bot.channels.text import split_for
 from bot.core.commands import COMMAND_NAMES, COMMANDS
 from bot.core.conversation import ConversationCore
 from bot.core.types import Attachment, IncomingMessage, TurnResult
@@ -432,7 +432,7 @@ class TelegramChannel(ChatChannel):
             )
         conversation_id = conversation.id if conversation else None
         for reply_index, answer in enumerate(result.replies):
-            parts = split_message(answer.text, MessageLimit.MAX_TEXT_LENGTH, measure=utf16_length)
+            parts = split_for(CHANNEL, answer.text)
             for index, part in enumerate(parts):
                 options: dict[str, Any] = {}
                 if reply and reply_index == 0 and index == 0:

@@ -66,3 +66,16 @@ def _best_cut(window: str) -> int:
         if position >= half:
             return position
     return len(window)
+
+
+# What one message may hold on each platform, as the platform counts.
+PLATFORM_LIMITS: dict[str, tuple[int, Callable[[str], int]]] = {
+    "telegram": (4096, utf16_length),
+    "discord": (2000, len),
+}
+
+
+def split_for(channel: str, text: str) -> list[str]:
+    """`text` cut into messages the chat platform `channel` accepts."""
+    limit, measure = PLATFORM_LIMITS[channel]
+    return split_message(text, limit, measure=measure)

@@ -52,7 +52,7 @@ from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES
 from bot.core.text import fold
 from bot.storage.models import (
     Concern,
@@ -259,9 +259,6 @@ LABELS: dict[str, dict[str, str]] = {
     "status_in_review": {"fr": "à l'étude", "en": "in review"},
     "status_responded": {"fr": "répondue", "en": "responded"},
     "status_closed": {"fr": "fermée", "en": "closed"},
-    "outcome_resolved": {"fr": "résolue", "en": "resolved"},
-    "outcome_unresolved": {"fr": "non résolue", "en": "unresolved"},
-    "outcome_withdrawn": {"fr": "retirée", "en": "withdrawn"},
     "outcome_unrecorded": {"fr": "non précisée", "en": "not recorded"},
     "channel_web": {"fr": "site web", "en": "website"},
     "channel_telegram": {"fr": "Telegram", "en": "Telegram"},
@@ -891,6 +888,8 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         return LABELS[key][language].format(**values)
 
     def name(prefix: str, key: str) -> str:
+        if prefix == "outcome" and key in OUTCOME_NAMES:
+            return OUTCOME_NAMES[key][language]
         found = LABELS.get(f"{prefix}_{key}")
         return found[language] if found else key
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -527,14 +527,6 @@ def mark_outbox(
         update(OutboxMessage).where(col(OutboxMessage.id) == outbox_id).values(**values)
     )
     session.commit()
-
-
-def count_rows(*, session: Session, model: type[Any], **equal: Any) -> int:
-    """How many rows of `model` have the given column values (for reports and tests)."""
-    query = select(func.count()).select_from(model)
-    for name, value in equal.items():
-        query = query.where(getattr(model, name) == value)
-    return int(session.exec(query).one())
 
 
 def _id(conversation: Conversation) -> int:
