@@ -26,6 +26,8 @@ from bot.channels.web.app import create_app
 from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
+from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.service import Desk
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
@@ -77,6 +79,7 @@ class Assistant:
     rasa_server: LocalRasaServer | None
     channels: list[ChatChannel]
     channel_tasks: list[asyncio.Task[None]]
+    desk: Desk
 
 
 class _Server(uvicorn.Server):
@@ -135,6 +138,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         runtime = rasa_runtime(settings)
         runtime.check()
     register = register_for(settings, database)
+    desk = desk_for(settings, database, knowledge)
     actions = ActionServer(
         engine=database,
         knowledge=knowledge,
@@ -142,6 +146,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         register=register,
         languages=settings.languages,
         default_language=settings.default_language,
+        desk=desk,
     )
     web_task: asyncio.Task[None] | None = None
     web_server: uvicorn.Server | None = None
@@ -167,6 +172,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             project_notice=dict(knowledge.notice),
             register=register,
             retention_days=settings.retention_days,
+            desk=desk,
         )
         channels = chat_channels(settings, core=core, database=database)
         app = create_app(
@@ -199,6 +205,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             rasa_server=rasa_server,
             channels=channels,
             channel_tasks=channel_tasks,
+            desk=desk,
         )
     finally:
         for task in channel_tasks:
@@ -227,6 +234,27 @@ def register_for(settings: Settings, database: Engine) -> Register:
         ),
         acknowledge_days=settings.concern_acknowledge_days,
         respond_days=settings.concern_respond_days,
+    )
+
+
+def desk_for(settings: Settings, database: Engine, knowledge: KnowledgeBase) -> Desk:
+    """The handoff desk with the team's opening hours and rules."""
+    calendar = BusinessCalendar(
+        timezone=settings.project_timezone,
+        country=settings.holidays_country,
+        subdivision=settings.holidays_subdivision,
+        extra_holidays=settings.extra_holidays,
+    )
+    return Desk(
+        engine=database,
+        schedule=DeskSchedule(DeskHours.parse(settings.desk_hours), calendar),
+        hours_text=dict(knowledge.contact.hours),
+        typical_wait_minutes=settings.desk_typical_wait_minutes,
+        alert_minutes=settings.desk_alert_minutes,
+        staff_anonymous=settings.desk_staff_anonymous,
+        handoff_categories=settings.handoff_categories,
+        emergency_number=settings.emergency_number,
+        default_language=settings.default_language,
     )
 
 

@@ -115,6 +115,46 @@ class Settings(BaseSettings):
         description="Key of platform user-id pseudonyms (generated and stored in the database if empty).",
     )
 
+    desk_hours: str = Field(
+        default="mon-fri 08:30-17:00",
+        description="When the team answers, in PROJECT_TIMEZONE (days and hours; holidays excluded).",
+    )
+    desk_typical_wait_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=1440,
+        description="How long a person usually takes to join, in minutes.",
+    )
+    desk_alert_minutes: int = Field(
+        default=15, ge=1, le=1440, description="Alert the staff again about a request this old."
+    )
+    desk_staff_anonymous: bool = Field(
+        default=False, description="Name staff to citizens as 'a member of the project team'."
+    )
+    handoff_categories: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("health_safety",),
+        description="Concern categories that always bring a person in.",
+    )
+    emergency_number: str = Field(
+        default="911", max_length=20, description="Said to a citizen who mentions danger."
+    )
+    desk_session_hours: int = Field(
+        default=12, ge=1, le=720, description="How long a web desk login lasts."
+    )
+    desk_telegram_chat: int | None = Field(
+        default=None,
+        description="Id of the staff forum supergroup on Telegram (a topic per conversation).",
+    )
+    desk_telegram_staff: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(), description="Telegram user ids of the community managers."
+    )
+    desk_discord_channel: int | None = Field(
+        default=None, description="Id of the staff channel on Discord (a thread per conversation)."
+    )
+    desk_discord_role: int | None = Field(
+        default=None, description="Id of the Discord role of the community managers."
+    )
+
     @field_validator("languages", mode="before")
     @classmethod
     def _split_languages(cls, value: object) -> object:
@@ -122,7 +162,31 @@ class Settings(BaseSettings):
             return tuple(part.strip().lower() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("discord_channels", "discord_command_guilds", mode="before")
+    @field_validator("handoff_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("desk_hours")
+    @classmethod
+    def _check_desk_hours(cls, value: str) -> str:
+        from bot.desk.hours import DeskHours  # the parser lives with its only user
+
+        DeskHours.parse(value)
+        return value
+
+    @field_validator(
+        "desk_telegram_chat", "desk_discord_channel", "desk_discord_role", mode="before"
+    )
+    @classmethod
+    def _empty_id_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "discord_channels", "discord_command_guilds", "desk_telegram_staff", mode="before"
+    )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -226,6 +290,18 @@ class Settings(BaseSettings):
             raise ValueError(f"DEFAULT_LANGUAGE '{self.default_language}' is not one of LANGUAGES")
         if self.pseudonym_secret is not None and len(self.pseudonym_secret) < 16:
             raise ValueError("PSEUDONYM_SECRET must be at least 16 characters")
+        if self.desk_telegram_chat is not None and not self.telegram_token:
+            raise ValueError(
+                "DESK_TELEGRAM_CHAT needs TELEGRAM_TOKEN (the same bot serves the staff group)"
+            )
+        if self.desk_telegram_chat is not None and not self.desk_telegram_staff:
+            raise ValueError("DESK_TELEGRAM_CHAT needs DESK_TELEGRAM_STAFF (who may act there)")
+        if self.desk_discord_channel is not None and not self.discord_token:
+            raise ValueError(
+                "DESK_DISCORD_CHANNEL needs DISCORD_TOKEN (the same bot serves the staff channel)"
+            )
+        if self.desk_discord_channel is not None and self.desk_discord_role is None:
+            raise ValueError("DESK_DISCORD_CHANNEL needs DESK_DISCORD_ROLE (who may act there)")
         if self.rasa_url is None and self.action_token is None:
             # A local Rasa server is ours: a fresh secret per run is enough.
             self.action_token = secrets.token_urlsafe(24)

@@ -33,16 +33,23 @@ def destination_of(conversation: Conversation) -> str | None:
 
 
 def send_to_conversation(
-    *, session: Session, conversation: Conversation, texts: Sequence[str], language: str
-) -> None:
-    """Stores `texts` as the assistant's messages in the conversation and queues them on its
-    platform, in one transaction."""
+    *,
+    session: Session,
+    conversation: Conversation,
+    texts: Sequence[str],
+    language: str,
+    author: str | None = None,
+) -> list[int]:
+    """Stores `texts` as the project's messages in the conversation (the assistant's, or with
+    `author` a person's) and queues them on its platform, in one transaction. Returns the
+    stored messages' ids."""
     stored = repository.add_outgoing_messages(
-        session=session, conversation=conversation, texts=texts, language=language
+        session=session, conversation=conversation, texts=texts, language=language, author=author
     )
+    ids = [message.id for message in stored if message.id is not None]
     destination = destination_of(conversation)
     if destination is None or conversation.channel not in PLATFORM_LIMITS:
-        return
+        return ids
     session.add_all(
         outbox_row(
             conversation.channel,
@@ -57,3 +64,4 @@ def send_to_conversation(
         for part in split_for(conversation.channel, message.text)
     )
     session.commit()
+    return ids

@@ -31,6 +31,8 @@ from bot.core.types import (
     TranscriptLine,
     TurnResult,
 )
+from bot.desk.service import Desk, misunderstood_twice
+from bot.desk.triggers import danger_words, strongly_negative
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.register.privacy import erase_citizen
 from bot.register.service import Register
@@ -92,6 +94,7 @@ class ConversationCore:
         register: Register | None = None,
         retention_days: int = 730,
         first_contact_notice: bool = True,
+        desk: Desk | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -102,6 +105,7 @@ class ConversationCore:
         self._register = register
         self._retention_days = retention_days
         self._first_contact_notice = first_contact_notice
+        self._desk = desk
         # Turns of one conversation run one at a time, so replies keep their order. A lock
         # lives only while some turn holds or awaits it (weak values), so idle ones go away.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -273,6 +277,11 @@ class ConversationCore:
             )
         message_id = _required_id(stored.id)
 
+        if conversation.erase_requested_at is None:
+            at_desk = self._to_desk(conversation, message, message_id, language)
+            if at_desk is not None:
+                return at_desk
+
         answered = True
         interpretation: Interpretation | None = None
         texts: list[str] = []
@@ -314,6 +323,10 @@ class ConversationCore:
             if conversation.language_pinned and conversation.language:
                 language = conversation.language
             intent = interpretation.intent if interpretation else None
+            if handled is None and text and answered:
+                texts += self._person_needed(
+                    session, conversation, message, message_id, text, language, intent
+                )
             if message.place == "group" and intent is not None:
                 texts = self._group_safe(session, texts, intent, message, message_id, language)
             repository.finish_incoming(
@@ -341,6 +354,10 @@ class ConversationCore:
                 language=language,
                 reply_to=message_id,
             )
+            with_person = (
+                self._desk is not None
+                and self._desk.open_handoff(session, _required_id(conversation.id)) is not None
+            )
         return TurnResult(
             conversation_id=conversation.public_id,
             message_id=message_id,
@@ -348,6 +365,7 @@ class ConversationCore:
             replies=tuple(Reply(text=t, language=language) for t in texts),
             answered=answered,
             intent=intent,
+            with_person=with_person,
         )
 
     async def _ask_dialogue(
@@ -371,16 +389,94 @@ class ConversationCore:
             return [say("engine_unavailable", language)], reply.interpretation, False
         return list(reply.texts), reply.interpretation, True
 
+    def _to_desk(
+        self, conversation: Conversation, message: IncomingMessage, message_id: int, language: str
+    ) -> TurnResult | None:
+        """During a handoff the message goes to the team and the assistant stays silent (but
+        for a reminder, while nobody has joined yet, that the message reached the team)."""
+        if self._desk is None:
+            return None
+        with self.session() as session:
+            handoff = self._desk.open_handoff(session, _required_id(conversation.id))
+            if handoff is None:
+                return None
+            texts = self._desk.citizen_wrote(session, handoff, message_id, language)
+            if texts:
+                repository.add_outgoing_messages(
+                    session=session,
+                    conversation=conversation,
+                    texts=texts,
+                    language=language,
+                    reply_to=message_id,
+                )
+        return TurnResult(
+            conversation_id=conversation.public_id,
+            message_id=message_id,
+            language=language,
+            replies=tuple(Reply(text=t, language=language) for t in texts),
+            answered=True,
+            with_person=True,
+        )
+
+    def _person_needed(
+        self,
+        session: Session,
+        conversation: Conversation,
+        message: IncomingMessage,
+        message_id: int,
+        text: str,
+        language: str,
+        intent: str | None,
+    ) -> list[str]:
+        """Brings a person in when the message speaks of danger, is strongly negative, or is the
+        second in a row the assistant did not understand; returns what the citizen is told.
+        (Asking for a person, and concerns of some categories, are handled by the actions.)"""
+        if self._desk is None:
+            return []
+        conversation_id = _required_id(conversation.id)
+        informational = bool(intent and intent.startswith("faq/")) and "?" in text
+        danger = danger_words(text, informational=informational)
+        if message.place == "group":
+            # Nobody takes over a public thread: the team is told, the citizen is invited to
+            # write in private, and anyone in danger is told whom to call.
+            if not danger:
+                return []
+            repository.open_human_request(
+                session=session, conversation=conversation, message_id=message_id, reason="urgent"
+            )
+            return [say("handoff_emergency", language, number=self._desk.emergency_number)]
+        if self._desk.open_handoff(session, conversation_id) is not None:
+            return []  # asked for in this very turn (the action said so)
+        reason, detail = None, None
+        if danger:
+            reason, detail = "urgent", ", ".join(danger)
+        elif negative := strongly_negative(text):
+            reason, detail = "negative", ", ".join(negative)
+        elif misunderstood_twice(session, conversation_id):
+            reason = "not_understood"
+        if reason is None:
+            return []
+        handoff, _ = self._desk.request(
+            session, conversation, reason=reason, message_id=message_id, detail=detail
+        )
+        return [self._desk.request_notice(handoff, language)]
+
     def _before_dialogue(
         self, conversation: Conversation, text: str, language: str
     ) -> list[str] | None:
         """What is answered without the dialogue engine: the confirmation of an erasure the
-        citizen asked for, and withdrawing, accepting or appealing one of their concerns."""
+        citizen asked for, a rating of the help of a person, and withdrawing, accepting or
+        appealing one of their concerns."""
         if conversation.erase_requested_at is not None:
             with self.session() as session:
                 current = session.get(Conversation, conversation.id)
                 if current is not None and current.erase_requested_at is not None:
                     return self._confirm_erasure(session, current, text, language)
+        if self._desk is not None and text:
+            with self.session() as session:
+                score = self._desk.take_rating(session, _required_id(conversation.id), text)
+            if score is not None:
+                return [say("handoff_rated", language, score=score)]
         if self._register is None or not text:
             return None
         with self.session() as session:

@@ -166,6 +166,67 @@ PHRASES: dict[str, dict[str, str]] = {
             "to a person."
         ),
     },
+    "handoff_requested": {
+        "fr": (
+            "J'ai demandé à une personne de l'équipe du projet de se joindre à cette conversation{why}. "
+            "{when} D'ici là, je me tais ici : tout ce que vous écrivez est transmis à l'équipe, "
+            "rien ne sera perdu."
+        ),
+        "en": (
+            "I have asked a person from the project team to join this conversation{why}. {when} "
+            "Until then I will stay quiet here: everything you write goes to the team, nothing is lost."
+        ),
+    },
+    "handoff_why_urgent": {
+        "fr": " parce que vous parlez d'un danger",
+        "en": " because you mention a danger",
+    },
+    "handoff_why_negative": {
+        "fr": " parce que votre message mérite une réponse d'une personne",
+        "en": " because your message deserves an answer from a person",
+    },
+    "handoff_why_not_understood": {
+        "fr": " parce que je ne comprends pas bien votre demande",
+        "en": " because I do not understand your request well",
+    },
+    "handoff_why_category": {
+        "fr": " parce qu'une question de {category} demande une personne",
+        "en": " because a {category} matter needs a person",
+    },
+    "handoff_when_open": {
+        "fr": "Une personne se joint habituellement en moins de {minutes} minutes.",
+        "en": "A person usually joins within {minutes} minutes.",
+    },
+    "handoff_when_closed": {
+        "fr": "L'équipe est absente en ce moment ({hours}) : attendez-vous à une réponse à partir du {when}.",
+        "en": "The team is away right now ({hours}): expect an answer from {when}.",
+    },
+    "handoff_emergency": {
+        "fr": "Si quelqu'un est en danger maintenant, appelez le {number} sans attendre.",
+        "en": "If anyone is in danger right now, call {number} without waiting.",
+    },
+    "handoff_still_waiting": {
+        "fr": "Votre message est transmis à l'équipe ({reference}). {when}",
+        "en": "Your message has been passed on to the team ({reference}). {when}",
+    },
+    "handoff_joined": {
+        "fr": "{name} s'est joint(e) à la conversation. Vous échangez maintenant avec une personne, plus avec l'assistant automatisé.",
+        "en": "{name} has joined the conversation. You are now talking with a person, not the automated assistant.",
+    },
+    "handoff_left": {
+        "fr": "{name} a quitté la conversation. L'assistant automatisé reprend : posez-moi vos questions sur le projet.",
+        "en": "{name} has left the conversation. The automated assistant is back: ask me your questions about the project.",
+    },
+    "handoff_rate": {
+        "fr": "Si vous le voulez bien, notez l'aide reçue de 1 (pas utile) à 5 (très utile) en répondant par un chiffre. C'est facultatif.",
+        "en": "If you wish, rate the help you received from 1 (not helpful) to 5 (very helpful) by answering with a number. It is optional.",
+    },
+    "handoff_rated": {
+        "fr": "Merci pour votre note ({score}/5). Elle aide l'équipe à s'améliorer.",
+        "en": "Thank you for your rating ({score}/5). It helps the team improve.",
+    },
+    "staff_says": {"fr": "{name} : {text}", "en": "{name}: {text}"},
+    "team_member": {"fr": "Un membre de l'équipe du projet", "en": "A member of the project team"},
     "human_requested": {
         "fr": (
             "C'est noté : j'ai demandé à une personne de l'équipe du projet de prendre le relais "

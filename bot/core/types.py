@@ -94,6 +94,7 @@ class TurnResult:
     answered: bool  # False when the dialogue engine could not be reached: a person will follow up
     intent: str | None = None
     replayed: bool = False  # the message had been handled before: these are the stored replies
+    with_person: bool = False  # a person of the team was asked to join or is in the conversation
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from bot.core.categories import ConcernCategorizer
 from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
 from bot.core.text import fold
 from bot.core.types import Interpretation
+from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase, contact_line
 from bot.register.service import Register
@@ -94,8 +95,10 @@ class ActionServer:
         register: Register,
         languages: tuple[str, ...],
         default_language: str,
+        desk: Desk | None = None,
     ) -> None:
         self._db = engine
+        self._desk = desk
         self._kb = knowledge
         self._categorizer = categorizer
         self._register = register
@@ -216,14 +219,33 @@ class ActionServer:
             category=CATEGORY_NAMES[concern.category][turn.language],
             respond_by=respond_by,
         )
+        texts = [reply, *self._person_for_category(turn, concern.category)]
         topic = CATEGORY_TOPIC.get(concern.category)
         if topic is None:
-            return ActionResult(texts=[reply], slots={})
+            return ActionResult(texts=texts, slots={})
         return ActionResult(
-            texts=[reply, say("related_answer", turn.language)],
+            texts=[*texts, say("related_answer", turn.language)],
             slots={},
             responses=[f"utter_faq/{topic}"],
         )
+
+    def _person_for_category(self, turn: Turn, category: str) -> list[str]:
+        """A concern of a category that needs a person brings one in (private threads only:
+        nobody takes over a public group)."""
+        if (
+            self._desk is None
+            or category not in self._desk.handoff_categories
+            or turn.conversation.place == "group"
+        ):
+            return []
+        handoff, new = self._desk.request(
+            turn.session,
+            turn.conversation,
+            reason="category",
+            message_id=turn.message_id,
+            detail=category,
+        )
+        return [self._desk.request_notice(handoff, turn.language)] if new else []
 
     async def concern_status(self, turn: Turn) -> ActionResult:
         """The status, next deadline and latest answer of the citizen's own concerns, never
@@ -274,8 +296,14 @@ class ActionServer:
         )
 
     async def request_human(self, turn: Turn) -> ActionResult:
-        """Asks the project team to take the conversation up."""
+        """Asks the project team to take the conversation up: a person joins it (the desk),
+        and meanwhile the assistant is silent."""
         reason = "unknown_question" if turn.interpretation.intent == "affirm" else "asked_human"
+        if self._desk is not None and turn.conversation.place != "group":
+            handoff, _ = self._desk.request(
+                turn.session, turn.conversation, reason="asked_human", message_id=turn.message_id
+            )
+            return ActionResult(texts=[self._desk.request_notice(handoff, turn.language)], slots={})
         repository.open_human_request(
             session=turn.session,
             conversation=turn.conversation,

@@ -31,7 +31,11 @@ class BusinessCalendar:
 
     def is_business_day(self, day: date) -> bool:
         """Whether the project team works on `day`."""
-        return day.weekday() < 5 and day not in self._holidays and day not in self._extra
+        return day.weekday() < 5 and not self.is_holiday(day)
+
+    def is_holiday(self, day: date) -> bool:
+        """Whether `day` is a public holiday or an extra day off of the team."""
+        return day in self._holidays or day in self._extra
 
     def add_business_days(self, moment: datetime, days: int) -> date:
         """The day by which something received at `moment` is due, `days` business days later.

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
@@ -70,6 +71,9 @@ class MessageStatus(StrEnum):
     RECEIVED = "received"
     ANSWERED = "answered"
     UNANSWERED = "unanswered"  # the dialogue engine could not be reached: a person must see it
+    FOR_DESK = (
+        "for_desk"  # written during a handoff: it went to the project team, not the assistant
+    )
 
 
 class Conversation(SQLModel, table=True):
@@ -135,6 +139,11 @@ class Message(SQLModel, table=True):
     )
     language: str | None = Field(default=None, max_length=8)
     language_trusted: bool = False
+    author: str | None = Field(
+        default=None,
+        max_length=120,
+        description="Who wrote an outgoing message other than the assistant (staff:<desk>:<id>).",
+    )
     intent: str | None = Field(default=None, max_length=128)
     confidence: float | None = None
     status: MessageStatus | None = Field(default=None, max_length=16)
@@ -356,3 +365,127 @@ class InstanceSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=255)
     created_at: datetime = _timestamp()
+
+
+class HandoffStatus(StrEnum):
+    """Where a handoff to a person stands."""
+
+    WAITING = "waiting"  # a person was asked to join; the assistant is silent meanwhile
+    ACTIVE = "active"  # one community manager owns the conversation
+    CLOSED = "closed"  # handed back to the assistant
+
+
+class Handoff(SQLModel, table=True):
+    """A time a person of the project team took (or was asked to take) a conversation over.
+
+    A conversation has at most one handoff that is not closed (a partial unique index), and
+    an active one has exactly one owner: claiming is a conditional update.
+    """
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        Index(
+            "ux_handoff_open_per_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=sql_text("status != 'closed'"),
+            postgresql_where=sql_text("status != 'closed'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    reason: str = Field(
+        max_length=32,
+        description="asked_human, not_understood, urgent, negative, category, staff",
+    )
+    detail: str | None = Field(default=None, max_length=200, description="e.g. the words of danger")
+    status: str = Field(default=HandoffStatus.WAITING, max_length=16, index=True)
+    requested_at: datetime = _timestamp(index=True)
+    owner: str | None = Field(default=None, max_length=120, description="staff:<desk>:<id>")
+    owner_name: str | None = Field(default=None, max_length=120)
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    closed_by: str | None = Field(default=None, max_length=120)
+    outcome: str | None = Field(default=None, max_length=16, description="resolved, unresolved")
+    alerted_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    alert_count: int = 0
+    reminded_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="When the waiting citizen was last told their messages reach the team.",
+    )
+    rating: int | None = None
+    rating_requested_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class HandoffEvent(SQLModel, table=True):
+    """What happened in a handoff: requested, claimed, replies, internal notes, alerts,
+    refusals, closing, the citizen's rating. Internal notes are never shown to citizens."""
+
+    __tablename__ = "handoff_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    handoff_id: int = Field(foreign_key="handoff.id", index=True)
+    at: datetime = _timestamp()
+    actor: str = Field(max_length=120)
+    actor_name: str | None = Field(default=None, max_length=120)
+    desk: str | None = Field(default=None, max_length=16, description="web, telegram, discord")
+    kind: str = Field(max_length=24)
+    text: str | None = Field(default=None, sa_column=Column(StoredText(), nullable=True))
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+
+
+class DeskThread(SQLModel, table=True):
+    """A conversation's thread on a chat desk (a Telegram topic, a Discord thread), and how far
+    its transcript was copied there."""
+
+    __tablename__ = "desk_thread"
+    __table_args__ = (UniqueConstraint("conversation_id", "desk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    desk: str = Field(max_length=16)
+    thread_id: str = Field(max_length=64, index=True)
+    relayed_upto: int = Field(default=0, description="The last message id copied to the thread.")
+    handoff_id: int | None = Field(
+        default=None, foreign_key="handoff.id", description="The handoff last announced there."
+    )
+    created_at: datetime = _timestamp()
+
+
+class StaffAccount(SQLModel, table=True):
+    """A community manager's login to the web desk (the password is an Argon2 hash)."""
+
+    __tablename__ = "staff_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=64)
+    display_name: str = Field(max_length=120, description="The first name citizens may see.")
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    created_at: datetime = _timestamp()
+    last_login_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in web desk session; the cookie holds a random token, the table its hash."""
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    account_id: int = Field(foreign_key="staff_account.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _timestamp()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -162,8 +162,10 @@ def add_outgoing_messages(
     texts: Sequence[str],
     language: str,
     reply_to: int | None = None,
+    author: str | None = None,
 ) -> list[Message]:
-    """Stores the assistant's replies of one turn in one transaction."""
+    """Stores the assistant's replies of one turn in one transaction (or, with `author`, what
+    a person of the team wrote)."""
     now = utc_now()
     messages = [
         Message(
@@ -172,6 +174,7 @@ def add_outgoing_messages(
             text=text,
             language=language,
             reply_to=reply_to,
+            author=author,
             created_at=now,
         )
         for text in texts

@@ -59,6 +59,7 @@ class ChatResponse(BaseModel):
     conversation: str
     language: str
     answered: bool
+    with_person: bool = False  # a person of the team was asked to join or is in the conversation
     replies: list[ChatReply]
 
 
@@ -104,6 +105,7 @@ def create_app(
             conversation=request.conversation,
             language=result.language,
             answered=result.answered,
+            with_person=result.with_person,
             replies=[ChatReply(text=reply.text) for reply in result.replies],
         )
 

@@ -1,0 +1,117 @@
+"""When the project team is at the desk: opening hours in the project's time zone, without
+public holidays. Used to tell a citizen when to expect a person, and to alert staff only when
+someone can act."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from bot.register.deadlines import BusinessCalendar
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FRENCH_DAYS = {"lun": "mon", "mar": "tue", "mer": "wed", "jeu": "thu", "ven": "fri"}
+_FRENCH_DAYS |= {"sam": "sat", "dim": "sun"}
+_PART = re.compile(
+    r"^\s*(?P<first>[a-z]{3})(?:\s*-\s*(?P<last>[a-z]{3}))?\s+"
+    r"(?P<open>\d{1,2}:\d{2})\s*-\s*(?P<close>\d{1,2}:\d{2})\s*$"
+)
+
+
+class DeskHoursError(ValueError):
+    """The opening hours cannot be read; the message says how to write them."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Hours of one weekday (0 is Monday)."""
+
+    weekday: int
+    opens: time
+    closes: time
+
+
+@dataclass(frozen=True)
+class DeskHours:
+    """The team's weekly opening hours, e.g. ``mon-fri 08:30-17:00; sat 09:00-12:00``."""
+
+    openings: tuple[Opening, ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> DeskHours:
+        """Reads opening hours; `always` means the desk is always staffed.
+
+        Raises:
+            DeskHoursError: when a part cannot be read.
+        """
+        if spec.strip().lower() in ("always", "24/7"):
+            return cls(tuple(Opening(day, time(0, 0), time(23, 59, 59)) for day in range(7)))
+        openings: list[Opening] = []
+        for part in filter(str.strip, spec.lower().replace(",", ";").split(";")):
+            match = _PART.match(part)
+            if match is None:
+                raise DeskHoursError(
+                    f"cannot read {part.strip()!r}: write days and hours like 'mon-fri 08:30-17:00'"
+                )
+            first, last = (_day(match["first"]), _day(match["last"] or match["first"]))
+            opens, closes = _time(match["open"]), _time(match["close"])
+            if closes <= opens:
+                raise DeskHoursError(f"in {part.strip()!r} the desk closes before it opens")
+            days = range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)]
+            openings.extend(Opening(day, opens, closes) for day in days)
+        if not openings:
+            raise DeskHoursError("no opening hours given: write e.g. 'mon-fri 08:30-17:00'")
+        return cls(tuple(sorted(openings, key=lambda o: (o.weekday, o.opens))))
+
+
+class DeskSchedule:
+    """Opening hours on the project's calendar (its time zone and holidays)."""
+
+    def __init__(self, hours: DeskHours, calendar: BusinessCalendar) -> None:
+        self.hours = hours
+        self.calendar = calendar
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether a person is at the desk at `moment`."""
+        local = moment.astimezone(self.calendar.zone)
+        if self.calendar.is_holiday(local.date()):
+            return False
+        now = local.time()
+        return any(
+            o.weekday == local.weekday() and o.opens <= now < o.closes for o in self.hours.openings
+        )
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """When the desk opens next after `moment` (`moment` itself when it is open), aware,
+        in the project's time zone."""
+        local = moment.astimezone(self.calendar.zone)
+        if self.is_open(local):
+            return local
+        for offset in range(0, 370):
+            day = local.date() + timedelta(days=offset)
+            if self.calendar.is_holiday(day):
+                continue
+            for opening in self.hours.openings:
+                if opening.weekday != day.weekday():
+                    continue
+                start = datetime.combine(day, opening.opens, tzinfo=self.calendar.zone)
+                if start > local:
+                    return start
+        return local  # a year of holidays: say "now" rather than promise a date
+
+
+def _day(name: str) -> int:
+    name = _FRENCH_DAYS.get(name, name)
+    if name not in DAYS:
+        raise DeskHoursError(f"{name!r} is not a day: use mon, tue, wed, thu, fri, sat, sun")
+    return DAYS.index(name)
+
+
+def _time(value: str) -> time:
+    hours, minutes = (int(part) for part in value.split(":"))
+    if hours == 24 and minutes == 0:
+        return time(23, 59, 59)
+    if not (0 <= hours < 24 and 0 <= minutes < 60):
+        raise DeskHoursError(f"{value!r} is not a time of day")
+    return time(hours, minutes)
