@@ -1,5 +1,5 @@
-"""The `bot` command: run the assistant, chat in the terminal, parse messages, train, and
-work the concern register."""
+"""The `bot` command: run the assistant, chat in the terminal, parse messages, train, work
+the concern register, and manage the web desk's staff logins."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from bot.app import (
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
 from bot.core.text import clean_text, for_engine
+from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import RasaRuntimeError
@@ -154,6 +155,7 @@ def _build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the database")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
     register_cli.add_commands(commands)
+    desk_cli.add_commands(commands)
     return parser
 
 
@@ -192,6 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             database = open_database(settings.database_url)
             try:
                 return register_cli.run(args, settings, register_for(settings, database))
+            finally:
+                database.dispose()
+        elif args.command == "staff":
+            database = open_database(settings.database_url)
+            try:
+                return desk_cli.run(args, database)
             finally:
                 database.dispose()
     except KeyboardInterrupt:

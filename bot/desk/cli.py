@@ -1,0 +1,128 @@
+"""`bot staff ...`: the logins of community managers to the web desk, from a terminal.
+
+Passwords are typed twice at a hidden prompt, or read as one line from standard input with
+`--password-stdin` (for scripts); they never appear on the command line. Every change is in
+the audit trail with the actor "cli".
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.desk.accounts import (
+    AccountError,
+    create_account,
+    get_account,
+    list_accounts,
+    normalise_username,
+    set_active,
+    set_password,
+)
+
+
+class PasswordInputError(Exception):
+    """No usable password could be read; the message is one sentence."""
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Adds `staff` to the `bot` command."""
+    staff = commands.add_parser("staff", help="community managers' logins to the web desk")
+    verbs = staff.add_subparsers(dest="verb", required=True)
+
+    add = verbs.add_parser("add", help="add a login (the password is asked for)")
+    add.add_argument("username", help="3-64 characters among a-z, 0-9, '.', '_' and '-'")
+    add.add_argument("--name", required=True, help="the first name citizens may see")
+    _add_password_stdin(add)
+    verbs.add_parser("list", help="every login: username, name, active, last login")
+    for verb, text_help in (
+        ("disable", "refuse its logins and sign it out everywhere"),
+        ("enable", "allow its logins again"),
+    ):
+        verbs.add_parser(verb, help=text_help).add_argument("username")
+    password = verbs.add_parser("password", help="set a new password (signs it out everywhere)")
+    password.add_argument("username")
+    _add_password_stdin(password)
+
+
+def run(args: argparse.Namespace, engine: Engine) -> int:
+    """Carries out a `staff` command; returns the exit status (2 when refused)."""
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            return _run(args, session)
+    except (AccountError, PasswordInputError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, session: Session) -> int:
+    verb = args.verb
+    if verb == "list":
+        accounts = list_accounts(session=session)
+        for account in accounts:
+            last = (
+                f"{account.last_login_at:%Y-%m-%d %H:%M} UTC" if account.last_login_at else "never"
+            )
+            state = "active" if account.active else "disabled"
+            print(
+                f"{account.username:<20} {account.display_name:<20} {state:<8}  last login {last}"
+            )
+        print(f"{len(accounts)} staff accounts.", file=sys.stderr)
+        return 0
+    if verb == "add":
+        # Refuse a wrong username before asking for a password.
+        username = normalise_username(args.username)
+        account = create_account(
+            session=session,
+            username=username,
+            display_name=args.name,
+            password=_read_password(username, from_stdin=args.password_stdin),
+        )
+        print(f"Staff account {account.username} ({account.display_name}) created.")
+    elif verb in ("disable", "enable"):
+        account = set_active(session=session, username=args.username, active=verb == "enable")
+        print(f"Staff account {account.username} {verb}d.")
+    elif verb == "password":
+        # Refuse an unknown account before asking for a password.
+        username = get_account(session=session, username=args.username).username
+        account = set_password(
+            session=session,
+            username=username,
+            password=_read_password(username, from_stdin=args.password_stdin),
+        )
+        print(f"Password of {account.username} changed; it was signed out everywhere.")
+    else:  # pragma: no cover - argparse refuses other verbs
+        raise AssertionError(verb)
+    return 0
+
+
+def _add_password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password as one line from standard input instead of asking",
+    )
+
+
+def _read_password(username: str, *, from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise PasswordInputError("No password was given on standard input.")
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise PasswordInputError(
+            "Type the password in a terminal, or pass it on standard input with --password-stdin."
+        )
+    try:
+        first = getpass.getpass(f"Password for {username}: ")
+        second = getpass.getpass("The same password again: ")
+    except EOFError as exc:
+        raise PasswordInputError("No password was typed.") from exc
+    if first != second:
+        raise PasswordInputError("The two passwords differ; nothing was changed.")
+    return first
