@@ -27,6 +27,7 @@ from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
@@ -174,7 +175,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             retention_days=settings.retention_days,
             desk=desk,
         )
-        channels = chat_channels(settings, core=core, database=database)
+        channels = chat_channels(settings, core=core, database=database, desk=desk)
         app = create_app(
             core=core,
             actions=actions,
@@ -184,6 +185,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             channel_status=lambda: {
                 c.name: {"state": c.status.state, "detail": c.status.detail} for c in channels
             },
+            desk=desk,
+            database=database,
+            desk_session_hours=settings.desk_session_hours,
+            # Off loopback the desk is reached over HTTPS (a reverse proxy): its cookies must
+            # never travel in clear. On 127.0.0.1 a browser on the same machine uses plain HTTP.
+            secure_cookies=settings.web_host not in ("127.0.0.1", "localhost", "::1"),
         )
         for channel in channels:
             if isinstance(channel, TelegramChannel) and settings.telegram_webhook_url:
@@ -259,7 +266,7 @@ def desk_for(settings: Settings, database: Engine, knowledge: KnowledgeBase) -> 
 
 
 def chat_channels(
-    settings: Settings, *, core: ConversationCore, database: Engine
+    settings: Settings, *, core: ConversationCore, database: Engine, desk: Desk | None = None
 ) -> list[ChatChannel]:
     """The chat platforms with a token in the settings (none by default)."""
     if not (settings.telegram_token or settings.discord_token):
@@ -276,6 +283,9 @@ def chat_channels(
                 base_url=settings.telegram_api_url,
                 webhook_url=settings.telegram_webhook_url,
                 webhook_secret=settings.telegram_webhook_secret,
+                desk=desk,
+                desk_chat=settings.desk_telegram_chat,
+                desk_staff=settings.desk_telegram_staff,
             )
         )
     if settings.discord_token:
@@ -287,6 +297,9 @@ def chat_channels(
                 pseudonyms=pseudonyms,
                 channels=settings.discord_channels,
                 command_guilds=settings.discord_command_guilds,
+                desk=desk,
+                desk_channel=settings.desk_discord_channel,
+                desk_role=settings.desk_discord_role,
             )
         )
     return channels
@@ -298,6 +311,9 @@ def start_channels(assistant: Assistant) -> None:
         assistant.channel_tasks.append(
             asyncio.create_task(keep_running(channel), name=f"channel-{channel.name}")
         )
+    assistant.channel_tasks.append(
+        asyncio.create_task(alert_loop(assistant.desk), name="desk-alerts")
+    )
 
 
 async def wait_for_dialogue(assistant: Assistant) -> None:

@@ -13,6 +13,7 @@ import aiohttp
 import discord
 import pytest
 from discord import app_commands
+from discord.http import Route
 
 from tests.support.fake_discord import FakeDiscord, pointed_at, running_client
 
@@ -355,3 +356,201 @@ async def test_threads_are_created_and_carry_messages(fake: FakeDiscord, bot: Bo
     await in_thread.channel.send("réponse dans le fil")
     (posted,) = await fake.wait_for_messages(1, channel_id=thread.id)
     assert posted.content == "réponse dans le fil"
+
+
+MANAGER = 810000000000000042
+STAFF_ROLE = 720000000000000001
+
+
+@pytest.fixture
+async def desk(fake: FakeDiscord) -> AsyncIterator[tuple[Bot, int]]:
+    """A bot connected to a guild with a staff channel and a manager holding the staff role."""
+    staff_channel = fake.add_channel("accueil-equipe", topic="Demandes des citoyens")
+    fake.add_role("Équipe accueil", role_id=STAFF_ROLE, mentionable=True)
+    fake.set_roles(fake.guild_id, MANAGER, [STAFF_ROLE], username="claire")
+    client = Bot()
+    async with running_client(client, fake):
+        yield client, staff_channel
+
+
+async def test_member_roles_reach_messages_and_interactions(
+    fake: FakeDiscord, desk: tuple[Bot, int]
+) -> None:
+    bot, staff_channel = desk
+    guild = bot.get_guild(fake.guild_id)
+    assert guild is not None
+    staff = guild.get_role(STAFF_ROLE)
+    assert staff is not None
+    assert (staff.name, staff.mentionable) == ("Équipe accueil", True)
+    assert [role.id for role in guild.roles] == [fake.guild_id, STAFF_ROLE]
+    assert isinstance(guild.get_channel(staff_channel), discord.TextChannel)
+
+    fake.post(channel=staff_channel, user_id=MANAGER, content="Je prends le dossier")
+    said = await bot.next_from(MANAGER)
+    assert isinstance(said.author, discord.Member)
+    assert said.author.name == "claire"
+    assert [role.id for role in said.author.roles] == [fake.guild_id, STAFF_ROLE]
+    fake.post(channel="general", user_id=CITIZEN, content="bonjour")
+    assert [role.id for role in (await bot.next_from(CITIZEN)).author.roles] == [fake.guild_id]
+
+    created = bot.wait_for("guild_role_create", timeout=5)
+    elected = fake.add_role("Élus")  # after READY: GUILD_ROLE_CREATE
+    assert (await created).id == elected
+    fake.set_roles(fake.guild_id, MANAGER, [STAFF_ROLE, elected])
+    fake.post(channel=staff_channel, user_id=MANAGER, content="Et j'informe les élus")
+    again = await bot.next_from(MANAGER)
+    assert isinstance(again.author, discord.Member)
+    assert {role.id for role in again.author.roles} == {fake.guild_id, STAFF_ROLE, elected}
+    assert [role.id for role in said.author.roles] == [fake.guild_id, STAFF_ROLE]  # a snapshot
+
+    interacted = bot.wait_for("interaction", timeout=5)
+    fake.slash(name="prendre", user_id=MANAGER, channel=staff_channel)
+    interaction = await interacted
+    assert isinstance(interaction.user, discord.Member)
+    assert staff in interaction.user.roles
+    with pytest.raises(KeyError):
+        fake.set_roles(123, MANAGER, [STAFF_ROLE])  # the stand-in has one guild
+
+
+async def test_threads_without_a_message_are_renamed_archived_and_woken(
+    fake: FakeDiscord, desk: tuple[Bot, int]
+) -> None:
+    bot, staff_channel = desk
+    channel = bot.get_channel(staff_channel)
+    assert isinstance(channel, discord.TextChannel)
+    created = bot.wait_for("thread_create", timeout=5)
+    thread = await channel.create_thread(
+        name="Amélie — stationnement",
+        type=discord.ChannelType.public_thread,
+        auto_archive_duration=1440,
+    )
+    assert (thread.type, thread.parent_id, thread.owner_id) == (
+        discord.ChannelType.public_thread,
+        staff_channel,
+        fake.bot_id,
+    )
+    assert (await created).id == thread.id  # THREAD_CREATE, as Discord fires it
+    assert fake.threads[-1]["starter_message_id"] is None
+    assert fake.channel(thread.id)["thread_metadata"]["auto_archive_duration"] == 1440
+    # Without a type, Discord makes a private thread (the documented default).
+    raw = await bot.http.request(
+        Route("POST", "/channels/{channel_id}/threads", channel_id=staff_channel),
+        json={"name": "sans type"},
+    )
+    assert raw["type"] == 12
+
+    fake.post(channel=thread.id, user_id=MANAGER, content="Je m'en occupe")
+    in_thread = await bot.next_from(MANAGER)
+    assert in_thread.channel.id == thread.id
+    assert isinstance(in_thread.author, discord.Member)
+    assert STAFF_ROLE in [role.id for role in in_thread.author.roles]
+    await thread.send("Merci Claire")
+    assert [m.content for m in fake.messages_in(thread.id)] == ["Merci Claire"]
+
+    updated = bot.wait_for("thread_update", timeout=5)
+    archived = await thread.edit(name="Amélie — réglé", archived=True)
+    assert (archived.name, archived.archived, archived.locked) == ("Amélie — réglé", True, False)
+    _, after = await updated
+    assert after.archived
+    assert bot.get_channel(thread.id) is None  # discord.py forgets archived threads
+    with pytest.raises(discord.HTTPException) as refused:
+        await thread.edit(name="encore")  # an archived thread must be un-archived first
+    assert (refused.value.status, refused.value.code) == (400, 50083)
+
+    rejoined = bot.wait_for("thread_join", check=lambda t: t.id == thread.id, timeout=5)
+    await thread.send("Une dernière précision")  # un-archives it, as Discord does
+    assert (await rejoined).archived is False
+    assert fake.channel(thread.id)["thread_metadata"]["archived"] is False
+    fake.post(channel=thread.id, user_id=MANAGER, content="Vu")
+    assert (await bot.next_from(MANAGER)).channel.id == thread.id
+
+    await thread.edit(archived=True, locked=True)
+    with pytest.raises(discord.HTTPException) as locked:
+        await thread.send("Rouvert ?")
+    assert (locked.value.status, locked.value.code, locked.value.text) == (
+        400,
+        50083,
+        "Thread is archived",
+    )
+    with pytest.raises(ValueError, match="archived and locked"):
+        fake.post(channel=thread.id, user_id=MANAGER, content="Et moi ?")
+    reopened = await thread.edit(archived=False)
+    assert (reopened.archived, reopened.locked) == (False, True)
+    assert [edit["data"] for edit in fake.channel_edits] == [
+        {"name": "Amélie — réglé", "archived": True},
+        {"archived": True, "locked": True},
+        {"archived": False},
+    ]
+    assert fake.channel(thread.id)["message_count"] == 4
+
+
+async def test_a_deleted_thread_is_an_unknown_channel(
+    fake: FakeDiscord, desk: tuple[Bot, int]
+) -> None:
+    bot, staff_channel = desk
+    channel = bot.get_channel(staff_channel)
+    assert isinstance(channel, discord.TextChannel)
+    thread = await channel.create_thread(name="Zoé", type=discord.ChannelType.public_thread)
+    await thread.send("Première réponse")
+
+    deleted = bot.wait_for("thread_delete", timeout=5)
+    fake.delete_channel(thread.id)  # a moderator deletes it in the app
+    assert (await deleted).id == thread.id
+    with pytest.raises(discord.NotFound) as gone:
+        await thread.send("Toujours là ?")
+    assert (gone.value.status, gone.value.code, gone.value.text) == (404, 10003, "Unknown Channel")
+    with pytest.raises(KeyError):
+        fake.post(channel=thread.id, user_id=MANAGER, content="?")
+    with pytest.raises(KeyError):
+        fake.channel(thread.id)
+
+    own = await channel.create_thread(name="Temporaire", type=discord.ChannelType.public_thread)
+    removed = bot.wait_for("raw_thread_delete", timeout=5)
+    await own.delete()  # DELETE /channels/{id} by the bot
+    assert (await removed).thread_id == own.id
+    assert fake.deleted_channels == [thread.id, own.id]
+    assert [m.content for m in fake.messages_in(thread.id)] == ["Première réponse"]  # the log
+
+
+async def test_role_mentions_follow_allowed_mentions_and_permissions(
+    fake: FakeDiscord, desk: tuple[Bot, int]
+) -> None:
+    bot, staff_channel = desk
+    channel = bot.get_channel(staff_channel)
+    assert isinstance(channel, discord.TextChannel)
+    only_staff = discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(STAFF_ROLE)], replied_user=False
+    )
+    await channel.send(f"<@&{STAFF_ROLE}> nouvelle demande", allowed_mentions=only_staff)
+    await channel.send(
+        f"<@&{STAFF_ROLE}> pour info", allowed_mentions=discord.AllowedMentions.none()
+    )
+    pinged, quiet = await fake.wait_for_messages(2, channel_id=staff_channel)
+    assert pinged.allowed_mentions == {"parse": [], "roles": [STAFF_ROLE]}
+    assert pinged.mentioned_role_ids == [STAFF_ROLE]
+    assert quiet.allowed_mentions == {"parse": []}
+    assert quiet.mentioned_role_ids == []
+    echo = await bot.next_from(fake.bot_id)
+    assert [role.id for role in echo.role_mentions] == [STAFF_ROLE]
+
+    # Roles are not mentionable by default: the bot needs MENTION_EVERYONE to ping one.
+    elected = fake.add_role("Élus")
+    everyone_roles = discord.AllowedMentions(everyone=False, users=False, roles=True)
+    await channel.send(f"<@&{elected}> à valider", allowed_mentions=everyone_roles)
+    fake.set_roles(fake.guild_id, fake.bot_id, [fake.add_role("Bot", permissions=1 << 17)])
+    await channel.send(f"<@&{elected}> à valider", allowed_mentions=everyone_roles)
+    unheard, heard = (await fake.wait_for_messages(4, channel_id=staff_channel))[2:]
+    assert unheard.allowed_mentions == {"parse": ["roles"], "replied_user": True}
+    assert unheard.mentioned_role_ids == []
+    assert heard.mentioned_role_ids == [elected]
+
+    with pytest.raises(discord.HTTPException) as exclusive:
+        await bot.http.request(
+            Route("POST", "/channels/{channel_id}/messages", channel_id=staff_channel),
+            json={
+                "content": f"<@&{STAFF_ROLE}>",
+                "allowed_mentions": {"parse": ["roles"], "roles": [str(STAFF_ROLE)]},
+            },
+        )
+    assert (exclusive.value.status, exclusive.value.code) == (400, 50035)
+    assert len(fake.messages_in(staff_channel)) == 4

@@ -410,3 +410,180 @@ async def test_application_polls_and_replies_end_to_end(fake: FakeTelegram) -> N
     assert fake.calls_of("deleteWebhook")  # the updater's bootstrap
     assert fake.pending_update_ids() == []
     assert fake.confirmed_offset == 1001  # confirmed by the updater's last getUpdates
+
+
+STAFF_FORUM = -1001987654321
+MANAGER = 501
+
+
+async def test_forum_topics_live_and_die_like_telegrams(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    fake.add_forum(STAFF_FORUM, title="Accueil citoyens — équipe")
+    chat = await bot.get_chat(STAFF_FORUM)
+    assert (chat.type, chat.is_forum, chat.title) == (
+        "supergroup",
+        True,
+        "Accueil citoyens — équipe",
+    )
+
+    topic = await bot.create_forum_topic(STAFF_FORUM, "  Amélie — stationnement  ")
+    assert isinstance(topic, telegram.ForumTopic)
+    assert topic.name == "Amélie — stationnement"  # trimmed, as TDLib cleans names
+    assert topic.icon_color in (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
+    thread = topic.message_thread_id
+
+    sent = await bot.send_message(STAFF_FORUM, "Nouvelle demande", message_thread_id=thread)
+    assert (sent.message_thread_id, sent.is_topic_message) == (thread, True)
+    assert sent.reply_to_message is not None  # a topic message answers the topic's first one
+    assert sent.reply_to_message.message_id == thread
+    assert sent.reply_to_message.forum_topic_created is not None
+    assert sent.reply_to_message.forum_topic_created.name == "Amélie — stationnement"
+    assert [m.entities_text for m in fake.sent_to_topic(STAFF_FORUM, thread)] == [
+        "Nouvelle demande"
+    ]
+    history = fake.topic_history(STAFF_FORUM, thread)
+    assert [m["message_id"] for m in history] == [thread, sent.message_id]
+    assert history[0]["forum_topic_created"]["name"] == "Amélie — stationnement"
+
+    assert await bot.edit_forum_topic(STAFF_FORUM, thread, name="Amélie — en cours")
+    with pytest.raises(BadRequest, match=r"(?i)^topic_not_modified$"):
+        await bot.edit_forum_topic(STAFF_FORUM, thread, name="Amélie — en cours")
+    assert await bot.close_forum_topic(STAFF_FORUM, thread)
+    with pytest.raises(BadRequest, match=r"(?i)^topic_not_modified$"):
+        await bot.close_forum_topic(STAFF_FORUM, thread)
+    closed = fake.topic(STAFF_FORUM, thread)
+    assert (closed.name, closed.closed, closed.deleted) == ("Amélie — en cours", True, False)
+    # An admin with can_manage_topics may still write in a closed topic.
+    await bot.send_message(STAFF_FORUM, "Note interne", message_thread_id=thread)
+    assert await bot.reopen_forum_topic(STAFF_FORUM, thread)
+    assert [
+        next(key for key in m if key.startswith("forum_topic_") or key == "text")
+        for m in fake.topic_history(STAFF_FORUM, thread)
+    ] == [
+        "forum_topic_created",
+        "text",
+        "forum_topic_edited",
+        "forum_topic_closed",
+        "text",
+        "forum_topic_reopened",
+    ]
+
+    assert await bot.delete_forum_topic(STAFF_FORUM, thread)
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(STAFF_FORUM, "Encore là ?", message_thread_id=thread)
+    with pytest.raises(BadRequest, match=r"(?i)^topic_id_invalid$"):
+        await bot.close_forum_topic(STAFF_FORUM, thread)
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(STAFF_FORUM, "Nulle part", message_thread_id=424242)
+    assert [(t.thread_id, t.name, t.closed, t.deleted) for t in fake.topics(STAFF_FORUM)] == [
+        (thread, "Amélie — en cours", False, True)
+    ]
+    assert fake.topic_history(STAFF_FORUM, thread) == []  # its messages went with it
+    with pytest.raises(BadRequest, match=r"(?i)message to be replied not found"):
+        await bot.send_message(STAFF_FORUM, "Réponse", reply_to_message_id=sent.message_id)
+    assert len(fake.sent_to_topic(STAFF_FORUM, thread)) == 2  # what the bot did stays recorded
+
+
+async def test_topics_need_a_forum_and_the_right_rights(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    with pytest.raises(BadRequest, match=r"^The chat is not a forum$"):
+        await bot.create_forum_topic(-1001000000001, "Sujet")  # a supergroup without topics
+    with pytest.raises(BadRequest, match=r"^The chat is not a forum$"):
+        await bot.create_forum_topic(42, "Sujet")
+
+    fake.add_forum(STAFF_FORUM)
+    with pytest.raises(BadRequest, match=r"^Title must be non-empty$"):
+        await bot.create_forum_topic(STAFF_FORUM, " \n ")
+    long = await bot.create_forum_topic(STAFF_FORUM, "x" * 200)
+    assert len(long.name) == 128
+
+    fake.add_forum(-1001000000002, can_manage_topics=False)
+    with pytest.raises(BadRequest, match=r"^Not enough rights to create a topic$"):
+        await bot.create_forum_topic(-1001000000002, "Sujet")
+
+    members_forum = -1001000000003
+    fake.add_forum(members_forum, can_manage_topics=False, members_can_create_topics=True)
+    own = await bot.create_forum_topic(members_forum, "Créé par le bot")
+    assert await bot.close_forum_topic(members_forum, own.message_thread_id)  # its creator
+    with pytest.raises(BadRequest, match=r"(?i)^topic_closed$"):
+        await bot.send_message(members_forum, "Fermé ?", message_thread_id=own.message_thread_id)
+    someone_elses = fake.create_topic(chat_id=members_forum, name="Créé par Claire", user_id=77)
+    with pytest.raises(BadRequest, match=r"^Not enough rights to close or open the topic$"):
+        await bot.close_forum_topic(members_forum, someone_elses)
+    with pytest.raises(BadRequest, match=r"^Invalid message thread identifier specified$"):
+        await bot.close_forum_topic(members_forum, 0)
+    assert [t.closed for t in fake.topics(members_forum)] == [True, False]
+    assert fake.errors[-1] == (
+        "closeForumTopic",
+        400,
+        "Bad Request: invalid message thread identifier specified",
+    )
+
+
+async def test_people_write_in_topics_and_the_bot_answers_there(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    fake.add_forum(STAFF_FORUM)
+    topic = await bot.create_forum_topic(STAFF_FORUM, "Zoé — bruit")
+    thread = topic.message_thread_id
+    relayed = await bot.send_message(
+        STAFF_FORUM, "Zoé : « Trop de bruit »", message_thread_id=thread
+    )
+
+    fake.send_text(
+        chat_id=STAFF_FORUM,
+        user_id=MANAGER,
+        first_name="Claire",
+        username="claire_cm",
+        language_code="fr",
+        text="Je prends ce dossier",
+        thread_id=thread,
+    )
+    fake.send_text(
+        chat_id=STAFF_FORUM, user_id=MANAGER, text="Réponse", thread_id=thread, reply_to_bot=True
+    )
+    fake.send_text(
+        chat_id=STAFF_FORUM,
+        user_id=MANAGER,
+        text="Précision",
+        reply_to_message_id=relayed.message_id,
+    )
+    other = fake.create_topic(chat_id=STAFF_FORUM, name="Sujet libre", user_id=MANAGER)
+    fake.close_topic(chat_id=STAFF_FORUM, thread_id=other, user_id=MANAGER)
+    with pytest.raises(LookupError):
+        fake.send_text(chat_id=STAFF_FORUM, user_id=MANAGER, text="?", thread_id=999)
+
+    plain, reply, quoted, created, closed = (u.message for u in await bot.get_updates())
+    assert plain is not None
+    assert (plain.chat.id, plain.chat.type, plain.chat.is_forum) == (
+        STAFF_FORUM,
+        "supergroup",
+        True,
+    )
+    assert (plain.message_thread_id, plain.is_topic_message) == (thread, True)
+    assert plain.reply_to_message is not None
+    assert plain.reply_to_message.forum_topic_created is not None
+    assert plain.reply_to_message.forum_topic_created.name == "Zoé — bruit"
+    assert plain.from_user is not None
+    assert (plain.from_user.id, plain.from_user.username) == (MANAGER, "claire_cm")
+    assert (plain.from_user.first_name, plain.from_user.language_code) == ("Claire", "fr")
+    assert reply.reply_to_message.message_id == relayed.message_id  # the bot's last, in the topic
+    assert reply.message_thread_id == thread
+    assert quoted.message_thread_id == thread  # a reply lands in the replied message's topic
+    assert created.forum_topic_created.name == "Sujet libre"
+    assert created.message_thread_id == other
+    assert closed.forum_topic_closed is not None
+    assert closed.message_thread_id == other
+    assert fake.topic(STAFF_FORUM, other).closed
+
+    answer = await bot.send_message(STAFF_FORUM, "Bien noté", reply_to_message_id=plain.message_id)
+    assert answer.message_thread_id == thread  # no message_thread_id needed for a reply
+    assert fake.sent[-1].message_thread_id == thread
+    with pytest.raises(BadRequest, match=r"^Message can't be deleted$"):
+        await bot.delete_message(STAFF_FORUM, thread)  # a topic's creation message
+
+    fake.delete_topic(chat_id=STAFF_FORUM, thread_id=thread)  # an admin, in the app
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_message(STAFF_FORUM, "Toujours là ?", message_thread_id=thread)

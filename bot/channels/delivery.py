@@ -315,10 +315,12 @@ class Outbox:
         retry_base: float = 0.5,
         retry_cap: float = 60.0,
         poll_every: float | None = 5.0,
+        on_failed: Callable[[OutboxMessage, str], None] | None = None,
     ) -> None:
         self._db = engine
         self.channel = channel
         self._sender = sender
+        self._on_failed = on_failed
         self._retry_base = retry_base
         self._retry_cap = retry_cap
         self._work: OrderedWork[OutboxMessage] = OrderedWork(
@@ -388,6 +390,8 @@ class Outbox:
                     exc,
                 )
                 self._mark(message.id, OutboxStatus.FAILED, error=str(exc))
+                if self._on_failed is not None:
+                    self._on_failed(message, str(exc))
                 return
             self._mark(message.id, OutboxStatus.SENT, platform_id=platform_id)
             return

@@ -43,6 +43,10 @@ from bot.channels.text import split_for
 from bot.core.commands import COMMANDS, Command
 from bot.core.conversation import ConversationCore
 from bot.core.types import Attachment, IncomingMessage, TurnResult
+from bot.desk.discord import DiscordDeskThreads, desk_payload, is_desk_message
+from bot.desk.discord import staff_message as desk_staff_message
+from bot.desk.relay import Relay
+from bot.desk.service import Desk
 from bot.storage import repository
 from bot.storage.models import InboundUpdate, OutboxMessage
 
@@ -69,8 +73,23 @@ class DiscordChannel(ChatChannel):
         channels: Sequence[int] = (),
         command_guilds: Sequence[int] = (),
         guild_ready_timeout: float = 2.0,
+        desk: Desk | None = None,
+        desk_channel: int | None = None,
+        desk_role: int | None = None,
     ) -> None:
         super().__init__()
+        self._desk = desk
+        self._desk_channel = desk_channel
+        self._desk_role = desk_role
+        self.relay: Relay | None = None
+        if desk is not None:
+            desk.on_change(self._desk_changed)
+            if desk_channel is not None:
+                self.relay = Relay(
+                    desk=desk,
+                    engine=engine,
+                    threads=DiscordDeskThreads(lambda: self.client, desk_channel, desk_role),
+                )
         self._token = token
         self._core = core
         self._db = engine
@@ -80,7 +99,9 @@ class DiscordChannel(ChatChannel):
         self._guild_ready_timeout = guild_ready_timeout
         self._client: _Client | None = None
         self.sender = DiscordSender(self)
-        self.outbox = Outbox(engine=engine, channel=CHANNEL, sender=self.sender)
+        self.outbox = Outbox(
+            engine=engine, channel=CHANNEL, sender=self.sender, on_failed=self._undelivered
+        )
         self.intake = Intake(
             engine=engine,
             channel=CHANNEL,
@@ -119,6 +140,8 @@ class DiscordChannel(ChatChannel):
                 tasks.create_task(self.intake.run())
                 tasks.create_task(self.outbox.run())
                 tasks.create_task(client.connect(reconnect=True))
+                if self.relay is not None:
+                    tasks.create_task(self._relay_when_ready(client, self.relay))
         except* discord.PrivilegedIntentsRequired as group:
             raise ChannelRejected(
                 "Discord refused the Message Content intent: enable it for this bot in the "
@@ -138,10 +161,36 @@ class DiscordChannel(ChatChannel):
             self._client = None
             await client.close()
 
+    def _undelivered(self, message: OutboxMessage, error: str) -> None:
+        # A person's answer that cannot reach the citizen must be seen by that person.
+        if self._desk is not None and message.message_id is not None:
+            with Session(self._db) as session:
+                self._desk.delivery_failed(session, message.message_id, error)
+
+    def _desk_changed(self) -> None:
+        # A person answered or joined: send it now rather than at the next outbox poll.
+        self.outbox.wake()
+        if self.relay is not None:
+            self.relay.wake()
+
+    @staticmethod
+    async def _relay_when_ready(client: discord.Client, relay: Relay) -> None:
+        await client.wait_until_ready()
+        await relay.run()
+
     # --- intake ---------------------------------------------------------------------------
 
     def take(self, message: discord.Message, *, edited: bool = False) -> bool:
         """Stores a message meant for the assistant; False if ignored or already stored."""
+        if is_desk_message(message, self._desk_channel):
+            me = self._client.user if self._client else None
+            if edited or message.author.bot or (me is not None and message.author.id == me.id):
+                return False
+            return self.intake.accept(
+                update_key=f"{message.channel.id}:{message.id}",
+                conversation_key=f"desk:{message.channel.id}",
+                payload=desk_payload(message),
+            )
         if not self._meant_for_us(message):
             return False
         key = f"{message.channel.id}:{message.id}"
@@ -210,6 +259,12 @@ class DiscordChannel(ChatChannel):
     # --- handling -------------------------------------------------------------------------
 
     async def _handle_update(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        if payload.get("desk"):
+            if self._desk is None:
+                return []
+            return desk_staff_message(
+                payload, desk=self._desk, engine=self._db, role_id=self._desk_role
+            )
         group = payload["guild_id"] is not None
         destination = int(payload["channel_id"])
         if group and payload["start_thread"] and not payload["edited"]:

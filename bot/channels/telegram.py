@@ -71,6 +71,9 @@ from bot.channels.text import split_for
 from bot.core.commands import COMMAND_NAMES, COMMANDS
 from bot.core.conversation import ConversationCore
 from bot.core.types import Attachment, IncomingMessage, TurnResult
+from bot.desk.relay import Relay
+from bot.desk.service import Desk
+from bot.desk.telegram import TelegramDeskThreads, staff_message
 from bot.storage import repository
 from bot.storage.models import OutboxMessage
 
@@ -103,8 +106,21 @@ class TelegramChannel(ChatChannel):
         webhook_secret: str | None = None,
         poll_timeout: int = 25,
         retry_base: float = 1.0,
+        desk: Desk | None = None,
+        desk_chat: int | None = None,
+        desk_staff: Sequence[int] = (),
     ) -> None:
         super().__init__()
+        self._desk = desk
+        self._desk_chat = desk_chat
+        self._desk_staff = tuple(desk_staff)
+        self.relay: Relay | None = None
+        if desk is not None:
+            desk.on_change(self._desk_changed)
+            if desk_chat is not None:
+                self.relay = Relay(
+                    desk=desk, engine=engine, threads=TelegramDeskThreads(self, desk_chat)
+                )
         self._token = token
         self._core = core
         self._db = engine
@@ -118,7 +134,11 @@ class TelegramChannel(ChatChannel):
         self._me: telegram.User | None = None
         self.sender = TelegramSender(self)
         self.outbox = Outbox(
-            engine=engine, channel=CHANNEL, sender=self.sender, retry_base=retry_base / 2
+            engine=engine,
+            channel=CHANNEL,
+            sender=self.sender,
+            retry_base=retry_base / 2,
+            on_failed=self._undelivered,
         )
         self.intake = Intake(
             engine=engine,
@@ -164,6 +184,8 @@ class TelegramChannel(ChatChannel):
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.intake.run())
                 tasks.create_task(self.outbox.run())
+                if self.relay is not None:
+                    tasks.create_task(self.relay.run())
                 if self._webhook_url:
                     await self._set_webhook()
                 else:
@@ -194,6 +216,18 @@ class TelegramChannel(ChatChannel):
             self._bot = None
             with contextlib.suppress(TelegramError):
                 await bot.shutdown()
+
+    def _undelivered(self, message: OutboxMessage, error: str) -> None:
+        # A person's answer that cannot reach the citizen must be seen by that person.
+        if self._desk is not None and message.message_id is not None:
+            with Session(self._db) as session:
+                self._desk.delivery_failed(session, message.message_id, error)
+
+    def _desk_changed(self) -> None:
+        # A person answered or joined: send it now rather than at the next outbox poll.
+        self.outbox.wake()
+        if self.relay is not None:
+            self.relay.wake()
 
     # --- intake ---------------------------------------------------------------------------
 
@@ -310,6 +344,12 @@ class TelegramChannel(ChatChannel):
         if message is None or message.from_user is None or message.from_user.is_bot:
             return []
         edited = update.edited_message is not None
+        if self._desk is not None and message.chat.id == self._desk_chat:
+            if edited:
+                return []  # an edit of an answer already sent cannot be taken back from the citizen
+            return staff_message(
+                message, desk=self._desk, engine=self._db, staff_ids=self._desk_staff
+            )
         group = message.chat.type in ("group", "supergroup")
         text = message.text or message.caption or ""
         command = _command(message, self.username)

@@ -750,7 +750,7 @@ class Desk:
     def delivery_failed(self, session: Session, message_id: int, error: str) -> None:
         """A staff message could not reach the citizen (blocked bot, gone chat): the desks see it."""
         message = session.get(Message, message_id)
-        if message is None:
+        if message is None or not (message.author or "").startswith("staff:"):
             return
         handoff = session.exec(
             select(Handoff)

@@ -456,6 +456,7 @@ class DeskThread(SQLModel, table=True):
     desk: str = Field(max_length=16)
     thread_id: str = Field(max_length=64, index=True)
     relayed_upto: int = Field(default=0, description="The last message id copied to the thread.")
+    events_upto: int = Field(default=0, description="The last handoff event id copied there.")
     handoff_id: int | None = Field(
         default=None, foreign_key="handoff.id", description="The handoff last announced there."
     )

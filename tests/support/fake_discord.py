@@ -7,6 +7,12 @@
 `threads`, `commands`, `requests`), or inject faults (`fail_next`, `drop_connection`,
 `request_reconnect`, `invalidate_sessions`).
 
+For a staff desk, tests shape the guild (`add_channel`, `add_role`, `set_roles`,
+`delete_channel`), let staff write in threads (`post(channel=thread_id, ...)`: the MESSAGE_CREATE
+carries the author's `member.roles`) and read the channel state (`channel`, `messages_in`,
+`channel_edits`, `deleted_channels`, `PostedMessage.allowed_mentions` and
+`PostedMessage.mentioned_role_ids`).
+
 Faithful (checked against discord.py 2.7.1 and Discord's documentation):
 
 * REST: `Authorization: Bot <token>` (401 `{"message": "401: Unauthorized", "code": 0}`
@@ -15,9 +21,20 @@ Faithful (checked against discord.py 2.7.1 and Discord's documentation):
   429 answers with `Via`, `Retry-After`, `X-RateLimit-*` headers and a `retry_after` body, nonce
   deduplication with `enforce_nonce`, mentions computed from the content and `allowed_mentions`,
   reply references (`fail_if_not_exists`), threads (a thread started from a message has the
-  message's id), DM channels (one per user, stable), interaction callbacks (`with_response`),
-  follow-ups and `@original` edits on the interaction webhook, the 3 s deadline for the first
-  interaction response, and bulk overwrite of application commands (ids kept for same name).
+  message's id; without a message `type` defaults to 12, private, as the docs say; THREAD_CREATE
+  on creation; `PATCH /channels/{id}` renames, archives, locks and fires THREAD_UPDATE, and on an
+  archived thread needs `archived: false` or answers 50083; a message sent in an archived thread
+  un-archives it first (THREAD_UPDATE) unless it is locked, then 50083 "Thread is archived";
+  `DELETE /channels/{id}` and `delete_channel` fire THREAD_DELETE, or CHANNEL_DELETE for a
+  channel, after which the channel answers 404 Unknown Channel 10003; GUILD_CREATE lists only
+  active threads), roles (GUILD_CREATE lists @everyone and the declared roles, GUILD_ROLE_CREATE
+  for roles added later, GUILD_MEMBER_UPDATE with the GUILD_MEMBERS intent; guild messages and
+  interactions carry the author's `member.roles`; `<@&id>` role mentions ping when
+  `allowed_mentions` lets them and the role is mentionable or the author may mention everyone,
+  and show in `mention_roles`), DM channels (one per user, stable), interaction callbacks
+  (`with_response`), follow-ups and `@original` edits on the interaction webhook, the 3 s deadline
+  for the first interaction response, and bulk overwrite of application commands (ids kept for
+  same name).
 * Gateway: HELLO, heartbeat/ACK, IDENTIFY -> READY (with `resume_gateway_url`, a different path
   from the first gateway URL, as on Discord) + GUILD_CREATE, per-session sequence numbers, events
   filtered by the IDENTIFY intents (GUILDS, GUILD_MESSAGES, DIRECT_MESSAGES), the privileged
@@ -40,7 +57,8 @@ small `guild_ready_timeout` (e.g. 0.1): discord.py waits that long after the las
 before on_ready (2 s by default). After an op 9 discord.py also sleeps 5 s in
 `Client.before_identify_hook` before re-IDENTIFYing; tests can override that hook.
 
-Simplified: one guild, no permission checks (every request the bot makes is allowed), no real
+Simplified: one guild, no permission checks (every request the bot makes is allowed; permissions
+only decide which role mentions ping), no real
 rate-limit buckets (only injected 429s), no voice, no presence or typing events, no system
 messages (e.g. "started a thread"), no message caching limits, interaction option types other
 than string/integer/number/boolean are sent as strings without `resolved` data, and
@@ -107,6 +125,11 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
 _MENTION_RE = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
+ADMINISTRATOR = 1 << 3
+MENTION_EVERYONE = 1 << 17
+THREAD_TYPES = (10, 11, 12)
+AUTO_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
 
 
@@ -156,6 +179,7 @@ class PostedMessage:
     files: list[str] = field(default_factory=list)
     mentioned_user_ids: list[int] = field(default_factory=list)
     mention_everyone: bool = False
+    mentioned_role_ids: list[int] = field(default_factory=list)  # roles this message pings
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -263,6 +287,8 @@ class FakeDiscord:
         self.threads: list[dict[str, Any]] = []
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.edits: list[dict[str, Any]] = []
+        self.channel_edits: list[dict[str, Any]] = []  # PATCH /channels/{id}: channel_id, data
+        self.deleted_channels: list[int] = []
         self.deletions: list[tuple[int, int]] = []
         self.reactions: list[dict[str, Any]] = []
         self.typing: list[int] = []
@@ -286,6 +312,7 @@ class FakeDiscord:
         self._failures: list[_Failure] = []
         self._users: dict[int, dict[str, Any]] = {}
         self._members: dict[int, dict[str, Any]] = {}
+        self._roles: dict[int, dict[str, Any]] = {}  # declared roles (not @everyone)
         self._channels: dict[int, dict[str, Any]] = {}
         self._dm_channels: dict[int, int] = {}
         self._messages: dict[int, dict[str, Any]] = {}
@@ -458,6 +485,167 @@ class FakeDiscord:
             "flags": 0,
         }
 
+    def _permissions(self, user_id: int) -> int:
+        """Guild-level permissions of a member: @everyone's plus those of their roles."""
+        permissions = EVERYONE_PERMISSIONS
+        for role_id in self._member(user_id)["roles"]:
+            role = self._roles.get(int(role_id))
+            if role is not None:
+                permissions |= int(role["permissions"])
+        return permissions
+
+    def _check_guild_id(self, guild_id: int) -> None:
+        if guild_id != self.guild_id:
+            raise KeyError(f"the stand-in has one guild, {self.guild_id}, not {guild_id}")
+
+    # ------------------------------------------------------------------ shaping the guild
+
+    def add_channel(
+        self, name: str, *, channel_id: int | None = None, topic: str | None = None
+    ) -> int:
+        """A text channel (e.g. the staff channel); returns its id. CHANNEL_CREATE if connected."""
+        if channel_id is None:
+            channel_id = self._snowflake()
+        if channel_id in self._channels or name in self.channel_ids:
+            raise ValueError(f"channel {name!r} / {channel_id} already exists")
+        self.channel_ids[name] = channel_id
+        channel = {
+            "id": str(channel_id),
+            "type": 0,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": len(self.channel_ids) - 1,
+            "permission_overwrites": [],
+            "parent_id": None,
+            "topic": topic,
+            "nsfw": False,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+        }
+        self._channels[channel_id] = channel
+        self._dispatch("CHANNEL_CREATE", channel, intent=GUILDS)
+        return channel_id
+
+    def add_role(
+        self,
+        name: str,
+        *,
+        role_id: int | None = None,
+        mentionable: bool = False,
+        permissions: int = 0,
+        color: int = 0,
+        hoist: bool = False,
+    ) -> int:
+        """Declare a guild role; returns its id. GUILD_ROLE_CREATE if a client is connected.
+
+        As on Discord, a role is not `mentionable` by default: then a `<@&id>` in a message pings
+        it only if the author may mention everyone (MENTION_EVERYONE or ADMINISTRATOR, e.g. via
+        a role given to the bot with `set_roles`).
+        """
+        if role_id is None:
+            role_id = self._snowflake()
+        if role_id in self._roles or role_id == self.guild_id:
+            raise ValueError(f"role {role_id} already exists")
+        role = {
+            **self._everyone_role(),
+            "id": str(role_id),
+            "name": name,
+            "color": color,
+            "colors": {"primary_color": color, "secondary_color": None, "tertiary_color": None},
+            "hoist": hoist,
+            "position": len(self._roles) + 1,
+            "permissions": str(permissions),
+            "mentionable": mentionable,
+        }
+        self._roles[role_id] = role
+        self._dispatch(
+            "GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role}, intent=GUILDS
+        )
+        return role_id
+
+    def role_id(self, name: str) -> int:
+        """The id of the declared role called `name`."""
+        for role_id, role in self._roles.items():
+            if role["name"] == name:
+                return role_id
+        raise KeyError(f"no role named {name!r}")
+
+    def set_roles(
+        self, guild_id: int, user_id: int, role_ids: list[int], *, username: str = "citizen"
+    ) -> None:
+        """Give `user_id` exactly these roles in the guild (undeclared ids are declared first,
+        named ``role-<id>``). Their next messages and interactions carry them in `member.roles`;
+        GUILD_MEMBER_UPDATE goes to sessions with the GUILD_MEMBERS intent."""
+        self._check_guild_id(guild_id)
+        user = self._user(user_id, username)
+        for role_id in role_ids:
+            if role_id not in self._roles:
+                self.add_role(f"role-{role_id}", role_id=role_id)
+        member = self._member(user_id)
+        member["roles"] = [str(role_id) for role_id in dict.fromkeys(role_ids)]
+        self._dispatch(
+            "GUILD_MEMBER_UPDATE",
+            {**copy.deepcopy(member), "guild_id": str(self.guild_id), "user": user},
+            intent=GUILD_MEMBERS,
+        )
+
+    def channel(self, channel_id: int) -> dict[str, Any]:
+        """A copy of a channel or thread as Discord holds it now (name, `thread_metadata`, ...)."""
+        if channel_id not in self._channels:
+            raise KeyError(f"no channel {channel_id} (deleted or never created)")
+        return copy.deepcopy(self._channels[channel_id])
+
+    def delete_channel(self, channel_id: int) -> None:
+        """A moderator deletes a thread or channel in the Discord app: THREAD_DELETE (or
+        CHANNEL_DELETE) is dispatched and the id answers 404 Unknown Channel (10003) from then on.
+        Deleting a channel deletes its threads and messages too (without events of their own)."""
+        if channel_id not in self._channels or self._channels[channel_id]["type"] == 1:
+            raise KeyError(f"no guild channel or thread with id {channel_id}")
+        self._remove_channel(channel_id)
+
+    def _remove_channel(self, channel_id: int) -> dict[str, Any]:
+        channel = self._channels.pop(channel_id)
+        gone = {channel_id}
+        if channel["type"] not in THREAD_TYPES:
+            self.channel_ids = {n: i for n, i in self.channel_ids.items() if i != channel_id}
+            for thread_id, thread in list(self._channels.items()):
+                if thread.get("parent_id") == str(channel_id):
+                    del self._channels[thread_id]
+                    gone.add(thread_id)
+        for message_id, message in list(self._messages.items()):
+            if int(message["channel_id"]) in gone:
+                del self._messages[message_id]
+            elif message.get("thread", {}).get("id") == str(channel_id):
+                message.pop("thread")  # the starter message outlives its thread
+        self.deleted_channels.append(channel_id)
+        if channel["type"] in THREAD_TYPES:
+            self._dispatch(
+                "THREAD_DELETE",
+                {
+                    "id": channel["id"],
+                    "guild_id": channel["guild_id"],
+                    "parent_id": channel["parent_id"],
+                    "type": channel["type"],
+                },
+                intent=GUILDS,
+            )
+        else:
+            self._dispatch("CHANNEL_DELETE", channel, intent=GUILDS)
+        return channel
+
+    def _wake_thread(self, channel_id: int) -> None:
+        """A message un-archives an archived thread first, unless it is locked (Discord: 50083)."""
+        channel = self._channels[channel_id]
+        metadata = channel.get("thread_metadata")
+        if metadata is None or not metadata["archived"]:
+            return
+        if metadata["locked"]:
+            raise _ApiError(400, _error_body("Thread is archived", 50083))
+        metadata["archived"] = False
+        metadata["archive_timestamp"] = _now_iso()
+        self._dispatch("THREAD_UPDATE", channel, intent=GUILDS)
+
     def _guild_object(self, *, full: bool) -> dict[str, Any]:
         guild: dict[str, Any] = {
             "id": str(self.guild_id),
@@ -471,12 +659,14 @@ class FakeDiscord:
             "verification_level": 1,
             "default_message_notifications": 1,
             "explicit_content_filter": 2,
-            "roles": [self._everyone_role()],
+            "roles": [self._everyone_role(), *self._roles.values()],
             "emojis": [],
             "stickers": [],
             "features": [],
             "mfa_level": 0,
-            "system_channel_id": str(self.channel_ids["general"]),
+            "system_channel_id": (
+                str(self.channel_ids["general"]) if "general" in self.channel_ids else None
+            ),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -505,7 +695,11 @@ class FakeDiscord:
                     for channel in self._channels.values()
                     if channel["type"] == 0
                 ],
-                threads=[c for c in self._channels.values() if c["type"] in (10, 11, 12)],
+                threads=[  # only active threads, as Discord syncs them
+                    c
+                    for c in self._channels.values()
+                    if c["type"] in THREAD_TYPES and not c["thread_metadata"]["archived"]
+                ],
                 presences=[],
                 stage_instances=[],
                 guild_scheduled_events=[],
@@ -568,6 +762,42 @@ class FakeDiscord:
         )
         return ids, everyone
 
+    def _role_mentions(
+        self, content: str, allowed: dict[str, Any] | None, author_id: int
+    ) -> list[int]:
+        """The roles a message pings: `<@&id>` of a declared role that `allowed_mentions` lets
+        through and that is mentionable, or whose author may mention everyone."""
+        can_mention_all = bool(self._permissions(author_id) & (MENTION_EVERYONE | ADMINISTRATOR))
+        listed = {str(r) for r in (allowed or {}).get("roles", [])}
+        pinged: list[int] = []
+        for raw in _ROLE_MENTION_RE.findall(content):
+            role = self._roles.get(int(raw))
+            if role is None or int(raw) in pinged:
+                continue
+            let_through = allowed is None or "roles" in allowed.get("parse", []) or raw in listed
+            if let_through and (role["mentionable"] or can_mention_all):
+                pinged.append(int(raw))
+        return pinged
+
+    @staticmethod
+    def _validate_allowed_mentions(allowed: Any) -> None:
+        if allowed is None:
+            return
+        if not isinstance(allowed, dict):
+            raise _ApiError(
+                400, _form_error("allowed_mentions", "DICT_TYPE_CONVERT", "Only dictionaries")
+            )
+        for kind in ("users", "roles"):
+            if kind in allowed.get("parse", []) and allowed.get(kind):
+                raise _ApiError(
+                    400,
+                    _form_error(
+                        "allowed_mentions",
+                        "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                        f'parse:["{kind}"] and {kind}: [ids] are mutually exclusive.',
+                    ),
+                )
+
     def _create_message(
         self,
         *,
@@ -576,6 +806,7 @@ class FakeDiscord:
         content: str,
         mention_ids: list[int],
         mention_everyone: bool = False,
+        mention_role_ids: list[int] | None = None,
         nonce: str | None = None,
         reference: dict[str, Any] | None = None,
         message_type: int = 0,
@@ -592,7 +823,7 @@ class FakeDiscord:
         for user_id in mention_ids:
             mention = dict(self._users[user_id])
             if guild_id is not None:
-                mention["member"] = self._member(user_id)
+                mention["member"] = copy.deepcopy(self._member(user_id))
             mentions.append(mention)
         message: dict[str, Any] = {
             "id": str(message_id),
@@ -604,7 +835,7 @@ class FakeDiscord:
             "tts": False,
             "mention_everyone": mention_everyone,
             "mentions": mentions,
-            "mention_roles": [],
+            "mention_roles": [str(role_id) for role_id in mention_role_ids or []],
             "attachments": attachments or [],
             "embeds": embeds or [],
             "components": components or [],
@@ -629,9 +860,13 @@ class FakeDiscord:
             message.update(extra)
         if guild_id is not None:
             message["guild_id"] = str(guild_id)
-            message["member"] = self._member(author_id)
+            message["member"] = copy.deepcopy(self._member(author_id))  # roles as of now
         self._messages[message_id] = message
-        self._channels[channel_id]["last_message_id"] = str(message_id)
+        channel = self._channels[channel_id]
+        channel["last_message_id"] = str(message_id)
+        if channel["type"] in THREAD_TYPES:
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
         self._last_message_id = message_id
         return message
 
@@ -673,10 +908,19 @@ class FakeDiscord:
         username: str = "citizen",
         reply_to_bot_message: int | None = None,
     ) -> int:
-        """A message in a guild channel or thread; returns the message id."""
+        """A message in a guild channel or thread; returns the message id.
+
+        The MESSAGE_CREATE carries `member` with the author's roles (`set_roles`). Writing in an
+        archived thread un-archives it first (THREAD_UPDATE), as Discord does; a locked archived
+        thread refuses people too (ValueError).
+        """
         self._user(user_id, username)
         self._member(user_id)
         channel_id = self._resolve_channel(channel)
+        try:
+            self._wake_thread(channel_id)
+        except _ApiError:
+            raise ValueError(f"thread {channel_id} is archived and locked") from None
         mention_ids: list[int] = [
             int(m) for m in _MENTION_RE.findall(content) if int(m) in self._users
         ]
@@ -702,6 +946,7 @@ class FakeDiscord:
             author_id=user_id,
             content=content,
             mention_ids=list(dict.fromkeys(mention_ids)),
+            mention_role_ids=self._role_mentions(content, None, user_id),
             reference=reference,
             message_type=message_type,
         )
@@ -777,8 +1022,8 @@ class FakeDiscord:
             payload["guild"] = {"id": str(guild_id), "locale": "fr", "features": []}
             payload["guild_locale"] = "fr"
             payload["member"] = {
-                **self._member_with_user(user_id),
-                "permissions": str(EVERYONE_PERMISSIONS),
+                **copy.deepcopy(self._member_with_user(user_id)),
+                "permissions": str(self._permissions(user_id)),
             }
             payload["authorizing_integration_owners"] = {"0": str(guild_id)}
         else:
@@ -1188,6 +1433,8 @@ class FakeDiscord:
             ("GET", r"/gateway", self._get_gateway, False),
             ("GET", r"/gateway/bot", self._get_gateway_bot, True),
             ("GET", rf"/channels/{cid}", self._get_channel, True),
+            ("PATCH", rf"/channels/{cid}", self._modify_channel, True),
+            ("DELETE", rf"/channels/{cid}", self._delete_channel, True),
             ("GET", rf"/channels/{cid}/messages", self._get_messages, True),
             ("POST", rf"/channels/{cid}/messages", self._post_message, True),
             ("GET", rf"/channels/{cid}/messages/{mid}", self._get_message, True),
@@ -1498,6 +1745,7 @@ class FakeDiscord:
         channel_id = self._channel_or_404(req)
         body: dict[str, Any] = req.body or {}
         self._validate_message_body(body, req.files)
+        self._validate_allowed_mentions(body.get("allowed_mentions"))
         nonce = None if body.get("nonce") is None else str(body["nonce"])
         enforce_nonce = bool(body.get("enforce_nonce", False))
         now = time.monotonic()
@@ -1526,12 +1774,15 @@ class FakeDiscord:
         allowed = body.get("allowed_mentions")
         content = "" if body.get("content") is None else str(body["content"])
         mention_ids, everyone = self._mentions(content, allowed, replied_author)
+        role_ids = self._role_mentions(content, allowed, self.bot_id)
+        self._wake_thread(channel_id)
         message = self._create_message(
             channel_id=channel_id,
             author_id=self.bot_id,
             content=content,
             mention_ids=mention_ids,
             mention_everyone=everyone,
+            mention_role_ids=role_ids,
             nonce=nonce,
             reference=reference,
             message_type=19 if reference is not None else 0,
@@ -1557,6 +1808,7 @@ class FakeDiscord:
                 files=list(req.files),
                 mentioned_user_ids=mention_ids,
                 mention_everyone=everyone,
+                mentioned_role_ids=role_ids,
                 payload=body,
             )
         )
@@ -1601,6 +1853,9 @@ class FakeDiscord:
         message = self._message_or_404(req, channel_id)
         message_id = int(message["id"])
         del self._messages[message_id]
+        channel = self._channels[channel_id]
+        if channel["type"] in THREAD_TYPES:
+            channel["message_count"] = max(0, channel["message_count"] - 1)
         self.deletions.append((channel_id, message_id))
         data: dict[str, Any] = {"id": str(message_id), "channel_id": str(channel_id)}
         guild_id = self._channel_guild(channel_id)
@@ -1662,9 +1917,28 @@ class FakeDiscord:
             thread_id = starter_id  # Discord: a thread started from a message shares its id
             thread_type = 11 if parent["type"] == 0 else 10
         else:
+            thread_type = int(body.get("type") or 12)  # the docs: PRIVATE_THREAD by default
+            allowed_types = (11, 12) if parent["type"] == 0 else (10,)
+            if thread_type not in allowed_types:
+                raise _ApiError(
+                    400,
+                    _form_error(
+                        "type",
+                        "BASE_TYPE_CHOICES",
+                        f"Value must be one of {{{', '.join(map(str, allowed_types))}}}.",
+                    ),
+                )
             thread_id = self._snowflake()
-            thread_type = int(body.get("type") or 12)
         auto_archive = int(body.get("auto_archive_duration") or 4320)
+        if auto_archive not in AUTO_ARCHIVE_DURATIONS:
+            raise _ApiError(
+                400,
+                _form_error(
+                    "auto_archive_duration",
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of {60, 1440, 4320, 10080}.",
+                ),
+            )
         now = _now_iso()
         thread: dict[str, Any] = {
             "id": str(thread_id),
@@ -1700,6 +1974,65 @@ class FakeDiscord:
             self._messages[starter_id]["thread"] = thread
         self._dispatch("THREAD_CREATE", {**thread, "newly_created": True}, intent=GUILDS)
         return thread
+
+    async def _modify_channel(self, req: _Request) -> Any:
+        channel_id = self._channel_or_404(req)
+        channel = self._channels[channel_id]
+        if channel["type"] == 1:
+            raise _ApiError(400, _error_body("Cannot execute action on a DM channel", 50003))
+        body = req.body
+        if not isinstance(body, dict):
+            raise _ApiError(400, _error_body("Invalid Form Body", 50035))
+        if "name" in body and not 1 <= len(str(body["name"] or "")) <= 100:
+            raise _ApiError(
+                400,
+                _form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."),
+            )
+        metadata = channel.get("thread_metadata")
+        if metadata is None:
+            for key in ("name", "topic", "nsfw", "rate_limit_per_user", "position"):
+                if key in body:
+                    channel[key] = body[key]
+            self.channel_edits.append({"channel_id": channel_id, "data": body})
+            self._dispatch("CHANNEL_UPDATE", channel, intent=GUILDS)
+            return channel
+        if metadata["archived"] and body.get("archived") is not False:
+            # The docs: the thread must be un-archived, or be un-archived by this request.
+            raise _ApiError(400, _error_body("Thread is archived", 50083))
+        duration = body.get("auto_archive_duration")
+        if duration is not None and int(duration) not in AUTO_ARCHIVE_DURATIONS:
+            raise _ApiError(
+                400,
+                _form_error(
+                    "auto_archive_duration",
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of {60, 1440, 4320, 10080}.",
+                ),
+            )
+        for key in ("name", "rate_limit_per_user", "flags", "applied_tags"):
+            if key in body and body[key] is not None:
+                channel[key] = body[key]
+        touched = False
+        for key in ("archived", "locked", "invitable"):
+            if key in body and body[key] is not None:
+                if key == "invitable" and channel["type"] != 12:
+                    continue
+                touched |= key == "archived" and bool(body[key]) != metadata["archived"]
+                metadata[key] = bool(body[key])
+        if duration is not None:
+            touched |= int(duration) != metadata["auto_archive_duration"]
+            metadata["auto_archive_duration"] = int(duration)
+        if touched:  # the docs: archive_timestamp moves on (un)archiving or a new duration
+            metadata["archive_timestamp"] = _now_iso()
+        self.channel_edits.append({"channel_id": channel_id, "data": body})
+        self._dispatch("THREAD_UPDATE", channel, intent=GUILDS)
+        return channel
+
+    async def _delete_channel(self, req: _Request) -> Any:
+        channel_id = self._channel_or_404(req)
+        if self._channels[channel_id]["type"] == 1:
+            return self._channels[channel_id]  # closing a DM: it comes back on the next use
+        return self._remove_channel(channel_id)
 
     async def _join_thread(self, req: _Request) -> Any:
         channel_id = self._channel_or_404(req)
@@ -1810,6 +2143,7 @@ class FakeDiscord:
         if loading:
             flags |= LOADING
         content = "" if data.get("content") is None else str(data["content"])
+        self._validate_allowed_mentions(data.get("allowed_mentions"))
         mention_ids, everyone = self._mentions(content, data.get("allowed_mentions"), None)
         return self._create_message(
             channel_id=interaction.channel_id,
@@ -1817,6 +2151,9 @@ class FakeDiscord:
             content=content,
             mention_ids=mention_ids,
             mention_everyone=everyone,
+            mention_role_ids=self._role_mentions(
+                content, data.get("allowed_mentions"), self.bot_id
+            ),
             message_type=20,
             embeds=data.get("embeds"),
             attachments=self._attachments(files or []),

@@ -7,6 +7,12 @@ talks HTTP to it exactly as it would to ``https://api.telegram.org``; tests play
 (`sent`, `calls`, `commands`, `callback_answers`, ...). Faults can be injected (`fail_next`,
 `block_chat`, `enforce_rate_limits`).
 
+A staff desk lives in a forum supergroup (`add_forum`): the bot manages topics with
+``createForumTopic``, ``editForumTopic``, ``closeForumTopic``, ``reopenForumTopic`` and
+``deleteForumTopic`` and writes in them with ``message_thread_id``; people write in a topic with
+``send_text(thread_id=...)`` or manage topics in the app (`create_topic`, `close_topic`,
+`reopen_topic`, `delete_topic`); tests read `topics`, `topic`, `topic_history` and `sent_to_topic`.
+
 Faithful to the real Bot API:
 
 * request shape: ``/bot<TOKEN>/<method>`` with form-encoded, multipart, JSON or query parameters
@@ -18,6 +24,18 @@ Faithful to the real Bot API:
   arrives, 409 conflicts (webhook active, concurrent ``getUpdates``), webhooks with
   ``X-Telegram-Bot-Api-Secret-Token``, one update at a time, in order, retried until a 2xx answer,
   and method calls made in the webhook's answer;
+* forum topics (checked against TDLib's ForumTopicManager and the Bot API docs): a topic's
+  ``message_thread_id`` is the id of its ``forum_topic_created`` service message; names are trimmed
+  and cut to 128 characters (``title must be non-empty``); ``the chat is not a forum``,
+  ``not enough rights to create a topic``, ``TOPIC_ID_INVALID`` for an unknown or deleted topic,
+  ``TOPIC_NOT_MODIFIED`` for a no-op close/reopen/rename; a send to an unknown or deleted topic is
+  ``message thread not found``; a closed topic answers ``TOPIC_CLOSED`` unless the bot has
+  ``can_manage_topics`` (admins with that right may still write in closed topics); messages in a
+  topic carry ``message_thread_id``, ``is_topic_message`` and, when they reply to nothing else,
+  ``reply_to_message`` = the topic's creation message; a reply without ``message_thread_id`` lands
+  in the replied message's topic; deleting a topic deletes its messages; the creation message
+  cannot be deleted with ``deleteMessage``; the bot gets no update for what it did itself, but
+  gets the service messages of topics people create, close or reopen;
 * ``sendMessage`` validation: empty text, 4096 UTF-16 code units after entity parsing, HTML,
   MarkdownV2 and legacy Markdown parsing ported from TDLib's parsers (same error texts, byte
   offsets in UTF-8, entity offsets in UTF-16), leading/trailing whitespace trimmed, inline keyboard
@@ -34,6 +52,9 @@ Simplified on purpose:
 * webhook URLs may be plain ``http://`` on any port; no certificate checks; failed deliveries are
   retried after `webhook_retry_delay` seconds (Telegram backs off much longer);
 * MarkdownV2 blockquotes are recognised line by line; expandable ``**>`` blockquotes are not;
+* the General topic (id 1) is not modelled: a message without ``message_thread_id`` in a forum
+  simply carries none; custom emoji ids of topic icons are never checked; in a chat not declared
+  with `add_forum`, any ``message_thread_id`` is taken as given (as before forums existed here);
 * only the methods listed in `FakeTelegram._methods` exist; anything else answers 404 as Telegram
   does for unknown methods (still recorded in `calls`);
 * rate limits (opt-in) follow Telegram's published guidance, not its exact (secret) algorithm.
@@ -48,6 +69,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import dataclasses
 import itertools
 import json
 import logging
@@ -63,7 +85,7 @@ from typing import Any, Self
 
 from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
 
-__all__ = ["FakeTelegram", "SentMessage"]
+__all__ = ["FakeTelegram", "SentMessage", "Topic"]
 
 JSONDict = dict[str, Any]
 
@@ -76,6 +98,9 @@ def _words(text: str) -> frozenset[str]:
 
 MESSAGE_MAX_UTF16 = 4096
 CALLBACK_DATA_MAX_BYTES = 64
+TOPIC_NAME_MAX = 128
+# The colours Telegram offers for topic icons (the Bot API lists them for createForumTopic).
+TOPIC_ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 
 UPDATE_TYPES = _words(
     """
@@ -129,7 +154,7 @@ STRING_FIELDS = _words(
     language_code description short_description name title action data file_id emoji
     ip_address query business_connection_id message_effect_id custom_emoji_id phone_number
     first_name last_name vcard address question explanation sticker photo document video
-    audio voice animation video_note thumbnail certificate
+    audio voice animation video_note thumbnail certificate icon_custom_emoji_id
     """
 )
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
@@ -165,6 +190,26 @@ class SentMessage:
     entities_text: str  # what a user sees: markup parsed away, entities unescaped, trimmed
     entities: list[JSONDict] = field(default_factory=list)  # MessageEntity objects, UTF-16
     params: JSONDict = field(default_factory=dict)  # every decoded parameter of the call
+
+
+@dataclass
+class Topic:
+    """A forum topic as the stand-in knows it (a copy: later changes do not show in it)."""
+
+    chat_id: int
+    thread_id: int  # the message_thread_id, i.e. the id of its forum_topic_created message
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None
+    creator_id: int  # the bot's id when the bot created it
+    closed: bool = False
+    deleted: bool = False
+
+
+@dataclass
+class _Forum:
+    can_manage_topics: bool  # the bot is an administrator with the can_manage_topics right
+    members_can_create_topics: bool  # the group lets plain members create topics
 
 
 class _ApiError(Exception):
@@ -794,6 +839,24 @@ def _decode_value(key: str, value: Any) -> Any:
     return value
 
 
+_SERVICE_FIELDS = (
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+)
+
+
+def _is_service(message: JSONDict) -> bool:
+    return any(key in message for key in _SERVICE_FIELDS)
+
+
+def _clean_topic_name(value: Any) -> str:
+    """A topic name as TDLib keeps it: one line, trimmed, at most 128 characters."""
+    text = re.sub(r"[\r\n\t\v\f]+", " ", "" if value is None else str(value)).strip()
+    return text[:TOPIC_NAME_MAX].rstrip()
+
+
 # --------------------------------------------------------------------------------------------
 # The server.
 # --------------------------------------------------------------------------------------------
@@ -857,6 +920,8 @@ class FakeTelegram:
         self._scoped_commands: dict[tuple[str, int | None, int | None, str | None], list[JSONDict]]
         self._scoped_commands = {}
         self._files: dict[str, JSONDict] = {}
+        self._forums: dict[int, _Forum] = {}
+        self._topics: dict[tuple[int, int], Topic] = {}  # (chat_id, thread_id) -> live record
         self._counter = itertools.count(1)
         self._chat_sends: dict[int, tuple[float, float]] = {}  # chat -> (tokens, last refill)
         self._group_sends: dict[int, deque[float]] = {}
@@ -894,6 +959,11 @@ class FakeTelegram:
             "getmyname": self._get_my_name,
             "getchat": self._get_chat,
             "getfile": self._get_file,
+            "createforumtopic": self._create_forum_topic,
+            "editforumtopic": self._edit_forum_topic,
+            "closeforumtopic": self._close_forum_topic,
+            "reopenforumtopic": self._reopen_forum_topic,
+            "deleteforumtopic": self._delete_forum_topic,
         }
 
     # ---------------------------------------------------------------- lifecycle
@@ -980,21 +1050,30 @@ class FakeTelegram:
         chat_id: int,
         user_id: int,
         text: str,
-        chat_type: str = "private",
+        chat_type: str | None = None,
         first_name: str = "Citizen",
+        username: str | None = None,
         language_code: str | None = None,
         reply_to_bot: bool = False,
+        reply_to_message_id: int | None = None,
         mention_bot: bool = False,
         thread_id: int | None = None,
     ) -> int:
-        """A citizen writes `text`; returns the update_id."""
+        """A person writes `text`; returns the update_id.
+
+        `chat_type` defaults to "supergroup" in a chat declared with `add_forum`, else "private".
+        `thread_id` writes in that forum topic (it must exist and not be deleted; people are
+        taken for admins, so a closed topic is fine); the message then carries
+        ``message_thread_id``, ``is_topic_message`` and, unless it replies to something,
+        ``reply_to_message`` = the topic's creation message, as Telegram sends it. `reply_to_bot`
+        replies to the bot's latest message (in that topic, if any); `reply_to_message_id` replies
+        to a given message of the chat.
+        """
         if not text:
             raise ValueError("Telegram clients cannot send an empty message")
-        user = self._citizen(user_id, first_name, language_code)
-        chat = self._chat(chat_id, chat_type, user, forum=thread_id is not None)
-        reply_to: JSONDict | None = None
-        if reply_to_bot:
-            reply_to = self._bot_message_to_reply(chat)
+        user = self._citizen(user_id, first_name, language_code, username)
+        chat, topic = self._chat_for_person(chat_id, chat_type, user, thread_id)
+        reply_to, topic = self._person_reply_target(chat, topic, reply_to_bot, reply_to_message_id)
         if mention_bot:
             text = f"@{self.username} {text}"
         message = self._new_message(chat, user)
@@ -1002,11 +1081,7 @@ class FakeTelegram:
         entities = detect_entities(text)
         if entities:
             message["entities"] = entities
-        if reply_to is not None:
-            message["reply_to_message"] = reply_to
-        if thread_id is not None:
-            message["message_thread_id"] = thread_id
-            message["is_topic_message"] = True
+        self._place(message, topic, thread_id, reply_to)
         return self.push_update({"message": message})
 
     def send_media(
@@ -1016,16 +1091,20 @@ class FakeTelegram:
         user_id: int,
         kind: str,
         caption: str | None = None,
-        chat_type: str = "private",
+        chat_type: str | None = None,
         language_code: str | None = None,
+        thread_id: int | None = None,
     ) -> int:
-        """A citizen sends a photo, voice note, sticker, ...; returns the update_id."""
+        """A citizen sends a photo, voice note, sticker, ...; returns the update_id.
+
+        `chat_type` and `thread_id` work as in `send_text`.
+        """
         if kind not in MEDIA_KINDS:
             raise ValueError(f"kind must be one of {sorted(MEDIA_KINDS)}, got {kind!r}")
         if caption is not None and kind not in CAPTIONED_KINDS:
             raise ValueError(f"a {kind} cannot carry a caption in Telegram")
         user = self._citizen(user_id, None, language_code)
-        chat = self._chat(chat_id, chat_type, user, forum=False)
+        chat, topic = self._chat_for_person(chat_id, chat_type, user, thread_id)
         message = self._new_message(chat, user)
         message.update(self._media_fields(kind, user))
         if caption:
@@ -1033,6 +1112,7 @@ class FakeTelegram:
             entities = detect_entities(caption)
             if entities:
                 message["caption_entities"] = entities
+        self._place(message, topic, thread_id, None)
         return self.push_update({"message": message})
 
     def edit_text(self, *, chat_id: int, message_id: int, text: str) -> int:
@@ -1087,6 +1167,68 @@ class FakeTelegram:
         }
         return self.push_update({"callback_query": query})
 
+    # ---------------------------------------------------------------- forums and topics
+
+    def add_forum(
+        self,
+        chat_id: int,
+        *,
+        title: str = "Forum",
+        can_manage_topics: bool = True,
+        members_can_create_topics: bool = False,
+    ) -> None:
+        """Declare `chat_id` a forum supergroup (``type: "supergroup"``, ``is_forum: true``).
+
+        `can_manage_topics`: the bot is an administrator with that right (it may then create,
+        edit, close, reopen and delete any topic, and write in closed topics). Without it the bot
+        may only create topics if `members_can_create_topics`, and only manage the ones it made.
+        """
+        if chat_id >= 0:
+            raise ValueError(f"a supergroup chat id is negative in Telegram, got {chat_id}")
+        self._forums[chat_id] = _Forum(can_manage_topics, members_can_create_topics)
+        self._chats[chat_id] = {
+            "id": chat_id,
+            "title": title,
+            "type": "supergroup",
+            "is_forum": True,
+        }
+
+    def create_topic(
+        self,
+        *,
+        chat_id: int,
+        name: str,
+        user_id: int,
+        first_name: str = "Manager",
+        username: str | None = None,
+        icon_color: int | None = None,
+    ) -> int:
+        """A person creates a topic in the Telegram app; returns its thread id.
+
+        The ``forum_topic_created`` service message is queued as an update (bots get every
+        service message).
+        """
+        user = self._citizen(user_id, first_name, None, username)
+        topic, message = self._open_topic(chat_id, name, icon_color, None, user)
+        self.push_update({"message": message})
+        return topic.thread_id
+
+    def close_topic(
+        self, *, chat_id: int, thread_id: int, user_id: int, first_name: str = "Manager"
+    ) -> int:
+        """A person closes a topic in the app; returns the update_id of the service message."""
+        return self._person_toggles_topic(chat_id, thread_id, user_id, first_name, closed=True)
+
+    def reopen_topic(
+        self, *, chat_id: int, thread_id: int, user_id: int, first_name: str = "Manager"
+    ) -> int:
+        """A person reopens a topic in the app; returns the update_id of the service message."""
+        return self._person_toggles_topic(chat_id, thread_id, user_id, first_name, closed=False)
+
+    def delete_topic(self, *, chat_id: int, thread_id: int) -> None:
+        """An admin deletes a topic and its messages in the app (bots get no update for this)."""
+        self._remove_topic(self._live_topic(chat_id, thread_id))
+
     def last_citizen_message_id(self, chat_id: int) -> int:
         """The message_id of the latest citizen message in `chat_id`."""
         try:
@@ -1107,6 +1249,37 @@ class FakeTelegram:
     def sent_to(self, chat_id: int) -> list[SentMessage]:
         return [message for message in self.sent if message.chat_id == chat_id]
 
+    def sent_to_topic(self, chat_id: int, thread_id: int) -> list[SentMessage]:
+        """Every successful sendMessage into that topic, even if the topic was deleted since."""
+        return [
+            message
+            for message in self.sent
+            if message.chat_id == chat_id and message.message_thread_id == thread_id
+        ]
+
+    def topics(self, chat_id: int) -> list[Topic]:
+        """Copies of the topics of forum `chat_id` (deleted ones included), oldest first."""
+        found = [topic for (chat, _), topic in self._topics.items() if chat == chat_id]
+        return [dataclasses.replace(topic) for topic in sorted(found, key=lambda t: t.thread_id)]
+
+    def topic(self, chat_id: int, thread_id: int) -> Topic:
+        """A copy of one topic (deleted or not)."""
+        topic = self._topics.get((chat_id, thread_id))
+        if topic is None:
+            raise LookupError(f"no topic {thread_id} in chat {chat_id}")
+        return dataclasses.replace(topic)
+
+    def topic_history(self, chat_id: int, thread_id: int) -> list[JSONDict]:
+        """The Message objects now in a topic, service messages included, oldest first.
+
+        Empty once the topic is deleted (Telegram deletes its messages with it).
+        """
+        return [
+            copy.deepcopy(message)
+            for (chat, _), message in sorted(self._messages.items())
+            if chat == chat_id and message.get("message_thread_id") == thread_id
+        ]
+
     def calls_of(self, method: str) -> list[JSONDict]:
         """Parameters of every call of `method` (case-insensitive), in arrival order."""
         wanted = method.lower()
@@ -1117,15 +1290,22 @@ class FakeTelegram:
         count: int,
         *,
         chat_id: int | None = None,
+        thread_id: int | None = None,
         timeout: float = 10.0,
     ) -> list[SentMessage]:
-        """Wait until at least `count` messages were sent (to `chat_id` if given)."""
+        """Wait until at least `count` messages were sent (to `chat_id`, topic `thread_id`)."""
 
         def matching() -> list[SentMessage]:
-            return self.sent if chat_id is None else self.sent_to(chat_id)
+            return [
+                message
+                for message in self.sent
+                if (chat_id is None or message.chat_id == chat_id)
+                and (thread_id is None or message.message_thread_id == thread_id)
+            ]
 
         if not await self._wait_until(lambda: len(matching()) >= count, timeout):
             where = "" if chat_id is None else f" to chat {chat_id}"
+            where += "" if thread_id is None else f" in topic {thread_id}"
             got = [(m.chat_id, m.entities_text[:80]) for m in matching()]
             raise AssertionError(
                 f"expected at least {count} sendMessage{where} within {timeout}s, got {len(got)}: "
@@ -1775,6 +1955,10 @@ class FakeTelegram:
         self._check_blocked(chat_id)
         visible, entities = self._formatted(params)
         markup = self._reply_markup(params)
+        thread_id = params.get("message_thread_id")
+        topic: Topic | None = None
+        if thread_id is not None and chat_id in self._forums:
+            topic = self._writable_topic(chat_id, thread_id)
 
         reply_parameters = params.get("reply_parameters")
         if reply_parameters is not None and not isinstance(reply_parameters, dict):
@@ -1793,6 +1977,10 @@ class FakeTelegram:
                 reply_to.pop("reply_to_message", None)
             elif not reply_parameters.get("allow_sending_without_reply"):
                 raise _ApiError(400, "Bad Request: message to be replied not found")
+        if topic is None and reply_to is not None and reply_to.get("is_topic_message"):
+            # A reply without message_thread_id goes to the topic of the message it answers.
+            thread_id = reply_to["message_thread_id"]
+            topic = self._writable_topic(chat_id, thread_id)
 
         now = self.clock()
         self._check_rate_limits(chat_id, now)
@@ -1802,13 +1990,7 @@ class FakeTelegram:
         message["text"] = visible
         if entities:
             message["entities"] = entities
-        if reply_to is not None:
-            message["reply_to_message"] = reply_to
-        thread_id = params.get("message_thread_id")
-        if thread_id is not None:
-            message["message_thread_id"] = int(thread_id)
-            if chat["type"] == "supergroup":
-                message["is_topic_message"] = True
+        self._place(message, topic, None if thread_id is None else int(thread_id), reply_to)
         if params.get("link_preview_options") is not None:
             message["link_preview_options"] = params["link_preview_options"]
         if markup is not None and "inline_keyboard" in markup:
@@ -1908,10 +2090,246 @@ class FakeTelegram:
         if params.get("message_id") is None:
             raise _ApiError(400, "Bad Request: message identifier is not specified")
         message_id = int(params["message_id"])
-        if self._messages.pop((chat_id, message_id), None) is None:
+        stored = self._messages.get((chat_id, message_id))
+        if stored is None:
             raise _ApiError(400, "Bad Request: message to delete not found")
+        if "forum_topic_created" in stored:  # the Bot API docs: these cannot be deleted
+            raise _ApiError(400, "Bad Request: message can't be deleted")
+        del self._messages[(chat_id, message_id)]
         self.deleted.append((chat_id, message_id))
         return True
+
+    # ---------------------------------------------------------------- forum topics
+
+    def _forum_of(self, chat_id: int) -> _Forum:
+        forum = self._forums.get(chat_id)
+        if forum is None:
+            raise _ApiError(400, "Bad Request: the chat is not a forum")
+        return forum
+
+    def _writable_topic(self, chat_id: int, thread_id: Any) -> Topic:
+        """The topic the bot sends to, or Telegram's refusal."""
+        topic = None if not isinstance(thread_id, int) else self._topics.get((chat_id, thread_id))
+        if topic is None or topic.deleted:
+            raise _ApiError(400, "Bad Request: message thread not found")
+        if topic.closed and not self._forums[chat_id].can_manage_topics:
+            raise _ApiError(400, "Bad Request: TOPIC_CLOSED")
+        return topic
+
+    def _managed_topic(self, params: JSONDict, action: str) -> Topic:
+        """The topic an edit/close/reopen/delete call targets, checked as TDLib checks it."""
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        forum = self._forum_of(chat_id)
+        thread_id = params.get("message_thread_id")
+        if isinstance(thread_id, bool) or not isinstance(thread_id, int) or thread_id <= 0:
+            raise _ApiError(400, "Bad Request: invalid message thread identifier specified")
+        topic = self._topics.get((chat_id, thread_id))
+        if topic is None or topic.deleted:
+            raise _ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        if not forum.can_manage_topics and topic.creator_id != self.bot_id:
+            raise _ApiError(400, f"Bad Request: not enough rights to {action}")
+        return topic
+
+    def _create_forum_topic(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        forum = self._forum_of(chat_id)
+        if not (forum.can_manage_topics or forum.members_can_create_topics):
+            raise _ApiError(400, "Bad Request: not enough rights to create a topic")
+        name = _clean_topic_name(params.get("name"))
+        if not name:
+            raise _ApiError(400, "Bad Request: title must be non-empty")
+        icon_color = params.get("icon_color")
+        if icon_color is not None and (
+            isinstance(icon_color, bool)
+            or not isinstance(icon_color, int)
+            or not 0 <= icon_color <= 0xFFFFFF
+        ):
+            raise _ApiError(400, "Bad Request: invalid icon color specified")
+        emoji = str(params.get("icon_custom_emoji_id") or "") or None
+        topic, _ = self._open_topic(chat_id, name, icon_color, emoji, self._bot_user(full=False))
+        self._notify()
+        result: JSONDict = {
+            "message_thread_id": topic.thread_id,
+            "name": topic.name,
+            "icon_color": topic.icon_color,
+        }
+        if topic.icon_custom_emoji_id:
+            result["icon_custom_emoji_id"] = topic.icon_custom_emoji_id
+        return result
+
+    def _edit_forum_topic(self, params: JSONDict) -> bool:
+        topic = self._managed_topic(params, "edit the topic")
+        name_given = params.get("name") not in (None, "")
+        name = _clean_topic_name(params.get("name")) if name_given else topic.name
+        if not name:
+            raise _ApiError(400, "Bad Request: title must be non-empty")
+        emoji_given = params.get("icon_custom_emoji_id") is not None
+        if not name_given and not emoji_given:
+            return True  # TDLib answers OK without asking Telegram: nothing to edit
+        edited: JSONDict = {}
+        if name != topic.name:
+            edited["name"] = name
+        emoji = str(params.get("icon_custom_emoji_id") or "") or None
+        if emoji_given and emoji != topic.icon_custom_emoji_id:
+            edited["icon_custom_emoji_id"] = emoji or ""  # "" in Telegram: the icon was removed
+        if not edited:
+            raise _ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic.name = name
+        if emoji_given:
+            topic.icon_custom_emoji_id = emoji
+        self._record_message(
+            self._topic_service(topic, self._bot_user(full=False), "forum_topic_edited", edited)
+        )
+        self._notify()
+        return True
+
+    def _toggle_forum_topic(self, params: JSONDict, *, closed: bool) -> bool:
+        topic = self._managed_topic(params, "close or open the topic")
+        if topic.closed == closed:
+            raise _ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic.closed = closed
+        field_name = "forum_topic_closed" if closed else "forum_topic_reopened"
+        self._record_message(self._topic_service(topic, self._bot_user(full=False), field_name, {}))
+        self._notify()
+        return True
+
+    def _close_forum_topic(self, params: JSONDict) -> bool:
+        return self._toggle_forum_topic(params, closed=True)
+
+    def _reopen_forum_topic(self, params: JSONDict) -> bool:
+        return self._toggle_forum_topic(params, closed=False)
+
+    def _delete_forum_topic(self, params: JSONDict) -> bool:
+        self._remove_topic(self._managed_topic(params, "delete the topic"))
+        self._notify()
+        return True
+
+    def _open_topic(
+        self,
+        chat_id: int,
+        name: str,
+        icon_color: int | None,
+        icon_custom_emoji_id: str | None,
+        creator: JSONDict,
+    ) -> tuple[Topic, JSONDict]:
+        """Create a topic: its id is the id of its forum_topic_created service message."""
+        if chat_id not in self._forums:
+            raise ValueError(f"chat {chat_id} is not a forum: declare it with add_forum first")
+        if icon_color is None:  # Telegram picks one of its colours
+            used = sum(1 for chat, _ in self._topics if chat == chat_id)
+            icon_color = TOPIC_ICON_COLORS[used % len(TOPIC_ICON_COLORS)]
+        message = self._new_message(self._chats[chat_id], creator)
+        thread_id = int(message["message_id"])
+        created: JSONDict = {"name": name, "icon_color": icon_color}
+        if icon_custom_emoji_id:
+            created["icon_custom_emoji_id"] = icon_custom_emoji_id
+        message["message_thread_id"] = thread_id
+        message["is_topic_message"] = True
+        message["forum_topic_created"] = created
+        self._record_message(message)
+        topic = Topic(chat_id, thread_id, name, icon_color, icon_custom_emoji_id, creator["id"])
+        self._topics[(chat_id, thread_id)] = topic
+        return topic, copy.deepcopy(message)
+
+    def _topic_service(
+        self, topic: Topic, sender: JSONDict, field_name: str, payload: JSONDict
+    ) -> JSONDict:
+        """A service message (forum_topic_edited/closed/reopened) posted in `topic`."""
+        message = self._new_message(self._chats[topic.chat_id], sender)
+        message[field_name] = payload
+        self._place(message, topic, topic.thread_id, None)
+        return message
+
+    def _topic_starter(self, topic: Topic) -> JSONDict | None:
+        stored = self._messages.get((topic.chat_id, topic.thread_id))
+        if stored is None:
+            return None
+        starter = copy.deepcopy(stored)
+        starter.pop("reply_to_message", None)
+        return starter
+
+    def _place(
+        self,
+        message: JSONDict,
+        topic: Topic | None,
+        thread_id: int | None,
+        reply_to: JSONDict | None,
+    ) -> None:
+        """Put a new message in its topic (if any) and set what it replies to."""
+        if topic is not None:
+            message["message_thread_id"] = topic.thread_id
+            message["is_topic_message"] = True
+            if reply_to is None:  # Telegram: a topic message answers the topic's first message
+                reply_to = self._topic_starter(topic)
+        elif thread_id is not None:  # a chat not declared with add_forum: taken as given
+            message["message_thread_id"] = thread_id
+            if message["chat"]["type"] == "supergroup":
+                message["is_topic_message"] = True
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+
+    def _remove_topic(self, topic: Topic) -> None:
+        topic.deleted = True
+        for key, message in list(self._messages.items()):
+            if key[0] == topic.chat_id and message.get("message_thread_id") == topic.thread_id:
+                del self._messages[key]
+
+    def _live_topic(self, chat_id: int, thread_id: int) -> Topic:
+        topic = self._topics.get((chat_id, thread_id))
+        if topic is None or topic.deleted:
+            raise LookupError(f"no topic {thread_id} (or a deleted one) in chat {chat_id}")
+        return topic
+
+    def _person_toggles_topic(
+        self, chat_id: int, thread_id: int, user_id: int, first_name: str, *, closed: bool
+    ) -> int:
+        topic = self._live_topic(chat_id, thread_id)
+        if topic.closed == closed:
+            raise ValueError(f"topic {thread_id} is already {'closed' if closed else 'open'}")
+        topic.closed = closed
+        user = self._citizen(user_id, first_name, None)
+        field_name = "forum_topic_closed" if closed else "forum_topic_reopened"
+        return self.push_update({"message": self._topic_service(topic, user, field_name, {})})
+
+    def _chat_for_person(
+        self, chat_id: int, chat_type: str | None, user: JSONDict, thread_id: int | None
+    ) -> tuple[JSONDict, Topic | None]:
+        if chat_id in self._forums:
+            if chat_type not in (None, "supergroup"):
+                raise ValueError(f"chat {chat_id} is a forum supergroup, not a {chat_type} chat")
+            chat = self._chat(chat_id, "supergroup", user, forum=True)
+            return chat, None if thread_id is None else self._live_topic(chat_id, thread_id)
+        chat = self._chat(chat_id, chat_type or "private", user, forum=thread_id is not None)
+        return chat, None
+
+    def _person_reply_target(
+        self,
+        chat: JSONDict,
+        topic: Topic | None,
+        reply_to_bot: bool,
+        reply_to_message_id: int | None,
+    ) -> tuple[JSONDict | None, Topic | None]:
+        """What a person's message replies to, and the topic it then lands in."""
+        if reply_to_message_id is not None:
+            stored = self._messages.get((chat["id"], reply_to_message_id))
+            if stored is None:
+                raise LookupError(f"no message {reply_to_message_id} in chat {chat['id']}")
+            if stored.get("is_topic_message") and chat["id"] in self._forums:
+                replied_topic = self._live_topic(chat["id"], stored["message_thread_id"])
+                if topic is not None and topic is not replied_topic:
+                    raise ValueError(
+                        f"message {reply_to_message_id} is in topic {replied_topic.thread_id}, "
+                        f"not in topic {topic.thread_id}"
+                    )
+                topic = replied_topic
+            reply = copy.deepcopy(stored)
+            reply.pop("reply_to_message", None)
+            return reply, topic
+        if reply_to_bot:
+            return self._bot_message_to_reply(chat, topic), topic
+        return None, topic
 
     # ---------------------------------------------------------------- rate limits
 
@@ -1968,10 +2386,18 @@ class FakeTelegram:
             )
         return user
 
-    def _citizen(self, user_id: int, first_name: str | None, language_code: str | None) -> JSONDict:
+    def _citizen(
+        self,
+        user_id: int,
+        first_name: str | None,
+        language_code: str | None,
+        username: str | None = None,
+    ) -> JSONDict:
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "Citizen"}
         if first_name is not None:
             user["first_name"] = first_name
+        if username is not None:
+            user["username"] = username
         if language_code is not None:
             user["language_code"] = language_code
         self._users[user_id] = user
@@ -2017,12 +2443,26 @@ class FakeTelegram:
             "date": int(time.time()),
         }
 
-    def _bot_message_to_reply(self, chat: JSONDict) -> JSONDict:
-        last = self._last_bot_message.get(chat["id"])
+    def _bot_message_to_reply(self, chat: JSONDict, topic: Topic | None = None) -> JSONDict:
+        if topic is None:
+            last = self._last_bot_message.get(chat["id"])
+        else:
+            last = max(
+                (
+                    message_id
+                    for (chat_id, message_id), message in self._messages.items()
+                    if chat_id == chat["id"]
+                    and message.get("message_thread_id") == topic.thread_id
+                    and message["from"].get("id") == self.bot_id
+                    and not _is_service(message)
+                ),
+                default=None,
+            )
         stored = None if last is None else self._messages.get((chat["id"], last))
         if stored is None:
             stored = self._new_message(chat, self._bot_user(full=False))
             stored["text"] = "Bonjour ! / Hello!"
+            self._place(stored, topic, None, None)
             self._record_message(stored)
         reply = copy.deepcopy(stored)
         reply.pop("reply_to_message", None)
@@ -2104,6 +2544,8 @@ class FakeTelegram:
         self._next_message_id[chat_id] = max(self._next_message_id.get(chat_id, 1), message_id + 1)
         self._chats.setdefault(chat_id, copy.deepcopy(message["chat"]))
         sender = message.get("from") or {}
+        if _is_service(message):
+            return  # neither "the bot's last message" nor "the citizen's last message"
         if sender.get("is_bot") and sender.get("id") == self.bot_id:
             self._last_bot_message[chat_id] = message_id
         elif sender:

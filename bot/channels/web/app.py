@@ -12,9 +12,12 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
 from bot.core.conversation import ConversationCore
 from bot.core.types import IncomingMessage
+from bot.desk.service import Desk
+from bot.desk.web import desk_router
 from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
@@ -71,10 +74,31 @@ def create_app(
     knowledge: KnowledgeBase,
     action_token: str | None,
     channel_status: Callable[[], dict[str, dict[str, str]]] | None = None,
+    desk: Desk | None = None,
+    database: Engine | None = None,
+    desk_session_hours: int = 12,
+    secure_cookies: bool = False,
 ) -> FastAPI:
-    """The FastAPI application serving the web chat and the action endpoint."""
+    """The FastAPI application serving the web chat and the action endpoint, and with a
+    `desk` and its `database` the web desk of community managers under ``/desk``.
+
+    `secure_cookies` marks the desk's cookies Secure (sent over HTTPS only): needed whenever
+    the server is reached from another machine, where it must sit behind HTTPS.
+    """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if desk is not None:
+        if database is None:
+            raise ValueError("the web desk needs the database (database=) for staff sessions")
+        app.include_router(
+            desk_router(
+                desk=desk,
+                engine=database,
+                knowledge=knowledge,
+                session_hours=desk_session_hours,
+                secure_cookies=secure_cookies,
+            )
+        )
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -83,6 +83,7 @@ def upgrade() -> None:
     sa.Column('desk', sa.String(length=16), nullable=False),
     sa.Column('thread_id', sa.String(length=64), nullable=False),
     sa.Column('relayed_upto', sa.Integer(), nullable=False),
+    sa.Column('events_upto', sa.Integer(), nullable=False),
     sa.Column('handoff_id', sa.Integer(), nullable=True),
     sa.Column('created_at', bot.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversation.id'], ),

@@ -1,0 +1,143 @@
+"""The Telegram staff desk: a forum supergroup where each conversation handed to a person has
+its own topic, named with the handoff's reference and the citizen's language.
+
+The bot must be an administrator of the group with the right to manage topics (admins receive
+every message, which the desk needs). Only the user ids in DESK_TELEGRAM_STAFF can act there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from telegram import LinkPreviewOptions, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.channels.delivery import Outgoing
+from bot.channels.text import split_for
+from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, staff_action
+from bot.desk.service import Desk, StaffMember
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bot.channels.telegram import TelegramChannel
+
+logger = logging.getLogger(__name__)
+
+DESK = "telegram"
+NOT_STAFF = "Sorry, only the project's community managers can act here."
+
+
+class TelegramDeskThreads(DeskThreads):
+    """Topics of the staff forum group."""
+
+    desk = DESK
+
+    def __init__(self, channel: TelegramChannel, chat_id: int) -> None:
+        self._channel = channel
+        self.chat_id = chat_id
+
+    async def open_thread(self, title: str) -> str:
+        topic = await self._call(
+            lambda: self._channel.bot.create_forum_topic(chat_id=self.chat_id, name=title[:128])
+        )
+        return str(topic.message_thread_id)
+
+    async def post(self, thread_id: str, text: str) -> None:
+        for part in split_for(DESK, text):
+            await self._call(
+                lambda part=part: self._channel.bot.send_message(
+                    chat_id=self.chat_id,
+                    text=part,  # plain text: a citizen's words are never read as markup
+                    message_thread_id=int(thread_id),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                ),
+                thread_id=thread_id,
+            )
+
+    async def set_closed(self, thread_id: str, closed: bool) -> None:
+        bot = self._channel.bot
+        method = bot.close_forum_topic if closed else bot.reopen_forum_topic
+        try:
+            await self._call(lambda: method(chat_id=self.chat_id, message_thread_id=int(thread_id)))
+        except (BadRequest, ThreadGone) as exc:
+            # Already in that state, or gone (a new topic is opened when needed).
+            logger.info(
+                "Telegram topic %s not %s: %s", thread_id, "closed" if closed else "reopened", exc
+            )
+
+    async def alert(self, text: str) -> None:
+        await self._call(
+            lambda: self._channel.bot.send_message(chat_id=self.chat_id, text=text[:4000])
+        )
+
+    async def _call(self, make, *, thread_id: str | None = None):  # type: ignore[no-untyped-def]
+        """Calls the Bot API within the group's rate limits; a topic closed by hand is reopened."""
+        while True:
+            for limiter in self._channel.sender.limiters(str(self.chat_id)):
+                await limiter.acquire()
+            try:
+                return await make()
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+            except BadRequest as exc:
+                message = str(exc).lower()
+                if thread_id is not None and "thread not found" in message:
+                    raise ThreadGone(str(exc)) from exc
+                if thread_id is not None and "topic_closed" in message:
+                    await self._channel.bot.reopen_forum_topic(
+                        chat_id=self.chat_id, message_thread_id=int(thread_id)
+                    )
+                    continue
+                raise
+            except (NetworkError, Forbidden) as exc:
+                raise DeskUnavailable(str(exc)) from exc
+
+
+def staff_message(
+    message: Message,
+    *,
+    desk: Desk,
+    engine: Engine,
+    staff_ids: Sequence[int],
+) -> list[Outgoing]:
+    """What a person wrote in the staff group: an answer or a command for the conversation of
+    that topic; refused politely (and audited) for anyone not configured as staff."""
+    user = message.from_user
+    thread = message.message_thread_id if message.is_topic_message else None
+    if user is None or thread is None:
+        return []  # the general topic is the staff's own chat
+    chat = str(message.chat.id)
+    options = {"thread_id": thread, "reply_to": message.message_id}
+    if user.id not in staff_ids:
+        desk.refuse(desk=DESK, who=str(user.id), action=(message.text or "")[:60], why="not staff")
+        return [Outgoing(destination=chat, text=NOT_STAFF, options=options)]
+    text = message.text or message.caption or ""
+    if not text.strip():
+        return [
+            Outgoing(
+                destination=chat,
+                text="Only text reaches the citizen from here for now.",
+                options=options,
+            )
+        ]
+    staff = StaffMember(key=f"staff:{DESK}:{user.id}", name=user.first_name, desk=DESK)
+    answer = staff_action(
+        desk, engine, desk_name=DESK, thread_id=str(thread), staff=staff, text=text
+    )
+    if answer is None:
+        return []
+    return [
+        Outgoing(destination=chat, text=part, options=options) for part in split_for(DESK, answer)
+    ]
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+__all__ = ["TelegramDeskThreads", "TelegramError", "staff_message"]
