@@ -65,7 +65,8 @@ train: setup
 # TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped.
 test: setup lint typecheck
 	@url="$${TEST_POSTGRES_URL:-$$(bash scripts/test-postgres.sh start)}"; \
-	TEST_POSTGRES_URL="$$url" .venv/bin/pytest; status=$$?; \
+	chromium="$$(bash scripts/browser.sh)" || exit 1; \
+	CHROMIUM="$$chromium" TEST_POSTGRES_URL="$$url" .venv/bin/pytest; status=$$?; \
 	[ -n "$${TEST_POSTGRES_URL:-}" ] || bash scripts/test-postgres.sh stop; \
 	exit $$status
 

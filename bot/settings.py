@@ -165,8 +165,15 @@ class Settings(BaseSettings):
     @field_validator("handoff_categories", mode="before")
     @classmethod
     def _split_categories(cls, value: object) -> object:
+        from bot.core.phrases import CATEGORY_NAMES  # the contract's concern categories
+
         if isinstance(value, str):
-            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+            value = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        for category in value if isinstance(value, tuple | list) else ():
+            if category not in CATEGORY_NAMES:
+                raise ValueError(
+                    f"{category!r} is not a concern category (one of {', '.join(CATEGORY_NAMES)})"
+                )
         return value
 
     @field_validator("desk_hours")

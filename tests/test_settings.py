@@ -79,3 +79,16 @@ def test_env_example_documents_every_setting() -> None:
     documented = (PROJECT_ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in documented, f"{name.upper()} is missing from .env.example"
+
+
+def test_desk_settings_are_checked_with_one_sentence_each() -> None:
+    with pytest.raises(SettingsError, match="DESK_HOURS is invalid: cannot read 'sometimes'"):
+        load_settings(desk_hours="sometimes")
+    with pytest.raises(SettingsError, match="HANDOFF_CATEGORIES is invalid: 'weather' is not"):
+        load_settings(handoff_categories="health_safety,weather")
+    with pytest.raises(SettingsError, match="DESK_TELEGRAM_CHAT needs TELEGRAM_TOKEN"):
+        load_settings(desk_telegram_chat="-100123")
+    assert load_settings(handoff_categories="water, health_safety").handoff_categories == (
+        "water",
+        "health_safety",
+    )
