@@ -41,7 +41,7 @@ from bot.storage.models import (
 )
 from tests.conftest import FakeDialogue
 
-PAYLOAD = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
+PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"
 MARIE_PASSWORD = "lac-vert au printemps"
 LOUIS_PASSWORD = "rivière des prairies 7"
@@ -252,9 +252,7 @@ async def test_a_wrong_password_or_an_unknown_name_get_the_same_sentence(
 ) -> None:
     token = csrf_in((await web.get("/desk/login")).text)
     answers = [
-        await web.post(
-            "/desk/login", data={"username": name, "password": password, "csrf": token}
-        )
+        await web.post("/desk/login", data={"username": name, "password": password, "csrf": token})
         for name, password in (("marie", "not her password"), ("nobody", MARIE_PASSWORD))
     ]
     for answer in answers:
@@ -278,9 +276,7 @@ async def test_repeated_failures_lock_the_login_even_with_the_right_password(
         "/desk/login", data={"username": "marie", "password": MARIE_PASSWORD, "csrf": token}
     )
     assert locked.status_code == 429
-    assert shown_flash(locked.text) == [
-        "Too many failed sign-ins: wait 15 minutes and try again."
-    ]
+    assert shown_flash(locked.text) == ["Too many failed sign-ins: wait 15 minutes and try again."]
     assert (await web.get("/desk")).status_code == 303  # still not signed in
 
 
@@ -385,9 +381,7 @@ async def test_claim_reply_note_and_hand_back_through_the_web(
     claimed = await web.post(f"/desk/h/{reference}/claim", data={"csrf": csrf})
     assert (claimed.status_code, claimed.headers["location"]) == (303, f"/desk/h/{reference}")
     page = (await web.get(claimed.headers["location"])).text
-    assert shown_flash(page) == [
-        f"You own {reference} now; the citizen was told a person joined."
-    ]
+    assert shown_flash(page) == [f"You own {reference} now; the citizen was told a person joined."]
     assert "You own this conversation." in page
     handoff = handoff_row(stage.database, reference)
     assert (handoff.status, handoff.owner, handoff.owner_name) == (
@@ -558,12 +552,20 @@ async def test_the_citizens_words_are_shown_as_text_never_as_markup(
     assert "innerHTML" not in script
 
 
-async def test_the_transcript_follows_the_conversation(web: httpx.AsyncClient, stage: Stage) -> None:
+async def test_the_transcript_follows_the_conversation(
+    web: httpx.AsyncClient, stage: Stage
+) -> None:
     reference = await hand_a_conversation_to_the_desk(stage)
     await sign_in(web, "marie", MARIE_PASSWORD)
     first = (await web.get(f"/desk/h/{reference}/updates")).json()
-    assert [line["who"] for line in first["lines"]] == ["citizen", "assistant", "event", "citizen", "assistant"]
-    assert first["lines"][2]["label"] == "A person was asked to join"
+    assert [line["who"] for line in first["lines"]] == [
+        "citizen",
+        "assistant",
+        "event",
+        "citizen",
+        "assistant",
+    ]
+    assert first["lines"][2]["label"] == "A person was asked to join: asked for a person"
     assert (first["status"], first["owner"], first["mine"]) == ("waiting", None, False)
 
     await stage.core.handle(citizen_says("Vous êtes là ?"))
@@ -641,3 +643,20 @@ async def test_desk_pages_carry_the_security_headers(web: httpx.AsyncClient, sta
     css = await web.get("/desk/static/desk.css")
     assert css.status_code == 200
     assert ".transcript" in css.text
+
+
+async def test_the_queue_puts_alerts_in_sight(web: httpx.AsyncClient, stage: Stage) -> None:
+    reference = await hand_a_conversation_to_the_desk(stage)
+    quiet = await hand_a_conversation_to_the_desk(stage, key="browser-citizen-2")
+    with Session(stage.database) as session:
+        handoff = session.exec(select(Handoff).where(Handoff.reference == reference)).one()
+        handoff.alert_count = 2
+        session.add(handoff)
+        session.commit()
+    await sign_in(web, "marie", MARIE_PASSWORD)
+    queue = (await web.get("/desk")).text
+    rows = re.findall(
+        r'<tr class="(\w*)">\s*<td class="wait">.*?href="/desk/h/([\w-]+)"', queue, re.S
+    )
+    assert rows == [("alerted", reference), ("", quiet)]  # longest waiting first
+    assert '<span class="badge alert">2 alerts</span>' in queue

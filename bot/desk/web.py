@@ -129,8 +129,8 @@ class SignedIn:
     """The community manager behind a request."""
 
     session_id: int
-    csrf: str
-    token: str
+    csrf: str = field(repr=False)
+    token: str = field(repr=False)  # the cookie's secret: never in a log line
     username: str
     staff: StaffMember
 
@@ -284,6 +284,8 @@ def _line(prefix: str, entry: TranscriptEntry, zone: tzinfo) -> Line:
             text = REASONS.get(text, text)
         elif entry.kind == "rated":
             text = f"{text}/5"
+        if entry.who == "event" and text:
+            label, text = f"{label}: {text}", ""  # one short line; notes keep their text apart
     local = entry.at.astimezone(zone)
     return Line(
         key=f"{prefix}{entry.id}",
@@ -305,6 +307,11 @@ def _canned(knowledge: KnowledgeBase, language: str) -> list[CannedAnswer]:
         )
         for topic, answer in knowledge.answers.items()
     ]
+
+
+def _from_textarea(text: str) -> str:
+    """A text box's words as typed: browsers send line breaks as CR LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _short(text: str, limit: int) -> str:
@@ -548,9 +555,7 @@ def desk_router(
         pending = flashes.take(me.session_id)
         answers = _canned(knowledge, summary.language)
         chosen = next((a for a in answers if a.topic == canned), None)
-        reply_text = (
-            chosen.text if chosen else pending.drafts.get(f"{handoff.reference}:reply", "")
-        )
+        reply_text = chosen.text if chosen else pending.drafts.get(f"{handoff.reference}:reply", "")
         status = HandoffStatus(handoff.status)
         mine = status == HandoffStatus.ACTIVE and handoff.owner == me.staff.key
         return _page(
@@ -684,6 +689,7 @@ def desk_router(
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         me = posting(request, csrf)
+        text = _from_textarea(text)
 
         def sent(session: Session) -> str:
             if len(text) > MAX_TEXT_CHARS:
@@ -703,6 +709,7 @@ def desk_router(
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         me = posting(request, csrf)
+        text = _from_textarea(text)
 
         def noted(session: Session) -> str:
             if len(text) > MAX_TEXT_CHARS:
@@ -727,9 +734,8 @@ def desk_router(
 
         def closed(session: Session) -> str:
             handoff = desk.close(session, reference, me.staff, outcome=outcome, ask_rating=asked)
-            return (
-                f"{handoff.reference} was handed back to the assistant ({outcome})."
-                + (" The citizen was asked to rate the help." if asked else "")
+            return f"{handoff.reference} was handed back to the assistant ({outcome})." + (
+                " The citizen was asked to rate the help." if asked else ""
             )
 
         return act(me, reference, closed, done_url="/desk")
