@@ -185,13 +185,6 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "desk_telegram_chat", "desk_discord_channel", "desk_discord_role", mode="before"
-    )
-    @classmethod
-    def _empty_id_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator(
         "discord_channels", "discord_command_guilds", "desk_telegram_staff", mode="before"
     )
     @classmethod
@@ -210,7 +203,13 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("holidays_subdivision", mode="before")
+    @field_validator(
+        "holidays_subdivision",
+        "desk_telegram_chat",
+        "desk_discord_channel",
+        "desk_discord_role",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

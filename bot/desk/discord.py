@@ -17,7 +17,7 @@ import discord
 
 from bot.channels.delivery import Outgoing
 from bot.channels.text import split_for
-from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, staff_action
+from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, answer_staff
 from bot.desk.service import Desk, StaffMember
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DESK = "discord"
-NOT_STAFF = "Sorry, only the project's community managers can act here."
 NO_PINGS = discord.AllowedMentions.none()
 UNKNOWN_CHANNEL = 10003
 
@@ -128,30 +127,17 @@ def staff_message(
     if not payload.get("in_thread"):
         return []  # the channel itself is the staff's own chat
     thread = str(payload["channel_id"])
-    options = {"reply_to": payload["id"]}
-    if role_id is None or role_id not in payload.get("roles", []):
-        desk.refuse(
-            desk=DESK, who=str(payload["author_id"]), action=payload["content"][:60], why="no role"
-        )
-        return [Outgoing(destination=thread, text=NOT_STAFF, options=options)]
-    if not str(payload["content"]).strip():
-        return [
-            Outgoing(
-                destination=thread,
-                text="Only text reaches the citizen from here for now.",
-                options=options,
-            )
-        ]
     staff = StaffMember(
-        key=f"staff:{DESK}:{payload['author_id']}",
-        name=str(payload["author_name"]),
-        desk=DESK,
+        key=f"staff:{DESK}:{payload['author_id']}", name=str(payload["author_name"]), desk=DESK
     )
-    answer = staff_action(
-        desk, engine, desk_name=DESK, thread_id=thread, staff=staff, text=payload["content"]
+    return answer_staff(
+        desk,
+        engine,
+        desk_name=DESK,
+        destination=thread,
+        thread_id=thread,
+        staff=staff if role_id is not None and role_id in payload.get("roles", []) else None,
+        who=str(payload["author_id"]),
+        text=str(payload["content"]),
+        options={"reply_to": payload["id"]},
     )
-    if answer is None:
-        return []
-    return [
-        Outgoing(destination=thread, text=part, options=options) for part in split_for(DESK, answer)
-    ]

@@ -15,11 +15,13 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.channels.delivery import backoff
+from bot.channels.delivery import Outgoing, backoff
+from bot.channels.text import split_for
 from bot.desk.service import (
     Desk,
     DeskError,
@@ -256,6 +258,42 @@ class Relay:
             "alert": f"⏰ Still waiting for a person: {entry.text}.",
             "undelivered": f"⚠️ Not delivered to the citizen: {entry.text}",
         }.get(entry.kind, f"· {entry.kind}: {entry.text}")
+
+
+NOT_STAFF = "Sorry, only the project's community managers can act here."
+TEXT_ONLY = "Only text reaches the citizen from here for now."
+
+
+def answer_staff(
+    desk: Desk,
+    engine: Engine,
+    *,
+    desk_name: str,
+    destination: str,
+    thread_id: str,
+    staff: StaffMember | None,
+    who: str,
+    text: str,
+    options: dict[str, Any],
+) -> list[Outgoing]:
+    """What a person wrote in a desk thread, on any chat desk: refused politely (and audited)
+    when `staff` is None, else carried out by `staff_action`; returns what to answer them."""
+    answer: str | None
+    if staff is None:
+        desk.refuse(desk=desk_name, who=who, action=text[:60], why="not staff")
+        answer = NOT_STAFF
+    elif not text.strip():
+        answer = TEXT_ONLY
+    else:
+        answer = staff_action(
+            desk, engine, desk_name=desk_name, thread_id=thread_id, staff=staff, text=text
+        )
+    if answer is None:
+        return []
+    return [
+        Outgoing(destination=destination, text=part, options=options)
+        for part in split_for(desk_name, answer)
+    ]
 
 
 def staff_action(

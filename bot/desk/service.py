@@ -643,10 +643,7 @@ class Desk:
         body = text.strip()
         if not body:
             raise DeskError("An empty answer is not sent.")
-        handoff = self.get(session, reference)
-        if handoff.status == HandoffStatus.WAITING:
-            handoff = self.claim(session, reference, staff)
-        handoff = self._owned(session, reference, staff)
+        handoff = self._owned(session, reference, staff, claim_if_waiting=True)
         conversation = session.get(Conversation, handoff.conversation_id)
         assert conversation is not None
         language = conversation.language or self._default_language
@@ -700,10 +697,7 @@ class Desk:
         """
         if outcome not in OUTCOMES:
             raise DeskError(f"The outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}.")
-        handoff = self.get(session, reference)
-        if handoff.status == HandoffStatus.WAITING:
-            handoff = self.claim(session, reference, staff)
-        handoff = self._owned(session, reference, staff)
+        handoff = self._owned(session, reference, staff, claim_if_waiting=True)
         now = utc_now()
         done = session.execute(
             update(Handoff)
@@ -818,8 +812,19 @@ class Desk:
 
     # --- inside ------------------------------------------------------------------------------
 
-    def _owned(self, session: Session, reference: str, staff: StaffMember) -> Handoff:
+    def _owned(
+        self,
+        session: Session,
+        reference: str,
+        staff: StaffMember,
+        *,
+        claim_if_waiting: bool = False,
+    ) -> Handoff:
+        """The handoff, if `staff` owns it (claimed for them first if nobody has yet, with
+        `claim_if_waiting`: whoever answers first owns the conversation)."""
         handoff = self.get(session, reference)
+        if claim_if_waiting and handoff.status == HandoffStatus.WAITING:
+            self.claim(session, reference, staff)
         session.refresh(handoff)
         if handoff.status == HandoffStatus.CLOSED:
             raise HandoffClosed(f"{handoff.reference} was handed back already.")

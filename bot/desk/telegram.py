@@ -17,7 +17,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.channels.delivery import Outgoing
 from bot.channels.text import split_for
-from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, staff_action
+from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, answer_staff
 from bot.desk.service import Desk, StaffMember
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DESK = "telegram"
-NOT_STAFF = "Sorry, only the project's community managers can act here."
 
 
 class TelegramDeskThreads(DeskThreads):
@@ -110,29 +109,21 @@ def staff_message(
     thread = message.message_thread_id if message.is_topic_message else None
     if user is None or thread is None:
         return []  # the general topic is the staff's own chat
-    chat = str(message.chat.id)
-    options = {"thread_id": thread, "reply_to": message.message_id}
-    if user.id not in staff_ids:
-        desk.refuse(desk=DESK, who=str(user.id), action=(message.text or "")[:60], why="not staff")
-        return [Outgoing(destination=chat, text=NOT_STAFF, options=options)]
-    text = message.text or message.caption or ""
-    if not text.strip():
-        return [
-            Outgoing(
-                destination=chat,
-                text="Only text reaches the citizen from here for now.",
-                options=options,
-            )
-        ]
-    staff = StaffMember(key=f"staff:{DESK}:{user.id}", name=user.first_name, desk=DESK)
-    answer = staff_action(
-        desk, engine, desk_name=DESK, thread_id=str(thread), staff=staff, text=text
+    return answer_staff(
+        desk,
+        engine,
+        desk_name=DESK,
+        destination=str(message.chat.id),
+        thread_id=str(thread),
+        staff=(
+            StaffMember(key=f"staff:{DESK}:{user.id}", name=user.first_name, desk=DESK)
+            if user.id in staff_ids
+            else None
+        ),
+        who=str(user.id),
+        text=message.text or message.caption or "",
+        options={"thread_id": thread, "reply_to": message.message_id},
     )
-    if answer is None:
-        return []
-    return [
-        Outgoing(destination=chat, text=part, options=options) for part in split_for(DESK, answer)
-    ]
 
 
 def _seconds(value: object) -> float:
