@@ -62,12 +62,14 @@ train: setup
 	.venv/bin/bot train
 
 # The tests also run on a throw-away PostgreSQL server (scripts/test-postgres.sh), unless
-# TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped.
+# TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped. A server
+# already running for this checkout is reused and left running.
 test: setup lint typecheck
-	@url="$${TEST_POSTGRES_URL:-$$(bash scripts/test-postgres.sh start)}"; \
+	@ours=; [ -n "$${TEST_POSTGRES_URL:-}" ] || bash scripts/test-postgres.sh running || ours=1; \
+	url="$${TEST_POSTGRES_URL:-$$(bash scripts/test-postgres.sh start)}"; \
 	chromium="$$(bash scripts/browser.sh)" || exit 1; \
 	CHROMIUM="$$chromium" TEST_POSTGRES_URL="$$url" .venv/bin/pytest; status=$$?; \
-	[ -n "$${TEST_POSTGRES_URL:-}" ] || bash scripts/test-postgres.sh stop; \
+	[ -z "$$ours" ] || bash scripts/test-postgres.sh stop; \
 	exit $$status
 
 bench: setup

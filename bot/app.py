@@ -188,9 +188,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             desk=desk,
             database=database,
             desk_session_hours=settings.desk_session_hours,
-            # Off loopback the desk is reached over HTTPS (a reverse proxy): its cookies must
-            # never travel in clear. On 127.0.0.1 a browser on the same machine uses plain HTTP.
-            secure_cookies=settings.web_host not in ("127.0.0.1", "localhost", "::1"),
+            secure_cookies=settings.desk_cookies_secure,
         )
         for channel in channels:
             if isinstance(channel, TelegramChannel) and settings.telegram_webhook_url:

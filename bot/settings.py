@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     desk_session_hours: int = Field(
         default=12, ge=1, le=720, description="How long a web desk login lasts."
     )
+    desk_secure_cookies: bool | None = Field(
+        default=None,
+        description=(
+            "Send the web desk's cookies over HTTPS only. Unset: yes, unless WEB_HOST is a "
+            "loopback address. Set false only to try the desk over plain HTTP on a trusted network."
+        ),
+    )
     desk_telegram_chat: int | None = Field(
         default=None,
         description="Id of the staff forum supergroup on Telegram (a topic per conversation).",
@@ -203,11 +210,20 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @property
+    def desk_cookies_secure(self) -> bool:
+        """Off loopback the desk is reached over HTTPS (a reverse proxy): its cookies must never
+        travel in clear. On 127.0.0.1 a browser on the same machine uses plain HTTP."""
+        if self.desk_secure_cookies is not None:
+            return self.desk_secure_cookies
+        return self.web_host not in ("127.0.0.1", "localhost", "::1")
+
     @field_validator(
         "holidays_subdivision",
         "desk_telegram_chat",
         "desk_discord_channel",
         "desk_discord_role",
+        "desk_secure_cookies",
         mode="before",
     )
     @classmethod

@@ -2,7 +2,9 @@
 # Starts a throw-away PostgreSQL server for the tests and prints its URL (nothing when none
 # can be had: the PostgreSQL cases are then skipped, saying so).
 #   scripts/test-postgres.sh start   -> prints postgresql://postgres@127.0.0.1:PORT/postgres
+#                                       (the server already running for this checkout, if any)
 #   scripts/test-postgres.sh stop
+#   scripts/test-postgres.sh running  -> exit status 0 when this checkout's server is up
 # It uses Debian's PostgreSQL (installed with apt-get when running as root and missing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +13,11 @@ find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; 
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 case "${1:-start}" in
+running)
+  bin="$(find_bin)"
+  [ -n "$bin" ] && [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+  exit $?
+  ;;
 stop)
   bin="$(find_bin)"
   [ -n "$bin" ] && [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1
@@ -26,6 +33,14 @@ start)
   if [ -z "$bin" ]; then
     echo "PostgreSQL is not installed: its test cases will be skipped (install postgresql to run them)." >&2
     exit 0
+  fi
+  # A server already running for this checkout is reused (another test run may be using it).
+  if [ -f "$data/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    port=$(sed -n 4p "$data/postmaster.pid")
+    if [ -n "$port" ] && as_owner "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" 2>/dev/null; then
+      echo "postgresql://postgres@127.0.0.1:$port/postgres"
+      exit 0
+    fi
   fi
   as_owner "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1
   rm -rf "$data" && mkdir -p "$data"

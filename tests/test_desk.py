@@ -250,6 +250,21 @@ async def test_a_strongly_negative_message_brings_a_person(
     assert handoffs(database)[0].reason == "negative"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The dust from the trucks covers my garden every day, it is unacceptable.",
+        "Le bruit des camions à 6 h du matin, c'est inacceptable",
+        "Je ne suis pas d'accord avec le tracé de la route",
+    ],
+)
+async def test_a_plain_complaint_is_left_to_the_register(
+    core: ConversationCore, database: Engine, text: str
+) -> None:
+    await core.handle(says(text))
+    assert handoffs(database) == []
+
+
 async def test_two_misunderstandings_in_a_row_bring_a_person(
     core: ConversationCore, database: Engine
 ) -> None:

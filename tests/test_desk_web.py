@@ -36,6 +36,7 @@ from bot.storage.models import (
     Conversation,
     Handoff,
     HandoffEvent,
+    HumanRequest,
     Message,
     StaffSession,
 )
@@ -351,6 +352,7 @@ async def test_forms_without_the_sessions_token_change_nothing(
         f"/desk/h/{reference}/close": {"outcome": "resolved", "ask_rating": "1"},
         f"/desk/h/{reference}/release": {},
         f"/desk/conversations/{public_id}/take-over": {},
+        f"/desk/conversations/{public_id}/dismiss": {},
         "/desk/logout": {},
     }
     for path, fields in forms.items():
@@ -605,10 +607,41 @@ async def test_a_manager_takes_over_a_conversation_to_look_at(
     ]
     assert "You own this conversation." in page
     assert (handoff.reason, handoff.status, handoff.owner) == ("staff", "active", "staff:web:marie")
+    # Taken over, it left the list of conversations to look at.
+    assert (
+        f"/desk/conversations/{conversation.public_id}/take-over"
+        not in (await web.get("/desk")).text
+    )
     unknown = await web.post("/desk/conversations/0123456789abcdef/take-over", data={"csrf": csrf})
     assert shown_flash((await web.get(unknown.headers["location"])).text) == [
         "There is no conversation 0123456789abcdef."
     ]
+
+
+async def test_a_conversation_looked_at_leaves_the_list(
+    web: httpx.AsyncClient, stage: Stage
+) -> None:
+    await stage.core.handle(citizen_says("Voici une photo du chantier"))
+    with stage.desk.session() as session:
+        conversation = session.exec(select(Conversation)).one()
+        repository.open_human_request(
+            session=session, conversation=conversation, message_id=None, reason="attachment"
+        )
+    csrf = await sign_in(web, "marie", MARIE_PASSWORD)
+    dismiss = f"/desk/conversations/{conversation.public_id}/dismiss"
+    assert dismiss in (await web.get("/desk")).text
+    done = await web.post(dismiss, data={"csrf": csrf})
+    queue = (await web.get(done.headers["location"])).text
+    assert shown_flash(queue) == ["Marked as looked at: it left the list."]
+    assert dismiss not in queue
+    assert _references(stage.database) == []  # the assistant still answers it
+    with Session(stage.database) as session:
+        [request] = session.exec(select(HumanRequest)).all()
+        audit = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "desk.review_dismissed")
+        ).one()
+    assert request.status == "dismissed"
+    assert audit.actor == "staff:web:marie"
 
 
 def _references(database: Engine) -> list[str]:

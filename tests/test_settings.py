@@ -92,3 +92,20 @@ def test_desk_settings_are_checked_with_one_sentence_each() -> None:
         "water",
         "health_safety",
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "secure", "expected"),
+    [
+        ("127.0.0.1", "", False),  # a browser on the same machine, plain HTTP
+        ("0.0.0.0", "", True),  # reached from elsewhere: behind HTTPS
+        ("0.0.0.0", "false", False),  # a trial on a trusted network, said explicitly
+        ("127.0.0.1", "true", True),  # a reverse proxy on the same machine
+    ],
+)
+def test_desk_cookies_are_secure_off_loopback_unless_said_otherwise(
+    monkeypatch: pytest.MonkeyPatch, host: str, secure: str, expected: bool
+) -> None:
+    monkeypatch.setenv("WEB_HOST", host)
+    monkeypatch.setenv("DESK_SECURE_COOKIES", secure)
+    assert load_settings().desk_cookies_secure is expected

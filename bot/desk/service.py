@@ -574,10 +574,45 @@ class Desk:
             session, conversation, reason="staff", detail=staff.name, actor=staff.key
         )
         if handoff.status == HandoffStatus.WAITING:
-            return self.claim(session, handoff.reference, staff)
-        if handoff.owner != staff.key:
+            handoff = self.claim(session, handoff.reference, staff)
+        elif handoff.owner != staff.key:
             raise AlreadyClaimed(f"{handoff.owner_name} already owns {handoff.reference}.")
+        # What was waiting for a look in this conversation is now in a person's hands.
+        self._settle_reviews(session, conversation_id, "taken_over", staff)
         return handoff
+
+    def dismiss_review(self, session: Session, conversation_id: int, staff: StaffMember) -> int:
+        """A community manager looked at what the assistant could not take in a conversation
+        (a photo, a danger in a group...) and needs to do nothing more: it leaves the list.
+        Returns how many requests were settled."""
+        if session.get(Conversation, conversation_id) is None:
+            raise DeskError(f"There is no conversation {conversation_id}.")
+        return self._settle_reviews(session, conversation_id, "dismissed", staff)
+
+    def _settle_reviews(
+        self, session: Session, conversation_id: int, status: str, staff: StaffMember
+    ) -> int:
+        requests = session.exec(
+            select(HumanRequest).where(
+                HumanRequest.conversation_id == conversation_id, HumanRequest.status == "open"
+            )
+        ).all()
+        for request in requests:
+            request.status = status
+            session.add(request)
+            session.add(
+                AuditEntry(
+                    actor=staff.key,
+                    action=f"desk.review_{status}",
+                    detail={
+                        "human_request": request.id,
+                        "reason": request.reason,
+                        "desk": staff.desk,
+                    },
+                )
+            )
+        session.commit()
+        return len(requests)
 
     def claim(self, session: Session, reference: str, staff: StaffMember) -> Handoff:
         """Makes `staff` the one owner of the conversation; the citizen is told a person joined.

@@ -58,12 +58,13 @@ _DANGER = (
 _NOT_DANGER = re.compile(
     r"\bfeux? (rouges?|verts?|jaunes?|de circulation|de signalisation|d'artifice)\b"
 )
+# Indignation alone ("c'est inacceptable", "it's unacceptable") is the ordinary vocabulary of a
+# complaint, which the concern register answers with a reference and a reply-by date: it is
+# not on this list. Anger at people, insults and accusations are.
 _NEGATIVE = (
     "scandal*",
     "honte*",
     "honteu*",
-    "inacceptable",
-    "inadmissible",
     "revoltant*",
     "degueulasse*",
     "ecoeur*",
@@ -81,7 +82,6 @@ _NEGATIVE = (
     "criminel*",
     "je vous deteste",
     "je deteste",
-    "unacceptable",
     "outrage*",
     "disgust*",
     "disgrace*",

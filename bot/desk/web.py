@@ -534,6 +534,28 @@ def desk_router(
         )
         return back(handoff_url(handoff.reference))
 
+    @router.post("/desk/conversations/{conversation_id}/dismiss")
+    async def dismiss(
+        request: Request,
+        conversation_id: Annotated[str, PathParam(pattern=PUBLIC_ID_PATTERN)],
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        me = posting(request, csrf)
+        with desk.session() as session:
+            conversation = repository.conversation_by_public_id(
+                session=session, public_id=conversation_id
+            )
+            try:
+                if conversation is None or conversation.id is None:
+                    raise DeskError(f"There is no conversation {conversation_id}.")
+                settled = desk.dismiss_review(session, conversation.id, me.staff)
+            except DeskError as exc:
+                flashes.add(me.session_id, "error", str(exc))
+                return back("/desk")
+        if settled:
+            flashes.add(me.session_id, "done", "Marked as looked at: it left the list.")
+        return back("/desk")
+
     # --- one conversation ------------------------------------------------------------------
 
     @router.get("/desk/h/{reference}")

@@ -18,8 +18,9 @@ from bot.storage.models import (
     Concern,
     Conversation,
     Direction,
-    HumanRequest,
+    Handoff,
     Message,
+    MessageStatus,
     UnansweredQuestion,
 )
 from tests.support.live import LiveAssistant
@@ -149,10 +150,34 @@ def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssist
     assert "une personne de l'équipe" in answer
     with db(live) as session:
         conversation = conversation_of(session, citizen)
-        request = session.exec(
-            select(HumanRequest).where(HumanRequest.conversation_id == conversation.id)
+        handoff = session.exec(
+            select(Handoff).where(Handoff.conversation_id == conversation.id)
         ).one()
-        assert request.reason == "asked_human"
+        assert (handoff.reason, handoff.status) == ("asked_human", "waiting")
+    # While the team is asked, the assistant stays silent: the message is kept for the desk.
+    meanwhile = citizen.says("C'est à propos du bruit du chantier la nuit")
+    replies = meanwhile["replies"]
+    assert isinstance(replies, list)
+    assert all("préoccupation" not in str(r["text"]) for r in replies)
+    assert stored_messages(live, citizen)[-1].status == MessageStatus.FOR_DESK
+
+
+def test_an_insulting_concern_is_recorded_and_a_person_asked(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads(
+        "You are liars, the blasting cracked the walls of my house and nobody answers"
+    )
+    found = REFERENCE.search(answer)
+    assert found, answer  # the concern is in the register, whatever happens next
+    with db(live) as session:
+        conversation = conversation_of(session, citizen)
+        handoff = session.exec(
+            select(Handoff).where(Handoff.conversation_id == conversation.id)
+        ).one()
+        assert (handoff.reason, handoff.detail) == ("negative", "liars")
+        assert handoff.reference in answer
 
 
 def test_the_citizen_can_switch_language(web: httpx.Client) -> None:
