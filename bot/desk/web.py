@@ -322,6 +322,40 @@ def _local(moment: datetime, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
+# --- what other parts of the desk build on --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeskPages:
+    """What a section of the web desk (perception, updates...) needs to add its own pages
+    behind the same login, CSRF check, security headers and flash messages.
+
+    Attributes:
+        signed_in: the community manager behind a request (or a redirect to the login form).
+        posting: the same, for a POST whose CSRF token is checked (403 otherwise).
+        page: renders a template of ``bot/desk/templates`` (autoescaped) as the answer:
+            ``page("name.html", me=me, **context)``.
+        problem: a page that says what went wrong: ``problem(title, sentence, status_code=)``.
+        flash: shows a sentence once on the next page: ``flash(me, "done" | "error", text)``.
+        take_flashes: the (kind, sentence) pairs waiting for this session, taken.
+        back: a redirect (303) after a form.
+        zone: the project's time zone, for showing times.
+    """
+
+    signed_in: Callable[[Request], SignedIn]
+    posting: Callable[[Request, str], SignedIn]
+    page: Callable[..., HTMLResponse]
+    problem: Callable[..., HTMLResponse]
+    flash: Callable[[SignedIn, str, str], None]
+    take_flashes: Callable[[SignedIn], list[tuple[str, str]]]
+    back: Callable[[str], RedirectResponse]
+    zone: tzinfo
+
+
+DeskSection = Callable[[APIRouter, DeskPages], None]
+"""Adds a section's routes to the desk's router (paths under ``/desk/``)."""
+
+
 # --- the router ------------------------------------------------------------------------------
 
 
@@ -332,6 +366,7 @@ def desk_router(
     knowledge: KnowledgeBase,
     session_hours: int,
     secure_cookies: bool,
+    sections: Iterable[DeskSection] = (),
 ) -> APIRouter:
     """The web desk's pages, forms and live updates, all under ``/desk``.
 
@@ -346,6 +381,7 @@ def desk_router(
         session_hours: how long a login lasts.
         secure_cookies: whether the cookies are sent over HTTPS only (any deployment that
             is not on loopback).
+        sections: more pages behind the same login (the perception dashboard, updates...).
     """
     router = APIRouter(route_class=_DeskRoute, include_in_schema=False)
     router.mount("/desk/static", StaticFiles(directory=DESK_STATIC), name="desk-static")
@@ -762,4 +798,16 @@ def desk_router(
 
         return act(me, reference, closed, done_url="/desk")
 
+    pages = DeskPages(
+        signed_in=signed_in,
+        posting=posting,
+        page=_page,
+        problem=_problem,
+        flash=lambda me, kind, sentence: flashes.add(me.session_id, kind, sentence),
+        take_flashes=lambda me: flashes.take(me.session_id).notices,
+        back=back,
+        zone=zone,
+    )
+    for section in sections:
+        section(router, pages)
     return router

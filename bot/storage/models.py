@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -147,6 +147,19 @@ class Message(SQLModel, table=True):
     intent: str | None = Field(default=None, max_length=128)
     confidence: float | None = None
     status: MessageStatus | None = Field(default=None, max_length=16)
+    sentiment: str | None = Field(
+        default=None,
+        max_length=8,
+        description="Of a citizen's message: negative, neutral, positive.",
+    )
+    sentiment_score: float | None = Field(
+        default=None, description="From -1 (most negative) to 1 (most positive)."
+    )
+    topics: list[str] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="Topics of the contract it speaks of (FAQ topics and concern categories).",
+    )
     created_at: datetime = _timestamp(index=True)
 
 
@@ -267,6 +280,14 @@ class UnansweredQuestion(SQLModel, table=True):
     reason: str = Field(
         max_length=32, description="low_confidence, out_of_scope, engine_unavailable"
     )
+    embedding: bytes | None = Field(
+        default=None,
+        sa_column=Column(LargeBinary, nullable=True),
+        description="Its sentence embedding (float32), to group similar questions.",
+    )
+    faq_draft_id: int | None = Field(
+        default=None, foreign_key="faq_draft.id", description="The FAQ entry drafted from it."
+    )
     created_at: datetime = _timestamp(index=True)
 
 
@@ -291,6 +312,11 @@ class Subscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", unique=True)
     active: bool = True
+    topics: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="Update topics asked for (road closures, blasting...); empty: all news.",
+    )
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
 
@@ -490,3 +516,122 @@ class StaffSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _timestamp()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ProjectUpdate(SQLModel, table=True):
+    """News the project team publishes to subscribers, in French and in English."""
+
+    __tablename__ = "project_update"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32, description="U-YYYY-NNNN")
+    topic: str | None = Field(
+        default=None, max_length=64, description="Update topic; None: for every subscriber."
+    )
+    text_fr: str = Field(sa_column=Column(StoredText(), nullable=False))
+    text_en: str = Field(sa_column=Column(StoredText(), nullable=False))
+    author: str = Field(max_length=120, description="staff:<desk>:<id> or cli:<user>")
+    created_at: datetime = _timestamp(index=True)
+    published_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class UpdateDelivery(SQLModel, table=True):
+    """One update to one subscribed conversation; platform delivery is read from the outbox."""
+
+    __tablename__ = "update_delivery"
+    __table_args__ = (UniqueConstraint("update_id", "conversation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    update_id: int = Field(foreign_key="project_update.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    language: str = Field(max_length=8)
+    status: str = Field(
+        default="queued", max_length=16, index=True, description="queued, sent, failed, stored"
+    )
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _timestamp()
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class ListeningGroup(SQLModel, table=True):
+    """A community group (Telegram group, Discord channel) where the assistant listens."""
+
+    __tablename__ = "listening_group"
+    __table_args__ = (UniqueConstraint("channel", "group_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    group_key: str = Field(max_length=64, description="Telegram chat id or Discord channel id.")
+    title: str | None = Field(default=None, max_length=200)
+    notice_message_id: str | None = Field(
+        default=None, max_length=64, description="The pinned notice that the assistant listens."
+    )
+    notice_language: str | None = Field(default=None, max_length=8)
+    notice_pinned_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+    created_at: datetime = _timestamp()
+
+
+class HeardMessage(SQLModel, table=True):
+    """A message of a community group that mentions the project (the others are not stored)."""
+
+    __tablename__ = "heard_message"
+    __table_args__ = (UniqueConstraint("group_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="listening_group.id", index=True)
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=128, description="The platform's message id.")
+    member: str = Field(max_length=255, index=True, description="Pseudonymous author id.")
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
+    language: str | None = Field(default=None, max_length=8)
+    keywords: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sentiment: str | None = Field(default=None, max_length=8)
+    sentiment_score: float | None = None
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _timestamp(index=True)
+
+
+class ListeningOptOut(SQLModel, table=True):
+    """A group member who asked not to be listened to (their messages are not stored)."""
+
+    __tablename__ = "listening_opt_out"
+    __table_args__ = (UniqueConstraint("channel", "member"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    member: str = Field(max_length=255, description="Pseudonymous author id.")
+    created_at: datetime = _timestamp()
+
+
+class FaqDraft(SQLModel, table=True):
+    """A new FAQ entry drafted from unanswered questions, waiting for review and adoption."""
+
+    __tablename__ = "faq_draft"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=64, description="New FAQ topic (faq/<topic>).")
+    questions: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False),
+        description="The citizens' questions it answers (NLU examples).",
+    )
+    answer_fr: str = Field(sa_column=Column(StoredText(), nullable=False))
+    answer_en: str = Field(sa_column=Column(StoredText(), nullable=False))
+    sources: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False),
+        description="Ids of the knowledge base's documents it cites.",
+    )
+    author: str = Field(max_length=120)
+    status: str = Field(default="draft", max_length=16, description="draft, adopted, dropped")
+    created_at: datetime = _timestamp()
+    adopted_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from bot.core.conversation import ConversationCore
 from bot.core.types import IncomingMessage
 from bot.desk.service import Desk
-from bot.desk.web import desk_router
+from bot.desk.web import DeskSection, desk_router
 from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
@@ -78,6 +78,7 @@ def create_app(
     database: Engine | None = None,
     desk_session_hours: int = 12,
     secure_cookies: bool = False,
+    desk_sections: Sequence[DeskSection] = (),
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
@@ -97,6 +98,7 @@ def create_app(
                 knowledge=knowledge,
                 session_hours=desk_session_hours,
                 secure_cookies=secure_cookies,
+                sections=desk_sections,
             )
         )
 
