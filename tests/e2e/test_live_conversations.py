@@ -159,7 +159,8 @@ def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssist
     replies = meanwhile["replies"]
     assert isinstance(replies, list)
     assert all("préoccupation" not in str(r["text"]) for r in replies)
-    assert stored_messages(live, citizen)[-1].status == MessageStatus.FOR_DESK
+    [kept] = [m for m in stored_messages(live, citizen) if m.text.startswith("C'est à propos")]
+    assert kept.status == MessageStatus.FOR_DESK
 
 
 def test_an_insulting_concern_is_recorded_and_a_person_asked(
@@ -177,7 +178,7 @@ def test_an_insulting_concern_is_recorded_and_a_person_asked(
             select(Handoff).where(Handoff.conversation_id == conversation.id)
         ).one()
         assert (handoff.reason, handoff.detail) == ("negative", "liars")
-        assert handoff.reference in answer
+    assert "deserves an answer from a person" in answer
 
 
 def test_the_citizen_can_switch_language(web: httpx.Client) -> None:
