@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test lint format typecheck validate train bench bench-channels bench-export clean
+.PHONY: help setup run chat parse test lint format typecheck validate train bench bench-channels bench-export bench-perception bench-reader clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -81,6 +81,12 @@ bench-channels: setup
 
 bench-export: setup
 	.venv/bin/python bench/export_concerns.py
+
+bench-perception: setup
+	.venv/bin/python bench/perception.py
+
+bench-reader: setup
+	.venv/bin/python bench/reader.py
 
 clean:
 	rm -rf .venv .tools var models .pytest_cache .mypy_cache .ruff_cache

@@ -33,10 +33,21 @@ from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.listening.discord import DiscordListening
+from bot.listening.faq_drafts import KnowledgeFiles
+from bot.listening.gaps_web import gaps_section
+from bot.listening.groups import Listener, listener_for
+from bot.listening.model import ModelReader, warm_up_in_background
+from bot.listening.telegram import TelegramListening
+from bot.perception.report import weekly_gaps
+from bot.perception.web import perception_section
 from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.settings import Settings
 from bot.storage.database import open_database
+from bot.updates.service import UpdateService
+from bot.updates.subscriptions import Subscriptions
+from bot.updates.web import news_section
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +164,11 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     web_server: uvicorn.Server | None = None
     channel_tasks: list[asyncio.Task[None]] = []
     dialogue: RasaEngine | None = None
+    # One reader reads every citizen's message (sentiment, topics); its model (about 70 MB) loads
+    # in the background from the start, so that the first message does not wait for it.
+    reader = ModelReader()
+    reader_warm_up = asyncio.create_task(warm_up_in_background(reader), name="reader-warm-up")
+    core: ConversationCore | None = None
     try:
         if runtime is not None:
             rasa_server = runtime.server(
@@ -174,8 +190,15 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             register=register,
             retention_days=settings.retention_days,
             desk=desk,
+            subscriptions=Subscriptions(knowledge.update_topics),
+            reader=reader,
         )
-        channels = chat_channels(settings, core=core, database=database, desk=desk)
+        listener = listener_for(
+            settings, database=database, knowledge=knowledge, detector=detector, reader=reader
+        )
+        channels = chat_channels(
+            settings, core=core, database=database, desk=desk, listener=listener
+        )
         app = create_app(
             core=core,
             actions=actions,
@@ -183,12 +206,33 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             knowledge=knowledge,
             action_token=settings.action_token,
             channel_status=lambda: {
-                c.name: {"state": c.status.state, "detail": c.status.detail} for c in channels
+                c.name: {
+                    "state": c.status.state,
+                    "detail": c.status.detail,
+                    "listening": c.status.listening,
+                }
+                for c in channels
             },
             desk=desk,
             database=database,
             desk_session_hours=settings.desk_session_hours,
             secure_cookies=settings.desk_cookies_secure,
+            desk_sections=[
+                news_section(
+                    UpdateService(
+                        engine=database,
+                        knowledge=knowledge,
+                        languages=settings.languages,
+                        default_language=settings.default_language,
+                    )
+                ),
+                perception_section(
+                    engine=database, project_name=knowledge.name, gaps=weekly_gaps(reader)
+                ),
+                gaps_section(
+                    engine=database, reader=reader, files=KnowledgeFiles.from_settings(settings)
+                ),
+            ],
         )
         for channel in channels:
             if isinstance(channel, TelegramChannel) and settings.telegram_webhook_url:
@@ -224,6 +268,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 await web_task
         if dialogue is not None:
             await dialogue.close()
+        reader_warm_up.cancel()
+        if core is not None:
+            # Readings still under way (milliseconds each) are stored before the database closes.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await core.settle_readings()
         database.dispose()
 
 
@@ -264,9 +314,15 @@ def desk_for(settings: Settings, database: Engine, knowledge: KnowledgeBase) -> 
 
 
 def chat_channels(
-    settings: Settings, *, core: ConversationCore, database: Engine, desk: Desk | None = None
+    settings: Settings,
+    *,
+    core: ConversationCore,
+    database: Engine,
+    desk: Desk | None = None,
+    listener: Listener | None = None,
 ) -> list[ChatChannel]:
-    """The chat platforms with a token in the settings (none by default)."""
+    """The chat platforms with a token in the settings (none by default); `listener` listens in
+    the groups of LISTEN_TELEGRAM_CHATS and LISTEN_DISCORD_CHANNELS (see `listener_for`)."""
     if not (settings.telegram_token or settings.discord_token):
         return []
     pseudonyms = Pseudonyms.for_installation(database, settings.pseudonym_secret)
@@ -284,6 +340,11 @@ def chat_channels(
                 desk=desk,
                 desk_chat=settings.desk_telegram_chat,
                 desk_staff=settings.desk_telegram_staff,
+                listening=(
+                    TelegramListening(listener=listener, chats=settings.listen_telegram_chats)
+                    if listener is not None and settings.listen_telegram_chats
+                    else None
+                ),
             )
         )
     if settings.discord_token:
@@ -298,6 +359,11 @@ def chat_channels(
                 desk=desk,
                 desk_channel=settings.desk_discord_channel,
                 desk_role=settings.desk_discord_role,
+                listening=(
+                    DiscordListening(listener=listener, channels=settings.listen_discord_channels)
+                    if listener is not None and settings.listen_discord_channels
+                    else None
+                ),
             )
         )
     return channels

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.app import (
     WebServerError,
@@ -27,11 +30,21 @@ from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import RasaRuntimeError
-from bot.knowledge import KnowledgeBaseError, build_domain_file, load_knowledge_base
+from bot.knowledge import (
+    KnowledgeBaseError,
+    build_domain_file,
+    check_training_examples,
+    load_knowledge_base,
+)
+from bot.listening import cli as listen_cli
+from bot.listening import faq_drafts
+from bot.perception import cli as perception_cli
+from bot.perception.report import ReportError
 from bot.register import cli as register_cli
 from bot.register.service import RegisterError
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.database import DatabaseError, open_database
+from bot.updates import cli as updates_cli
 
 logger = logging.getLogger("bot")
 
@@ -150,12 +163,20 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser("train", help="train the Rasa model if the training data changed")
     kb = commands.add_parser("kb", help="the knowledge base")
     kb.add_argument(
-        "action", choices=["build", "check"], help="build: regenerate domain/knowledge.yml"
+        "action",
+        choices=["build", "check", *faq_drafts.KB_ACTIONS],
+        help="build: regenerate domain/knowledge.yml; drafts, adopt, drop: new FAQ entries "
+        "drafted on the desk",
     )
+    kb.add_argument("draft", nargs="?", type=int, help="the FAQ draft (adopt, drop, drafts)")
+    kb.add_argument("--all", action="store_true", help="drafts: also adopted and dropped ones")
     db = commands.add_parser("db", help="the database")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
     register_cli.add_commands(commands)
     desk_cli.add_commands(commands)
+    updates_cli.add_commands(commands)
+    listen_cli.add_commands(commands)
+    perception_cli.add_commands(commands)
     return parser
 
 
@@ -178,6 +199,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_parse(settings, lines))
         elif args.command == "train":
             asyncio.run(_train(settings))
+        elif args.command == "kb" and args.action in faq_drafts.KB_ACTIONS:
+            database = open_database(settings.database_url)
+            try:
+                return faq_drafts.run_kb(
+                    args.action,
+                    args.draft,
+                    every=args.all,
+                    files=faq_drafts.KnowledgeFiles.from_settings(settings),
+                    engine=database,
+                    actor=f"cli:{getpass.getuser()}",
+                    today=datetime.now(ZoneInfo(settings.project_timezone)).date(),
+                    out=sys.stdout,
+                    err=sys.stderr,
+                )
+            finally:
+                database.dispose()
         elif args.command == "kb":
             if args.action == "build":
                 changed = build_domain_file(
@@ -185,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print("domain/knowledge.yml " + ("updated" if changed else "already up to date"))
             else:
-                load_knowledge_base(settings.knowledge_base)
+                check_training_examples(
+                    load_knowledge_base(settings.knowledge_base), settings.rasa_project / "nlu"
+                )
                 print("The knowledge base is complete.")
         elif args.command == "db":
             open_database(settings.database_url).dispose()
@@ -202,6 +241,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return desk_cli.run(args, database)
             finally:
                 database.dispose()
+        elif args.command == "updates":
+            database = open_database(settings.database_url)
+            try:
+                return updates_cli.run(args, settings, database)
+            finally:
+                database.dispose()
+        elif args.command == "listen":
+            database = open_database(settings.database_url)
+            try:
+                return listen_cli.run(args, settings, database)
+            finally:
+                database.dispose()
+        elif args.command == "perception":
+            database = open_database(settings.database_url)
+            try:
+                return perception_cli.run(args, settings, database)
+            finally:
+                database.dispose()
     except KeyboardInterrupt:
         return 130
     except (
@@ -211,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DialogueUnavailable,
         WebServerError,
         RegisterError,
+        ReportError,
     ) as exc:
         print(exc, file=sys.stderr)
         return 1

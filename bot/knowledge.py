@@ -10,12 +10,15 @@ managed Rasa runtime rebuilds it before every training.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.core.text import fold
 
 FAQ_TOPICS = (
     "overview",
@@ -70,6 +73,22 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class UpdateTopic:
+    """A subject of project news citizens can subscribe to (road closures, blasting...).
+
+    Attributes:
+        id: what the team types (`bot updates publish --topic blasting`) and what is stored.
+        name: what citizens read, per language.
+        keywords: words and phrases that recognise the topic in a message, per language (the
+            names and the id recognise it too).
+    """
+
+    id: str
+    name: dict[str, str]
+    keywords: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     """Everything the assistant knows about the project."""
 
@@ -79,6 +98,7 @@ class KnowledgeBase:
     contact: Contact
     documents: dict[str, Document]
     answers: dict[str, Answer]
+    update_topics: tuple[UpdateTopic, ...] = ()
 
 
 def _bilingual(node: Any, where: str) -> dict[str, str]:
@@ -126,7 +146,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
         )
     faq = raw.get("faq") or {}
     answers: dict[str, Answer] = {}
-    for topic in FAQ_TOPICS:
+    for topic in (*FAQ_TOPICS, *_added_faq_topics(faq)):
         entry = faq.get(topic)
         if not isinstance(entry, dict):
             raise KnowledgeBaseError(
@@ -158,7 +178,118 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
         ),
         documents=documents,
         answers=answers,
+        update_topics=_update_topics(raw.get("update_topics")),
     )
+
+
+_TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+
+
+def _update_topics(node: Any) -> tuple[UpdateTopic, ...]:
+    """The `update_topics` section: optional; each topic with an id, bilingual names and
+    keywords, no keyword shared by two topics."""
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        raise KnowledgeBaseError("update_topics must be a list of topics (- id: ...).")
+    topics: list[UpdateTopic] = []
+    owner: dict[str, str] = {}  # folded keyword -> topic id
+    for index, entry in enumerate(node):
+        where = f"update_topics[{index}]"
+        if not isinstance(entry, dict):
+            raise KnowledgeBaseError(f"{where} must be a mapping with an id, a name and keywords.")
+        topic_id = str(entry.get("id") or "")
+        if not _TOPIC_ID.match(topic_id):
+            raise KnowledgeBaseError(
+                f"{where}.id must be 2 to 64 characters among a-z, 0-9 and _, starting with a "
+                f"letter (found {topic_id!r})."
+            )
+        if any(t.id == topic_id for t in topics):
+            raise KnowledgeBaseError(f"{where}.id {topic_id} is used twice.")
+        where = f"update_topics.{topic_id}"
+        name = _bilingual(entry.get("name"), f"{where}.name")
+        raw_keywords = entry.get("keywords") or {}
+        if not isinstance(raw_keywords, dict):
+            raise KnowledgeBaseError(f"{where}.keywords must have a list per language (fr:, en:).")
+        keywords: dict[str, tuple[str, ...]] = {}
+        for language in LANGUAGES:
+            listed = raw_keywords.get(language) or []
+            if not isinstance(listed, list) or not all(
+                isinstance(k, str) and k.strip() for k in listed
+            ):
+                raise KnowledgeBaseError(
+                    f"{where}.keywords.{language} must be a list of words or phrases."
+                )
+            keywords[language] = tuple(" ".join(k.split()) for k in listed)
+        every = {topic_id.replace("_", " "), *name.values()}
+        every.update(k for listed in keywords.values() for k in listed)
+        for keyword in every:
+            folded = fold(" ".join(keyword.split()))
+            if owner.setdefault(folded, topic_id) != topic_id:
+                raise KnowledgeBaseError(
+                    f"{where}: the keyword {keyword!r} also belongs to update_topics."
+                    f"{owner[folded]}; a keyword may name one topic only."
+                )
+        topics.append(UpdateTopic(id=topic_id, name=name, keywords=keywords))
+    return tuple(topics)
+
+
+FAQ_TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+"""What a FAQ topic added to the contract's may be called (it becomes the intent faq/<topic>)."""
+MIN_TRAINING_EXAMPLES = 2  # below this, Rasa warns that training may fail
+
+
+def _added_faq_topics(faq: Any) -> list[str]:
+    """The FAQ topics beyond the contract's (added with `bot kb adopt`), checked like them."""
+    if not isinstance(faq, dict):
+        raise KnowledgeBaseError("faq must be a mapping of topics (topic: answer, sources...).")
+    added = [str(topic) for topic in faq if str(topic) not in FAQ_TOPICS]
+    for topic in added:
+        if not FAQ_TOPIC_ID.match(topic):
+            raise KnowledgeBaseError(
+                f"faq.{topic}: a topic is 2 to 40 characters among a-z, 0-9 and _, starting "
+                "with a letter."
+            )
+        if not isinstance(faq[topic], dict):
+            raise KnowledgeBaseError(f"faq.{topic} needs an answer, sources and a reviewed date.")
+    return added
+
+
+def training_examples(nlu_dir: Path) -> dict[str, list[str]]:
+    """Every intent's training examples in the Rasa NLU files under `nlu_dir`.
+
+    Raises:
+        KnowledgeBaseError: when a file is unreadable.
+    """
+    found: dict[str, list[str]] = {}
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise KnowledgeBaseError(f"Cannot read the training data {path}: {exc}.") from exc
+        items = data.get("nlu") if isinstance(data, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and "intent" in item:
+                lines = str(item.get("examples") or "").splitlines()
+                examples = [line.strip()[2:].strip() for line in lines if line.strip()[:2] == "- "]
+                found.setdefault(str(item["intent"]), []).extend(examples)
+    return found
+
+
+def check_training_examples(kb: KnowledgeBase, nlu_dir: Path) -> None:
+    """Checks that every FAQ topic beyond the contract's has training examples.
+
+    Raises:
+        KnowledgeBaseError: naming the first topic the model could not learn to recognise.
+    """
+    examples = training_examples(nlu_dir)
+    for topic in kb.answers:
+        count = len(examples.get(f"faq/{topic}", []))
+        if topic not in FAQ_TOPICS and count < MIN_TRAINING_EXAMPLES:
+            raise KnowledgeBaseError(
+                f"faq.{topic} has {count} training examples in {nlu_dir}; the model needs at "
+                f"least {MIN_TRAINING_EXAMPLES} (nlu/faq/{topic}.yml, intent faq/{topic})."
+            )
 
 
 _SOURCE_LABEL = {"fr": "Source", "en": "Source"}
@@ -250,9 +381,21 @@ def render_domain(kb: KnowledgeBase) -> str:
     return GENERATED_HEADER + body
 
 
-def build_domain_file(kb_path: Path, domain_path: Path) -> bool:
-    """Writes the generated domain file; returns True when its content changed."""
-    content = render_domain(load_knowledge_base(kb_path))
+def build_domain_file(kb_path: Path, domain_path: Path, *, nlu_dir: Path | None = None) -> bool:
+    """Writes the generated domain file; returns True when its content changed.
+
+    Args:
+        kb_path: the knowledge base.
+        domain_path: the generated file, ``<Rasa project>/domain/knowledge.yml``.
+        nlu_dir: the training data (default: the Rasa project's ``nlu``), where every FAQ
+            topic beyond the contract's must have examples.
+
+    Raises:
+        KnowledgeBaseError: when the knowledge base is incomplete or a topic has no examples.
+    """
+    kb = load_knowledge_base(kb_path)
+    check_training_examples(kb, nlu_dir or domain_path.parent.parent / "nlu")
+    content = render_domain(kb)
     if domain_path.exists() and domain_path.read_text(encoding="utf-8") == content:
         return False
     domain_path.parent.mkdir(parents=True, exist_ok=True)

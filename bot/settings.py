@@ -15,7 +15,13 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -161,6 +167,86 @@ class Settings(BaseSettings):
     desk_discord_role: int | None = Field(
         default=None, description="Id of the Discord role of the community managers."
     )
+
+    # --- Listening in community groups (see bot/listening/groups.py) ---------------------
+    listen_telegram_chats: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(),
+        description="Ids of the Telegram groups where the assistant listens (negative numbers).",
+    )
+    listen_discord_channels: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(), description="Ids of the Discord channels where the assistant listens."
+    )
+    listen_keywords: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Words or expressions that make a group message worth recording, comma-separated. "
+            "Empty (with LISTEN_HASHTAGS empty too): the project's names in the knowledge base."
+        ),
+    )
+    listen_hashtags: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Hashtags that make a group message worth recording."
+    )
+
+    @field_validator("listen_telegram_chats", mode="before")
+    @classmethod
+    def _split_group_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            if not all(re.fullmatch(r"-\d+", part) for part in parts):
+                raise ValueError(
+                    "must be Telegram group ids, negative numbers such as -1001234567890, "
+                    "separated by commas"
+                )
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("listen_discord_channels", mode="before")
+    @classmethod
+    def _split_channel_ids(cls, value: object) -> object:
+        return cls._split_ids(value)
+
+    @field_validator("listen_keywords", "listen_hashtags", mode="before")
+    @classmethod
+    def _split_terms(cls, value: object, info: ValidationInfo) -> object:
+        from bot.listening.matching import TermError, parse_hashtags, parse_keywords
+
+        if isinstance(value, str):
+            value = tuple(part for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            parse = parse_keywords if info.field_name == "listen_keywords" else parse_hashtags
+            try:
+                return parse([str(term) for term in value])
+            except TermError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_listening(self) -> Settings:
+        if self.listen_telegram_chats and not self.telegram_token:
+            raise ValueError("LISTEN_TELEGRAM_CHATS needs TELEGRAM_TOKEN (the bot that listens)")
+        if self.desk_telegram_chat is not None and (
+            self.desk_telegram_chat in self.listen_telegram_chats
+        ):
+            raise ValueError(
+                f"the staff group {self.desk_telegram_chat} (DESK_TELEGRAM_CHAT) cannot also be "
+                "a community group listened to (LISTEN_TELEGRAM_CHATS)"
+            )
+        if self.listen_discord_channels and not self.discord_token:
+            raise ValueError("LISTEN_DISCORD_CHANNELS needs DISCORD_TOKEN (the bot that listens)")
+        if self.desk_discord_channel is not None and (
+            self.desk_discord_channel in self.listen_discord_channels
+        ):
+            raise ValueError(
+                f"the staff channel {self.desk_discord_channel} (DESK_DISCORD_CHANNEL) cannot "
+                "also be a community channel listened to (LISTEN_DISCORD_CHANNELS)"
+            )
+        both = sorted(set(self.discord_channels) & set(self.listen_discord_channels))
+        if both:
+            raise ValueError(
+                f"channel {both[0]} is in DISCORD_CHANNELS (the assistant answers every message) "
+                "and in LISTEN_DISCORD_CHANNELS (it listens without answering): choose one"
+            )
+        return self
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -45,6 +45,21 @@ class FakeSender(Sender):
         return (limiter,)
 
 
+class PacedSender(FakeSender):
+    """A platform allowing 20 messages a second overall; news may use 12 of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overall = AsyncLimiter(2, 0.1)
+        self.bulk = AsyncLimiter(1, 1 / 12)
+
+    def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
+        return (self.overall,)
+
+    def bulk_limiter(self) -> AsyncLimiter:
+        return self.bulk
+
+
 @contextlib.asynccontextmanager
 async def running(*parts: Intake | Outbox) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(part.run()) for part in parts]
@@ -251,3 +266,22 @@ async def test_pending_outbox_messages_are_sent_after_a_restart(database: Engine
         async with asyncio.timeout(10):
             await outbox.drained()
     assert [text for _, text, _ in sender.sent] == ["queued before the crash"]
+
+
+async def test_an_answer_does_not_queue_behind_a_large_sending_of_news(database: Engine) -> None:
+    sender = PacedSender()
+    outbox = Outbox(engine=database, channel="test", sender=sender, poll_every=None)
+    news = [
+        Outgoing(destination=f"subscriber-{n}", text="Avis de dynamitage", options={"bulk": True})
+        for n in range(60)
+    ]
+    async with running(outbox):
+        outbox.queue(news)  # 60 chats, five seconds of news at 12 a second
+        await asyncio.sleep(0.5)
+        outbox.queue([Outgoing(destination="citizen", text="Les travaux commencent en mai.")])
+        async with asyncio.timeout(15):
+            await outbox.drained()
+    order = [destination for destination, _, _ in sender.sent]
+    assert len(order) == 61
+    # The answer went out within a few sends of being queued, not after the 50-odd news left.
+    assert order.index("citizen") < 20

@@ -32,6 +32,8 @@ from bot.storage.models import (
     Concern,
     ConcernEvent,
     Conversation,
+    HeardMessage,
+    ListeningGroup,
     Message,
     OutboxMessage,
 )
@@ -70,6 +72,29 @@ def citizen(session: Session, key: str = "1001", channel: str = "telegram") -> C
     return repository.get_or_create_conversation(
         session=session, channel=channel, external_id=key, citizen_id=f"tg-{key}", place="private"
     )
+
+
+def heard(session: Session, member: str, words: str, *, at: datetime | None = None) -> None:
+    """`member` said `words` in a Telegram community group the assistant listens to."""
+    group = session.exec(select(ListeningGroup)).first()
+    if group is None:
+        group = ListeningGroup(channel="telegram", group_key="-100777")
+        session.add(group)
+        session.flush()
+    assert group.id is not None
+    count = len(session.exec(select(HeardMessage)).all())
+    session.add(
+        HeardMessage(
+            group_id=group.id,
+            channel="telegram",
+            external_id=str(count + 1),
+            member=member,
+            text=words,
+            language="fr",
+            **({"created_at": at} if at else {}),
+        )
+    )
+    session.commit()
 
 
 def record(register: Register, session: Session, conversation: Conversation, words: str,
@@ -319,6 +344,8 @@ def test_erasure_keeps_an_anonymous_concern_and_writes_the_audit(
     conversation = citizen(session)
     concern = record(register, session, conversation, "Mon puits au 12 rang Saint-Joseph est à sec")
     register.respond(concern.reference, actor="staff:a", text="Nous viendrons voir votre puits.")
+    heard(session, conversation.citizen_id, "Le parc éolien a asséché mon puits")
+    heard(session, "tg-2002", "Les éoliennes, moi ça me va")
     receipt = erase_citizen(session=session, conversation=conversation, actor="citizen")
     assert receipt.concerns == 1
     assert receipt.receipt.startswith("E-")
@@ -330,6 +357,8 @@ def test_erasure_keeps_an_anonymous_concern_and_writes_the_audit(
     assert (kept.category, kept.status) == ("noise", "responded")  # the counts stay true
     assert all(e.text is None for e in session.exec(select(ConcernEvent)))
     assert {m.text for m in session.exec(select(Message))} == {ERASED}
+    # What they said in a listened group went too; a neighbour's words stay.
+    assert [h.member for h in session.exec(select(HeardMessage))] == ["tg-2002"]
     erased = session.exec(select(Conversation)).one()
     assert erased.erased_at is not None
     assert "1001" not in erased.external_id + erased.citizen_id
@@ -351,12 +380,16 @@ def test_retention_purges_old_conversations_but_keeps_open_concerns_workable(
     recent.last_message_at = later
     session.add(recent)
     session.commit()
+    heard(session, "tg-3003", "Les éoliennes de Trois-Collines")
+    heard(session, "tg-3003", "Encore les éoliennes", at=later)
     assert purge_older_than(engine=database, days=730, actor="system", dry_run=True, now=later) == {
         "conversations": 1,
         "concerns": 1,
+        "heard_messages": 1,
     }
     counts = purge_older_than(engine=database, days=730, actor="system", now=later)
-    assert counts == {"conversations": 1, "concerns": 1}
+    assert counts == {"conversations": 1, "concerns": 1, "heard_messages": 1}
+    assert [h.text for h in session.exec(select(HeardMessage))] == ["Encore les éoliennes"]
     session.expire_all()
     assert session.get(Concern, closed_concern.id).text == ERASED  # type: ignore[union-attr]
     assert session.get(Concern, open_concern.id).text == "Le bruit la nuit"  # type: ignore[union-attr]

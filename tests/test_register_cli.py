@@ -120,7 +120,8 @@ def test_the_public_report_and_the_retention_purge(
     status, out, _ = bot(capsys, "privacy", "purge", "--days", "30", "--dry-run")
     assert status == 0
     assert out.strip() == (
-        "Older than 30 days: 0 conversations and 0 concerns would be anonymised."
+        "Older than 30 days: 0 conversations and 0 concerns would be anonymised, "
+        "0 messages heard in community groups would be deleted."
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 from discord.http import Route
 
-from tests.support.fake_discord import FakeDiscord, pointed_at, running_client
+from tests.support.fake_discord import PIN_MESSAGES, FakeDiscord, pointed_at, running_client
 
 CITIZEN = 810000000000000001
 
@@ -554,3 +554,53 @@ async def test_role_mentions_follow_allowed_mentions_and_permissions(
         )
     assert (exclusive.value.status, exclusive.value.code) == (400, 50035)
     assert len(fake.messages_in(staff_channel)) == 4
+
+
+NEIGHBOUR = 810000000000000002
+
+
+async def test_pins_need_the_pin_messages_permission(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_partial_messageable(fake.channel_ids["parc-eolien"])
+    notice = await channel.send("Avis : l'assistant écoute ce salon.")
+    with pytest.raises(discord.Forbidden) as refused:
+        await notice.pin()
+    assert (refused.value.status, refused.value.code) == (403, 50013)
+    assert refused.value.text == "Missing Permissions"
+    assert fake.pins(notice.channel.id) == []
+
+    pinner = fake.add_role("Épingleur", permissions=PIN_MESSAGES)
+    fake.set_roles(fake.guild_id, fake.bot_id, [pinner])
+    await notice.pin(reason="avis d'écoute")
+    assert fake.pins(notice.channel.id) == [notice.id]
+    fetched = await channel.fetch_message(notice.id)
+    assert fetched.pinned
+    assert (await bot.next_from(fake.bot_id)).id == notice.id  # the notice itself
+    system = await bot.next_from(fake.bot_id)  # then Discord says who pinned what
+    assert system.type is discord.MessageType.pins_add
+    assert system.reference is not None
+    assert system.reference.message_id == notice.id
+    pins = [message async for message in channel.pins()]
+    assert [message.id for message in pins] == [notice.id]
+
+    with pytest.raises(discord.NotFound):
+        await channel.get_partial_message(notice.id + 1).pin()
+    fake.unpin(channel_id=notice.channel.id, message_id=notice.id)  # a moderator, in the app
+    assert not (await channel.fetch_message(notice.id)).pinned
+    await notice.unpin()  # unpinning what is not pinned changes nothing
+    await notice.pin()
+    fake.delete_message(channel_id=notice.channel.id, message_id=notice.id)
+    assert fake.pins(notice.channel.id) == []
+    with pytest.raises(discord.NotFound):
+        await channel.fetch_message(notice.id)
+
+
+async def test_several_members_write_in_a_server_channel(fake: FakeDiscord, bot: Bot) -> None:
+    first = fake.post(channel="parc-eolien", user_id=CITIZEN, content="Les éoliennes, encore?")
+    second = fake.post(
+        channel="parc-eolien", user_id=NEIGHBOUR, content="Oui, #TroisCollines", username="voisin"
+    )
+    one = await bot.next_from(CITIZEN)
+    two = await bot.next_from(NEIGHBOUR)
+    assert (one.id, one.content, one.guild is not None) == (first, "Les éoliennes, encore?", True)
+    assert (two.id, two.author.name) == (second, "voisin")
+    assert one.channel.id == two.channel.id == fake.channel_ids["parc-eolien"]

@@ -587,3 +587,102 @@ async def test_people_write_in_topics_and_the_bot_answers_there(
     fake.delete_topic(chat_id=STAFF_FORUM, thread_id=thread)  # an admin, in the app
     with pytest.raises(BadRequest, match=r"^Message thread not found$"):
         await bot.send_message(STAFF_FORUM, "Toujours là ?", message_thread_id=thread)
+
+
+COMMUNITY = -1001000000077
+ALICE, BOB = 3001, 3002
+
+
+async def test_pins_need_an_administrator_allowed_to_pin(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    fake.send_text(chat_id=COMMUNITY, user_id=ALICE, chat_type="supergroup", text="Bonjour")
+    notice = await bot.send_message(COMMUNITY, "Avis : l'assistant écoute ce groupe.")
+    with pytest.raises(
+        BadRequest, match=r"^Not enough rights to manage pinned messages in the chat$"
+    ):
+        await bot.pin_chat_message(COMMUNITY, notice.message_id)  # a plain member
+    fake.set_bot_rights(COMMUNITY, administrator=True, can_pin_messages=False)
+    with pytest.raises(BadRequest, match=r"^Not enough rights to manage pinned messages"):
+        await bot.pin_chat_message(COMMUNITY, notice.message_id)
+    assert fake.pins.get(COMMUNITY, []) == []
+
+    fake.set_bot_rights(COMMUNITY, administrator=True, can_pin_messages=True)
+    assert await bot.pin_chat_message(COMMUNITY, notice.message_id, disable_notification=True)
+    assert fake.calls_of("pinChatMessage")[-1]["disable_notification"] is True
+    chat = await bot.get_chat(COMMUNITY)
+    assert chat.pinned_message is not None
+    assert chat.pinned_message.text == "Avis : l'assistant écoute ce groupe."
+    with pytest.raises(BadRequest, match=r"^Message to pin not found$"):
+        await bot.pin_chat_message(COMMUNITY, 9999)
+
+    assert await bot.unpin_chat_message(COMMUNITY, notice.message_id)
+    assert (await bot.get_chat(COMMUNITY)).pinned_message is None
+    with pytest.raises(BadRequest, match=r"^Message to unpin not found$"):
+        await bot.unpin_chat_message(COMMUNITY, notice.message_id)
+
+    assert await bot.pin_chat_message(COMMUNITY, notice.message_id)
+    fake.delete_by_person(chat_id=COMMUNITY, message_id=notice.message_id)  # no update for it
+    assert fake.pins[COMMUNITY] == []
+    with pytest.raises(BadRequest, match=r"^Message to pin not found$"):
+        await bot.pin_chat_message(COMMUNITY, notice.message_id)
+
+    private = await bot.send_message(ALICE, "Épinglé en privé")
+    assert await bot.pin_chat_message(ALICE, private.message_id)  # no rights needed in private
+
+
+async def test_chat_member_describes_the_bots_place_in_a_group(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    fake.send_text(chat_id=COMMUNITY, user_id=ALICE, chat_type="supergroup", text="Bonjour")
+    member = await bot.get_chat_member(COMMUNITY, fake.bot_id)
+    assert isinstance(member, telegram.ChatMemberMember)
+    fake.set_bot_rights(COMMUNITY, can_pin_messages=True)
+    admin = await bot.get_chat_member(COMMUNITY, fake.bot_id)
+    assert isinstance(admin, telegram.ChatMemberAdministrator)
+    assert admin.can_pin_messages
+    assert (await bot.get_chat_member(COMMUNITY, ALICE)).user.first_name == "Citizen"
+    with pytest.raises(BadRequest, match=r"^User not found$"):
+        await bot.get_chat_member(COMMUNITY, 404404)
+
+
+async def test_privacy_mode_withholds_group_chatter_from_a_bot_that_is_not_admin(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    assert not (await bot.get_me()).can_read_all_group_messages
+    fake.enforce_privacy_mode = True
+    chatter = fake.send_text(
+        chat_id=COMMUNITY, user_id=ALICE, chat_type="supergroup", text="Les éoliennes, encore"
+    )
+    command = fake.send_text(
+        chat_id=COMMUNITY, user_id=BOB, chat_type="supergroup", text="/optout@trois_collines_bot"
+    )
+    mention = fake.send_text(
+        chat_id=COMMUNITY, user_id=BOB, chat_type="supergroup", text="ça?", mention_bot=True
+    )
+    reply = fake.send_text(
+        chat_id=COMMUNITY, user_id=ALICE, chat_type="supergroup", text="Oui", reply_to_bot=True
+    )
+    private = fake.send_text(chat_id=ALICE, user_id=ALICE, text="En privé, tout arrive")
+    updates = await bot.get_updates(timeout=0)
+    assert ids(updates) == [command, mention, reply, private]
+    assert fake.withheld == [chatter]
+    assert [u.message.from_user.id for u in updates if u.message and u.message.from_user] == [
+        BOB,
+        BOB,
+        ALICE,
+        ALICE,
+    ]
+
+    fake.set_bot_rights(COMMUNITY, can_pin_messages=False)  # administrators get everything
+    seen = fake.send_text(
+        chat_id=COMMUNITY, user_id=BOB, chat_type="supergroup", text="Le parc, vous en pensez quoi"
+    )
+    fake.privacy_mode = False
+    assert (await bot.get_me()).can_read_all_group_messages
+    fake.set_bot_rights(COMMUNITY, administrator=False)
+    everything = fake.send_text(
+        chat_id=COMMUNITY, user_id=ALICE, chat_type="supergroup", text="Privacy off: reçu"
+    )
+    later = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
+    assert ids(later) == [seen, everything]

@@ -153,7 +153,14 @@ async def test_start_says_it_is_a_bot_and_offers_the_languages(world: World) -> 
 async def test_commands_are_registered_in_each_language(world: World) -> None:
     by_language = {language: commands for (_, language), commands in world.fake.commands.items()}
     assert set(by_language) == {None, "fr", "en"}
-    assert [c["command"] for c in by_language["en"]] == ["start", "help", "language", "forget"]
+    assert [c["command"] for c in by_language["en"]] == [
+        "start",
+        "help",
+        "language",
+        "subscribe",
+        "unsubscribe",
+        "forget",
+    ]
     assert by_language["en"][1]["description"] == "What the assistant can do"
     assert by_language["fr"][1]["description"] == "Ce que l'assistant sait faire"
 

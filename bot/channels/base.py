@@ -37,6 +37,9 @@ class ChannelState:
 
     state: str = "starting"  # starting, running, retrying, stopped
     detail: str = ""
+    # What keeps listening in community groups from working fully (a notice that cannot be
+    # pinned, a bot that cannot read every message); empty when all is well or nothing listens.
+    listening: str = ""
 
 
 class ChatChannel(ABC):

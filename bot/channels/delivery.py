@@ -92,6 +92,12 @@ class Sender(ABC):
         """The rate limits a message to `destination` must pass, narrowest first."""
         return ()
 
+    def bulk_limiter(self) -> AsyncLimiter | None:
+        """A narrower overall limit that bulk messages (project news to many subscribers) pass
+        before the others: it leaves part of the platform's overall rate free, so an answer
+        to a citizen never queues behind a large sending."""
+        return None
+
 
 class _Stored(Protocol):
     @property
@@ -357,7 +363,10 @@ class Outbox:
         """Sends one message, waiting and retrying as long as the failure is not final."""
         assert message.id is not None
         failures = 0
+        bulk = self._sender.bulk_limiter() if message.options.get("bulk") else None
         while True:
+            if bulk is not None:
+                await bulk.acquire()
             for limiter in self._sender.limiters(message.destination):
                 await limiter.acquire()
             try:

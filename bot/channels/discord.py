@@ -3,7 +3,9 @@
 The assistant answers every direct message; in a guild it answers when mentioned, in the
 channels listed in DISCORD_CHANNELS, and in the threads it started (a guild conversation
 moves into a thread opened on the citizen's first message, so the channel stays readable).
-Slash commands come from `bot.core.commands`, with French and English descriptions.
+Slash commands come from `bot.core.commands`, with French and English descriptions. In the
+channels listed for listening it also records, without answering, what mentions the project
+(`bot.listening.discord`).
 
 Messages go through the same durable intake and outbox as Telegram: stored before they are
 handled, answered once, sent in order with a nonce (Discord drops a retried duplicate) and
@@ -47,6 +49,8 @@ from bot.desk.discord import DiscordDeskThreads, desk_payload, is_desk_message
 from bot.desk.discord import staff_message as desk_staff_message
 from bot.desk.relay import Relay
 from bot.desk.service import Desk
+from bot.listening.discord import DiscordListening, typed_command
+from bot.listening.groups import ListeningProblems
 from bot.storage import repository
 from bot.storage.models import InboundUpdate, OutboxMessage
 
@@ -76,8 +80,12 @@ class DiscordChannel(ChatChannel):
         desk: Desk | None = None,
         desk_channel: int | None = None,
         desk_role: int | None = None,
+        listening: DiscordListening | None = None,
     ) -> None:
         super().__init__()
+        # Listening in community channels (LISTEN_DISCORD_CHANNELS): None when none is listed.
+        self._listening = listening
+        self._listening_problems = ListeningProblems(self.status, "Discord")
         self._desk = desk
         self._desk_channel = desk_channel
         self._desk_role = desk_role
@@ -142,6 +150,10 @@ class DiscordChannel(ChatChannel):
                 tasks.create_task(client.connect(reconnect=True))
                 if self.relay is not None:
                     tasks.create_task(self._relay_when_ready(client, self.relay))
+                if self._listening is not None:
+                    tasks.create_task(
+                        self._listening.keep_notices(client, self._listening_problems)
+                    )
         except* discord.PrivilegedIntentsRequired as group:
             raise ChannelRejected(
                 "Discord refused the Message Content intent: enable it for this bot in the "
@@ -191,6 +203,10 @@ class DiscordChannel(ChatChannel):
                 conversation_key=f"desk:{message.channel.id}",
                 payload=desk_payload(message),
             )
+        if self._listening is not None:
+            listened = self._listen(message, edited=edited)
+            if listened is not None:
+                return listened
         if not self._meant_for_us(message):
             return False
         key = f"{message.channel.id}:{message.id}"
@@ -202,6 +218,34 @@ class DiscordChannel(ChatChannel):
             conversation_key=f"{_home(message.channel)}:{self._pseudonyms.of('dc', message.author.id)}",
             payload=_payload(message, edited=edited),
         )
+
+    def _listen(self, message: discord.Message, *, edited: bool) -> bool | None:
+        """Stores what listening keeps of a message: a typed /optout or /optin, or chatter of a
+        listened channel that mentions the project. None when the message is not listening's
+        (then it goes on as before: answered if it is meant for the assistant)."""
+        assert self._listening is not None
+        me = self._client.user if self._client else None
+        if me is None or message.author.bot or message.author.id == me.id:
+            return None
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return None
+        if typed_command(message.content) is None and self._meant_for_us(message):
+            return None  # addressed to the assistant: answered, not heard
+        member = self._pseudonyms.of("dc", message.author.id)
+        home = _home(message.channel)
+        found = self._listening.take(message, home=home, member=member, edited=edited)
+        if found is None:
+            return None
+        key, payload = found
+        return self.intake.accept(
+            update_key=key, conversation_key=f"{home}:{member}", payload=payload
+        )
+
+    def listening_commands(self) -> list[app_commands.Command[Any, Any, Any]]:
+        """The slash commands of listening (/optout, /optin), when some channel is listened."""
+        if self._listening is None:
+            return []
+        return self._listening.slash_commands(lambda user_id: self._pseudonyms.of("dc", user_id))
 
     def _meant_for_us(self, message: discord.Message) -> bool:
         me = self._client.user if self._client else None
@@ -259,6 +303,8 @@ class DiscordChannel(ChatChannel):
     # --- handling -------------------------------------------------------------------------
 
     async def _handle_update(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        if self._listening is not None and self._listening.owns(payload):
+            return await self._listening.handle(payload)
         if payload.get("desk"):
             if self._desk is None:
                 return []
@@ -276,6 +322,8 @@ class DiscordChannel(ChatChannel):
 
     async def _apologise(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
         """For a message that could not be handled: kept for a person, and the citizen told."""
+        if self._listening is not None and self._listening.owns(payload):
+            return []  # a heard message is never answered
         result = await self._core.keep_for_person(self._incoming(payload), "handling_failed")
         group = payload["guild_id"] is not None
         return self._answers(
@@ -416,6 +464,8 @@ class _Client(discord.Client):
         self.tree = app_commands.CommandTree(self)
         for command in COMMANDS:
             self.tree.add_command(_slash_command(channel, command))
+        for listening_command in channel.listening_commands():
+            self.tree.add_command(listening_command)
 
     async def setup_hook(self) -> None:
         await self.tree.set_translator(_Translator())
@@ -466,6 +516,7 @@ class DiscordSender(Sender):
     def __init__(self, channel: DiscordChannel) -> None:
         self._channel = channel
         self._overall = AsyncLimiter(40, 1)  # under Discord's global 50 requests a second
+        self._bulk = AsyncLimiter(25, 1)  # news takes at most 60 % of it
         self._per_channel: dict[str, AsyncLimiter] = {}
 
     def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
@@ -475,6 +526,9 @@ class DiscordSender(Sender):
                 self._per_channel.clear()
             limiter = self._per_channel[destination] = AsyncLimiter(5, 5)
         return (limiter, self._overall)
+
+    def bulk_limiter(self) -> AsyncLimiter:
+        return self._bulk
 
     async def send(self, message: OutboxMessage) -> str:
         try:

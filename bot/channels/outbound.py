@@ -24,11 +24,15 @@ def destination_of(conversation: Conversation) -> str | None:
     Telegram: the chat id (the first part of a group conversation's key). Discord: the DM
     channel, or the server channel a conversation lives in.
     """
-    key = conversation.external_id
-    if conversation.channel == "telegram":
-        return key.split(":", 1)[0]
-    if conversation.channel == "discord":
-        return key.removeprefix("dm:").split(":", 1)[0]
+    return destination_for(conversation.channel, conversation.external_id)
+
+
+def destination_for(channel: str, external_id: str) -> str | None:
+    """`destination_of` from a conversation's channel and key alone (for bulk reads)."""
+    if channel == "telegram":
+        return external_id.split(":", 1)[0]
+    if channel == "discord":
+        return external_id.removeprefix("dm:").split(":", 1)[0]
     return None
 
 

@@ -9,7 +9,9 @@ answers within Telegram's limits (about 1 message a second per chat, 20 a minute
 30 a second overall; 429 answers are waited out and retried).
 
 In a group the assistant answers only when addressed (a mention, a reply to one of its
-messages, or a command), and personal matters get an invitation to continue in private.
+messages, or a command), and personal matters get an invitation to continue in private. In a
+group listed for listening it also records, without answering, what mentions the project
+(`bot.listening.telegram`); other group chatter leaves only its update id in the intake.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ from bot.core.types import Attachment, IncomingMessage, TurnResult
 from bot.desk.relay import Relay
 from bot.desk.service import Desk
 from bot.desk.telegram import TelegramDeskThreads, staff_message
+from bot.listening.groups import ListeningProblems
+from bot.listening.phrases import OPT_COMMANDS
+from bot.listening.telegram import PAYLOAD as LISTENING_PAYLOAD
+from bot.listening.telegram import TelegramListening
 from bot.storage import repository
 from bot.storage.models import OutboxMessage
 
@@ -109,9 +115,13 @@ class TelegramChannel(ChatChannel):
         desk: Desk | None = None,
         desk_chat: int | None = None,
         desk_staff: Sequence[int] = (),
+        listening: TelegramListening | None = None,
     ) -> None:
         super().__init__()
         self._desk = desk
+        # Listening in community groups (LISTEN_TELEGRAM_CHATS): None when no group is listed.
+        self._listening = listening
+        self._listening_problems = ListeningProblems(self.status, "Telegram")
         self._desk_chat = desk_chat
         self._desk_staff = tuple(desk_staff)
         self.relay: Relay | None = None
@@ -186,6 +196,8 @@ class TelegramChannel(ChatChannel):
                 tasks.create_task(self.outbox.run())
                 if self.relay is not None:
                     tasks.create_task(self.relay.run())
+                if self._listening is not None:
+                    tasks.create_task(self._listening.keep_notices(bot, self._listening_problems))
                 if self._webhook_url:
                     await self._set_webhook()
                 else:
@@ -287,8 +299,34 @@ class TelegramChannel(ChatChannel):
         return self.intake.accept(
             update_key=f"{self._bot_id}:{update_id}",
             conversation_key=self._ordering_key(payload),
-            payload=payload,
+            payload=self._screened(payload),
         )
+
+    def _screened(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """What the intake keeps of an update: all of it, except for group chatter not addressed
+        to the assistant, which keeps its text only when listening records it (see
+        `TelegramListening.screen`) and otherwise only its update id."""
+        item = payload.get("message") or payload.get("edited_message")
+        if self._me is None or not isinstance(item, dict):
+            return payload  # not running yet: cannot tell what is addressed; handled as before
+        try:
+            message = Message.de_json(item, self._bot)
+        except (KeyError, TypeError, ValueError):
+            return payload  # malformed: the handler decides (and fails loudly)
+        if message.chat.type not in ("group", "supergroup") or message.chat.id == self._desk_chat:
+            return payload
+        user = message.from_user
+        if user is not None and not user.is_bot:
+            if _command(message, self.username) is not None or self._addressed(message):
+                return payload
+            if self._listening is not None:
+                return self._listening.screen(
+                    payload,
+                    message,
+                    member=self._pseudonyms.of("tg", user.id),
+                    edited="edited_message" in payload,
+                )
+        return {"update_id": payload["update_id"]}
 
     def _ordering_key(self, payload: dict[str, Any]) -> str | None:
         """The chat and sender of a raw update (pseudonymised), so the intake keeps each
@@ -337,6 +375,9 @@ class TelegramChannel(ChatChannel):
     # --- handling -------------------------------------------------------------------------
 
     async def _handle_update(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
+        if self._listening is not None and LISTENING_PAYLOAD in payload:
+            await self._listening.handle(payload[LISTENING_PAYLOAD])
+            return []  # heard, never answered
         update = Update.de_json(payload, self.bot)
         if update.callback_query is not None:
             return await self._handle_button(update.callback_query)
@@ -353,6 +394,12 @@ class TelegramChannel(ChatChannel):
         group = message.chat.type in ("group", "supergroup")
         text = message.text or message.caption or ""
         command = _command(message, self.username)
+        if self._listening is not None and command is not None and command[0] in OPT_COMMANDS:
+            if edited:
+                return []
+            return self._listening.opt_command(
+                command[0], message, member=self._pseudonyms.of("tg", message.from_user.id)
+            )
         if group and not (command or self._addressed(message)):
             return []  # group chatter not meant for the assistant is neither answered nor kept
         incoming = self._incoming(
@@ -377,6 +424,11 @@ class TelegramChannel(ChatChannel):
             return []
         text = message.text or message.caption or ""
         edited = update.edited_message is not None
+        chatter = message.chat.type in ("group", "supergroup") and not (
+            _command(message, self.username) or self._addressed(message)
+        )
+        if chatter and message.chat.id != self._desk_chat:
+            return []  # group chatter (heard or not) never gets an answer
         incoming = self._incoming(
             message, text=text, edit_update=update.update_id if edited else None
         )
@@ -518,6 +570,7 @@ class TelegramSender(Sender):
         # any minute per group (20). Telegram's own counting is approximate; a 429 is still
         # waited out.
         self._overall = AsyncLimiter(5, 0.25)
+        self._bulk = AsyncLimiter(3, 0.25)  # news takes at most 60 % of the overall rate
         self._per_chat: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()
 
     def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
@@ -532,6 +585,9 @@ class TelegramSender(Sender):
         else:
             self._per_chat.move_to_end(destination)
         return (*found, self._overall)
+
+    def bulk_limiter(self) -> AsyncLimiter:
+        return self._bulk
 
     async def send(self, message: OutboxMessage) -> str:
         try:

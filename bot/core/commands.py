@@ -1,4 +1,4 @@
-"""The commands citizens can type on chat platforms (/start, /help, /language).
+"""The commands citizens can type on chat platforms (/start, /help, /language, /subscribe...).
 
 One list, shown by every platform in the citizen's language: Telegram registers it with
 `setMyCommands`, Discord as slash commands. A new command is one more `Command` here and one
@@ -48,6 +48,22 @@ COMMANDS: tuple[Command, ...] = (
             "en": "Change language (French or English)",
         },
         argument="language",
+    ),
+    Command(
+        name="subscribe",
+        description={
+            "fr": "Recevoir les nouvelles du projet ici (ou un sujet : /subscribe dynamitage)",
+            "en": "Receive project news here (or one topic: /subscribe blasting)",
+        },
+        argument="topic",
+    ),
+    Command(
+        name="unsubscribe",
+        description={
+            "fr": "Ne plus recevoir les nouvelles du projet (ou un seul sujet)",
+            "en": "Stop project news (or one topic)",
+        },
+        argument="topic",
     ),
     Command(
         name="forget",

@@ -16,7 +16,7 @@ import weakref
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.core.commands import COMMAND_NAMES, command_list
 from bot.core.language import LanguageDetector, LanguageGuess
@@ -34,10 +34,19 @@ from bot.core.types import (
 from bot.desk.service import Desk, misunderstood_twice
 from bot.desk.triggers import danger_words, strongly_negative
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
+from bot.listening.reading import Reader
 from bot.register.privacy import erase_citizen
 from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.models import Conversation, Direction, Message, MessageStatus, utc_now
+from bot.storage.models import (
+    Concern,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    utc_now,
+)
+from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +58,10 @@ PRIVATE_INTENTS = frozenset(
         "ask_concern_status",
         "ask_human",
         "forget_me",
-        "subscribe_updates",
-        "unsubscribe_updates",
     }
 )
+# Subscribing is not personal: news asked for in a group is posted in that group, and the
+# answer says so (bot.updates.subscriptions), so it is given there in full.
 
 # Attachments that say nothing a person needs to see (a sticker is a reaction, not a message).
 DECORATIVE_ATTACHMENTS = frozenset({"sticker"})
@@ -95,6 +104,8 @@ class ConversationCore:
         retention_days: int = 730,
         first_contact_notice: bool = True,
         desk: Desk | None = None,
+        subscriptions: Subscriptions | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -106,6 +117,11 @@ class ConversationCore:
         self._retention_days = retention_days
         self._first_contact_notice = first_contact_notice
         self._desk = desk
+        self._subscriptions = subscriptions or Subscriptions()
+        # Every citizen's message is read (sentiment, topics) after its turn, off the event loop;
+        # the tasks are kept here so that none is lost before it ends (see `settle_readings`).
+        self._reader = reader
+        self._readings: set[asyncio.Task[None]] = set()
         # Turns of one conversation run one at a time, so replies keep their order. A lock
         # lives only while some turn holds or awaits it (weak values), so idle ones go away.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -175,6 +191,7 @@ class ConversationCore:
                     language=language,
                     reply_to=message_id,
                 )
+        self._read_later(message_id, stored.text, language)
         return TurnResult(
             conversation_id=conversation.public_id,
             message_id=message_id,
@@ -280,6 +297,7 @@ class ConversationCore:
         if conversation.erase_requested_at is None:
             at_desk = self._to_desk(conversation, message, message_id, language)
             if at_desk is not None:
+                self._read_later(message_id, stored.text, language)
                 return at_desk
 
         answered = True
@@ -358,6 +376,7 @@ class ConversationCore:
                 self._desk is not None
                 and self._desk.open_handoff(session, _required_id(conversation.id)) is not None
             )
+        self._read_later(message_id, stored.text, language, intent)
         return TurnResult(
             conversation_id=conversation.public_id,
             message_id=message_id,
@@ -367,6 +386,67 @@ class ConversationCore:
             intent=intent,
             with_person=with_person,
         )
+
+    async def settle_readings(self) -> None:
+        """Waits for the readings of messages still under way: at shutdown, before the database
+        closes (under `asyncio.timeout`), and in tests."""
+        if self._readings:
+            await asyncio.wait(set(self._readings))
+
+    def _read_later(
+        self, message_id: int, text: str, language: str | None, intent: str | None = None
+    ) -> None:
+        """Reads a citizen's message after its turn, in a worker thread: the reply does not wait
+        for it, and a reader that fails or is slow never holds up or loses the message."""
+        if self._reader is None or not clean_text(text):
+            return  # nothing to read (a photo, a sticker): the fields stay empty
+        task = asyncio.create_task(
+            asyncio.to_thread(
+                self._read_and_store, self._reader, message_id, text, language, intent
+            ),
+            name=f"read-message-{message_id}",
+        )
+        self._readings.add(task)
+        task.add_done_callback(self._reading_done)
+
+    def _reading_done(self, task: asyncio.Task[None]) -> None:
+        self._readings.discard(task)
+        if task.cancelled():
+            return
+        failure = task.exception()
+        if failure is not None:
+            # Broad on purpose: whatever the reader or the database raised, the message is stored
+            # and answered already; only its reading is missing. Never the words (personal data).
+            logger.warning(
+                "%s: its sentiment and topics stay empty (%s)",
+                task.get_name(),
+                type(failure).__name__,
+            )
+            logger.debug("reading failed", exc_info=failure)
+
+    def _read_and_store(
+        self, reader: Reader, message_id: int, text: str, language: str | None, intent: str | None
+    ) -> None:
+        """Reads the message (with the intent and the category of a concern recorded from it)
+        and stores the reading on it and on its concerns. Runs in a worker thread."""
+        concerns_of_message = select(Concern).where(Concern.message_id == message_id)
+        with self.session() as session:
+            categories = [c.category for c in session.exec(concerns_of_message)]
+        category = next((c for c in categories if c != "other"), None)
+        # No database connection is held while the model reads.
+        reading = reader.read(clean_text(text), language, intent=intent, category=category)
+        with self.session() as session:
+            stored = session.get(Message, message_id)
+            if stored is None or stored.text != text:
+                return  # erased meanwhile (the citizen asked to be forgotten): nothing to keep
+            stored.sentiment = reading.sentiment
+            stored.sentiment_score = reading.score
+            stored.topics = list(reading.topics)
+            session.add(stored)
+            for concern in session.exec(concerns_of_message):
+                concern.sentiment = reading.score
+                session.add(concern)
+            session.commit()
 
     async def _ask_dialogue(
         self, conversation: Conversation, text: str, message_id: int, language: str, channel: str
@@ -590,6 +670,14 @@ class ConversationCore:
                 session.commit()
                 texts = [say("forget_me_confirm", language)]
                 choices = FORGET_CHOICES[language if language in FORGET_CHOICES else "fr"]
+            elif name in ("subscribe", "unsubscribe"):
+                texts = self._subscriptions.command(
+                    session=session,
+                    conversation=conversation,
+                    name=name,
+                    argument=argument,
+                    language=language,
+                )
             elif name == "help":
                 texts = [say("help", language, commands=command_list(language))]
             else:

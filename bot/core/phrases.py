@@ -244,27 +244,141 @@ PHRASES: dict[str, dict[str, str]] = {
         "fr": "D'accord, je vous réponds maintenant en français. Quelle est votre question?",
         "en": "All right, I will answer in English from now on. What is your question?",
     },
+    # Project news (bot.updates.subscriptions). {stop} is "updates_how_to_stop".
     "subscribed": {
         "fr": (
-            "C'est noté : vous recevrez les nouvelles du projet ici, dans cette conversation. "
-            "Pour arrêter, écrivez « désabonnez-moi »."
+            "C'est noté : vous recevrez toutes les nouvelles du projet ici, dans cette "
+            "conversation. {stop}"
+        ),
+        "en": "Done: you will receive all project news here, in this conversation. {stop}",
+    },
+    "subscribed_topics": {
+        "fr": (
+            "C'est noté : vous recevrez ici les nouvelles du projet sur : {topics} (et les "
+            "annonces générales). {stop}"
         ),
         "en": (
-            "Done: you will receive project news here, in this conversation. To stop, write "
-            '"unsubscribe".'
+            "Done: you will receive project news here on: {topics} (and general "
+            "announcements). {stop}"
         ),
     },
     "already_subscribed": {
-        "fr": "Vous êtes déjà abonné aux nouvelles du projet dans cette conversation.",
-        "en": "You are already subscribed to project news in this conversation.",
+        "fr": (
+            "Vous êtes déjà abonné à toutes les nouvelles du projet dans cette conversation. {stop}"
+        ),
+        "en": "You are already subscribed to all project news in this conversation. {stop}",
+    },
+    "already_subscribed_all_topics": {
+        "fr": "Vous recevez déjà toutes les nouvelles du projet ici, y compris : {topics}. {stop}",
+        "en": "You already receive all project news here, including: {topics}. {stop}",
+    },
+    "already_subscribed_topics": {
+        "fr": "Vous êtes déjà abonné ici aux nouvelles sur : {topics}. {stop}",
+        "en": "You are already subscribed here to news on: {topics}. {stop}",
     },
     "unsubscribed": {
         "fr": "C'est fait : vous ne recevrez plus les nouvelles du projet ici.",
         "en": "Done: you will no longer receive project news here.",
     },
+    "unsubscribed_topics": {
+        "fr": (
+            "C'est fait : vous ne recevrez plus ici les nouvelles sur : {removed}. Vous recevez "
+            "encore : {topics} (et les annonces générales). {stop}"
+        ),
+        "en": (
+            "Done: you will no longer receive news on {removed} here. You still receive: "
+            "{topics} (and general announcements). {stop}"
+        ),
+    },
+    "unsubscribed_last_topic": {
+        "fr": (
+            "C'est fait : vous ne recevrez plus les nouvelles sur {removed}, votre seul sujet : "
+            "vous n'êtes plus abonné aux nouvelles du projet ici."
+        ),
+        "en": (
+            "Done: you will no longer receive news on {removed}, your only topic: you are no "
+            "longer subscribed to project news here."
+        ),
+    },
+    "not_subscribed_to_topics": {
+        "fr": (
+            "Vous n'étiez pas abonné aux nouvelles sur : {removed}. Vous recevez ici : {topics} "
+            "(et les annonces générales). {stop}"
+        ),
+        "en": (
+            "You were not subscribed to news on: {removed}. Here you receive: {topics} (and "
+            "general announcements). {stop}"
+        ),
+    },
     "not_subscribed": {
-        "fr": "Vous n'êtes pas abonné aux nouvelles du projet dans cette conversation.",
-        "en": "You are not subscribed to project news in this conversation.",
+        "fr": (
+            "Vous n'êtes pas abonné aux nouvelles du projet dans cette conversation. Pour vous "
+            "abonner, écrivez « abonnez-moi »{command}."
+        ),
+        "en": (
+            "You are not subscribed to project news in this conversation. To subscribe, write "
+            '"subscribe me"{command}.'
+        ),
+    },
+    "updates_group_subscribed_by_other": {
+        "fr": (
+            "Ce groupe reçoit les nouvelles du projet parce qu'un autre membre s'y est abonné : "
+            "lui seul peut les arrêter."
+        ),
+        "en": (
+            "This group receives project news because another member subscribed here: only "
+            "they can stop it."
+        ),
+    },
+    "updates_in_group": {
+        "fr": (
+            "Comme l'abonnement est fait dans ce groupe, les nouvelles y seront publiées et tous "
+            "ses membres les verront. Pour les recevoir en privé, écrivez-moi en privé."
+        ),
+        "en": (
+            "As you subscribed in this group, the news will be posted in this group, where every "
+            "member will see it. To receive it in private, write to me in private."
+        ),
+    },
+    "updates_how_to_stop": {
+        "fr": "Pour arrêter, écrivez « désabonnez-moi »{command}.",
+        "en": 'To stop, write "unsubscribe"{command}.',
+    },
+    "updates_or_command": {"fr": " ou /{name}", "en": " or /{name}"},
+    "updates_unknown_topic": {
+        "fr": (
+            "Je ne connais pas ce sujet. Les sujets sont : {topics}. Écrivez par exemple "
+            "/{command} {example}, ou /{command} seul pour {everything}."
+        ),
+        "en": (
+            "I do not know that topic. The topics are: {topics}. Write for example "
+            "/{command} {example}, or just /{command} for {everything}."
+        ),
+    },
+    "updates_everything_subscribe": {"fr": "toutes les nouvelles", "en": "all news"},
+    "updates_everything_unsubscribe": {"fr": "tout arrêter", "en": "stopping everything"},
+    "updates_no_topics": {
+        "fr": (
+            "Ce projet ne classe pas ses nouvelles par sujet : l'abonnement porte sur toutes ses "
+            "nouvelles."
+        ),
+        "en": "This project does not sort its news by topic: a subscription is to all its news.",
+    },
+    "updates_no_topics_unsubscribe": {
+        "fr": (
+            "Ce projet ne classe pas ses nouvelles par sujet : /unsubscribe seul arrête toutes "
+            "ses nouvelles."
+        ),
+        "en": "This project does not sort its news by topic: /unsubscribe alone stops all its news.",
+    },
+    "update_news": {
+        "fr": "📢 Nouvelles du projet {project}{topic} ({reference}) :\n{text}\n\n{stop}",
+        "en": "📢 {project} news{topic} ({reference}):\n{text}\n\n{stop}",
+    },
+    "update_news_topic": {"fr": " · {name}", "en": " · {name}"},
+    "update_news_stop": {
+        "fr": "Pour ne plus recevoir ces nouvelles, écrivez « désabonnez-moi »{command}.",
+        "en": 'To stop receiving this news, write "unsubscribe"{command}.',
     },
     "forget_me_confirm": {
         "fr": (

@@ -28,6 +28,7 @@ from bot.knowledge import KnowledgeBase, contact_line
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.models import Conversation, utc_now
+from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class ActionServer:
         self._db = engine
         self._desk = desk
         self._kb = knowledge
+        self._subscriptions = Subscriptions(knowledge.update_topics)
         self._categorizer = categorizer
         self._register = register
         self._languages = languages
@@ -362,20 +364,25 @@ class ActionServer:
         return others[0] if others else current
 
     async def subscribe(self, turn: Turn) -> ActionResult:
-        """Subscribes the conversation to project news."""
-        changed = repository.set_subscription(
-            session=turn.session, conversation=turn.conversation, active=True
+        """Subscribes the conversation to project news: the topics its message names ("les
+        avis de dynamitage"), or all news."""
+        texts = self._subscriptions.subscribe(
+            session=turn.session,
+            conversation=turn.conversation,
+            text=self._full_text(turn),
+            language=turn.language,
         )
-        key = "subscribed" if changed else "already_subscribed"
-        return ActionResult(texts=[say(key, turn.language)], slots={})
+        return ActionResult(texts=texts, slots={})
 
     async def unsubscribe(self, turn: Turn) -> ActionResult:
-        """Stops project news for the conversation."""
-        changed = repository.set_subscription(
-            session=turn.session, conversation=turn.conversation, active=False
+        """Stops the topics the message names, or all project news for the conversation."""
+        texts = self._subscriptions.unsubscribe(
+            session=turn.session,
+            conversation=turn.conversation,
+            text=self._full_text(turn),
+            language=turn.language,
         )
-        key = "unsubscribed" if changed else "not_subscribed"
-        return ActionResult(texts=[say(key, turn.language)], slots={})
+        return ActionResult(texts=texts, slots={})
 
     async def forget_me(self, turn: Turn) -> ActionResult:
         """Asks the citizen to confirm the erasure (the next "yes" erases: see the core)."""

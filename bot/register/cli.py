@@ -98,10 +98,15 @@ def run(args: argparse.Namespace, settings: Settings, register: Register) -> int
         counts = purge_older_than(
             engine=register.engine, days=days, actor=actor, dry_run=args.dry_run
         )
-        verb = "would be anonymised" if args.dry_run else "anonymised"
+        verb, gone = (
+            ("would be anonymised", "would be deleted")
+            if args.dry_run
+            else ("anonymised", "deleted")
+        )
         print(
             f"Older than {days} days: {counts['conversations']} conversations and "
-            f"{counts['concerns']} concerns {verb}."
+            f"{counts['concerns']} concerns {verb}, {counts['heard_messages']} messages heard "
+            f"in community groups {gone}."
         )
         return 0
     verb = args.verb

@@ -1,7 +1,7 @@
 """Erasure at a citizen's request, and retention: personal data does not outlive its use.
 
 Erasing a citizen removes their identifiers and the words of their conversations on that
-platform; their concerns stay in the register in anonymised form (category, dates, status,
+platform, and what the assistant heard them say in community groups there; their concerns stay in the register in anonymised form (category, dates, status,
 outcome), so the register's counts stay true. Each erasure is in the audit trail and the
 citizen gets a receipt number.
 """
@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, func, update
 from sqlmodel import Session, col, select
 
 from bot.storage.models import (
@@ -21,6 +21,7 @@ from bot.storage.models import (
     ConcernEvent,
     ConcernStatus,
     Conversation,
+    HeardMessage,
     InboundUpdate,
     Message,
     Subscription,
@@ -85,9 +86,25 @@ def purge_older_than(
                     col(Concern.anonymised_at).is_(None),
                 )
             ).all()
-            return {"conversations": len(stale), "concerns": len(concerns)}
+            heard = session.exec(
+                select(func.count())
+                .select_from(HeardMessage)
+                .where(col(HeardMessage.created_at) < cutoff)
+            ).one()
+            return {
+                "conversations": len(stale),
+                "concerns": len(concerns),
+                "heard_messages": int(heard),
+            }
         receipt = _erase(session, stale, actor=actor, reason="retention", keep_open_concerns=True)
-        return {"conversations": receipt.conversations, "concerns": receipt.concerns}
+        # Messages heard in community groups are kept as long as conversations, no longer.
+        deleted = session.execute(delete(HeardMessage).where(col(HeardMessage.created_at) < cutoff))
+        session.commit()
+        return {
+            "conversations": receipt.conversations,
+            "concerns": receipt.concerns,
+            "heard_messages": int(getattr(deleted, "rowcount", 0) or 0),
+        }
 
 
 def _erase(
@@ -108,7 +125,7 @@ def _erase(
     session.execute(
         update(UnansweredQuestion)
         .where(col(UnansweredQuestion.conversation_id).in_(ids))
-        .values(text=ERASED)
+        .values(text=ERASED, embedding=None)  # derived from their words: it goes too
     )
     session.execute(
         update(Subscription).where(col(Subscription.conversation_id).in_(ids)).values(active=False)
@@ -135,7 +152,23 @@ def _erase(
             )
             .values(text=None)
         )
+    heard = 0
     for conversation in conversations:
+        # What they wrote in community groups the assistant listens to goes too: the listening
+        # side knows them by the same pseudonym on the same platform.
+        heard += int(
+            getattr(
+                session.execute(
+                    delete(HeardMessage).where(
+                        col(HeardMessage.channel) == conversation.channel,
+                        col(HeardMessage.member) == conversation.citizen_id,
+                    )
+                ),
+                "rowcount",
+                0,
+            )
+            or 0
+        )
         token = secrets.token_hex(8)
         # Raw updates kept for a person (failed ones) carry names and ids too; the intake keys
         # them by chat and the citizen's pseudonym.
@@ -156,7 +189,7 @@ def _erase(
         receipt="E-" + secrets.token_hex(4).upper(),
         at=now,
         conversations=len(conversations),
-        messages=int(getattr(messages, "rowcount", 0) or 0),
+        messages=int(getattr(messages, "rowcount", 0) or 0) + heard,
         concerns=len(concerns),
     )
     session.add(

@@ -32,7 +32,6 @@ Days are the project's calendar days (`timezone`, the zone deadlines are compute
 
 from __future__ import annotations
 
-import io
 import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,10 +39,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
-from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
-import matplotlib
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 from matplotlib.figure import Figure
@@ -52,6 +49,7 @@ from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from bot.charts import chart_style, svg_markup
 from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES
 from bot.core.text import fold
 from bot.storage.models import (
@@ -1246,20 +1244,7 @@ def _svg(chart: _Chart) -> Markup:
     """A horizontal bar chart as inline SVG, made accessible and with ids of its own."""
     drawn = [value or 0.0 for value in chart.values]
     top = 100.0 if chart.percent else max([*drawn, 1.0])
-    # A dict literal here, so that the type checker knows its keys are matplotlib settings.
-    with matplotlib.rc_context(
-        {
-            "svg.fonttype": "none",  # text stays text: smaller, selectable, read by screen readers
-            "svg.hashsalt": "voisinage-report",  # the same report gives the same file
-            "text.parse_math": False,  # a "$" in a label is a dollar sign
-            "font.family": "sans-serif",
-            "font.size": 10,
-            "axes.edgecolor": "#555555",
-            "axes.labelcolor": "#222222",
-            "xtick.color": "#222222",
-            "ytick.color": "#222222",
-        }
-    ):
+    with chart_style():
         figure = Figure(figsize=(6.4, 0.9 + 0.34 * len(chart.labels)), layout="constrained")
         axes = figure.add_subplot()
         positions = list(range(len(chart.labels)))
@@ -1273,27 +1258,4 @@ def _svg(chart: _Chart) -> Markup:
         axes.spines[["top", "right"]].set_visible(False)
         for position, value, text in zip(positions, drawn, chart.texts, strict=True):
             axes.text(value + top * 0.015, position, text, va="center", fontsize=9)
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    # Trusted markup: matplotlib writes it and escapes every text it draws.
-    return Markup(_accessible(buffer.getvalue(), chart))  # noqa: S704
-
-
-def _accessible(svg: str, chart: _Chart) -> str:
-    """Matplotlib's SVG ready to sit inside an HTML page among others: no XML prologue,
-    metadata or global style; its ids prefixed (several charts share matplotlib's ids); a
-    role, a title and a description for assistive technologies."""
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
-    # The SVG's own <style> would apply to the whole page; the page's CSS carries it instead.
-    svg = re.sub(r'<style type="text/css">.*?</style>\s*', "", svg, flags=re.DOTALL)
-    svg = re.sub(r'\bid="([^"]+)"', rf'id="{chart.id}-\1"', svg)
-    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart.id}-\1)", svg)
-    svg = re.sub(r'href="#([^"]+)"', rf'href="#{chart.id}-\1"', svg)
-    opening_end = svg.index(">") + 1
-    head = svg[: opening_end - 1] + (
-        f' role="img" aria-labelledby="{chart.id}-title {chart.id}-desc">'
-        f'<title id="{chart.id}-title">{xml_escape(chart.title)}</title>'
-        f'<desc id="{chart.id}-desc">{xml_escape(chart.description)}</desc>'
-    )
-    return head + svg[opening_end:]
+    return svg_markup(figure, chart_id=chart.id, title=chart.title, description=chart.description)

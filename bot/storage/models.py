@@ -117,6 +117,19 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         # A platform's message id is handled once: a redelivery finds the stored turn.
         Index("ix_message_external", "conversation_id", "external_id", unique=True),
+        # The perception dashboard reads a period of incoming messages: covering the columns
+        # it counts spares SQLite a lookup of each row in the table.
+        Index(
+            "ix_message_perception",
+            "direction",
+            "created_at",
+            "conversation_id",
+            "language",
+            "sentiment",
+            "sentiment_score",
+            "intent",
+            "edit_of",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -582,7 +595,17 @@ class HeardMessage(SQLModel, table=True):
     """A message of a community group that mentions the project (the others are not stored)."""
 
     __tablename__ = "heard_message"
-    __table_args__ = (UniqueConstraint("group_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "external_id"),
+        Index(
+            "ix_heard_message_perception",
+            "created_at",
+            "channel",
+            "language",
+            "sentiment",
+            "sentiment_score",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="listening_group.id", index=True)

@@ -57,8 +57,18 @@ small `guild_ready_timeout` (e.g. 0.1): discord.py waits that long after the las
 before on_ready (2 s by default). After an op 9 discord.py also sleeps 5 s in
 `Client.before_identify_hook` before re-IDENTIFYing; tests can override that hook.
 
-Simplified: one guild, no permission checks (every request the bot makes is allowed; permissions
-only decide which role mentions ping), no real
+Pins (`PUT`/`DELETE /channels/{id}/messages/pins/{message_id}`, `GET /channels/{id}/messages/pins`,
+the routes discord.py 2.7 uses): pinning and unpinning in a guild need the bot's PIN_MESSAGES (or
+ADMINISTRATOR) permission, from @everyone and its roles (`add_role(permissions=PIN_MESSAGES)` then
+`set_roles(..., fake.bot_id, ...)`), else 403 Missing Permissions (50013); an unknown message is
+404 Unknown Message (10008); at most 250 pins a channel (30003); a pin sets the message's `pinned`,
+posts the CHANNEL_PINNED_MESSAGE system message (type 6, by the bot, referencing the message) and
+fires CHANNEL_PINS_UPDATE; unpinning a message that is not pinned is a no-op, as on Discord.
+Moderators act in the app with `unpin` and `delete_message`; `pins(channel_id)` lists the pins.
+
+Simplified: one guild, permission checks only for pins and at guild level (channel overwrites are
+not modelled; elsewhere every request the bot makes is allowed and permissions only decide which
+role mentions ping), no real
 rate-limit buckets (only injected 429s), no voice, no presence or typing events, no system
 messages (e.g. "started a thread"), no message caching limits, interaction option types other
 than string/integer/number/boolean are sent as strings without `resolved` data, and
@@ -128,6 +138,9 @@ _MENTION_RE = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
 ADMINISTRATOR = 1 << 3
 MENTION_EVERYONE = 1 << 17
+PIN_MESSAGES = 1 << 51  # split from MANAGE_MESSAGES (1 << 13), which no longer lets one pin
+MAX_PINS = 250
+CHANNEL_PINNED_MESSAGE = 6  # the system message "... pinned a message to this channel"
 THREAD_TYPES = (10, 11, 12)
 AUTO_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
@@ -290,6 +303,7 @@ class FakeDiscord:
         self.channel_edits: list[dict[str, Any]] = []  # PATCH /channels/{id}: channel_id, data
         self.deleted_channels: list[int] = []
         self.deletions: list[tuple[int, int]] = []
+        self._pins: dict[int, dict[int, str]] = {}  # channel -> message id -> pinned_at
         self.reactions: list[dict[str, Any]] = []
         self.typing: list[int] = []
         self.presences: list[dict[str, Any]] = []
@@ -962,6 +976,35 @@ class FakeDiscord:
         message["edited_timestamp"] = _now_iso()
         self._dispatch_message("MESSAGE_UPDATE", message)
 
+    def pins(self, channel_id: int) -> list[int]:
+        """The ids of the messages pinned in a channel, the most recently pinned first."""
+        pinned = self._pins.get(channel_id, {})
+        return sorted(pinned, key=lambda message_id: pinned[message_id], reverse=True)
+
+    def unpin(self, *, channel_id: int, message_id: int) -> None:
+        """A moderator unpins a message in the app (CHANNEL_PINS_UPDATE, no system message)."""
+        if message_id not in self._pins.get(channel_id, {}):
+            raise KeyError(f"message {message_id} is not pinned in channel {channel_id}")
+        self._set_unpinned(channel_id, message_id)
+
+    def delete_message(self, *, channel_id: int, message_id: int) -> None:
+        """A moderator deletes a message in the app (MESSAGE_DELETE; its pin goes with it)."""
+        message = self._messages.get(message_id)
+        if message is None or int(message["channel_id"]) != channel_id:
+            raise KeyError(f"no message {message_id} in channel {channel_id}")
+        if message_id in self._pins.get(channel_id, {}):
+            self._set_unpinned(channel_id, message_id)
+        del self._messages[message_id]
+        data: dict[str, Any] = {"id": str(message_id), "channel_id": str(channel_id)}
+        guild_id = self._channel_guild(channel_id)
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        self._dispatch(
+            "MESSAGE_DELETE",
+            data,
+            intent=GUILD_MESSAGES if guild_id is not None else DIRECT_MESSAGES,
+        )
+
     def slash(
         self,
         *,
@@ -1436,6 +1479,9 @@ class FakeDiscord:
             ("PATCH", rf"/channels/{cid}", self._modify_channel, True),
             ("DELETE", rf"/channels/{cid}", self._delete_channel, True),
             ("GET", rf"/channels/{cid}/messages", self._get_messages, True),
+            ("GET", rf"/channels/{cid}/messages/pins", self._get_pins, True),
+            ("PUT", rf"/channels/{cid}/messages/pins/{mid}", self._pin, True),
+            ("DELETE", rf"/channels/{cid}/messages/pins/{mid}", self._unpin, True),
             ("POST", rf"/channels/{cid}/messages", self._post_message, True),
             ("GET", rf"/channels/{cid}/messages/{mid}", self._get_message, True),
             ("PATCH", rf"/channels/{cid}/messages/{mid}", self._edit_message, True),
@@ -1867,6 +1913,77 @@ class FakeDiscord:
             intent=GUILD_MESSAGES if guild_id is not None else DIRECT_MESSAGES,
         )
         return None
+
+    def _check_may_pin(self, channel_id: int) -> None:
+        if self._channel_guild(channel_id) is None:
+            return  # anyone may pin in a DM
+        if not self._permissions(self.bot_id) & (PIN_MESSAGES | ADMINISTRATOR):
+            raise _ApiError(403, _error_body("Missing Permissions", 50013))
+
+    async def _get_pins(self, req: _Request) -> Any:
+        channel_id = self._channel_or_404(req)
+        pinned = self._pins.get(channel_id, {})
+        limit = max(1, min(50, int(req.query.get("limit", "50"))))
+        items: list[dict[str, Any]] = [
+            {
+                "pinned_at": pinned[message_id],
+                "message": self._rest_message(self._messages[message_id]),
+            }
+            for message_id in self.pins(channel_id)
+            if message_id in self._messages
+        ]
+        if "before" in req.query:
+            items = [i for i in items if i["pinned_at"] < req.query["before"]]
+        return {"items": items[:limit], "has_more": len(items) > limit}
+
+    async def _pin(self, req: _Request) -> Any:
+        channel_id = self._channel_or_404(req)
+        message = self._message_or_404(req, channel_id)
+        self._check_may_pin(channel_id)
+        message_id = int(message["id"])
+        pinned = self._pins.setdefault(channel_id, {})
+        if message_id in pinned:
+            return None
+        if len(pinned) >= MAX_PINS:
+            raise _ApiError(400, _error_body(f"Maximum number of pins reached ({MAX_PINS})", 30003))
+        pinned[message_id] = _now_iso()
+        message["pinned"] = True
+        notice = self._create_message(
+            channel_id=channel_id,
+            author_id=self.bot_id,
+            content="",
+            mention_ids=[],
+            message_type=CHANNEL_PINNED_MESSAGE,
+            reference={"message_id": str(message_id), "channel_id": str(channel_id)},
+        )
+        self._dispatch_message("MESSAGE_CREATE", notice)
+        self._dispatch_pins_update(channel_id)
+        return None
+
+    async def _unpin(self, req: _Request) -> Any:
+        channel_id = self._channel_or_404(req)
+        message = self._message_or_404(req, channel_id)
+        self._check_may_pin(channel_id)
+        if int(message["id"]) in self._pins.get(channel_id, {}):
+            self._set_unpinned(channel_id, int(message["id"]))
+        return None
+
+    def _set_unpinned(self, channel_id: int, message_id: int) -> None:
+        del self._pins[channel_id][message_id]
+        if message_id in self._messages:
+            self._messages[message_id]["pinned"] = False
+        self._dispatch_pins_update(channel_id)
+
+    def _dispatch_pins_update(self, channel_id: int) -> None:
+        pinned = self._pins.get(channel_id, {})
+        data: dict[str, Any] = {
+            "channel_id": str(channel_id),
+            "last_pin_timestamp": max(pinned.values()) if pinned else None,
+        }
+        guild_id = self._channel_guild(channel_id)
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        self._dispatch("CHANNEL_PINS_UPDATE", data, intent=GUILDS if guild_id else DIRECT_MESSAGES)
 
     async def _typing(self, req: _Request) -> Any:
         self.typing.append(self._channel_or_404(req))

@@ -40,6 +40,18 @@ Faithful to the real Bot API:
   MarkdownV2 and legacy Markdown parsing ported from TDLib's parsers (same error texts, byte
   offsets in UTF-8, entity offsets in UTF-16), leading/trailing whitespace trimmed, inline keyboard
   checks, reply targets that must exist;
+* groups where the bot listens: several people write in a group (`send_text(chat_id=-100...,
+  user_id=..., chat_type="supergroup")`); with `enforce_privacy_mode` and `privacy_mode` on (the
+  default of every bot, reported by ``getMe`` as ``can_read_all_group_messages: false``) a bot that
+  is not an administrator of a group only gets its commands, the messages that mention it or reply
+  to one of its messages, and service messages (the others are recorded but withheld, see
+  `withheld`), whereas an administrator gets everything; ``getChatMember`` describes the bot as
+  ``member`` or ``administrator`` (`set_bot_rights`) with its ``can_pin_messages`` right;
+  ``pinChatMessage`` and ``unpinChatMessage`` need that right in groups and supergroups (``not
+  enough rights to manage pinned messages in the chat``), find the message (``message to pin not
+  found``, ``message to unpin not found``), keep ``disable_notification``, and ``getChat`` shows
+  the most recent pinned message as ``pinned_message``; people unpin or delete messages in the app
+  (`unpin_by_person`, `delete_by_person`) and the bot is not told, as on Telegram;
 * object shapes (User, Chat, Message, Update, CallbackQuery, media, ChatFullInfo, WebhookInfo) are
   the Bot API's, so ``telegram.Update.de_json`` parses them.
 
@@ -880,6 +892,8 @@ class FakeTelegram:
 
         # Knobs.
         self.enforce_rate_limits: bool = False
+        self.privacy_mode: bool = True  # BotFather's group privacy (getMe reports it)
+        self.enforce_privacy_mode: bool = False  # withhold group chatter as Telegram then does
         self.strict_html_ampersand: bool = True
         self.webhook_retry_delay: float = 0.2
         self.webhook_timeout: float = 5.0
@@ -921,6 +935,9 @@ class FakeTelegram:
         self._scoped_commands = {}
         self._files: dict[str, JSONDict] = {}
         self._forums: dict[int, _Forum] = {}
+        self._bot_rights: dict[int, JSONDict] = {}  # chat -> ChatMember of the bot (set_bot_rights)
+        self.pins: dict[int, list[int]] = {}  # chat -> pinned message ids, in the order pinned
+        self.withheld: list[int] = []  # update ids a bot in privacy mode does not get
         self._topics: dict[tuple[int, int], Topic] = {}  # (chat_id, thread_id) -> live record
         self._counter = itertools.count(1)
         self._chat_sends: dict[int, tuple[float, float]] = {}  # chat -> (tokens, last refill)
@@ -958,6 +975,9 @@ class FakeTelegram:
             "setmyname": self._set_my_name,
             "getmyname": self._get_my_name,
             "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
+            "pinchatmessage": self._pin_chat_message,
+            "unpinchatmessage": self._unpin_chat_message,
             "getfile": self._get_file,
             "createforumtopic": self._create_forum_topic,
             "editforumtopic": self._edit_forum_topic,
@@ -1039,6 +1059,9 @@ class FakeTelegram:
         update_id = int(update["update_id"])
         self._next_update_id = max(self._next_update_id, update_id + 1)
         self._remember_update(update)
+        if not self._reaches_bot(update):
+            self.withheld.append(update_id)
+            return update_id
         self._updates.append(update)
         self._updates.sort(key=lambda u: u["update_id"])
         self._notify()
@@ -1130,6 +1153,38 @@ class FakeTelegram:
             stored.pop("entities", None)
         stored["edit_date"] = max(int(time.time()), stored["date"])
         return self.push_update({"edited_message": stored})
+
+    def unpin_by_person(self, *, chat_id: int, message_id: int) -> None:
+        """An administrator unpins a message in the app (the bot gets no update about it)."""
+        pinned = self.pins.get(chat_id, [])
+        if message_id not in pinned:
+            raise LookupError(f"message {message_id} is not pinned in chat {chat_id}")
+        pinned.remove(message_id)
+
+    def delete_by_person(self, *, chat_id: int, message_id: int) -> None:
+        """An administrator deletes a message in the app (the bot gets no update about it)."""
+        if (chat_id, message_id) not in self._messages:
+            raise LookupError(f"no message {message_id} in chat {chat_id}")
+        del self._messages[(chat_id, message_id)]
+        if message_id in self.pins.get(chat_id, []):
+            self.pins[chat_id].remove(message_id)
+
+    def set_bot_rights(
+        self, chat_id: int, *, administrator: bool = True, can_pin_messages: bool = True
+    ) -> None:
+        """The bot's place in a group: an administrator (allowed to pin or not) or a member."""
+        if chat_id >= 0:
+            raise ValueError(f"a group chat id is negative in Telegram, got {chat_id}")
+        bot = self._bot_user(full=False)
+        if not administrator:
+            self._bot_rights[chat_id] = {"status": "member", "user": bot}
+            return
+        forum = self._forums.get(chat_id)
+        self._bot_rights[chat_id] = self._administrator(
+            bot,
+            can_pin_messages=can_pin_messages,
+            can_manage_topics=bool(forum and forum.can_manage_topics),
+        )
 
     def press_button(
         self,
@@ -1724,6 +1779,9 @@ class FakeTelegram:
     def _get_chat(self, params: JSONDict) -> JSONDict:
         chat_id = self._chat_id(params)
         chat = copy.deepcopy(self._chats.get(chat_id) or self._synthetic_chat(chat_id))
+        latest_pin = max(self.pins.get(chat_id, []), default=None)  # by sending date
+        if latest_pin is not None and (chat_id, latest_pin) in self._messages:
+            chat["pinned_message"] = copy.deepcopy(self._messages[(chat_id, latest_pin)])
         chat.update(
             {
                 "accent_color_id": chat_id % 7,
@@ -1738,6 +1796,106 @@ class FakeTelegram:
             }
         )
         return chat
+
+    @staticmethod
+    def _administrator(
+        user: JSONDict, *, can_pin_messages: bool, can_manage_topics: bool
+    ) -> JSONDict:
+        return {
+            "status": "administrator",
+            "user": user,
+            "can_be_edited": False,
+            "is_anonymous": False,
+            "can_manage_chat": True,
+            "can_delete_messages": True,
+            "can_manage_video_chats": False,
+            "can_restrict_members": False,
+            "can_promote_members": False,
+            "can_change_info": False,
+            "can_invite_users": True,
+            "can_post_stories": False,
+            "can_edit_stories": False,
+            "can_delete_stories": False,
+            "can_pin_messages": can_pin_messages,
+            "can_manage_topics": can_manage_topics,
+        }
+
+    def _bot_member(self, chat_id: int) -> JSONDict:
+        """The bot as a ChatMember of `chat_id`."""
+        if chat_id in self._bot_rights:
+            return copy.deepcopy(self._bot_rights[chat_id])
+        bot = self._bot_user(full=False)
+        forum = self._forums.get(chat_id)
+        if forum is not None and forum.can_manage_topics:
+            return self._administrator(bot, can_pin_messages=False, can_manage_topics=True)
+        return {"status": "member", "user": bot}
+
+    def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        user_id = params.get("user_id")
+        if isinstance(user_id, bool) or not isinstance(user_id, int):
+            raise _ApiError(400, "Bad Request: invalid user_id specified")
+        if user_id == self.bot_id:
+            return self._bot_member(chat_id)
+        if user_id not in self._users:
+            raise _ApiError(400, "Bad Request: user not found")
+        return {"status": "member", "user": copy.deepcopy(self._users[user_id])}
+
+    def _check_may_pin(self, chat_id: int) -> None:
+        kind = (self._chats.get(chat_id) or self._synthetic_chat(chat_id))["type"]
+        if kind == "private":
+            return
+        member = self._bot_member(chat_id)
+        if member["status"] != "administrator" or not member.get("can_pin_messages"):
+            raise _ApiError(
+                400, "Bad Request: not enough rights to manage pinned messages in the chat"
+            )
+
+    def _pin_chat_message(self, params: JSONDict) -> bool:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        self._check_may_pin(chat_id)
+        message_id = params.get("message_id")
+        if not isinstance(message_id, int) or (chat_id, message_id) not in self._messages:
+            raise _ApiError(400, "Bad Request: message to pin not found")
+        pinned = self.pins.setdefault(chat_id, [])
+        if message_id in pinned:
+            pinned.remove(message_id)
+        pinned.append(message_id)
+        return True
+
+    def _unpin_chat_message(self, params: JSONDict) -> bool:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        self._check_may_pin(chat_id)
+        pinned = self.pins.get(chat_id, [])
+        message_id = params.get("message_id")
+        if message_id is None:  # the most recent pinned message
+            message_id = max(pinned, default=None)
+        if message_id not in pinned:
+            raise _ApiError(400, "Bad Request: message to unpin not found")
+        pinned.remove(message_id)
+        return True
+
+    def _reaches_bot(self, update: JSONDict) -> bool:
+        """Whether a bot in privacy mode gets this update (always, unless privacy is enforced)."""
+        message = update.get("message") or update.get("edited_message")
+        if not self.enforce_privacy_mode or not self.privacy_mode or not isinstance(message, dict):
+            return True
+        chat = message.get("chat") or {}
+        if chat.get("type") not in ("group", "supergroup"):
+            return True
+        if self._bot_member(int(chat["id"]))["status"] == "administrator" or _is_service(message):
+            return True
+        text = str(message.get("text") or message.get("caption") or "")
+        entities = message.get("entities") or message.get("caption_entities") or []
+        if any(e["type"] == "bot_command" and e["offset"] == 0 for e in entities):
+            return True
+        if f"@{self.username}".lower() in text.lower():
+            return True
+        replied = message.get("reply_to_message") or {}
+        return (replied.get("from") or {}).get("id") == self.bot_id
 
     def _get_file(self, params: JSONDict) -> JSONDict:
         file_id = str(params.get("file_id") or "")
@@ -2378,7 +2536,7 @@ class FakeTelegram:
             user.update(
                 {
                     "can_join_groups": True,
-                    "can_read_all_group_messages": False,
+                    "can_read_all_group_messages": not self.privacy_mode,
                     "supports_inline_queries": False,
                     "can_connect_to_business": False,
                     "has_main_web_app": False,

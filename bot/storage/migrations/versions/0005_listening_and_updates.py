@@ -118,6 +118,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('sentiment', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('sentiment_score', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('topics', sa.JSON(), nullable=True))
+        batch_op.create_index('ix_message_perception', ['direction', 'created_at', 'conversation_id', 'language', 'sentiment', 'sentiment_score', 'intent', 'edit_of'], unique=False)
+    op.create_index('ix_heard_message_perception', 'heard_message', ['created_at', 'channel', 'language', 'sentiment', 'sentiment_score'], unique=False)
 
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.add_column(sa.Column('topics', sa.JSON(), server_default='[]', nullable=False))
@@ -140,7 +142,9 @@ def downgrade() -> None:
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.drop_column('topics')
 
+    op.drop_index('ix_heard_message_perception', table_name='heard_message')
     with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index('ix_message_perception')
         batch_op.drop_column('topics')
         batch_op.drop_column('sentiment_score')
         batch_op.drop_column('sentiment')
