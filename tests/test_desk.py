@@ -5,18 +5,15 @@ hand-back and the rating, alerts, and restarts in the middle."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage, Interpretation
+from bot.core.types import IncomingMessage
 from bot.desk.hours import DeskHours, DeskSchedule
 from bot.desk.service import (
     AlreadyClaimed,
@@ -26,12 +23,8 @@ from bot.desk.service import (
     StaffMember,
     parse_outcome,
 )
-from bot.dialogue.actions import ActionServer
-from bot.dialogue.engine import DialogueEngine, DialogueReply
 from bot.knowledge import KnowledgeBase
 from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
-from bot.settings import PROJECT_ROOT
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
@@ -42,63 +35,10 @@ from bot.storage.models import (
     MessageStatus,
     OutboxMessage,
 )
+from tests.support.dialogue import ScriptedDialogue, scripted_core
 
-CATEGORIZER = ConcernCategorizer.from_nlu_file(
-    PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
-)
 MARIE = StaffMember(key="staff:web:marie", name="Marie Tremblay", desk="web")
 LOUIS = StaffMember(key="staff:telegram:42", name="Louis", desk="telegram")
-
-# What the scripted dialogue understands: text -> intent (and the action Rasa would run).
-SCRIPT = {
-    "je veux parler à quelqu'un": ("ask_human", "action_request_human"),
-    "i want to talk to a person": ("ask_human", "action_request_human"),
-    "blorp zzz": ("nlu_fallback", "action_unknown_question"),
-    "qwerty uiop": ("nlu_fallback", "action_unknown_question"),
-    "la poussière rend mes enfants malades": ("report_concern", "action_record_concern"),
-}
-
-
-class ScriptedDialogue(DialogueEngine):
-    """Understands the lines of `SCRIPT` and runs their action through the real action server,
-    as Rasa would; answers anything else with an FAQ reply."""
-
-    def __init__(self) -> None:
-        self.actions: ActionServer | None = None
-        self.calls: list[str] = []
-
-    async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
-    ) -> DialogueReply:
-        self.calls.append(text)
-        intent, action = SCRIPT.get(text.lower(), ("faq/schedule", None))
-        if action is None or self.actions is None:
-            return DialogueReply(["Les travaux commencent au printemps."], _read(intent))
-        latest = {
-            "text": text,
-            "intent": {"name": intent, "confidence": 0.9},
-            "intent_ranking": [],
-            "entities": [],
-            "metadata": dict(metadata),
-        }
-        answer = await self.actions.run(
-            {
-                "next_action": action,
-                "sender_id": sender_id,
-                "tracker": {"sender_id": sender_id, "slots": {}, "latest_message": latest},
-            }
-        )
-        return DialogueReply([r["text"] for r in answer["responses"] if "text" in r], _read(intent))
-
-    async def parse(self, text: str) -> Interpretation:
-        return _read(SCRIPT.get(text.lower(), ("faq/schedule", None))[0])
-
-    async def is_ready(self) -> bool:
-        return True
-
-
-def _read(intent: str) -> Interpretation:
-    return Interpretation(intent=intent, confidence=0.9)
 
 
 def always_open() -> DeskSchedule:
@@ -115,34 +55,6 @@ def dialogue() -> ScriptedDialogue:
     return ScriptedDialogue()
 
 
-def make_core(
-    database: Engine,
-    desk: Desk,
-    dialogue: ScriptedDialogue,
-    detector: LanguageDetector,
-    knowledge: KnowledgeBase,
-) -> ConversationCore:
-    register = Register(engine=database, calendar=BusinessCalendar())
-    dialogue.actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        categorizer=CATEGORIZER,
-        register=register,
-        languages=("fr", "en"),
-        default_language="fr",
-        desk=desk,
-    )
-    return ConversationCore(
-        engine=database,
-        dialogue=dialogue,
-        detector=detector,
-        turn_timeout=5.0,
-        register=register,
-        first_contact_notice=False,
-        desk=desk,
-    )
-
-
 @pytest.fixture
 def core(
     database: Engine,
@@ -151,7 +63,7 @@ def core(
     detector: LanguageDetector,
     knowledge: KnowledgeBase,
 ) -> ConversationCore:
-    return make_core(database, desk, dialogue, detector, knowledge)
+    return scripted_core(database, dialogue, detector, knowledge, desk=desk)
 
 
 def says(
@@ -519,13 +431,13 @@ async def test_a_handoff_survives_a_restart(
     detector: LanguageDetector,
     knowledge: KnowledgeBase,
 ) -> None:
-    first = make_core(
-        database, Desk(engine=database, schedule=always_open()), dialogue, detector, knowledge
+    first = scripted_core(
+        database, dialogue, detector, knowledge, desk=Desk(engine=database, schedule=always_open())
     )
     await first.handle(says("Je veux parler à quelqu'un"))
     # The process stops; a new one starts on the same database.
     desk = Desk(engine=database, schedule=always_open())
-    second = make_core(database, desk, ScriptedDialogue(), detector, knowledge)
+    second = scripted_core(database, ScriptedDialogue(), detector, knowledge, desk=desk)
     result = await second.handle(says("Vous êtes là ?"))
     assert result.with_person
     with desk.session() as session:

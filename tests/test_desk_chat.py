@@ -20,9 +20,10 @@ from bot.core.language import LanguageDetector
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import AuditEntry, DeskThread, Handoff
+from tests.support.dialogue import ScriptedDialogue, scripted_core
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram
-from tests.test_desk import ScriptedDialogue, always_open, make_core
+from tests.test_desk import always_open
 
 CITIZEN = 1001
 STAFF_GROUP = -100999
@@ -85,7 +86,7 @@ async def desks(
     database: Engine, detector: LanguageDetector, knowledge: KnowledgeBase
 ) -> AsyncIterator[Desks]:
     desk = Desk(engine=database, schedule=always_open())
-    core = make_core(database, desk, ScriptedDialogue(), detector, knowledge)
+    core = scripted_core(database, ScriptedDialogue(), detector, knowledge, desk=desk)
     async with FakeTelegram() as telegram, FakeDiscord() as discord:
         telegram.add_forum(STAFF_GROUP, title="Équipe du projet")
         staff_channel = discord.add_channel("equipe")

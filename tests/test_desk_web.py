@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -17,19 +16,14 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.channels.web.app import create_app
-from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import IncomingMessage
-from bot.desk.accounts import create_account
 from bot.desk.hours import DeskHours, DeskSchedule
 from bot.desk.service import Desk
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase, cite
 from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
-from bot.settings import PROJECT_ROOT
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
@@ -41,15 +35,13 @@ from bot.storage.models import (
     StaffSession,
 )
 from tests.conftest import FakeDialogue
+from tests.support.desk import Stage, add_staff, client_for, csrf_of, desk_app, sign_in
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"
 MARIE_PASSWORD = "lac-vert au printemps"
 LOUIS_PASSWORD = "rivière des prairies 7"
 CITIZEN = "browser-citizen-1"
-CATEGORIZER = ConcernCategorizer.from_nlu_file(
-    PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
-)
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
     "x-frame-options": "DENY",
@@ -59,16 +51,6 @@ SECURITY_HEADERS = {
 
 
 # --- the stage: a desk, a citizen, two community managers ------------------------------------
-
-
-@dataclass
-class Stage:
-    """The web application with its desk, and the conversation core citizens talk to."""
-
-    database: Engine
-    desk: Desk
-    core: ConversationCore
-    knowledge: KnowledgeBase
 
 
 def build_stage(
@@ -92,40 +74,9 @@ def build_stage(
         first_contact_notice=False,
         desk=desk,
     )
-    with Session(database) as session:
-        create_account(
-            session=session,
-            username="marie",
-            display_name="Marie Tremblay",
-            password=MARIE_PASSWORD,
-        )
-        create_account(
-            session=session, username="louis", display_name="Louis", password=LOUIS_PASSWORD
-        )
+    add_staff(database, "marie", MARIE_PASSWORD, "Marie Tremblay")
+    add_staff(database, "louis", LOUIS_PASSWORD, "Louis")
     return Stage(database=database, desk=desk, core=core, knowledge=knowledge)
-
-
-def desk_app(stage: Stage, dialogue: FakeDialogue, *, secure_cookies: bool = False) -> object:
-    actions = ActionServer(
-        engine=stage.database,
-        knowledge=stage.knowledge,
-        categorizer=CATEGORIZER,
-        register=Register(engine=stage.database, calendar=BusinessCalendar()),
-        languages=("fr", "en"),
-        default_language="fr",
-        desk=stage.desk,
-    )
-    return create_app(
-        core=stage.core,
-        actions=actions,
-        dialogue=dialogue,
-        knowledge=stage.knowledge,
-        action_token="t",
-        desk=stage.desk,
-        database=stage.database,
-        desk_session_hours=8,
-        secure_cookies=secure_cookies,
-    )
 
 
 def citizen_says(text: str, key: str = CITIZEN) -> IncomingMessage:
@@ -143,24 +94,6 @@ async def hand_a_conversation_to_the_desk(stage: Stage, key: str = CITIZEN) -> s
         handoff, _ = stage.desk.request(session, conversation, reason="asked_human")
     await stage.core.handle(citizen_says(HOSTILE_MESSAGE, key))
     return handoff.reference
-
-
-def csrf_in(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> str:
-    """Signs in through the login form; returns the session's CSRF token."""
-    form = await client.get("/desk/login")
-    answer = await client.post(
-        "/desk/login",
-        data={"username": username, "password": password, "csrf": csrf_in(form.text)},
-    )
-    assert answer.status_code == 303, answer.text
-    assert answer.headers["location"] == "/desk"
-    return csrf_in((await client.get("/desk")).text)
 
 
 def handoff_row(database: Engine, reference: str) -> Handoff:
@@ -207,13 +140,6 @@ def stage(
     return build_stage(database, fake_dialogue, detector, knowledge)
 
 
-def client_for(app: object, base_url: str = "http://desk.test") -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
-        base_url=base_url,
-    )
-
-
 @pytest.fixture
 async def web(stage: Stage, fake_dialogue: FakeDialogue) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(desk_app(stage, fake_dialogue)) as client:
@@ -251,7 +177,7 @@ async def test_every_desk_page_asks_to_sign_in_first(web: httpx.AsyncClient, sta
 async def test_a_wrong_password_or_an_unknown_name_get_the_same_sentence(
     web: httpx.AsyncClient, stage: Stage
 ) -> None:
-    token = csrf_in((await web.get("/desk/login")).text)
+    token = csrf_of((await web.get("/desk/login")).text)
     answers = [
         await web.post("/desk/login", data={"username": name, "password": password, "csrf": token})
         for name, password in (("marie", "not her password"), ("nobody", MARIE_PASSWORD))
@@ -267,7 +193,7 @@ async def test_a_wrong_password_or_an_unknown_name_get_the_same_sentence(
 async def test_repeated_failures_lock_the_login_even_with_the_right_password(
     web: httpx.AsyncClient, stage: Stage
 ) -> None:
-    token = csrf_in((await web.get("/desk/login")).text)
+    token = csrf_of((await web.get("/desk/login")).text)
     for _ in range(5):
         wrong = await web.post(
             "/desk/login", data={"username": "marie", "password": "guess guess 1", "csrf": token}
@@ -309,7 +235,7 @@ async def test_the_session_cookie_is_kept_out_of_scripts_and_other_sites(
             form = await client.get("/desk/login")
             answer = await client.post(
                 "/desk/login",
-                data={"username": "marie", "password": MARIE_PASSWORD, "csrf": csrf_in(form.text)},
+                data={"username": "marie", "password": MARIE_PASSWORD, "csrf": csrf_of(form.text)},
             )
         [session_cookie] = [
             c for c in answer.headers.get_list("set-cookie") if c.startswith("desk_session=")

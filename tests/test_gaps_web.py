@@ -21,28 +21,15 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.channels.web.app import create_app
 from bot.core.language import LanguageDetector
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage.models import FaqDraft, UnansweredQuestion, utc_now
 from tests.conftest import FakeDialogue
-from tests.test_desk_web import (
-    CATEGORIZER,
-    MARIE_PASSWORD,
-    SECURITY_HEADERS,
-    Stage,
-    build_stage,
-    client_for,
-    csrf_in,
-    shown_flash,
-    sign_in,
-)
+from tests.support.desk import Stage, client_for, csrf_of, desk_app, sign_in
+from tests.test_desk_web import MARIE_PASSWORD, SECURITY_HEADERS, build_stage, shown_flash
 from tests.test_gaps import E5Reader, asks, citizen, group
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -72,22 +59,8 @@ def gaps_app(
     stage: Stage, dialogue: FakeDialogue, files: KnowledgeFiles, reader: E5Reader
 ) -> object:
     """The web application with the knowledge gaps section of the desk."""
-    register = Register(engine=stage.database, calendar=BusinessCalendar())
-    return create_app(
-        core=stage.core,
-        actions=ActionServer(
-            engine=stage.database, knowledge=stage.knowledge, categorizer=CATEGORIZER,
-            register=register, languages=("fr", "en"), default_language="fr", desk=stage.desk,
-        ),
-        dialogue=dialogue,
-        knowledge=stage.knowledge,
-        action_token="t",
-        desk=stage.desk,
-        database=stage.database,
-        desk_session_hours=8,
-        secure_cookies=False,
-        desk_sections=[gaps_section(engine=stage.database, reader=reader, files=files)],
-    )  # fmt: skip
+    section = gaps_section(engine=stage.database, reader=reader, files=files)
+    return desk_app(stage, dialogue, sections=[section])
 
 
 @pytest.fixture
@@ -239,7 +212,7 @@ async def test_a_manager_drafts_an_faq_entry_from_a_gap(
     assert "Who pays to take the turbines down at the end of their life?" in english
     assert 'value="etude-impact-2025"' in form.text
     fields = form_fields(form.text)
-    csrf = csrf_in(form.text)
+    csrf = csrf_of(form.text)
     linked_ids = [int(value) for name, value in fields if name == "question_ids"]
     assert len(linked_ids) == 5
 
@@ -323,7 +296,7 @@ async def test_a_refused_draft_comes_back_with_every_problem_and_what_was_typed(
     assert textarea(answer.text, "questions_en") == "who pays?\nbond?\nteardown?"
     assert 'value="etude-impact-2025" checked' in answer.text
     assert PAYLOAD not in answer.text
-    assert csrf_in(answer.text) == dict(fields)["csrf"]
+    assert csrf_of(answer.text) == dict(fields)["csrf"]
     with Session(stage.database) as session:
         assert session.exec(select(FaqDraft)).all() == []
         assert all(q.faq_draft_id is None for q in session.exec(select(UnansweredQuestion)))

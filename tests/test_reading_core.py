@@ -19,14 +19,12 @@ from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import Attachment, IncomingMessage
 from bot.desk.service import Desk
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
 from bot.listening.reading import Reading
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.storage.models import Concern, Direction, Message, MessageStatus
 from tests.conftest import FakeDialogue
-from tests.test_desk import CATEGORIZER, ScriptedDialogue, always_open, says
+from tests.support.dialogue import ScriptedDialogue, scripted_core
+from tests.test_desk import always_open, says
 
 WORRY = "la poussière rend mes enfants malades"  # the scripted dialogue records it as a concern
 
@@ -92,26 +90,8 @@ def reading_core(
     reader: ScriptedReader,
 ) -> ConversationCore:
     """The core with the scripted dialogue of the desk tests (real actions: concerns, handoffs)."""
-    register = Register(engine=database, calendar=BusinessCalendar())
-    dialogue = ScriptedDialogue()
-    dialogue.actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        categorizer=CATEGORIZER,
-        register=register,
-        languages=("fr", "en"),
-        default_language="fr",
-        desk=desk,
-    )
-    return ConversationCore(
-        engine=database,
-        dialogue=dialogue,
-        detector=detector,
-        turn_timeout=5.0,
-        register=register,
-        first_contact_notice=False,
-        desk=desk,
-        reader=reader,
+    return scripted_core(
+        database, ScriptedDialogue(), detector, knowledge, desk=desk, reader=reader
     )
 
 

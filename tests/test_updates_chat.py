@@ -13,14 +13,11 @@ from sqlmodel import select
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import IncomingMessage, Interpretation, Place
-from bot.dialogue.actions import ActionServer
-from bot.dialogue.engine import DialogueEngine, DialogueReply
+from bot.dialogue.engine import DialogueReply
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.storage.models import Conversation, Subscription
 from bot.updates.subscriptions import Subscriptions
-from tests.test_desk import CATEGORIZER
+from tests.support.dialogue import ActingDialogue, scripted_core
 
 # What the scripted dialogue understands, the way the trained model does: a message asking for
 # news is `subscribe_updates`, one asking to stop is `unsubscribe_updates`.
@@ -41,11 +38,8 @@ UNSUBSCRIBE = (
 )
 
 
-class NewsDialogue(DialogueEngine):
+class NewsDialogue(ActingDialogue):
     """Runs the subscription actions through the real action server, as Rasa would."""
-
-    def __init__(self) -> None:
-        self.actions: ActionServer | None = None
 
     async def respond(
         self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
@@ -90,23 +84,11 @@ def news_core(
     database: Engine, detector: LanguageDetector, knowledge: KnowledgeBase
 ) -> ConversationCore:
     """The conversation core with the project's update topics and the scripted dialogue."""
-    register = Register(engine=database, calendar=BusinessCalendar())
-    dialogue = NewsDialogue()
-    dialogue.actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        categorizer=CATEGORIZER,
-        register=register,
-        languages=("fr", "en"),
-        default_language="fr",
-    )
-    return ConversationCore(
-        engine=database,
-        dialogue=dialogue,
-        detector=detector,
-        turn_timeout=5.0,
-        register=register,
-        first_contact_notice=False,
+    return scripted_core(
+        database,
+        NewsDialogue(),
+        detector,
+        knowledge,
         subscriptions=Subscriptions(knowledge.update_topics),
     )
 

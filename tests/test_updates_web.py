@@ -15,12 +15,8 @@ from markupsafe import escape
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.channels.web.app import create_app
 from bot.core.language import LanguageDetector
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.storage.models import (
     AuditEntry,
     OutboxMessage,
@@ -33,17 +29,8 @@ from bot.storage.models import (
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
 from tests.conftest import FakeDialogue
-from tests.test_desk_web import (
-    CATEGORIZER,
-    MARIE_PASSWORD,
-    PAYLOAD,
-    SECURITY_HEADERS,
-    Stage,
-    build_stage,
-    client_for,
-    shown_flash,
-    sign_in,
-)
+from tests.support.desk import Stage, client_for, desk_app, sign_in
+from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage, shown_flash
 from tests.test_updates import BLASTING_EN, BLASTING_FR, subscribe
 
 YEAR = utc_now().year
@@ -71,24 +58,7 @@ async def web(stage: Stage, fake_dialogue: FakeDialogue) -> AsyncIterator[httpx.
         languages=("fr", "en"),
         default_language="fr",
     )
-    actions = ActionServer(
-        engine=stage.database,
-        knowledge=stage.knowledge,
-        categorizer=CATEGORIZER,
-        register=Register(engine=stage.database, calendar=BusinessCalendar()),
-        languages=("fr", "en"),
-        default_language="fr",
-    )
-    app = create_app(
-        core=stage.core,
-        actions=actions,
-        dialogue=fake_dialogue,
-        knowledge=stage.knowledge,
-        action_token="t",
-        desk=stage.desk,
-        database=stage.database,
-        desk_sections=[news_section(service)],
-    )
+    app = desk_app(stage, fake_dialogue, sections=[news_section(service)])
     async with client_for(app) as client:
         yield client
 

@@ -5,6 +5,7 @@ Each phrase exists in every served language; `say` picks one and fills it in.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 PHRASES: dict[str, dict[str, str]] = {
@@ -564,8 +565,47 @@ ATTACHMENT_NAMES: dict[str, dict[str, str]] = {
     "file": {"fr": "fichier", "en": "file"},
 }
 
+MONTH_NAMES: dict[str, tuple[str, ...]] = {
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
 
 def say(key: str, language: str, **values: Any) -> str:
     """The phrase `key` in `language` (French when the language is not served)."""
     variants = PHRASES[key]
     return variants.get(language, variants["fr"]).format(**values)
+
+
+def long_date(day: date, language: str) -> str:
+    """16 November 2026, 1er novembre 2026."""
+    month = MONTH_NAMES[language][day.month - 1]
+    if language == "fr":
+        return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
+    return f"{day.day} {month} {day.year}"

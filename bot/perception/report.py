@@ -31,7 +31,7 @@ from markupsafe import Markup
 from matplotlib import get_data_path
 from sqlalchemy import Engine
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.core.phrases import CATEGORY_NAMES, long_date
 from bot.listening.gaps import knowledge_gaps
 from bot.listening.reading import Reader
 from bot.perception import charts
@@ -61,7 +61,6 @@ from bot.perception.words import (
     LANGUAGE_NAMES,
     LANGUAGES,
     SOURCE_NAMES,
-    long_date,
     name_of,
     number,
     percent,

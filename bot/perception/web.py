@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.core.phrases import CATEGORY_NAMES, long_date
 from bot.desk.web import DeskPages, DeskSection
 from bot.perception import charts
 from bot.perception.queries import (
@@ -67,7 +67,6 @@ from bot.perception.words import (
     LANGUAGE_NAMES,
     SENTIMENT_NAMES,
     SOURCE_NAMES,
-    long_date,
     name_of,
     number,
     percent,

@@ -50,36 +50,6 @@ SOURCE_NAMES: Final[dict[str, dict[str, str]]] = {
     "groups": {"fr": "groupes de la communauté", "en": "community groups"},
 }
 
-_MONTHS: Final = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
 _SHORT_MONTHS: Final = {
     "fr": (
         "janv.",
@@ -109,14 +79,6 @@ def name_of(names: dict[str, dict[str, str]], key: str, language: str) -> str:
 def topic_name(topic: str, language: str) -> str:
     """A topic's name in `language`."""
     return name_of(TOPIC_NAMES, topic, language)
-
-
-def long_date(day: date, language: str) -> str:
-    """16 November 2026, 1er novembre 2026."""
-    month = _MONTHS[language][day.month - 1]
-    if language == "fr":
-        return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
-    return f"{day.day} {month} {day.year}"
 
 
 def short_date(day: date, language: str) -> str:

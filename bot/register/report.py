@@ -50,7 +50,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from bot.charts import chart_style, svg_markup
-from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES
+from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, long_date
 from bot.core.text import fold
 from bot.storage.models import (
     Concern,
@@ -264,37 +264,6 @@ LABELS: dict[str, dict[str, str]] = {
     "channel_terminal": {"fr": "terminal", "en": "terminal"},
     "language_fr": {"fr": "français", "en": "French"},
     "language_en": {"fr": "anglais", "en": "English"},
-}
-
-_MONTHS = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
 }
 
 
@@ -922,7 +891,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         return CATEGORY_NAMES[key][language]
 
     def day(value: date) -> str:
-        return _date(value, language)
+        return long_date(value, language)
 
     def days(value: float | None) -> str:
         if value is None:
@@ -1124,13 +1093,6 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
 
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _date(day: date, language: str) -> str:
-    month = _MONTHS[language][day.month - 1]
-    if language == "fr":
-        return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
-    return f"{day.day} {month} {day.year}"
 
 
 def _number(value: float, language: str) -> str:

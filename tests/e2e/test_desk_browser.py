@@ -7,42 +7,30 @@ tests/artifacts/desk/ for a person to look at."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import ConsoleMessage, Page, Response, async_playwright
+from playwright.async_api import Page
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.app import serve_http
 from bot.core.language import LanguageDetector
 from bot.knowledge import KnowledgeBase, cite
-from bot.settings import PROJECT_ROOT
 from bot.storage.models import Handoff, HandoffEvent, Message, StaffSession
 from tests.conftest import FakeDialogue
+from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
+from tests.support.desk import Stage, desk_app
 from tests.test_desk_web import (
     CITIZEN,
     HOSTILE_MESSAGE,
     MARIE_PASSWORD,
-    Stage,
     build_stage,
     citizen_says,
-    desk_app,
     hand_a_conversation_to_the_desk,
 )
 
-CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")  # make test finds it
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = PROJECT_ROOT / "tests" / "artifacts" / "desk"
+SHOTS = shots_dir("desk")
 LIVE_WAIT_MS = 10_000  # the page asks every 3 s
 
 
@@ -61,8 +49,7 @@ async def served(
 
 
 async def shot(page: Page, number: int, step: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{number:02d}-{step}.png"), full_page=True)
+    await screenshot(page, SHOTS, number, step)
 
 
 async def assert_not_pwned(page: Page) -> None:
@@ -101,141 +88,114 @@ def project_texts(database: Engine) -> list[str]:
 async def test_a_community_manager_handles_a_conversation_in_the_browser(
     served: tuple[Stage, str],
 ) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Headless Chromium is missing ({CHROMIUM}): `make test` installs it.")
     stage, url = served
     reference = await hand_a_conversation_to_the_desk(stage)
-    complaints: list[str] = []
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1360, "height": 900})
+        page = await context.new_page()
+        complaints = complaints_of(page)
+        # 1. The desk asks to sign in.
+        await page.goto(f"{url}/desk")
+        assert page.url == f"{url}/desk/login"
+        await shot(page, 1, "login")
+        await log_in(page, url, "marie", MARIE_PASSWORD)
+        with Session(stage.database) as session:
+            assert len(session.exec(select(StaffSession)).all()) == 1
 
-    def listen(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):  # a CSP refusal, a script error...
-            complaints.append(message.text)
+        # 2. The conversation waits in the queue, the hostile markup shown as text.
+        waiting = page.locator("#waiting tbody tr")
+        assert await waiting.count() == 1
+        row = waiting.first
+        assert await row.locator("a", has_text=reference).count() == 1
+        assert await row.locator(".preview").text_content() == HOSTILE_MESSAGE
+        assert "asked for a person" in (await row.text_content() or "")
+        await assert_not_pwned(page)
+        await shot(page, 2, "queue")
 
-    def failed(response: Response) -> None:
-        if response.status >= 400:
-            complaints.append(f"{response.status} {response.url}")
+        # 3. Opening it shows the summary and the whole transcript.
+        await row.locator("a", has_text=reference).first.click()
+        await page.wait_for_url(f"{url}/desk/h/{reference}")
+        citizen_lines = page.locator("#transcript .line.citizen .text")
+        assert await citizen_lines.last.text_content() == HOSTILE_MESSAGE
+        assert await page.locator("#status").text_content() == "waiting"
+        assert HOSTILE_MESSAGE in (await page.locator(".summary").text_content() or "")
+        await assert_not_pwned(page)
+        await shot(page, 3, "conversation")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        # 4. Claim: the citizen is told a person joined.
+        await page.click("#claim")
+        await page.wait_for_url(f"{url}/desk/h/{reference}")
+        assert await page.locator("#status").text_content() == "with a person"
+        assert "You own this conversation." in (await page.locator(".actions").text_content() or "")
+        handoff = the_handoff(stage.database)
+        assert (handoff.status, handoff.owner) == ("active", "staff:web:marie")
+        assert project_texts(stage.database)[-1].startswith("Marie s'est joint(e)")
+        await shot(page, 4, "claimed")
+
+        # 5. A canned answer fills the reply box (the script does it on picking).
+        canned = cite(stage.knowledge.answers["schedule"], "fr")
+        assert not await page.locator("#canned-use").is_visible()
+        await page.select_option("#canned", "schedule")
+        assert await page.input_value("#reply-text") == canned
+        await shot(page, 5, "canned-answer")
+
+        # 6. ... and is sent to the citizen, signed with the manager's first name.
+        await page.click("#send-reply")
+        await page.wait_for_url(f"{url}/desk/h/{reference}")
+        assert "Your answer was sent to the citizen." in (
+            await page.locator(".flashes").text_content() or ""
         )
-        try:
-            context = await browser.new_context(viewport={"width": 1360, "height": 900})
-            page = await context.new_page()
-            page.on("console", listen)
-            page.on("response", failed)
+        assert staff_messages(stage.database) == [f"Marie : {canned}"]
+        assert await page.locator("#transcript .line.staff .text").last.text_content() == (
+            f"Marie : {canned}"
+        )
+        await shot(page, 6, "reply-sent")
 
-            # 1. The desk asks to sign in.
-            await page.goto(f"{url}/desk")
-            assert page.url == f"{url}/desk/login"
-            await shot(page, 1, "login")
-            await page.fill("#username", "marie")
-            await page.fill("#password", MARIE_PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{url}/desk")
-            with Session(stage.database) as session:
-                assert len(session.exec(select(StaffSession)).all()) == 1
+        # 7. An internal note, visibly apart, never sent to the citizen.
+        await page.fill("#note-text", "Voisine du lot 12 : rappeler jeudi.")
+        await page.click("#add-note")
+        await page.wait_for_url(f"{url}/desk/h/{reference}")
+        note = page.locator("#transcript .line.note").last
+        assert await note.locator(".text").text_content() == "Voisine du lot 12 : rappeler jeudi."
+        assert "Internal note by Marie Tremblay" in (await note.text_content() or "")
+        with Session(stage.database) as session:
+            notes = session.exec(select(HandoffEvent.text).where(HandoffEvent.kind == "note"))
+            assert list(notes) == ["Voisine du lot 12 : rappeler jeudi."]
+        assert all("lot 12" not in text for text in project_texts(stage.database))
+        await shot(page, 7, "note")
 
-            # 2. The conversation waits in the queue, the hostile markup shown as text.
-            waiting = page.locator("#waiting tbody tr")
-            assert await waiting.count() == 1
-            row = waiting.first
-            assert await row.locator("a", has_text=reference).count() == 1
-            assert await row.locator(".preview").text_content() == HOSTILE_MESSAGE
-            assert "asked for a person" in (await row.text_content() or "")
-            await assert_not_pwned(page)
-            await shot(page, 2, "queue")
+        # 8. The citizen writes again: the line appears without a reload.
+        await page.evaluate("window.__samePage = true")
+        await stage.core.handle(citizen_says("Merci ! Et pour le bruit des camions ?"))
+        live = page.locator(
+            "#transcript .line.citizen .text", has_text="Et pour le bruit des camions ?"
+        )
+        await live.wait_for(timeout=LIVE_WAIT_MS)
+        assert await page.evaluate("window.__samePage") is True  # no reload happened
+        await assert_not_pwned(page)
+        await shot(page, 8, "live-message")
 
-            # 3. Opening it shows the summary and the whole transcript.
-            await row.locator("a", has_text=reference).first.click()
-            await page.wait_for_url(f"{url}/desk/h/{reference}")
-            citizen_lines = page.locator("#transcript .line.citizen .text")
-            assert await citizen_lines.last.text_content() == HOSTILE_MESSAGE
-            assert await page.locator("#status").text_content() == "waiting"
-            assert HOSTILE_MESSAGE in (await page.locator(".summary").text_content() or "")
-            await assert_not_pwned(page)
-            await shot(page, 3, "conversation")
-
-            # 4. Claim: the citizen is told a person joined.
-            await page.click("#claim")
-            await page.wait_for_url(f"{url}/desk/h/{reference}")
-            assert await page.locator("#status").text_content() == "with a person"
-            assert "You own this conversation." in (
-                await page.locator(".actions").text_content() or ""
-            )
-            handoff = the_handoff(stage.database)
-            assert (handoff.status, handoff.owner) == ("active", "staff:web:marie")
-            assert project_texts(stage.database)[-1].startswith("Marie s'est joint(e)")
-            await shot(page, 4, "claimed")
-
-            # 5. A canned answer fills the reply box (the script does it on picking).
-            canned = cite(stage.knowledge.answers["schedule"], "fr")
-            assert not await page.locator("#canned-use").is_visible()
-            await page.select_option("#canned", "schedule")
-            assert await page.input_value("#reply-text") == canned
-            await shot(page, 5, "canned-answer")
-
-            # 6. ... and is sent to the citizen, signed with the manager's first name.
-            await page.click("#send-reply")
-            await page.wait_for_url(f"{url}/desk/h/{reference}")
-            assert "Your answer was sent to the citizen." in (
-                await page.locator(".flashes").text_content() or ""
-            )
-            assert staff_messages(stage.database) == [f"Marie : {canned}"]
-            assert await page.locator("#transcript .line.staff .text").last.text_content() == (
-                f"Marie : {canned}"
-            )
-            await shot(page, 6, "reply-sent")
-
-            # 7. An internal note, visibly apart, never sent to the citizen.
-            await page.fill("#note-text", "Voisine du lot 12 : rappeler jeudi.")
-            await page.click("#add-note")
-            await page.wait_for_url(f"{url}/desk/h/{reference}")
-            note = page.locator("#transcript .line.note").last
-            assert (
-                await note.locator(".text").text_content() == "Voisine du lot 12 : rappeler jeudi."
-            )
-            assert "Internal note by Marie Tremblay" in (await note.text_content() or "")
-            with Session(stage.database) as session:
-                notes = session.exec(select(HandoffEvent.text).where(HandoffEvent.kind == "note"))
-                assert list(notes) == ["Voisine du lot 12 : rappeler jeudi."]
-            assert all("lot 12" not in text for text in project_texts(stage.database))
-            await shot(page, 7, "note")
-
-            # 8. The citizen writes again: the line appears without a reload.
-            await page.evaluate("window.__samePage = true")
-            await stage.core.handle(citizen_says("Merci ! Et pour le bruit des camions ?"))
-            live = page.locator(
-                "#transcript .line.citizen .text", has_text="Et pour le bruit des camions ?"
-            )
-            await live.wait_for(timeout=LIVE_WAIT_MS)
-            assert await page.evaluate("window.__samePage") is True  # no reload happened
-            await assert_not_pwned(page)
-            await shot(page, 8, "live-message")
-
-            # 9. Hand back: resolved, the citizen asked to rate the help (ticked by default).
-            assert await page.is_checked("input[name=ask_rating]")
-            await page.check("input[name=outcome][value=resolved]")
-            await page.click("#close")
-            await page.wait_for_url(f"{url}/desk")
-            assert f"{reference} was handed back to the assistant (resolved)." in (
-                await page.locator(".flashes").text_content() or ""
-            )
-            assert await page.locator("#waiting").count() == 0
-            assert await page.locator("#closed", has_text=reference).count() == 1
-            handoff = the_handoff(stage.database)
-            assert (handoff.status, handoff.outcome, handoff.closed_by) == (
-                "closed",
-                "resolved",
-                "staff:web:marie",
-            )
-            told = project_texts(stage.database)
-            assert told[-2].startswith("Marie a quitté la conversation")
-            assert "de 1 (pas utile) à 5" in told[-1]
-            notices = await page.request.get(f"{url}/api/conversations/{CITIZEN}/notices")
-            assert [n["text"] for n in await notices.json()] == told
-            await assert_not_pwned(page)
-            await shot(page, 9, "handed-back")
-        finally:
-            await browser.close()
+        # 9. Hand back: resolved, the citizen asked to rate the help (ticked by default).
+        assert await page.is_checked("input[name=ask_rating]")
+        await page.check("input[name=outcome][value=resolved]")
+        await page.click("#close")
+        await page.wait_for_url(f"{url}/desk")
+        assert f"{reference} was handed back to the assistant (resolved)." in (
+            await page.locator(".flashes").text_content() or ""
+        )
+        assert await page.locator("#waiting").count() == 0
+        assert await page.locator("#closed", has_text=reference).count() == 1
+        handoff = the_handoff(stage.database)
+        assert (handoff.status, handoff.outcome, handoff.closed_by) == (
+            "closed",
+            "resolved",
+            "staff:web:marie",
+        )
+        told = project_texts(stage.database)
+        assert told[-2].startswith("Marie a quitté la conversation")
+        assert "de 1 (pas utile) à 5" in told[-1]
+        notices = await page.request.get(f"{url}/api/conversations/{CITIZEN}/notices")
+        assert [n["text"] for n in await notices.json()] == told
+        await assert_not_pwned(page)
+        await shot(page, 9, "handed-back")
     assert complaints == []

@@ -1,0 +1,112 @@
+"""The web desk over HTTP, for tests: staff accounts, the whole web application with a desk
+and its sections, an httpx client on it (ASGI transport, no network) and signing in through
+the login form with its CSRF token.
+
+Usage::
+
+    add_staff(database, "marie", MARIE_PASSWORD, "Marie Tremblay")
+    async with client_for(desk_app(stage, dialogue, sections=[news_section(service)])) as web:
+        csrf = await sign_in(web, "marie", MARIE_PASSWORD)
+        await web.post("/desk/news/publish", data={"csrf": csrf, ...})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.channels.web.app import create_app
+from bot.core.conversation import ConversationCore
+from bot.desk.accounts import create_account
+from bot.desk.service import Desk
+from bot.desk.web import DeskSection
+from bot.dialogue.actions import ActionServer
+from bot.dialogue.engine import DialogueEngine
+from bot.knowledge import KnowledgeBase
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
+from tests.support.dialogue import CATEGORIZER
+
+
+@dataclass
+class Stage:
+    """The web application with its desk, and the conversation core citizens talk to."""
+
+    database: Engine
+    desk: Desk
+    core: ConversationCore
+    knowledge: KnowledgeBase
+
+
+def add_staff(database: Engine, username: str, password: str, name: str) -> None:
+    """Creates the desk account of a community manager (`name` is the name shown)."""
+    with Session(database) as session:
+        create_account(session=session, username=username, display_name=name, password=password)
+
+
+def desk_app(
+    stage: Stage,
+    dialogue: DialogueEngine,
+    *,
+    sections: Sequence[DeskSection] = (),
+    session_hours: int = 8,
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """The whole web application (chat, actions, the desk and its extra `sections`) on the
+    stage, the assistant answering in French and English; staff sessions last
+    `session_hours`."""
+    actions = ActionServer(
+        engine=stage.database,
+        knowledge=stage.knowledge,
+        categorizer=CATEGORIZER,
+        register=Register(engine=stage.database, calendar=BusinessCalendar()),
+        languages=("fr", "en"),
+        default_language="fr",
+        desk=stage.desk,
+    )
+    return create_app(
+        core=stage.core,
+        actions=actions,
+        dialogue=dialogue,
+        knowledge=stage.knowledge,
+        action_token="t",
+        desk=stage.desk,
+        database=stage.database,
+        desk_session_hours=session_hours,
+        secure_cookies=secure_cookies,
+        desk_sections=sections,
+    )
+
+
+def client_for(app: object, base_url: str = "http://desk.test") -> httpx.AsyncClient:
+    """An HTTP client talking to `app` in process (use it with ``async with``)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        base_url=base_url,
+    )
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the form in the page `html`."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> str:
+    """Signs in through the login form (its token and the cookie half of the double submit);
+    returns the session's CSRF token, for the desk's forms."""
+    form = await client.get("/desk/login")
+    answer = await client.post(
+        "/desk/login",
+        data={"username": username, "password": password, "csrf": csrf_of(form.text)},
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/desk"
+    return csrf_of((await client.get("/desk")).text)

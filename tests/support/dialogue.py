@@ -1,0 +1,130 @@
+"""Scripted dialogue for tests that talk to the conversation core: a stand-in for Rasa that
+understands a few lines and runs their actions through the real action server, and the core
+wired to it (`scripted_core`).
+
+Usage::
+
+    dialogue = ScriptedDialogue()
+    core = scripted_core(database, dialogue, detector, knowledge, desk=desk)
+    await core.handle(IncomingMessage(..., text="je veux parler à quelqu'un"))  # a handoff
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bot.core.categories import ConcernCategorizer
+from bot.core.conversation import ConversationCore
+from bot.core.language import LanguageDetector
+from bot.core.types import Interpretation
+from bot.desk.service import Desk
+from bot.dialogue.actions import ActionServer
+from bot.dialogue.engine import DialogueEngine, DialogueReply
+from bot.knowledge import KnowledgeBase
+from bot.listening.reading import Reader
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
+from bot.settings import PROJECT_ROOT
+from bot.updates.subscriptions import Subscriptions
+
+CATEGORIZER = ConcernCategorizer.from_nlu_file(
+    PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
+)
+
+# What the scripted dialogue understands: text -> intent (and the action Rasa would run).
+SCRIPT = {
+    "je veux parler à quelqu'un": ("ask_human", "action_request_human"),
+    "i want to talk to a person": ("ask_human", "action_request_human"),
+    "blorp zzz": ("nlu_fallback", "action_unknown_question"),
+    "qwerty uiop": ("nlu_fallback", "action_unknown_question"),
+    "la poussière rend mes enfants malades": ("report_concern", "action_record_concern"),
+}
+
+
+class ActingDialogue(DialogueEngine):
+    """A dialogue stand-in that runs actions on `actions`, the real action server, once
+    `scripted_core` has given it one."""
+
+    def __init__(self) -> None:
+        self.actions: ActionServer | None = None
+
+
+class ScriptedDialogue(ActingDialogue):
+    """Understands the lines of `SCRIPT` and runs their action through the real action server,
+    as Rasa would; answers anything else with an FAQ reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def respond(
+        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> DialogueReply:
+        self.calls.append(text)
+        intent, action = SCRIPT.get(text.lower(), ("faq/schedule", None))
+        if action is None or self.actions is None:
+            return DialogueReply(["Les travaux commencent au printemps."], _read(intent))
+        latest = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.9},
+            "intent_ranking": [],
+            "entities": [],
+            "metadata": dict(metadata),
+        }
+        answer = await self.actions.run(
+            {
+                "next_action": action,
+                "sender_id": sender_id,
+                "tracker": {"sender_id": sender_id, "slots": {}, "latest_message": latest},
+            }
+        )
+        return DialogueReply([r["text"] for r in answer["responses"] if "text" in r], _read(intent))
+
+    async def parse(self, text: str) -> Interpretation:
+        return _read(SCRIPT.get(text.lower(), ("faq/schedule", None))[0])
+
+    async def is_ready(self) -> bool:
+        return True
+
+
+def _read(intent: str) -> Interpretation:
+    return Interpretation(intent=intent, confidence=0.9)
+
+
+def scripted_core(
+    database: Engine,
+    dialogue: ActingDialogue,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+    *,
+    desk: Desk | None = None,
+    reader: Reader | None = None,
+    subscriptions: Subscriptions | None = None,
+) -> ConversationCore:
+    """The conversation core answering through `dialogue`, whose actions run on the real
+    action server (French and English, sharing the core's register and its `desk`); turns
+    time out after 5 s and there is no first-contact notice."""
+    register = Register(engine=database, calendar=BusinessCalendar())
+    dialogue.actions = ActionServer(
+        engine=database,
+        knowledge=knowledge,
+        categorizer=CATEGORIZER,
+        register=register,
+        languages=("fr", "en"),
+        default_language="fr",
+        desk=desk,
+    )
+    return ConversationCore(
+        engine=database,
+        dialogue=dialogue,
+        detector=detector,
+        turn_timeout=5.0,
+        register=register,
+        first_contact_notice=False,
+        desk=desk,
+        subscriptions=subscriptions,
+        reader=reader,
+    )
