@@ -37,3 +37,8 @@ def for_engine(text: str) -> str:
     if len(text) <= MAX_ENGINE_CHARS:
         return text
     return text[:MAX_ENGINE_CHARS].rsplit(" ", 1)[0]
+
+
+def capitalised(text: str) -> str:
+    """`text` with its first letter in capitals (the rest as it is: "km", "CO2" stay so)."""
+    return text[:1].upper() + text[1:]

@@ -314,6 +314,14 @@ def _from_textarea(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _check_length(text: str, what: str) -> None:
+    """Refuses a reply or a note over `MAX_TEXT_CHARS`, saying how long it is."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise DeskError(
+            f"The {what} is {len(text)} characters long; shorten it to {MAX_TEXT_CHARS}."
+        )
+
+
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -750,10 +758,7 @@ def desk_router(
         text = _from_textarea(text)
 
         def sent(session: Session) -> str:
-            if len(text) > MAX_TEXT_CHARS:
-                raise DeskError(
-                    f"The answer is {len(text)} characters long; shorten it to {MAX_TEXT_CHARS}."
-                )
+            _check_length(text, "answer")
             desk.reply(session, reference, me.staff, text)
             return "Your answer was sent to the citizen."
 
@@ -770,10 +775,7 @@ def desk_router(
         text = _from_textarea(text)
 
         def noted(session: Session) -> str:
-            if len(text) > MAX_TEXT_CHARS:
-                raise DeskError(
-                    f"The note is {len(text)} characters long; shorten it to {MAX_TEXT_CHARS}."
-                )
+            _check_length(text, "note")
             desk.note(session, reference, me.staff, text)
             return "Note added: the team sees it, the citizen does not."
 

@@ -31,7 +31,9 @@ from markupsafe import Markup
 from matplotlib import get_data_path
 from sqlalchemy import Engine
 
+from bot.charts import Table
 from bot.core.phrases import CATEGORY_NAMES, long_date
+from bot.core.text import capitalised
 from bot.listening.gaps import knowledge_gaps
 from bot.listening.reading import Reader
 from bot.perception import charts
@@ -414,19 +416,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
 
 
 @dataclass(frozen=True)
-class _Table:
-    caption: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
 class _Section:
     id: str
     heading: str
     paragraphs: tuple[str, ...] = ()
     chart: charts.Chart | None = None
-    tables: tuple[_Table, ...] = ()
+    tables: tuple[Table, ...] = ()
     empty: str | None = None  # said instead of a chart and tables
 
 
@@ -526,7 +521,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             id="glance",
             heading=label("glance"),
             tables=(
-                _Table(
+                Table(
                     caption=label("glance_caption"),
                     columns=(
                         label("col_figure"),
@@ -544,7 +539,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             paragraphs=(label("trend_text"),),
             chart=charts.sentiment_trend(trend.buckets, trend.step, trend.trend, language),
             tables=(
-                _Table(
+                Table(
                     caption=label("trend_table"),
                     columns=(
                         label("col_week_of"),
@@ -587,7 +582,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             if this_week.total
             else None,
             tables=(
-                _Table(
+                Table(
                     caption=label("where_table"),
                     columns=(
                         label("col_group"),
@@ -623,7 +618,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             if concerns.by_category
             else None,
             tables=(
-                _Table(
+                Table(
                     caption=label("concerns_table"),
                     columns=(
                         label("col_category"),
@@ -633,7 +628,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
                     ),
                     rows=tuple(
                         (
-                            _capitalised(category_names[key]),
+                            capitalised(category_names[key]),
                             count(counts[-1]),
                             count(counts[-2]),
                             count(sum(counts)),
@@ -658,12 +653,12 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             if top
             else None,
             tables=(
-                _Table(
+                Table(
                     caption=label("questions_table"),
                     columns=(label("col_topic"), label("col_week"), label("col_previous")),
                     rows=tuple(
                         (
-                            _capitalised(topic_name(q.topic, language)),
+                            capitalised(topic_name(q.topic, language)),
                             count(q.count),
                             count(q.previous),
                         )
@@ -690,7 +685,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             paragraphs=(label("signals_text"),),
             chart=charts.weak_signals(signals.signals, language) if signals.signals else None,
             tables=(
-                _Table(
+                Table(
                     caption=label("signals_table"),
                     columns=(
                         label("col_topic"),
@@ -702,7 +697,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
                     ),
                     rows=tuple(
                         (
-                            _capitalised(topic_name(signal.level.topic, language)),
+                            capitalised(topic_name(signal.level.topic, language)),
                             count(signal.level.recent),
                             number(round(signal.level.usual, 1), language),
                             percent(signal.level.negative_share, language),
@@ -732,7 +727,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
                 heading=label("gaps"),
                 paragraphs=(label("gaps_text"),),
                 tables=(
-                    _Table(
+                    Table(
                         caption=label("gaps_table"),
                         columns=(
                             label("col_gap"),
@@ -793,10 +788,6 @@ def _arrow(change: float, language: str, *, unit: str) -> str:
     # French puts a no-break space before "%", English none; a word always follows a space.
     space = "\u00a0" if language == "fr" or unit != "%" else ""
     return f"{sign}{number(abs(rounded), language)}{space}{unit}"
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 # --- HTML ----------------------------------------------------------------------------------
@@ -946,7 +937,7 @@ def _pdf_chart(pdf: FPDF, chart: charts.Chart, width: float) -> None:
     pdf.set_font("DejaVu", "", 9.5)
 
 
-def _pdf_table(pdf: FPDF, table: _Table, width: float) -> None:
+def _pdf_table(pdf: FPDF, table: Table, width: float) -> None:
     pdf.set_font("DejaVu", "B", 9.5)
     if pdf.will_page_break(14 + 6 * min(len(table.rows), 4)):
         pdf.add_page()

@@ -49,9 +49,9 @@ from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from bot.charts import chart_style, svg_markup
+from bot.charts import Table, chart_style, svg_markup
 from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, long_date
-from bot.core.text import fold
+from bot.core.text import capitalised, fold
 from bot.storage.models import (
     Concern,
     ConcernEvent,
@@ -747,7 +747,7 @@ def publishable_response(text: str, *, citizen_texts: Sequence[str]) -> str:
         return ""
     # Without its greeting a response may start mid-sentence ("merci de..."): a capital reads
     # as the start it now is.
-    return _shortened(_capitalised(cleaned), RESPONSE_LIMIT)
+    return _shortened(capitalised(cleaned), RESPONSE_LIMIT)
 
 
 def _without_quotes(text: str, citizen_texts: Sequence[str]) -> str:
@@ -797,13 +797,6 @@ def _shortened(text: str, limit: int) -> str:
 
 
 @dataclass(frozen=True)
-class _Table:
-    caption: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
 class _Chart:
     id: str
     title: str
@@ -832,7 +825,7 @@ class _Section:
     heading: str
     paragraphs: tuple[str, ...] = ()
     charts: tuple[_Chart, ...] = ()
-    tables: tuple[_Table, ...] = ()
+    tables: tuple[Table, ...] = ()
     notes: tuple[str, ...] = ()
     groups: tuple[_Group, ...] = ()
     empty: str | None = None  # said when a section of groups has none
@@ -868,8 +861,8 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         column: str,
         counts: Mapping[str, PublishedCount],
         names: Callable[[str], str],
-    ) -> _Table:
-        return _Table(
+    ) -> Table:
+        return Table(
             caption=caption,
             columns=(column, label("col_count")),
             rows=tuple((names(key), count(value)) for key, value in counts.items()),
@@ -971,7 +964,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
             tables=(
-                _Table(
+                Table(
                     caption=label("by_age"),
                     columns=(label("col_age"), label("col_count")),
                     rows=tuple(
@@ -997,7 +990,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
             tables=(
-                _Table(
+                Table(
                     caption=label("deadlines_table"),
                     columns=(
                         label("col_commitment"),
@@ -1067,7 +1060,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
             heading=label("you_said"),
             paragraphs=(label("you_said_text"),),
             groups=tuple(
-                _Group(heading=_capitalised(category(key)), lines=lines)
+                _Group(heading=capitalised(category(key)), lines=lines)
                 for key, lines in report.you_said_we_did.items()
             ),
             empty=label("you_said_none"),
@@ -1089,10 +1082,6 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         ),
         sections=sections,
     )
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _number(value: float, language: str) -> str:
@@ -1124,7 +1113,7 @@ def _md(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"[ \t\r\n]+", " ", text).strip())
 
 
-def _md_table(table: _Table) -> list[str]:
+def _md_table(table: Table) -> list[str]:
     def row(cells: Sequence[str]) -> str:
         return "| " + " | ".join(_md(cell) for cell in cells) + " |"
 
