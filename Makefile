@@ -10,11 +10,12 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test lint format typecheck validate train bench bench-channels bench-export bench-perception bench-reader clean
+.PHONY: help setup run chat parse test test-fast lint format typecheck validate train bench bench-channels bench-export bench-perception bench-reader clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
 	@echo "make test   set up everything and run the checks and tests"
+	@echo "make test-fast  the same without the suites that need a Rasa server (while you work)"
 	@echo "make chat   talk to the assistant in the terminal"
 	@echo "make parse  read messages on stdin, print language/intent/confidence as JSON lines"
 	@echo "make bench  measure turn latency against the real Rasa server"
@@ -58,6 +59,7 @@ validate: setup
 	.venv/bin/bot kb build
 	.venv-rasa/bin/rasa data validate --domain domain --data nlu stories --config config.yml
 
+# The concern judgement (when its examples changed), then the Rasa model (when its data changed).
 train: setup
 	.venv/bin/bot train
 
@@ -65,12 +67,12 @@ train: setup
 # TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped. A server
 # already running for this checkout is reused and left running.
 test: setup lint typecheck
-	@ours=; [ -n "$${TEST_POSTGRES_URL:-}" ] || bash scripts/test-postgres.sh running || ours=1; \
-	url="$${TEST_POSTGRES_URL:-$$(bash scripts/test-postgres.sh start)}"; \
-	chromium="$$(bash scripts/browser.sh)" || exit 1; \
-	CHROMIUM="$$chromium" TEST_POSTGRES_URL="$$url" .venv/bin/pytest; status=$$?; \
-	[ -z "$$ours" ] || bash scripts/test-postgres.sh stop; \
-	exit $$status
+	bash scripts/run-tests.sh
+
+# While working: everything but the suites that train and start a real Rasa server (marker
+# `rasa`); CI runs `make test`, which runs them all.
+test-fast: .venv/.synced lint typecheck
+	bash scripts/run-tests.sh -m "not rasa"
 
 bench: setup
 	.venv/bin/python bench/turn_latency.py

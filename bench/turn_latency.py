@@ -10,7 +10,11 @@ as a separate process pointed at it, then measures, in the same run:
    fifteen messages a second in all);
 4. 20 concurrent conversations with no pause at all: the saturation throughput.
 
-Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor.
+Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor. Both runs
+use the same messages: the held-out chat messages and the real statements of the development half
+of `tests/data/concerns_real.yml` (several sentences, up to 500 characters). The whole measure is
+made twice in one run, without the concern judgement (`HEAR_CONCERNS=false`, the baseline) and with
+it, and the difference of the p95s is printed.
 Run it with `make bench`; it is not a test and asserts nothing.
 """
 
@@ -42,6 +46,9 @@ MESSAGES = [
     m["text"]
     for m in yaml.safe_load((PROJECT_ROOT / "tests/data/heldout.yml").read_text())["messages"]
 ]
+_REAL = yaml.safe_load((PROJECT_ROOT / "tests/data/concerns_real.yml").read_text())
+_DEV = {source["id"] for source in _REAL["sources"] if source["split"] == "dev"}
+MESSAGES += [s["text"] for s in _REAL["statements"] if s["source"] in _DEV]
 
 
 def free_port() -> int:
@@ -172,8 +179,10 @@ async def running_stack(
             await server.stop()
 
 
-async def main(users: int, turns: int) -> None:
-    async with running_stack() as stack:
+async def measure(users: int, turns: int, *, hear: bool) -> dict[str, dict[str, float]]:
+    """One full measure with the concern judgement on or off; prints it, returns the p95s."""
+    name = "with the concern judgement" if hear else "without the concern judgement (baseline)"
+    async with running_stack({"HEAR_CONCERNS": "true" if hear else "false"}) as stack:
         web_url, model = stack.web_url, stack.model
         await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
         floor_samples = await parse_floor(stack.rasa_url, stack.rasa_token, 300)
@@ -183,7 +192,7 @@ async def main(users: int, turns: int) -> None:
         )
         hurried = await conversations(web_url, users=users, turns=turns, think=(0.5, 1.5))
         burst = await conversations(web_url, users=users, turns=turns, think=(0, 0))
-        print(f"\nTurn latency, {os.cpu_count()} cores, model {model.name}")
+        print(f"\nTurn latency {name}, {os.cpu_count()} cores, model {model.name}")
         report("floor: Rasa /model/parse, sequential", floor_samples, None, floor)
         report(
             f"{users} conversations, typing pace (3-10 s)",
@@ -200,6 +209,21 @@ async def main(users: int, turns: int) -> None:
             hurried[2],
         )
         report(f"{users} conversations, no pause (saturation)", burst[0], burst[1], floor, burst[2])
+        return {
+            "typing": percentiles(typing[0]),
+            "hurried": percentiles(hurried[0]),
+            "saturation": percentiles(burst[0]),
+        }
+
+
+async def main(users: int, turns: int) -> None:
+    without = await measure(users, turns, hear=False)
+    with_ = await measure(users, turns, hear=True)
+    print("\nCost of the concern judgement (same messages, same run):")
+    for pace in ("typing", "hurried", "saturation"):
+        before, after = without[pace]["p95"], with_[pace]["p95"]
+        print(f"  {pace:<11} p95 {before:6.1f} ms -> {after:6.1f} ms  ({after - before:+.1f} ms, "
+              f"{after / before:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.listening.concerns import ModelConcernJudge, warm_up_judge
 from bot.listening.discord import DiscordListening
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
@@ -42,6 +43,7 @@ from bot.listening.telegram import TelegramListening
 from bot.perception.report import weekly_gaps
 from bot.perception.web import perception_section
 from bot.register.deadlines import BusinessCalendar
+from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import Settings
 from bot.storage.database import open_database
@@ -154,7 +156,6 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     actions = ActionServer(
         engine=database,
         knowledge=knowledge,
-        categorizer=categorizer,
         register=register,
         languages=settings.languages,
         default_language=settings.default_language,
@@ -168,6 +169,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     # in the background from the start, so that the first message does not wait for it.
     reader = ModelReader()
     reader_warm_up = asyncio.create_task(warm_up_in_background(reader), name="reader-warm-up")
+    # Every message is heard for a concern during its turn (same embedding model as the reader).
+    judge = ModelConcernJudge(categorizer) if settings.hear_concerns else None
+    judge_warm_up = asyncio.create_task(warm_up_judge(judge), name="concern-judge-warm-up")
+    hearing = ConcernHearing(
+        register=register, judge=judge, categorizer=categorizer, knowledge=knowledge
+    )
     core: ConversationCore | None = None
     try:
         if runtime is not None:
@@ -192,6 +199,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             desk=desk,
             subscriptions=Subscriptions(knowledge.update_topics),
             reader=reader,
+            hearing=hearing,
         )
         listener = listener_for(
             settings, database=database, knowledge=knowledge, detector=detector, reader=reader
@@ -269,6 +277,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         if dialogue is not None:
             await dialogue.close()
         reader_warm_up.cancel()
+        judge_warm_up.cancel()
         if core is not None:
             # Readings still under way (milliseconds each) are stored before the database closes.
             with contextlib.suppress(TimeoutError):
@@ -289,6 +298,7 @@ def register_for(settings: Settings, database: Engine) -> Register:
         ),
         acknowledge_days=settings.concern_acknowledge_days,
         respond_days=settings.concern_respond_days,
+        objection_respond_days=settings.concern_objection_respond_days,
     )
 
 

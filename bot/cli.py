@@ -38,6 +38,8 @@ from bot.knowledge import (
 )
 from bot.listening import cli as listen_cli
 from bot.listening import faq_drafts
+from bot.listening.concerns import Heard, ModelConcernJudge
+from bot.listening.model import ReaderModelError
 from bot.perception import cli as perception_cli
 from bot.perception.report import ReportError
 from bot.register import cli as register_cli
@@ -99,11 +101,25 @@ async def _chat(settings: Settings) -> None:
         await chat(assistant.core)
 
 
+async def hearing_of(judge: ModelConcernJudge, text: str, failures: list[str]) -> Heard | None:
+    """What the concern model hears in `text` (in a worker thread), None when it cannot load
+    (the intent alone then decides, as in a live turn); the reason is said once."""
+    try:
+        return await asyncio.to_thread(judge.hear, text)
+    except ReaderModelError as exc:
+        if not failures:
+            logger.error("%s Concerns are judged by the intent alone.", exc)
+        failures.append(str(exc))
+        return None
+
+
 async def _parse(settings: Settings, lines: Iterable[str]) -> None:
     detector = LanguageDetector(settings.languages, settings.default_language)
     categorizer = ConcernCategorizer.from_nlu_file(
         settings.rasa_project / "nlu" / "conversation" / "report_concern.yml"
     )
+    judge = ModelConcernJudge(categorizer)
+    failures: list[str] = []
     server = None
     if settings.manages_rasa:
         runtime = rasa_runtime(settings)
@@ -123,17 +139,27 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
             language = detector.detect(cleaned).language
             record: dict[str, object] = {"text": text, "language": language}
             if cleaned:
+                # As in a live turn: the model hears the whole message while the NLU reads it.
+                hearing = asyncio.create_task(hearing_of(judge, cleaned, failures))
                 interpretation = await engine.parse(for_engine(cleaned))
+                judgement = judge.judge(await hearing, intent=interpretation.intent, text=cleaned)
                 record["intent"] = interpretation.intent
                 record["confidence"] = round(interpretation.confidence, 4)
-                if interpretation.intent == "report_concern":
+                record["concern"] = judgement.concern
+                record["concern_kind"] = judgement.kind
+                record["concern_score"] = judgement.score
+                if judgement.concern:
+                    record["category"] = judgement.category
+                elif interpretation.intent == "report_concern":
                     record["category"] = categorizer.categorize(cleaned).category
                 record["ranking"] = [
                     {"intent": name, "confidence": round(conf, 4)}
                     for name, conf in interpretation.ranking
                 ]
             else:
-                record.update(intent=None, confidence=0.0)
+                record.update(
+                    intent=None, confidence=0.0, concern=False, concern_kind=None, concern_score=0.0
+                )
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
     finally:
@@ -143,6 +169,17 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
 
 
 async def _train(settings: Settings) -> None:
+    """The concern judgement (when its examples changed), then the Rasa model (when the NLU data,
+    stories or domain changed); each says what it is doing and how far along it is."""
+    try:
+        from bot.listening import train_concerns
+    except ImportError as exc:
+        raise SystemExit(
+            f"Training the concern judgement needs the dev dependencies ({exc.name} is missing): "
+            "run `make train`, which installs them."
+        ) from exc
+    if train_concerns.main(["--if-changed"]) != 0:
+        raise SystemExit("Training the concern judgement failed (see above).")
     model = await rasa_runtime(settings).ensure_model()
     print(model)
 

@@ -107,11 +107,22 @@ class Settings(BaseSettings):
     extra_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
         default=(), description="Other days off of the team, YYYY-MM-DD separated by commas."
     )
+    hear_concerns: bool = Field(
+        default=True,
+        description="Hear every message for a concern with the trained model (false: only messages "
+        "the dialogue understands as a concern are recorded, as before the model existed).",
+    )
     concern_acknowledge_days: int = Field(
         default=2, ge=1, le=30, description="Business days to acknowledge a concern."
     )
     concern_respond_days: int = Field(
-        default=21, ge=1, le=120, description="Business days to answer a concern (~30 days)."
+        default=21, ge=1, le=120, description="Business days to answer a grievance (~30 days)."
+    )
+    concern_objection_respond_days: int = Field(
+        default=30,
+        ge=1,
+        le=120,
+        description="Business days to answer an objection to the project or its process (~6 weeks).",
     )
     retention_days: int = Field(
         default=730, ge=30, description="Days personal data is kept before `bot privacy purge`."

@@ -20,9 +20,11 @@ from bot.core.types import Interpretation
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase, load_knowledge_base
 from bot.register.deadlines import BusinessCalendar
+from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
+from tests.support.dialogue import CATEGORIZER
 from tests.support.live import LiveAssistant
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
@@ -138,6 +140,7 @@ def core(
     detector: LanguageDetector,
     knowledge: KnowledgeBase,
 ) -> ConversationCore:
+    register = Register(engine=database, calendar=BusinessCalendar())
     return ConversationCore(
         engine=database,
         dialogue=fake_dialogue,
@@ -145,7 +148,11 @@ def core(
         turn_timeout=1.0,
         project_name=dict(knowledge.name),
         project_notice=dict(knowledge.notice),
-        register=Register(engine=database, calendar=BusinessCalendar()),
+        register=register,
+        # Without a concern model: the dialogue's `report_concern` intent alone decides.
+        hearing=ConcernHearing(
+            register=register, judge=None, categorizer=CATEGORIZER, knowledge=knowledge
+        ),
         # The notice at first contact has its own tests; elsewhere a reply is the reply.
         first_contact_notice=False,
     )

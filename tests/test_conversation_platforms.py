@@ -27,26 +27,10 @@ def telegram(
 
 
 def records_a_concern(fake_dialogue: FakeDialogue, core: ConversationCore) -> None:
-    """Makes the fake dialogue behave like Rasa running action_record_concern."""
+    """Makes the fake dialogue behave like Rasa understanding `report_concern`: its action says
+    nothing, the core's concern step records the concern and acknowledges it."""
     fake_dialogue.intent = "report_concern"
-
-    def record(sender_id: str, metadata: Any) -> None:
-        with core.session() as session:
-            conversation = repository.conversation_by_public_id(
-                session=session, public_id=sender_id
-            )
-            assert conversation is not None
-            repository.record_concern(
-                session=session,
-                conversation=conversation,
-                message_id=metadata["message_id"],
-                category="noise",
-                language=metadata["language"],
-                text="bruit",
-            )
-
-    fake_dialogue.actions.append(record)
-    fake_dialogue.answer = lambda text, metadata: ["Votre préoccupation C-2026-0001 est notée."]
+    fake_dialogue.answer = lambda text, metadata: []
 
 
 async def test_a_redelivered_message_gets_the_stored_answer_without_a_second_turn(

@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.core.phrases import CATEGORY_NAMES
+from bot.perception.charts import CATEGORY_COLOURS
 from bot.perception.queries import (
     Figures,
     PerceptionError,
@@ -161,7 +163,13 @@ class Community:
         )
 
     def concern(
-        self, at: datetime, category: str, *, channel: str = "web", language: str = "fr"
+        self,
+        at: datetime,
+        category: str,
+        *,
+        channel: str = "web",
+        language: str = "fr",
+        kind: str = "grievance",
     ) -> None:
         number = next(_numbers)
         self.session.add(
@@ -171,6 +179,7 @@ class Community:
                 channel=channel,
                 language=language,
                 category=category,
+                kind=kind,
                 text="Le bruit la nuit.",
                 received_at=at,
             )
@@ -331,12 +340,14 @@ def test_filters_keep_one_channel_one_language_or_one_source(
     assert dict(undetermined.by_language) == {"unknown": Tally(unread=1)}
 
 
-def test_concerns_are_counted_by_category_over_time(
+def test_concerns_are_counted_by_category_and_kind_over_time(
     database: Engine, community: Community, session: Session
 ) -> None:
     community.concern(toronto(2026, 11, 2), "noise")
-    community.concern(toronto(2026, 11, 3), "noise")
-    community.concern(toronto(2026, 11, 10), "water", channel="telegram", language="en")
+    community.concern(toronto(2026, 11, 3), "noise", kind="objection")
+    community.concern(
+        toronto(2026, 11, 10), "water", channel="telegram", language="en", kind="objection"
+    )
     community.concern(toronto(2026, 11, 11), "dust_from_a_retired_category")
     community.concern(toronto(2026, 10, 20), "noise")  # the period before
     session.commit()
@@ -356,9 +367,21 @@ def test_concerns_are_counted_by_category_over_time(
         "other": (0, 0, 1, 0),  # a category the contract no longer has
     }
     assert (concerns.total, concerns.previous) == (4, 1)
+    assert dict(concerns.by_kind) == {
+        "grievance": (0, 1, 1, 0),
+        "objection": (0, 1, 1, 0),
+    }
+    assert concerns.per_kind == {"grievance": 2, "objection": 2}
     english = figures(database, start, end, language="en").concerns
     assert dict(english.per_category) == {"water": 1}
-    assert figures(database, start, end, source="groups").concerns.total == 0
+    assert english.per_kind == {"grievance": 0, "objection": 1}
+    in_groups = figures(database, start, end, source="groups").concerns
+    assert in_groups.total == 0
+    assert in_groups.per_kind == {"grievance": 0, "objection": 0}
+
+
+def test_every_category_has_a_colour_of_its_own_on_the_charts() -> None:
+    assert len(set(CATEGORY_COLOURS)) >= len(CATEGORY_NAMES)
 
 
 def test_the_most_asked_faq_topics_come_first_with_the_period_before(

@@ -128,6 +128,16 @@ def headlines(page: str) -> dict[str, tuple[str, str]]:
     }
 
 
+def headline_details(page: str) -> dict[str, str]:
+    """Headline label → what the figure is made of, for the headlines that say it."""
+    found = {}
+    for block in re.findall(r'<div class="headline[^"]*">(.*?)</div>', page, flags=re.DOTALL):
+        details = texts(block, "headline-detail")
+        if details:
+            found[texts(block, "headline-label")[0]] = details[0]
+    return found
+
+
 def table_rows(page: str, caption: str) -> list[list[str]]:
     """The body rows of the table with this caption, as the cells' texts."""
     table = re.search(
@@ -161,7 +171,7 @@ def a_week_of_messages(community: Community) -> None:
     community.heard(at(now - timedelta(days=1)), channel="discord", sentiment="neutral", score=0)
     community.says(at(now - timedelta(days=9)), sentiment="neutral", score=0.1)
     community.concern(at(now - timedelta(days=1)), "noise")
-    community.concern(at(now - timedelta(days=3)), "water")
+    community.concern(at(now - timedelta(days=3)), "water", kind="objection")
     community.unanswered(at(now))
 
 
@@ -216,6 +226,7 @@ async def test_the_dashboard_shows_the_period_in_charts_and_tables(
     assert shown["Messages from citizens"] == ("5", "+400% (before: 1)")
     assert shown["Negative"][0] == "60%"
     assert shown["Concerns received"][0] == "2"
+    assert headline_details(page.text)["Concerns received"] == "1 grievance · 1 objection"
     assert shown["FAQ questions"][0] == "4"
     assert shown["Unanswered questions"][0] == "1"
     assert shown["Weak signals (last 7 days)"][0] == "0"
@@ -389,6 +400,54 @@ async def test_a_report_for_a_week_to_come_or_a_wrong_week_is_refused(
     assert empty.status_code == 200
     assert "No message from citizens this week." in empty.text
     assert "Not enough history yet to find weak signals: 0 week(s)" in empty.text
+
+
+def test_the_weekly_report_counts_grievances_and_objections(session: Session) -> None:
+    community = Community(session)
+    week = Period.iso_week("2026-W47")  # Monday 16 to Sunday 22 November 2026
+    community.concern(at(date(2026, 11, 17)), "noise")
+    community.concern(at(date(2026, 11, 18)), "property_damage")
+    community.concern(at(date(2026, 11, 19)), "process", kind="objection")
+    community.concern(at(date(2026, 11, 10)), "process", kind="objection")  # the week before
+    session.commit()
+
+    for language, rows in (
+        (
+            "en",
+            [
+                ["Concerns received", "3", "1", "▲ +200%"],
+                ["of which grievances", "2", "0", "+2"],
+                ["of which objections", "1", "1", "="],
+            ],
+        ),
+        (
+            "fr",
+            [
+                ["Préoccupations reçues", "3", "1", "▲ +200\u00a0%"],
+                ["dont plaintes", "2", "0", "+2"],
+                ["dont objections", "1", "1", "="],
+            ],
+        ),
+    ):
+        report = build_weekly_report(
+            session.get_bind(),  # type: ignore[arg-type]
+            week=week,
+            language=language,
+            zone=TORONTO,
+            today=date(2026, 11, 23),
+        )
+        page = render_html(report, project_name="Trois-Collines")
+        caption = (
+            "The week compared with the one before"
+            if language == "en"
+            else ("La semaine comparée à la précédente")
+        )
+        glance = table_rows(page, caption)
+        start = next(i for i, row in enumerate(glance) if row[0] == rows[0][0])
+        assert glance[start : start + 3] == rows
+        # The damaged property has its name in the table of categories.
+        category = "Property damage" if language == "en" else "Dommages aux biens"
+        assert category in page
 
 
 # --- the same report from the command line -------------------------------------------------

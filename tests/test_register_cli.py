@@ -85,6 +85,61 @@ def test_wrong_references_and_transitions_are_one_sentence(
     assert err.strip() == f"Concern {reference} is closed; it cannot become responded."
 
 
+def record_objection(tmp_path: Path) -> str:
+    """A second citizen objects to the project itself, beside the fixture's grievance."""
+    engine = open_database(f"sqlite:///{tmp_path / 'register.db'}")
+    register = Register(engine=engine, calendar=BusinessCalendar())
+    with Session(engine, expire_on_commit=False) as session:
+        conversation = repository.get_or_create_conversation(
+            session=session, channel="web", external_id="web-77", citizen_id="web-77aa01",
+            place="private",
+        )  # fmt: skip
+        recorded = register.record(
+            session=session, conversation=conversation, message_id=None, language="fr",
+            text="La consultation publique a été bâclée.", category="process", kind="objection",
+        )  # fmt: skip
+    engine.dispose()
+    return recorded.concern.reference
+
+
+def test_the_kind_of_a_concern_is_listed_shown_and_filtered(
+    reference: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    objection = record_objection(tmp_path)
+
+    status, out, _ = bot(capsys, "concerns", "list")
+    assert status == 0
+    lines = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert "grievance" in lines[reference]
+    assert "objection" in lines[objection]
+
+    status, out, err = bot(capsys, "concerns", "list", "--kind", "objection")
+    assert status == 0
+    assert objection in out
+    assert reference not in out
+    assert err.strip() == "1 concerns."
+
+    status, out, _ = bot(capsys, "concerns", "show", objection)
+    assert "category process, kind objection," in out
+    status, out, _ = bot(capsys, "concerns", "show", reference)
+    assert "category traffic, kind grievance," in out
+
+    target = tmp_path / "grievances.csv"
+    bot(capsys, "concerns", "export", "--kind", "grievance", "-o", str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert [(row["reference"], row["kind"]) for row in rows] == [(reference, "grievance")]
+
+
+def test_an_unknown_kind_is_refused_in_one_sentence(
+    reference: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for verb in ("list", "export"):
+        status, out, err = bot(capsys, "concerns", verb, "--kind", "complaint")
+        assert status == 1
+        assert out == ""
+        assert err.strip() == "'complaint' is not a kind of concern; use grievance or objection."
+
+
 def test_export_is_pseudonymised_and_neutralises_formulas(
     reference: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

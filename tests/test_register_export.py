@@ -225,6 +225,40 @@ def test_csv_opens_in_excel_with_accents_and_line_breaks(database: Engine, tmp_p
     assert row["citizen"] == "tg-3f9a1c0b7e"
 
 
+@pytest.mark.parametrize("format", ["csv", "jsonl", "xlsx"])
+def test_every_export_says_whether_a_concern_is_a_grievance_or_an_objection(
+    database: Engine, tmp_path: Path, format: str
+) -> None:
+    add_concern(database, "C-2026-0001", category="property_damage", kind="grievance")
+    add_concern(
+        database,
+        "C-2026-0002",
+        received_at=MARCH + timedelta(hours=1),
+        category="process",
+        kind="objection",
+        text="La consultation a été bâclée.",
+    )
+    path = tmp_path / f"register.{format}"
+
+    export_to(database, path)
+
+    if format == "csv":
+        rows = read_csv(path)
+        headers = list(rows[0])
+        kinds = [(row["category"], row["kind"]) for row in rows]
+    elif format == "jsonl":
+        records = read_jsonl(path)
+        headers = list(records[0])
+        kinds = [(record["category"], record["kind"]) for record in records]
+    else:
+        sheet = Workbook(path).rows()
+        headers = [cell.value for cell in sheet[0].values()]
+        category, kind = column_of("category", sheet), column_of("kind", sheet)
+        kinds = [(row[category].value, row[kind].value) for row in sheet[1:]]
+    assert headers[headers.index("category") + 1] == "kind"
+    assert kinds == [("property_damage", "grievance"), ("process", "objection")]
+
+
 def test_csv_with_semicolons_for_french_excel(database: Engine, tmp_path: Path) -> None:
     add_concern(database, "C-2026-0001", text="Trop de bruit; vraiment trop", sentiment=-0.75)
 
@@ -318,7 +352,7 @@ def test_xlsx_has_a_frozen_bold_header_an_autofilter_and_real_dates(
     assert (pane.get("ySplit"), pane.get("state")) == ("1", "frozen")
     autofilter = sheet.find("m:autoFilter", NS)
     assert autofilter is not None
-    assert autofilter.get("ref") == "A1:S3"
+    assert autofilter.get("ref") == "A1:T3"
     assert all(float(c.get("width", 0)) >= 8 for c in sheet.findall("m:cols/m:col", NS))
 
     rows = book.rows()
@@ -385,6 +419,7 @@ def add_register(database: Engine) -> None:
         channel="discord",
         chat_id="4410",
         category="traffic",
+        kind="objection",
         status="closed",
         outcome="resolved",
     )
@@ -413,6 +448,8 @@ def add_register(database: Engine) -> None:
         (ConcernFilter(channels=["telegram"]), ["0002", "0004"]),
         (ConcernFilter(languages=["en"]), ["0002", "0005"]),
         (ConcernFilter(categories=["noise"], channels=["telegram"]), ["0004"]),
+        (ConcernFilter(kinds=["objection"]), ["0003"]),
+        (ConcernFilter(kinds=["grievance"]), ["0001", "0002", "0004", "0005"]),
         (ConcernFilter(since=date(2026, 5, 1)), []),
     ],
 )
@@ -486,6 +523,7 @@ def test_identified_export_has_the_chat_id_and_is_audited_once(
             "until": None,
             "statuses": [],
             "categories": ["noise"],
+            "kinds": [],
             "channels": [],
             "languages": [],
             "assignee": None,
@@ -614,7 +652,7 @@ def test_iter_concerns_gives_typed_values_oldest_first(database: Engine) -> None
     assert [row[0] for row in rows] == ["C-2026-0001", "C-2026-0002"]
     assert rows[0][1] == MARCH
     assert rows[0][1].tzinfo is not None
-    assert rows[0][6] == 0.5
+    assert rows[0][7] == 0.5
     assert rows[0][-1] == "7301122334"
     assert len(rows[0]) == len(export.export_columns(identified=True))
 

@@ -45,6 +45,7 @@ class Case:
 
     category: str
     received: datetime
+    kind: str = "grievance"
     channel: str = "web"
     language: str = "fr"
     status: str = "received"
@@ -81,6 +82,7 @@ def add(session: Session, case: Case) -> Concern:
         channel=case.channel,
         language=case.language,
         category=case.category,
+        kind=case.kind,
         text=words,
         status=case.status,
         outcome=case.outcome,
@@ -124,8 +126,8 @@ def add(session: Session, case: Case) -> Concern:
 
 
 # Every concern of the demo register, with what a person checking the report by hand expects.
-# Received in March: noise 5, water 2, traffic 1, landscape 3 (11); channels web 8,
-# telegram 2, discord 1; languages fr 8, en 3.
+# Received in March: noise 5, water 2, traffic 1, landscape 3 (11); grievances 8, objections 3
+# (the landscape ones); channels web 8, telegram 2, discord 1; languages fr 8, en 3.
 CASE_B_WORDS = "Les camions passent à 3 h du matin devant chez moi sur le rang 4, ça me réveille."
 DEMO = {
     "A": Case(
@@ -218,6 +220,7 @@ DEMO = {
     "I": Case(
         "landscape",
         noon(3, 25),
+        kind="objection",
         language="en",
         status="acknowledged",
         acknowledge_by=date(2026, 3, 27),
@@ -225,12 +228,17 @@ DEMO = {
         respond_by=date(2026, 4, 24),
     ),
     "J": Case(
-        "landscape", noon(3, 26), acknowledge_by=date(2026, 3, 30), respond_by=date(2026, 4, 27)
+        "landscape",
+        noon(3, 26),
+        kind="objection",
+        acknowledge_by=date(2026, 3, 30),
+        respond_by=date(2026, 4, 27),
     ),
     # 22:00 on March 31 in Quebec, April 1 in UTC: received in March.
     "K": Case(
         "landscape",
         datetime(2026, 4, 1, 2, 0, tzinfo=UTC),
+        kind="objection",
         acknowledge_by=date(2026, 4, 2),
         respond_by=date(2026, 4, 30),
     ),
@@ -318,7 +326,7 @@ def march(database: Engine, language: str = "fr", **overrides: object) -> Regist
     return build_report(database, **arguments)  # type: ignore[arg-type]
 
 
-def test_received_concerns_are_counted_by_category_status_channel_and_language(
+def test_received_concerns_are_counted_by_category_kind_status_channel_and_language(
     database: Engine, demo: dict[str, Concern]
 ) -> None:
     report = march(database)
@@ -331,11 +339,13 @@ def test_received_concerns_are_counted_by_category_status_channel_and_language(
         "landscape": 3,
         "traffic": SMALL_COUNT,
         "property_value": 0,
+        "property_damage": 0,
         "health_safety": 0,
         "economy": 0,
         "process": 0,
         "other": 0,
     }
+    assert report.received_by_kind == {"grievance": 8, "objection": 3}
     assert report.received_by_status == {
         "received": 3,
         "acknowledged": SMALL_COUNT,
@@ -443,8 +453,9 @@ def test_outcomes_and_median_times(database: Engine, demo: dict[str, Concern]) -
 def test_small_counts_are_published_as_less_than_three(database: Engine) -> None:
     with Session(database) as session:
         for category, count in (("water", 1), ("traffic", 2), ("landscape", 3)):
+            kind = "objection" if category == "water" else "grievance"
             for _ in range(count):
-                add(session, Case(category, noon(3, 10), channel="email"))
+                add(session, Case(category, noon(3, 10), kind=kind, channel="email"))
 
     report = march(database)
 
@@ -453,8 +464,11 @@ def test_small_counts_are_published_as_less_than_three(database: Engine) -> None
     assert report.received_by_category["traffic"] == SMALL_COUNT
     assert report.received_by_category["landscape"] == 3
     assert report.received_by_category["noise"] == 0
+    assert report.received_by_kind == {"grievance": 5, "objection": SMALL_COUNT}
     markdown = render_markdown(report, project_name=PROJECT)
     assert "| eau | < 3 |" in markdown
+    assert "| plainte | 5 |" in markdown
+    assert "| objection | < 3 |" in markdown
     assert "| circulation | < 3 |" in markdown
     assert "| paysage | 3 |" in markdown
     # Neither the table nor the chart gives away which of the two is the 1.
@@ -608,6 +622,15 @@ def test_the_html_page_is_self_contained_accessible_and_in_french(
     assert html.count("<h2 ") == 7
     assert '<th scope="col">Catégorie</th>' in html
     assert '<th scope="row">bruit</th><td>5</td>' in html
+    assert "<caption>Préoccupations reçues par type</caption>" in html
+    assert '<th scope="col">Type</th>' in html
+    assert '<th scope="row">plainte</th><td>8</td>' in html
+    assert '<th scope="row">objection</th><td>3</td>' in html
+    # The kinds come right after the categories.
+    captions = re.findall(r"<caption>(.*?)</caption>", html)
+    assert captions.index("Préoccupations reçues par type") == (
+        captions.index("Préoccupations reçues par catégorie") + 1
+    )
     svgs = [attrs for tag, attrs in checker.tags if tag == "svg"]
     assert all(attrs.get("role") == "img" and attrs.get("aria-labelledby") for attrs in svgs)
     assert html.count("<title id=") == 3
@@ -622,7 +645,8 @@ def test_the_html_page_is_self_contained_accessible_and_in_french(
     assert "Préoccupations reçues par catégorie" in html
     assert "Vous avez dit, nous avons fait" in html
     assert "dans un délai de 2 jours ouvrables" in html
-    assert "dans un délai de 21 jours ouvrables" in html
+    assert "répond à une plainte dans un délai de 21 jours ouvrables" in html
+    assert "à une objection dans un délai de 30 jours ouvrables" in html
     assert "67\u00a0%" in html
     assert "60\u00a0%" in html
     assert "1er mars 2026" in html
@@ -632,7 +656,7 @@ def test_the_html_page_is_self_contained_accessible_and_in_french(
 
 
 def test_the_english_page_has_english_labels(database: Engine, demo: dict[str, Concern]) -> None:
-    report = march(database, "en", acknowledge_days=1, respond_days=30)
+    report = march(database, "en", acknowledge_days=1, respond_days=30, objection_respond_days=40)
 
     html = render_html(report, project_name="Trois-Collines Wind Farm")
 
@@ -640,7 +664,14 @@ def test_the_english_page_has_english_labels(database: Engine, demo: dict[str, C
     assert '<html lang="en">' in html
     assert "Trois-Collines Wind Farm: concern register, public report" in html
     assert "Period from 1 March 2026 to 31 March 2026. Figures as of 10 April 2026." in html
-    assert "acknowledges it within 1 business day and responds within 30 business days" in html
+    assert (
+        "acknowledges it within 1 business day and responds within 30 business days to a "
+        "grievance and within 40 business days to an objection" in html
+    )
+    assert "<caption>Concerns received by kind</caption>" in html
+    assert '<th scope="row">grievance</th><td>8</td>' in html
+    assert '<th scope="row">objection</th><td>3</td>' in html
+    assert "Response within 30 business days (grievance) or 40 business days (objection)" in html
     assert "You said, we did" in html
     assert "Concerns received by category" in html
     assert '<th scope="row">water</th><td>&lt; 3</td>' in html
@@ -666,7 +697,11 @@ def test_the_markdown_report_has_tables_in_the_readers_language(
     assert "| 8 à 30 jours | 5 |" in french
     assert "| plus de 90 jours | < 3 |" in french
     assert "| Accusé de réception en 2 jours ouvrables | 9 | 6 | 67\u00a0% |" in french
-    assert "| Réponse en 21 jours ouvrables | 5 | 3 | 60\u00a0% |" in french
+    assert (
+        "| Réponse en 21 jours ouvrables (plainte) ou en 30 jours ouvrables (objection) "
+        "| 5 | 3 | 60\u00a0% |" in french
+    )
+    assert "| Type | Nombre |\n| --- | ---: |\n| plainte | 8 |\n| objection | 3 |" in french
     assert "| résolue | 5 |" in french
     assert "| retirée | < 3 |" in french
     assert "## Vous avez dit, nous avons fait" in french
@@ -674,6 +709,7 @@ def test_the_markdown_report_has_tables_in_the_readers_language(
     assert "- Nous avons déplacé les livraisons de nuit vers le jour." in french
 
     assert "| Category | Number |\n| --- | ---: |\n| noise | 5 |" in english
+    assert "| Kind | Number |\n| --- | ---: |\n| grievance | 8 |\n| objection | 3 |" in english
     assert "| Acknowledged within 2 business days | 9 | 6 | 67% |" in english
     assert "| withdrawn | < 3 |" in english
     assert "### Economy" in english
@@ -710,6 +746,11 @@ def test_an_empty_period_reads_plainly(database: Engine) -> None:
     assert "| Acknowledged within 2 business days | 0 | 0 | — |" in markdown
     assert "Median time to close: no data" in markdown
     checked(render_html(report, project_name="P"))
+    assert report.received_by_kind == {"grievance": 0, "objection": 0}
+    assert "| grievance | 0 |" in markdown
+    # One deadline for both kinds: the row says it once.
+    same = render_markdown(march(database, "en", objection_respond_days=21), project_name="P")
+    assert "| Response within 21 business days | 0 | 0 | — |" in same
 
 
 def test_a_report_needs_a_period_and_a_served_language(database: Engine) -> None:

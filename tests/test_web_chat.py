@@ -10,7 +10,6 @@ import pytest
 from bot.app import serve_http
 from bot.channels.outbound import send_to_conversation
 from bot.channels.web.app import create_app
-from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer
 from bot.knowledge import load_knowledge_base
@@ -30,9 +29,6 @@ async def web(
     actions = ActionServer(
         engine=database,
         knowledge=KB,
-        categorizer=ConcernCategorizer.from_nlu_file(
-            PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"
-        ),
         register=Register(engine=database, calendar=BusinessCalendar()),
         languages=("fr", "en"),
         default_language="fr",

@@ -34,7 +34,9 @@ from bot.core.types import (
 from bot.desk.service import Desk, misunderstood_twice
 from bot.desk.triggers import danger_words, strongly_negative
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
+from bot.listening.concerns import Heard
 from bot.listening.reading import Reader
+from bot.register.hearing import ConcernHearing
 from bot.register.privacy import erase_citizen
 from bot.register.service import Register
 from bot.storage import repository
@@ -60,6 +62,10 @@ PRIVATE_INTENTS = frozenset(
         "forget_me",
     }
 )
+# Intents whose own answer is replaced by the concern's when a concern is heard: the concern's
+# acknowledgement and the reviewed answer on its subject say more than "I am not sure I
+# understood" or "that is outside the project".
+ANSWERED_BY_THE_CONCERN = frozenset({"report_concern", "nlu_fallback", "out_of_scope"})
 # Subscribing is not personal: news asked for in a group is posted in that group, and the
 # answer says so (bot.updates.subscriptions), so it is given there in full.
 
@@ -106,6 +112,7 @@ class ConversationCore:
         desk: Desk | None = None,
         subscriptions: Subscriptions | None = None,
         reader: Reader | None = None,
+        hearing: ConcernHearing | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -118,6 +125,8 @@ class ConversationCore:
         self._first_contact_notice = first_contact_notice
         self._desk = desk
         self._subscriptions = subscriptions or Subscriptions()
+        # Every message is heard for a concern (grievance or objection), apart from its intent.
+        self._hearing = hearing
         # Every citizen's message is read (sentiment, topics) after its turn, off the event loop;
         # the tasks are kept here so that none is lost before it ends (see `settle_readings`).
         self._reader = reader
@@ -313,9 +322,15 @@ class ConversationCore:
             # The concern keeps its reference: the edit is stored beside it, never a second one.
             texts = [say("edit_of_concern", language, reference=edited_concern.reference)]
         elif text:
+            hearing = self._start_hearing(text)
             texts, interpretation, answered = await self._ask_dialogue(
                 conversation, text, message_id, language, message.channel
             )
+            if hearing is not None:
+                heard = await hearing
+                texts = self._concern_step(
+                    conversation, message, message_id, text, language, heard, interpretation, texts
+                )
             if kept:
                 texts.append(
                     say("attachment_kept", language, kind=_attachment_name(kept, language))
@@ -448,6 +463,87 @@ class ConversationCore:
                 session.add(concern)
             session.commit()
 
+    def _start_hearing(self, text: str) -> asyncio.Task[Heard | None] | None:
+        """Starts hearing the message for a concern, in a worker thread, while the dialogue
+        engine decides its answer (the turn waits for the slower of the two, not their sum)."""
+        if self._hearing is None:
+            return None
+        return asyncio.create_task(self._hearing.hear(text), name="hear-concern")
+
+    def _concern_step(
+        self,
+        conversation: Conversation,
+        message: IncomingMessage,
+        message_id: int,
+        text: str,
+        language: str,
+        heard: Heard | None,
+        interpretation: Interpretation | None,
+        texts: list[str],
+    ) -> list[str]:
+        """Records the concern the message carries, if any, and puts its acknowledgement before
+        the dialogue's answer; returns what the citizen is told."""
+        assert self._hearing is not None
+        if interpretation is None:
+            # The dialogue engine failed: the message is kept for a person all the same (see
+            # `_handle`), and a concern heard in it is recorded now rather than lost.
+            judgement = self._hearing.judge(heard, intent=None, text=text)
+        else:
+            judgement = self._hearing.judge(heard, intent=interpretation.intent, text=text)
+        intent = interpretation.intent if interpretation else None
+        if not judgement.concern:
+            if intent == "report_concern":
+                # The dialogue took it for a concern, the judgement not: nothing is recorded,
+                # and the citizen is told how to report one (the message itself is stored).
+                return [say("concern_not_heard", language)]
+            return texts
+        with self.session() as session:
+            current = session.get(Conversation, conversation.id) or conversation
+            recorded, acknowledgement = self._hearing.record(
+                session=session,
+                conversation=current,
+                message_id=message_id,
+                text=text,
+                language=language,
+                judgement=judgement,
+            )
+            told = [
+                acknowledgement,
+                *self._person_for_category(
+                    session, current, message_id, recorded.concern.category, language
+                ),
+            ]
+        if intent is None:
+            return [*told, *texts]
+        if intent.startswith("faq/"):
+            return [*told, say("as_for_your_question", language), *texts]
+        if intent in ANSWERED_BY_THE_CONCERN or not texts:
+            if recorded.attached:
+                return told
+            return [*told, *self._hearing.related_answer(recorded.concern.category, language)]
+        return [*told, *texts]
+
+    def _person_for_category(
+        self,
+        session: Session,
+        conversation: Conversation,
+        message_id: int,
+        category: str,
+        language: str,
+    ) -> list[str]:
+        """A concern of a category that needs a person brings one in (private threads only:
+        nobody takes over a public group)."""
+        if (
+            self._desk is None
+            or category not in self._desk.handoff_categories
+            or conversation.place == "group"
+        ):
+            return []
+        handoff, new = self._desk.request(
+            session, conversation, reason="category", message_id=message_id, detail=category
+        )
+        return [self._desk.request_notice(handoff, language)] if new else []
+
     async def _ask_dialogue(
         self, conversation: Conversation, text: str, message_id: int, language: str, channel: str
     ) -> tuple[list[str], Interpretation | None, bool]:
@@ -464,8 +560,11 @@ class ConversationCore:
         except (DialogueUnavailable, TimeoutError) as exc:
             logger.warning("dialogue engine unavailable for message %s: %r", message_id, exc)
             return [say("engine_unavailable", language)], None, False
-        if not reply.texts:
-            # An action failed and nothing was said: be honest, and keep it for a person.
+        if not reply.texts and (
+            reply.interpretation is None or reply.interpretation.intent != "report_concern"
+        ):
+            # An action failed and nothing was said: be honest, and keep it for a person. (For a
+            # concern the dialogue says nothing on purpose: the concern step speaks.)
             return [say("engine_unavailable", language)], reply.interpretation, False
         return list(reply.texts), reply.interpretation, True
 
@@ -619,17 +718,21 @@ class ConversationCore:
         language: str,
     ) -> list[str]:
         """Replies fit for a group: personal matters get a short note and an invitation to
-        continue in private instead of details (the concern itself is recorded all the same)."""
-        if intent not in PRIVATE_INTENTS:
+        continue in private instead of details (the concern itself is recorded all the same, and
+        a reviewed answer to a question asked with it is public information, given there)."""
+        concern = repository.concern_of_message(session=session, message_id=message_id)
+        if intent not in PRIVATE_INTENTS and concern is None:
             return texts
         link = (
             say("private_link", language, url=message.private_link) if message.private_link else ""
         )
-        concern = repository.concern_of_message(session=session, message_id=message_id)
         if concern is not None:
-            return [
+            public = [
                 say("concern_recorded_public", language, reference=concern.reference, link=link)
             ]
+            if intent.startswith("faq/"):
+                public += [t for t in texts if t.strip() and concern.reference not in t]
+            return public
         return [say("continue_in_private", language, link=link)]
 
     def _command(self, message: IncomingMessage, name: str, argument: str) -> TurnResult:

@@ -37,6 +37,36 @@ PHRASES: dict[str, dict[str, str]] = {
             '{reference}?".'
         ),
     },
+    "objection_recorded": {
+        "fr": (
+            "Merci de nous faire part de votre avis. J'ai enregistré votre objection sous le numéro "
+            "{reference} (sujet : {category}) : l'équipe du projet la lira et s'engage à vous "
+            "répondre ici au plus tard le {respond_by}. Gardez ce numéro pour suivre votre dossier : "
+            "demandez-moi « où en est {reference} ? »."
+        ),
+        "en": (
+            "Thank you for telling us what you think. I have recorded your objection under "
+            "reference {reference} (subject: {category}): the project team will read it and "
+            "commits to answering you here by {respond_by}. Keep this reference to follow it up: "
+            'ask me "what is the status of {reference}?".'
+        ),
+    },
+    "as_for_your_question": {
+        "fr": "Quant à votre question :",
+        "en": "As for your question:",
+    },
+    "concern_not_heard": {
+        "fr": (
+            "Merci pour votre message, je l'ai bien reçu. Si vous voulez signaler un problème ou "
+            "une préoccupation au sujet du projet, décrivez-le-moi : je l'enregistrerai avec un "
+            "numéro de suivi. Vous pouvez aussi demander à parler à une personne."
+        ),
+        "en": (
+            "Thank you for your message, I have received it. If you want to report a problem or a "
+            "concern about the project, describe it to me: I will record it with a reference "
+            "number. You can also ask to talk to a person."
+        ),
+    },
     "concern_detail_added": {
         "fr": (
             "J'ai ajouté ce message à votre préoccupation {reference}, toujours ouverte : l'équipe "
@@ -546,10 +576,18 @@ CATEGORY_NAMES: dict[str, dict[str, str]] = {
     "landscape": {"fr": "paysage", "en": "landscape"},
     "traffic": {"fr": "circulation", "en": "traffic"},
     "property_value": {"fr": "valeur foncière", "en": "property value"},
+    "property_damage": {"fr": "dommages aux biens", "en": "property damage"},
     "health_safety": {"fr": "santé et sécurité", "en": "health and safety"},
     "economy": {"fr": "économie", "en": "economy"},
     "process": {"fr": "processus et consultation", "en": "process and consultation"},
     "other": {"fr": "autre", "en": "other"},
+}
+
+
+# The kinds of concern of the contract: a harm to the citizen, or an objection to the project.
+KIND_NAMES: dict[str, dict[str, str]] = {
+    "grievance": {"fr": "plainte", "en": "grievance"},
+    "objection": {"fr": "objection", "en": "objection"},
 }
 
 

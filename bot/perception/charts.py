@@ -45,6 +45,7 @@ SENTIMENT_COLOURS: Final = {
     "positive": "#0072b2",
     "unread": "#e4e7ea",
 }
+# One colour per category of the contract, so that no two share one on a chart.
 CATEGORY_COLOURS: Final = (
     "#0072b2",
     "#e69f00",
@@ -56,6 +57,7 @@ CATEGORY_COLOURS: Final = (
     "#000000",
     "#8c6d31",
     "#999999",
+    "#882255",
 )
 _BAR: Final = "#1f6f5c"
 _USUAL: Final = "#b9c8c3"

@@ -9,7 +9,8 @@ text) counts in the volume as "not assessed", never as neutral.
 
 * `read_sentiment`: messages per day, week or month by sentiment, with the mean score; and
   the same for the whole period by channel, by language and by source.
-* `read_concerns`: concerns received per day, week or month by category.
+* `read_concerns`: concerns received per day, week or month by category and by kind
+  (grievance or objection).
 * `read_questions`: the FAQ topics citizens asked about most (`Message.intent` ``faq/*``),
   and how many questions the assistant could not answer.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -39,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import case
 from sqlmodel import col
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -282,7 +283,7 @@ class SentimentFigures:
 
 @dataclass(frozen=True)
 class ConcernFigures:
-    """Concerns received over a period, by category.
+    """Concerns received over a period, by category and by kind.
 
     Attributes:
         buckets: the days, weeks or months of the period.
@@ -290,17 +291,25 @@ class ConcernFigures:
             only those with a concern in the period).
         total: concerns received in the period.
         previous: in the period of the same length just before.
+        by_kind: kind → count per bucket (every kind of the contract in its order,
+            "grievance" then "objection", even without a concern).
     """
 
     buckets: tuple[Period, ...]
     by_category: Mapping[str, tuple[int, ...]]
     total: int
     previous: int
+    by_kind: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def per_category(self) -> dict[str, int]:
         """The period's total per category."""
         return {category: sum(counts) for category, counts in self.by_category.items()}
+
+    @property
+    def per_kind(self) -> dict[str, int]:
+        """The period's total per kind (grievance, objection)."""
+        return {kind: sum(counts) for kind, counts in self.by_kind.items()}
 
 
 @dataclass(frozen=True)
@@ -454,11 +463,12 @@ def read_concerns(
     zone: tzinfo,
     step: Step | None = None,
 ) -> ConcernFigures:
-    """Concerns received in a period per bucket and category (none when the scope looks at
-    community groups only: concerns are raised in chats)."""
+    """Concerns received in a period per bucket, by category and by kind (none when the scope
+    looks at community groups only: concerns are raised in chats)."""
     step = step or period.step
     buckets = period.buckets(step)
     counts: dict[str, list[int]] = {}
+    kinds: dict[str, list[int]] = {kind: [0] * len(buckets) for kind in KIND_NAMES}
     previous = 0
     if scope.chats:
         boundaries = _boundaries(period, buckets, zone)
@@ -467,6 +477,7 @@ def read_concerns(
             select(
                 bucket_index(received_at, boundaries).label("bucket"),
                 col(Concern.category).label("category"),
+                col(Concern.kind).label("kind"),
             )
             .where(
                 received_at >= boundaries[0],
@@ -476,22 +487,24 @@ def read_concerns(
             .subquery()
         )
         rows = connection.execute(
-            select(inner.c.bucket, inner.c.category, func.count()).group_by(
-                inner.c.bucket, inner.c.category
+            select(inner.c.bucket, inner.c.category, inner.c.kind, func.count()).group_by(
+                inner.c.bucket, inner.c.category, inner.c.kind
             )
         ).all()
-        for bucket, category, count in rows:
+        for bucket, category, kind, count in rows:
             if bucket == 0:
                 previous += int(count)
                 continue
             key = category if category in CATEGORY_NAMES else "other"
             counts.setdefault(key, [0] * len(buckets))[bucket - 1] += int(count)
+            kinds.setdefault(kind, [0] * len(buckets))[bucket - 1] += int(count)
     by_category = {key: tuple(counts[key]) for key in CATEGORY_NAMES if key in counts}
     return ConcernFigures(
         buckets=buckets,
         by_category=by_category,
         total=sum(sum(values) for values in by_category.values()),
         previous=previous,
+        by_kind={key: tuple(values) for key, values in kinds.items()},
     )
 
 

@@ -260,6 +260,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "negative_share": {"fr": "Part de messages négatifs", "en": "Share of negative messages"},
     "mean_score": {"fr": "Score moyen (de −1 à +1)", "en": "Mean score (−1 to +1)"},
     "concerns": {"fr": "Préoccupations reçues", "en": "Concerns received"},
+    "concerns_grievance": {"fr": "dont plaintes", "en": "of which grievances"},
+    "concerns_objection": {"fr": "dont objections", "en": "of which objections"},
     "faq": {"fr": "Questions répondues par la FAQ", "en": "Questions answered from the FAQ"},
     "unanswered": {"fr": "Questions restées sans réponse", "en": "Questions left unanswered"},
     "signals_count": {"fr": "Signaux faibles", "en": "Weak signals"},
@@ -501,6 +503,16 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             count(concerns_now),
             count(concerns_before),
             change(concerns_now, concerns_before),
+        ),
+        *(
+            (
+                label(f"concerns_{kind}"),
+                count(counts[-1]),
+                count(counts[-2]),
+                change(counts[-1], counts[-2]),
+            )
+            for kind, counts in concerns.by_kind.items()
+            if f"concerns_{kind}" in LABELS
         ),
         (
             label("faq"),

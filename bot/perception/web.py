@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from bot.core.phrases import CATEGORY_NAMES, long_date
+from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES, long_date
 from bot.desk.web import DeskPages, DeskSection
 from bot.perception import charts
 from bot.perception.queries import (
@@ -97,6 +97,7 @@ class Headline:
     change: str
     tone: str = ""  # "up" or "down" when the change is worth a colour
     link: str | None = None
+    detail: str = ""  # what the figure is made of, e.g. "3 grievances · 1 objection"
 
 
 @dataclass(frozen=True)
@@ -411,6 +412,7 @@ def _headlines(figures: Figures, signals: Signals) -> list[Headline]:
                 number(concerns.total, EN),
                 number(concerns.previous, EN),
                 _change(concerns.total, concerns.previous),
+                detail=_kinds(concerns.per_kind),
             ),
             Headline(
                 "FAQ questions",
@@ -436,6 +438,14 @@ def _headlines(figures: Figures, signals: Signals) -> list[Headline]:
         )
     )
     return found
+
+
+def _kinds(per_kind: Mapping[str, int]) -> str:
+    """The concerns by kind, in words: "3 grievances · 1 objection"."""
+    return " · ".join(
+        f"{number(count, EN)} {name_of(KIND_NAMES, kind, EN)}{'' if count == 1 else 's'}"
+        for kind, count in per_kind.items()
+    )
 
 
 def _charts(figures: Figures, signals: Signals) -> dict[str, Markup]:

@@ -18,9 +18,11 @@ from bot.register.export import FORMATS, export_concerns
 from bot.register.filters import ConcernFilter
 from bot.register.privacy import purge_older_than
 from bot.register.report import build_report, render_html, render_markdown
-from bot.register.service import Register
+from bot.register.service import Register, RegisterError
 from bot.settings import Settings
-from bot.storage.models import Concern, ConcernStatus
+from bot.storage.models import Concern, ConcernKind, ConcernStatus
+
+KINDS = tuple(kind.value for kind in ConcernKind)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -176,17 +178,24 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         "--status", action="append", default=[], choices=[s.value for s in ConcernStatus]
     )
     parser.add_argument("--category", action="append", default=[])
+    parser.add_argument(
+        "--kind", action="append", default=[], help=f"one of {', '.join(KINDS)} (repeatable)"
+    )
     parser.add_argument("--channel", action="append", default=[])
     parser.add_argument("--language", action="append", default=[])
     parser.add_argument("--assignee", default=None)
 
 
 def _filter(args: argparse.Namespace) -> ConcernFilter:
+    for kind in args.kind:
+        if kind not in KINDS:
+            raise RegisterError(f"{kind!r} is not a kind of concern; use {' or '.join(KINDS)}.")
     return ConcernFilter(
         since=args.since,
         until=args.until,
         statuses=tuple(args.status),
         categories=tuple(args.category),
+        kinds=tuple(args.kind),
         channels=tuple(args.channel),
         languages=tuple(args.language),
         assignee=args.assignee,
@@ -203,7 +212,7 @@ def _print_table(rows: list[Concern], *, today: date) -> None:
         )
         print(
             f"{concern.reference}  {concern.received_at:%Y-%m-%d}  {concern.status:<12} "
-            f"{concern.category:<15} {concern.channel:<9} {concern.language}  "
+            f"{concern.category:<15} {concern.kind:<9} {concern.channel:<9} {concern.language}  "
             f"due {concern.respond_by}{' OVERDUE' if late else ''}  {concern.severity:<6} "
             f"{'confidential ' if concern.confidential else ''}{concern.assignee or '-'}"
         )
@@ -217,7 +226,8 @@ def _show(register: Register, reference: str) -> None:
         + (f" ({concern.outcome})" if concern.outcome else "")
     )
     print(f"received {concern.received_at:%Y-%m-%d %H:%M} UTC on {concern.channel}, "
-          f"language {concern.language}, category {concern.category}, severity {concern.severity}")  # fmt: skip
+          f"language {concern.language}, category {concern.category}, kind {concern.kind}, "
+          f"severity {concern.severity}")  # fmt: skip
     print(f"acknowledge by {concern.acknowledge_by}, respond by {concern.respond_by}, "
           f"assignee {concern.assignee or '-'}, confidential {'yes' if concern.confidential else 'no'}")  # fmt: skip
     if concern.place:
@@ -248,6 +258,7 @@ def _report(args: argparse.Namespace, settings: Settings, register: Register) ->
         language=language,
         acknowledge_days=settings.concern_acknowledge_days,
         respond_days=settings.concern_respond_days,
+        objection_respond_days=settings.concern_objection_respond_days,
         timezone=settings.project_timezone,
     )
     name = load_knowledge_base(settings.knowledge_base).name[language]

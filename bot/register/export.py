@@ -72,6 +72,7 @@ _CONCERN_FIELDS: tuple[tuple[ExportColumn, Any], ...] = (
     (ExportColumn("channel", "text", 10), Concern.channel),
     (ExportColumn("language", "text", 9), Concern.language),
     (ExportColumn("category", "text", 18), Concern.category),
+    (ExportColumn("kind", "text", 10), Concern.kind),
     (ExportColumn("severity", "text", 9), Concern.severity),
     (ExportColumn("sentiment", "float", 10), Concern.sentiment),
     (ExportColumn("status", "text", 13), Concern.status),

@@ -21,6 +21,7 @@ class ConcernFilter:
         until: received on or before this day (UTC).
         statuses: any of these statuses ("received", "closed", ...).
         categories: any of these contract categories.
+        kinds: any of these kinds ("grievance", "objection").
         channels: any of these channels ("web", "telegram", "discord", ...).
         languages: any of these languages.
         assignee: assigned to this person.
@@ -31,6 +32,7 @@ class ConcernFilter:
     until: date | None = None
     statuses: Sequence[str] = ()
     categories: Sequence[str] = ()
+    kinds: Sequence[str] = ()
     channels: Sequence[str] = ()
     languages: Sequence[str] = ()
     assignee: str | None = None
@@ -48,6 +50,8 @@ class ConcernFilter:
             query = query.where(col(Concern.status).in_(list(self.statuses)))
         if self.categories:
             query = query.where(col(Concern.category).in_(list(self.categories)))
+        if self.kinds:
+            query = query.where(col(Concern.kind).in_(list(self.kinds)))
         if self.channels:
             query = query.where(col(Concern.channel).in_(list(self.channels)))
         if self.languages:

@@ -1,7 +1,7 @@
 """The periodic public report of the concern register, for the community and for lenders.
 
 `build_report` reads one period of the register into a `RegisterReport`: what was raised
-(by category, status, channel and language), what is still open and for how long, whether
+(by category, kind, status, channel and language), what is still open and for how long, whether
 the team kept its deadlines, how closed concerns ended, and "you said, we did": the team's
 responses to concerns resolved in the period. `render_markdown` and `render_html` write it
 out in the report's language (French or English); the HTML page is self-contained (inline
@@ -10,8 +10,8 @@ CSS and SVG charts, nothing fetched from elsewhere) so it can be published or ma
 The report is public, so it holds anonymised aggregates only:
 
 * No reference, citizen id, chat id or citizen's words ever enter a `RegisterReport`.
-* Small-count suppression: in every breakdown (by category, status, channel, language, age
-  band and outcome) a count of 1 or 2 is published as "< 3" (`SMALL_COUNT`), so that nobody
+* Small-count suppression: in every breakdown (by category, kind, status, channel, language,
+  age band and outcome) a count of 1 or 2 is published as "< 3" (`SMALL_COUNT`), so that nobody
   can be recognised from a rare combination ("the only English-speaking person on Discord
   who wrote about water"). Zero is published as 0: it describes nobody. Rows come in a fixed
   order (never sorted by count), which would otherwise tell a 2 from a 1. Totals and the
@@ -50,7 +50,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from bot.charts import Table, chart_style, svg_markup
-from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, long_date
+from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES, OUTCOME_NAMES, long_date
 from bot.core.text import capitalised, fold
 from bot.storage.models import (
     Concern,
@@ -91,17 +91,23 @@ LABELS: dict[str, dict[str, str]] = {
         "fr": (
             "Toute personne peut faire part d'une préoccupation au sujet du projet, en français "
             "ou en anglais, à l'assistant de dialogue ou à l'équipe du projet. Chaque "
-            "préoccupation est consignée dans un registre, avec un numéro de suivi remis à la "
-            "personne. L'équipe en accuse réception dans un délai de {acknowledge} et y répond "
-            "dans un délai de {respond}. Si la réponse ne vous satisfait pas, vous pouvez faire "
-            "appel : votre préoccupation est alors rouverte et examinée de nouveau."
+            "préoccupation est consignée dans un registre, comme plainte (un tort ou une "
+            "nuisance subis par la personne ou la collectivité) ou comme objection (au projet "
+            "ou à sa démarche), avec un numéro de suivi remis à la personne. L'équipe en accuse "
+            "réception dans un délai de {acknowledge} et répond à une plainte dans un délai de "
+            "{respond}, à une objection dans un délai de {objection_respond}. Si la réponse ne "
+            "vous satisfait pas, vous pouvez faire appel : votre préoccupation est alors "
+            "rouverte et examinée de nouveau."
         ),
         "en": (
             "Anyone can raise a concern about the project, in French or in English, with the "
             "dialogue assistant or with the project team. Each concern is logged in a register, "
-            "and the person receives a reference number. The team acknowledges it within "
-            "{acknowledge} and responds within {respond}. If you are not satisfied with the "
-            "response, you can appeal: your concern is then reopened and looked into again."
+            "as a grievance (a harm or nuisance to the person or the community) or as an "
+            "objection (to the project or its process), and the person receives a reference "
+            "number. The team acknowledges it within {acknowledge} and responds within "
+            "{respond} to a grievance and within {objection_respond} to an objection. If you "
+            "are not satisfied with the response, you can appeal: your concern is then reopened "
+            "and looked into again."
         ),
     },
     "privacy": {
@@ -129,6 +135,7 @@ LABELS: dict[str, dict[str, str]] = {
         "fr": "Préoccupations reçues par catégorie",
         "en": "Concerns received by category",
     },
+    "by_kind": {"fr": "Préoccupations reçues par type", "en": "Concerns received by kind"},
     "by_status": {
         "fr": "Préoccupations reçues, par état actuel",
         "en": "Concerns received, by current status",
@@ -139,6 +146,7 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Concerns received by language",
     },
     "col_category": {"fr": "Catégorie", "en": "Category"},
+    "col_kind": {"fr": "Type", "en": "Kind"},
     "col_status": {"fr": "État", "en": "Status"},
     "col_channel": {"fr": "Canal", "en": "Channel"},
     "col_language": {"fr": "Langue", "en": "Language"},
@@ -181,6 +189,10 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Acknowledged within {days}",
     },
     "respond_row": {"fr": "Réponse en {days}", "en": "Response within {days}"},
+    "respond_row_by_kind": {
+        "fr": "Réponse en {grievance} (plainte) ou en {objection} (objection)",
+        "en": "Response within {grievance} (grievance) or {objection} (objection)",
+    },
     "acknowledge_short": {"fr": "Accusé de réception", "en": "Acknowledgement"},
     "respond_short": {"fr": "Réponse", "en": "Response"},
     "pending": {
@@ -316,9 +328,11 @@ class RegisterReport:
         period_end: last day of the period, included.
         today: the day the figures are as of (open concerns, ages, overdue).
         acknowledge_days: business days the team has to acknowledge a concern.
-        respond_days: business days the team has to respond to a concern.
+        respond_days: business days the team has to respond to a grievance.
+        objection_respond_days: business days the team has to respond to an objection.
         received_total: concerns received in the period.
         received_by_category: those by category, every category in the contract's order.
+        received_by_kind: those by kind (grievance, objection), in the contract's order.
         received_by_status: those by their current status, in lifecycle order.
         received_by_channel: those by channel, in alphabetical order.
         received_by_language: those by language, in alphabetical order.
@@ -348,8 +362,10 @@ class RegisterReport:
     today: date
     acknowledge_days: int
     respond_days: int
+    objection_respond_days: int
     received_total: int
     received_by_category: Mapping[str, PublishedCount]
+    received_by_kind: Mapping[str, PublishedCount]
     received_by_status: Mapping[str, PublishedCount]
     received_by_channel: Mapping[str, PublishedCount]
     received_by_language: Mapping[str, PublishedCount]
@@ -388,6 +404,7 @@ def build_report(
     language: str,
     acknowledge_days: int = 2,
     respond_days: int = 21,
+    objection_respond_days: int = 30,
     timezone: str = "America/Toronto",
 ) -> RegisterReport:
     """Reads the register's figures for one period, anonymised for publication.
@@ -402,7 +419,8 @@ def build_report(
         today: the day the report is as of (open concerns, ages, overdue, deadlines passed).
         language: the language of the report's labels ("fr" or "en").
         acknowledge_days: business days the team commits to acknowledge a concern in.
-        respond_days: business days the team commits to respond to a concern in.
+        respond_days: business days the team commits to respond to a grievance in.
+        objection_respond_days: business days the team commits to respond to an objection in.
         timezone: the project's time zone (IANA name), whose calendar days the deadlines
             were computed in.
 
@@ -451,6 +469,7 @@ def build_report(
             # the team works in the register.
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         by_category = _count_by(session, col(Concern.category), received)
+        by_kind = _count_by(session, col(Concern.kind), received)
         by_status = _count_by(session, col(Concern.status), received)
         by_channel = _count_by(session, col(Concern.channel), received)
         by_language = _count_by(session, col(Concern.language), received)
@@ -512,8 +531,10 @@ def build_report(
         today=today,
         acknowledge_days=acknowledge_days,
         respond_days=respond_days,
+        objection_respond_days=objection_respond_days,
         received_total=sum(by_category.values()),
         received_by_category=_breakdown(_categories(by_category), tuple(CATEGORY_NAMES)),
+        received_by_kind=_breakdown(by_kind, tuple(KIND_NAMES)),
         received_by_status=_breakdown(by_status, _STATUSES),
         received_by_channel=_breakdown(by_channel, ()),
         received_by_language=_breakdown(by_language, ()),
@@ -883,6 +904,9 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
     def category(key: str) -> str:
         return CATEGORY_NAMES[key][language]
 
+    def kind(key: str) -> str:
+        return KIND_NAMES[key][language] if key in KIND_NAMES else key
+
     def day(value: date) -> str:
         return long_date(value, language)
 
@@ -896,9 +920,15 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
     def business_days(n: int) -> str:
         return label("business_day" if n == 1 else "business_days", n=n)
 
-    acknowledge, respond = (
+    acknowledge, respond, objection_respond = (
         business_days(report.acknowledge_days),
         business_days(report.respond_days),
+        business_days(report.objection_respond_days),
+    )
+    respond_row = (
+        label("respond_row", days=respond)
+        if report.objection_respond_days == report.respond_days
+        else label("respond_row_by_kind", grievance=respond, objection=objection_respond)
     )
     age_names = [name("age", band) for band in report.open_by_age]
     compliance = (report.acknowledgement, report.response)
@@ -906,7 +936,14 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         _Section(
             id="mechanism",
             heading=label("mechanism"),
-            paragraphs=(label("mechanism_text", acknowledge=acknowledge, respond=respond),),
+            paragraphs=(
+                label(
+                    "mechanism_text",
+                    acknowledge=acknowledge,
+                    respond=respond,
+                    objection_respond=objection_respond,
+                ),
+            ),
         ),
         _Section(
             id="received",
@@ -926,6 +963,12 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                     label("col_category"),
                     report.received_by_category,
                     category,
+                ),
+                table(
+                    label("by_kind"),
+                    label("col_kind"),
+                    report.received_by_kind,
+                    kind,
                 ),
                 table(
                     label("by_status"),
@@ -1008,7 +1051,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                         for row_label, item in zip(
                             (
                                 label("acknowledge_row", days=acknowledge),
-                                label("respond_row", days=respond),
+                                respond_row,
                             ),
                             compliance,
                             strict=True,

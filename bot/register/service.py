@@ -31,6 +31,7 @@ from bot.storage import repository
 from bot.storage.models import (
     Concern,
     ConcernEvent,
+    ConcernKind,
     ConcernOutcome,
     ConcernStatus,
     Conversation,
@@ -141,11 +142,17 @@ class Register:
         calendar: BusinessCalendar,
         acknowledge_days: int = 2,
         respond_days: int = 21,
+        objection_respond_days: int = 30,
     ) -> None:
         self._db = engine
         self.calendar = calendar
         self.acknowledge_days = acknowledge_days
         self.respond_days = respond_days
+        self.objection_respond_days = objection_respond_days
+
+    def respond_days_for(self, kind: str) -> int:
+        """Business days the team has to answer a concern of this kind."""
+        return self.objection_respond_days if kind == ConcernKind.OBJECTION else self.respond_days
 
     @property
     def engine(self) -> Engine:
@@ -167,9 +174,12 @@ class Register:
         text: str,
         language: str,
         category: str,
+        kind: str = ConcernKind.GRIEVANCE,
     ) -> Recorded:
-        """Records what a citizen said as a concern, or adds it to their open concern on the
-        same subject (received in the last 30 days) instead of opening a duplicate."""
+        """Records what a citizen said as a concern of `kind` (grievance or objection), or adds
+        it to their open concern on the same subject (received in the last 30 days) instead of
+        opening a duplicate."""
+        kind = ConcernKind(kind)
         if message_id is not None:
             already = repository.concern_of_message(session=session, message_id=message_id)
             if already is not None:  # a retried turn
@@ -199,13 +209,16 @@ class Register:
             text=text,
         )
         concern.citizen_id = conversation.citizen_id
+        concern.kind = kind
         concern.place = find_place(text)
         concern.severity = severity_of(text, category)
         concern.confidential = asks_confidentiality(text)
         concern.acknowledge_by = self.calendar.add_business_days(
             concern.received_at, self.acknowledge_days
         )
-        concern.respond_by = self.calendar.add_business_days(concern.received_at, self.respond_days)
+        concern.respond_by = self.calendar.add_business_days(
+            concern.received_at, self.respond_days_for(kind)
+        )
         session.add(concern)
         self._append(
             session,
@@ -219,7 +232,7 @@ class Register:
         )
         session.commit()
         session.refresh(concern)
-        logger.info("concern %s recorded (%s)", concern.reference, category)
+        logger.info("concern %s recorded (%s, %s)", concern.reference, kind, category)
         return Recorded(concern=concern, attached=False)
 
     def of_citizen(self, *, session: Session, conversation: Conversation) -> list[Concern]:
@@ -493,7 +506,9 @@ class Register:
                 closed_at=None,
                 outcome=None,
                 responded_at=None,
-                respond_by=self.calendar.add_business_days(now, self.respond_days),
+                respond_by=self.calendar.add_business_days(
+                    now, self.respond_days_for(concern.kind)
+                ),
             )
         moved = session.execute(
             update(Concern)

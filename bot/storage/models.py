@@ -186,6 +186,13 @@ class ConcernStatus(StrEnum):
     CLOSED = "closed"  # see `ConcernOutcome`
 
 
+class ConcernKind(StrEnum):
+    """What a concern is (the contract's `concern_kinds`)."""
+
+    GRIEVANCE = "grievance"  # a harm, nuisance or fear of harm to the citizen or the community
+    OBJECTION = "objection"  # opposition to or criticism of the project or its process
+
+
 class ConcernOutcome(StrEnum):
     """How a closed concern ended."""
 
@@ -211,6 +218,7 @@ class Concern(SQLModel, table=True):
     channel: str = Field(max_length=32)
     language: str = Field(max_length=8)
     category: str = Field(max_length=32, index=True)
+    kind: str = Field(default="grievance", max_length=16, index=True)
     text: str = Field(sa_column=Column(StoredText(), nullable=False))
     place: str | None = Field(default=None, max_length=200)
     sentiment: float | None = None

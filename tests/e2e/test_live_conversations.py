@@ -121,6 +121,59 @@ def test_a_french_concern_is_recorded(web: httpx.Client, live: LiveAssistant) ->
 
 
 @pytest.mark.parametrize(
+    ("said", "category", "status_question", "source_word"),
+    [
+        (
+            "The blasting last week cracked the foundation of my house on Miller Road. "
+            "Who pays for this?",
+            "property_damage",
+            "what's the status of my complaint?",
+            "Source",
+        ),
+        (
+            "Les camions vont passer devant chez nous sur le rang 4, j'ai peur pour mes enfants",
+            "traffic",
+            "des nouvelles de ma plainte?",
+            "Source",
+        ),
+    ],
+)
+def test_a_grievance_asked_with_a_question_is_recorded_and_answered(
+    web: httpx.Client,
+    live: LiveAssistant,
+    said: str,
+    category: str,
+    status_question: str,
+    source_word: str,
+) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads(said)
+    found = REFERENCE.search(answer)
+    assert found, answer
+    # The acknowledgement comes first, then a reviewed answer with its source.
+    assert answer.index(found.group(0)) < answer.index(source_word)
+    with db(live) as session:
+        concern = session.exec(select(Concern).where(Concern.reference == found.group(0))).one()
+        assert (concern.kind, concern.category) == ("grievance", category)
+    status = citizen.reads(status_question)
+    assert found.group(0) in status
+
+
+def test_a_neutral_question_is_not_recorded_as_a_concern(
+    web: httpx.Client, live: LiveAssistant
+) -> None:
+    citizen = Citizen(web)
+    answer = citizen.reads("Will there be noise at night?")
+    assert "Source" in answer
+    assert not REFERENCE.search(answer)
+    with db(live) as session:
+        conversation = conversation_of(session, citizen)
+        assert not session.exec(
+            select(Concern).where(Concern.conversation_id == conversation.id)
+        ).all()
+
+
+@pytest.mark.parametrize(
     ("question", "expected"),
     [("es-tu un robot?", "robot"), ("am I talking to a real person or a bot?", "I am a bot")],
 )

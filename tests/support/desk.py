@@ -31,7 +31,6 @@ from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
-from tests.support.dialogue import CATEGORIZER
 
 
 @dataclass
@@ -64,7 +63,6 @@ def desk_app(
     actions = ActionServer(
         engine=stage.database,
         knowledge=stage.knowledge,
-        categorizer=CATEGORIZER,
         register=Register(engine=stage.database, calendar=BusinessCalendar()),
         languages=("fr", "en"),
         default_language="fr",

@@ -24,8 +24,10 @@ from bot.desk.service import Desk
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine, DialogueReply
 from bot.knowledge import KnowledgeBase
+from bot.listening.concerns import ConcernJudge
 from bot.listening.reading import Reader
 from bot.register.deadlines import BusinessCalendar
+from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.updates.subscriptions import Subscriptions
@@ -103,15 +105,16 @@ def scripted_core(
     desk: Desk | None = None,
     reader: Reader | None = None,
     subscriptions: Subscriptions | None = None,
+    judge: ConcernJudge | None = None,
 ) -> ConversationCore:
     """The conversation core answering through `dialogue`, whose actions run on the real
     action server (French and English, sharing the core's register and its `desk`); turns
-    time out after 5 s and there is no first-contact notice."""
+    time out after 5 s and there is no first-contact notice. Concerns are heard by `judge`
+    (without one, the dialogue's `report_concern` intent alone decides)."""
     register = Register(engine=database, calendar=BusinessCalendar())
     dialogue.actions = ActionServer(
         engine=database,
         knowledge=knowledge,
-        categorizer=CATEGORIZER,
         register=register,
         languages=("fr", "en"),
         default_language="fr",
@@ -127,4 +130,7 @@ def scripted_core(
         desk=desk,
         subscriptions=subscriptions,
         reader=reader,
+        hearing=ConcernHearing(
+            register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
+        ),
     )
