@@ -171,6 +171,8 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
 async def _train(settings: Settings) -> None:
     """The concern judgement (when its examples changed), then the Rasa model (when the NLU data,
     stories or domain changed); each says what it is doing and how far along it is."""
+    runtime = rasa_runtime(settings)
+    runtime.check()  # a missing runtime is said before minutes of other training
     try:
         from bot.listening import train_concerns
     except ImportError as exc:
@@ -180,7 +182,7 @@ async def _train(settings: Settings) -> None:
         ) from exc
     if train_concerns.main(["--if-changed"]) != 0:
         raise SystemExit("Training the concern judgement failed (see above).")
-    model = await rasa_runtime(settings).ensure_model()
+    model = await runtime.ensure_model()
     print(model)
 
 

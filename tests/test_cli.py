@@ -52,10 +52,22 @@ async def test_parse_prints_one_json_object_per_line(rasa_url: str, tmp_path: Pa
     assert lines[0]["intent"] == "faq/noise"
     assert lines[0]["language"] == "fr"
     assert 0 < lines[0]["confidence"] <= 1
+    assert lines[0]["concern"] is False
+    assert lines[0]["concern_kind"] is None
     assert lines[1]["intent"] == "report_concern"
     assert lines[1]["category"] == "water"
+    assert (lines[1]["concern"], lines[1]["concern_kind"]) == (True, "grievance")
     assert (lines[2]["text"], lines[2]["language"]) == ("merci", "fr")
-    assert lines[3] == {"text": "", "language": "fr", "intent": None, "confidence": 0.0}
+    assert lines[2]["concern"] is False
+    assert lines[3] == {
+        "text": "",
+        "language": "fr",
+        "intent": None,
+        "confidence": 0.0,
+        "concern": False,
+        "concern_kind": None,
+        "concern_score": 0.0,
+    }
 
 
 async def test_parse_takes_arguments(rasa_url: str) -> None:

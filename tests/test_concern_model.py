@@ -84,7 +84,7 @@ def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Pa
 
 
 def test_weights_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
-    features = 384 + len(CUE_NAMES)
+    features = 384 + len(CUE_NAMES) + 3
     weights = ConcernWeights(
         weights=np.zeros((len(LABELS), features - 1), dtype=np.float32),
         bias=np.zeros(len(LABELS), dtype=np.float32),
@@ -96,6 +96,8 @@ def test_weights_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
         categories=CATEGORIES,
         kind_weights=np.zeros((1, features), dtype=np.float32),
         kind_bias=np.zeros(1, dtype=np.float32),
+        sentiment_weights=np.zeros((3, 384), dtype=np.float32),
+        sentiment_bias=np.zeros(3, dtype=np.float32),
     )
     path = tmp_path / "wrong.npz"
     weights.save(path)

