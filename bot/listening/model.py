@@ -91,6 +91,44 @@ class ReaderModelError(Exception):
     file and how to rebuild it."""
 
 
+def write_weights(path: Path, header: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> None:
+    """Writes a model's JSON `header` and its arrays to `path` (a compressed .npz)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # numpy's stubs type `**kwds` as its `allow_pickle` flag: the arrays go through `Any`.
+    save: Any = np.savez_compressed
+    with path.open("wb") as out:
+        save(out, header=np.array(json.dumps(header, ensure_ascii=False, sort_keys=True)), **arrays)
+
+
+def read_weights(
+    path: Path,
+    names: Sequence[str],
+    *,
+    what: str,
+    error: type[ReaderModelError],
+    hint: str,
+    version: int,
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """The header and the named arrays of a model's .npz at `path`, whose header's format must be
+    `version`.
+
+    Raises:
+        `error` (a ReaderModelError): with one sentence naming `what`, the file and `hint`, when
+            the file is missing, unreadable or of another format.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            arrays = {name: np.asarray(data[name]) for name in names}
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} are missing: {hint}.") from exc
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise error(f"{what} {path} cannot be read ({exc}): {hint}.") from exc
+    if not isinstance(header, dict) or header.get("format") != version:
+        raise error(f"{what} {path} are of another format: {hint}.")
+    return header, arrays
+
+
 def cue_features(text: str) -> FloatArray:
     """The cheap tone cues of `text`, each in [0, 1] (see `CUE_NAMES`)."""
     folded = fold(text)
@@ -182,17 +220,17 @@ class ReaderWeights:
             "variant": self.variant,
             "metadata": self.metadata,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            np.savez_compressed(
-                out,
-                header=np.array(json.dumps(header, ensure_ascii=False, sort_keys=True)),
-                weights=self.weights.astype(np.float32),
-                bias=self.bias.astype(np.float32),
-                topic_weights=self.topic_weights.astype(np.float32),
-                topic_bias=self.topic_bias.astype(np.float32),
-                trained_on=self.trained_on.astype(np.uint64),
-            )
+        write_weights(
+            path,
+            header,
+            {
+                "weights": self.weights.astype(np.float32),
+                "bias": self.bias.astype(np.float32),
+                "topic_weights": self.topic_weights.astype(np.float32),
+                "topic_bias": self.topic_bias.astype(np.float32),
+                "trained_on": self.trained_on.astype(np.uint64),
+            },
+        )
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> ReaderWeights:
@@ -201,25 +239,14 @@ class ReaderWeights:
         Raises:
             ReaderModelError: when the file is missing, unreadable or inconsistent.
         """
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                arrays = {
-                    name: np.asarray(data[name])
-                    for name in ("weights", "bias", "topic_weights", "topic_bias", "trained_on")
-                }
-        except FileNotFoundError as exc:
-            raise ReaderModelError(
-                f"The reader's weights {path} are missing: {RETRAIN_HINT}."
-            ) from exc
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise ReaderModelError(
-                f"The reader's weights {path} cannot be read ({exc}): {RETRAIN_HINT}."
-            ) from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ReaderModelError(
-                f"The reader's weights {path} are of another format: {RETRAIN_HINT}."
-            )
+        header, arrays = read_weights(
+            path,
+            ("weights", "bias", "topic_weights", "topic_bias", "trained_on"),
+            what="The reader's weights",
+            error=ReaderModelError,
+            hint=RETRAIN_HINT,
+            version=FORMAT,
+        )
         try:
             weights = cls(
                 weights=arrays["weights"].astype(np.float32),

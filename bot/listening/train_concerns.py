@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
@@ -51,7 +50,7 @@ from bot.listening.concerns import (
     parts_of,
     probabilities,
 )
-from bot.listening.corpus import folded, nlu_intent_examples, text_digest
+from bot.listening.corpus import CorpusError, folded, nlu_intent_examples, read_yaml, text_digest
 from bot.listening.model import MODEL_FILE as READER_FILE
 from bot.listening.model import Embedder, ReaderWeights
 from bot.settings import PROJECT_ROOT
@@ -84,8 +83,8 @@ KIND_SETTINGS = [
 FloatArray = npt.NDArray[np.float32]
 
 
-class TrainingDataError(Exception):
-    """A labelled file is missing or malformed; the message names it."""
+class TrainingDataError(CorpusError):
+    """A labelled file is malformed, or training cannot go on; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def say(message: str) -> None:
 
 def written_examples(path: Path = WRITTEN_FILE) -> list[Labelled]:
     """The examples written for the concern judgement."""
-    entries = _yaml(path).get("examples")
+    entries = read_yaml(path).get("examples")
     if not isinstance(entries, list):
         raise TrainingDataError(f"{path}: no 'examples:' list")
     return [_labelled(path, number, entry, "written") for number, entry in enumerate(entries, 1)]
@@ -116,7 +115,7 @@ def real_training_examples(path: Path = REAL_TRAINING_FILE) -> list[Labelled]:
     use); none when the file is absent."""
     if not path.exists():
         return []
-    entries = _yaml(path).get("examples")
+    entries = read_yaml(path).get("examples")
     if not isinstance(entries, list):
         raise TrainingDataError(f"{path}: no 'examples:' list")
     return [_labelled(path, number, entry, "gathered") for number, entry in enumerate(entries, 1)]
@@ -144,7 +143,7 @@ def nlu_labelled(nlu_dir: Path = NLU_DIR) -> list[Labelled]:
 
 def real_statements(path: Path = REAL_FILE, *, split: str) -> list[Labelled]:
     """The real statements of one half ("dev" or "blind") of the evaluation set."""
-    document = _yaml(path)
+    document = read_yaml(path)
     splits = {s["id"]: s.get("split") for s in document.get("sources") or []}
     found = []
     for number, entry in enumerate(document.get("statements") or [], 1):
@@ -161,7 +160,7 @@ def evaluation_texts(directory: Path = EVALUATION_DIR) -> set[str]:
     on)."""
     texts: set[str] = set()
     for path in sorted(directory.glob("*.yml")):
-        document = _yaml(path)
+        document = read_yaml(path)
         if path.name == REAL_FILE.name:
             texts |= {folded(s.text) for s in real_statements(path, split="blind")}
             continue
@@ -568,18 +567,6 @@ def _labelled(path: Path, number: int, entry: Any, source: str) -> Labelled:
     if category is not None and category not in CATEGORIES:
         raise TrainingDataError(f"{path}: entry {number} has unknown category {category!r}")
     return Labelled(text=text, label=str(label), source=source, category=category)
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise TrainingDataError(f"{path} is missing") from exc
-    except yaml.YAMLError as exc:
-        raise TrainingDataError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise TrainingDataError(f"{path}: expected a mapping at the top")
-    return document
 
 
 if __name__ == "__main__":

@@ -12,9 +12,6 @@ the floors on the blind half.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +20,7 @@ import pytest
 import yaml
 
 from bot.settings import PROJECT_ROOT
-from tests.support.live import LiveAssistant
+from tests.support.live import LiveAssistant, bot_parse
 
 pytestmark = pytest.mark.rasa
 DATA = PROJECT_ROOT / "tests" / "data" / "concerns_real.yml"
@@ -86,18 +83,7 @@ def parsed(live: LiveAssistant) -> list[tuple[dict[str, Any], str, dict[str, Any
     document = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     splits = {source["id"]: source["split"] for source in document["sources"]}
     statements = document["statements"]
-    lines = [" ".join(s["text"].split()) for s in statements]
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "parse"],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        env={**os.environ, "RASA_URL": live.rasa_url, "RASA_TOKEN": live.rasa_token},
-        timeout=900,
-        check=True,
-    )
-    printed = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(printed) == len(statements)
+    printed = bot_parse(live, [" ".join(s["text"].split()) for s in statements])
     return [(s, splits[s["source"]], p) for s, p in zip(statements, printed, strict=True)]
 
 

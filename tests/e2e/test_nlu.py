@@ -8,16 +8,13 @@ tests/artifacts/.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
 import yaml
 
 from bot.settings import PROJECT_ROOT
-from tests.support.live import LiveAssistant
+from tests.support.live import LiveAssistant, bot_parse
 
 pytestmark = pytest.mark.rasa
 DATA = PROJECT_ROOT / "tests" / "data"
@@ -60,17 +57,7 @@ def training_texts() -> set[str]:
 @pytest.mark.parametrize("name", ["heldout.yml", "heldout_blind.yml"])
 def test_bot_parse_on_held_out_messages(live: LiveAssistant, name: str) -> None:
     messages = yaml.safe_load((DATA / name).read_text())["messages"]
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "parse"],
-        input="\n".join(m["text"] for m in messages) + "\n",
-        capture_output=True,
-        text=True,
-        env={**os.environ, "RASA_URL": live.rasa_url, "RASA_TOKEN": live.rasa_token},
-        timeout=600,
-        check=True,
-    )
-    parsed = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(parsed) == len(messages)
+    parsed = bot_parse(live, [m["text"] for m in messages])
     gold = [m["intent"] for m in messages]
     predicted = [p["intent"] for p in parsed]
     score, per_intent = macro_f1(gold, predicted)

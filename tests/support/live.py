@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
 from bot.settings import Settings
@@ -81,3 +85,20 @@ class LiveAssistant:
 
 def database_path(tmp: Path) -> str:
     return f"sqlite:///{tmp / 'test.db'}"
+
+
+def bot_parse(live: LiveAssistant, lines: Sequence[str]) -> list[dict[str, Any]]:
+    """What `bot parse` prints for each line, against the live assistant's Rasa server (one
+    message per line: the lines must hold no line break)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "parse"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RASA_URL": live.rasa_url, "RASA_TOKEN": live.rasa_token},
+        timeout=900,
+        check=True,
+    )
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(printed) == len(lines)
+    return printed
