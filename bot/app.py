@@ -33,7 +33,7 @@ from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, load_knowledge_base
-from bot.listening.concerns import ModelConcernJudge, warm_up_judge
+from bot.listening.concerns import ModelConcernJudge
 from bot.listening.discord import DiscordListening
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
@@ -171,7 +171,10 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     reader_warm_up = asyncio.create_task(warm_up_in_background(reader), name="reader-warm-up")
     # Every message is heard for a concern during its turn (same embedding model as the reader).
     judge = ModelConcernJudge(categorizer) if settings.hear_concerns else None
-    judge_warm_up = asyncio.create_task(warm_up_judge(judge), name="concern-judge-warm-up")
+    judge_warm_up = asyncio.create_task(
+        warm_up_in_background(judge, "Concerns are recognised by the dialogue's intent alone."),
+        name="concern-judge-warm-up",
+    )
     hearing = ConcernHearing(
         register=register, judge=judge, categorizer=categorizer, knowledge=knowledge
     )

@@ -38,8 +38,7 @@ from bot.knowledge import (
 )
 from bot.listening import cli as listen_cli
 from bot.listening import faq_drafts
-from bot.listening.concerns import Heard, ModelConcernJudge
-from bot.listening.model import ReaderModelError
+from bot.listening.concerns import GuardedJudge, ModelConcernJudge
 from bot.perception import cli as perception_cli
 from bot.perception.report import ReportError
 from bot.register import cli as register_cli
@@ -101,25 +100,12 @@ async def _chat(settings: Settings) -> None:
         await chat(assistant.core)
 
 
-async def hearing_of(judge: ModelConcernJudge, text: str, failures: list[str]) -> Heard | None:
-    """What the concern model hears in `text` (in a worker thread), None when it cannot load
-    (the intent alone then decides, as in a live turn); the reason is said once."""
-    try:
-        return await asyncio.to_thread(judge.hear, text)
-    except ReaderModelError as exc:
-        if not failures:
-            logger.error("%s Concerns are judged by the intent alone.", exc)
-        failures.append(str(exc))
-        return None
-
-
 async def _parse(settings: Settings, lines: Iterable[str]) -> None:
     detector = LanguageDetector(settings.languages, settings.default_language)
     categorizer = ConcernCategorizer.from_nlu_file(
         settings.rasa_project / "nlu" / "conversation" / "report_concern.yml"
     )
-    judge = ModelConcernJudge(categorizer)
-    failures: list[str] = []
+    judge = GuardedJudge(ModelConcernJudge(categorizer), categorizer)
     server = None
     if settings.manages_rasa:
         runtime = rasa_runtime(settings)
@@ -140,7 +126,7 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
             record: dict[str, object] = {"text": text, "language": language}
             if cleaned:
                 # As in a live turn: the model hears the whole message while the NLU reads it.
-                hearing = asyncio.create_task(hearing_of(judge, cleaned, failures))
+                hearing = asyncio.create_task(judge.hear(cleaned))
                 interpretation = await engine.parse(for_engine(cleaned))
                 judgement = judge.judge(await hearing, intent=interpretation.intent, text=cleaned)
                 record["intent"] = interpretation.intent

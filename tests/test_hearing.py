@@ -84,6 +84,33 @@ def judge() -> ScriptedJudge:
     )
 
 
+def core_hearing_with(
+    judge: ScriptedJudge,
+    database: Engine,
+    dialogue: FakeDialogue,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+    desk: Desk | None = None,
+) -> ConversationCore:
+    """The core answering through `dialogue`, hearing concerns with `judge`; grievances are
+    answered within 21 business days, objections 30."""
+    register = Register(
+        engine=database, calendar=BusinessCalendar(), respond_days=21, objection_respond_days=30
+    )
+    return ConversationCore(
+        engine=database,
+        dialogue=dialogue,
+        detector=detector,
+        turn_timeout=1.0,
+        register=register,
+        first_contact_notice=False,
+        desk=desk,
+        hearing=ConcernHearing(
+            register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
+        ),
+    )
+
+
 @pytest.fixture
 def heard_core(
     database: Engine,
@@ -92,20 +119,7 @@ def heard_core(
     knowledge: KnowledgeBase,
     judge: ScriptedJudge,
 ) -> ConversationCore:
-    register = Register(
-        engine=database, calendar=BusinessCalendar(), respond_days=21, objection_respond_days=30
-    )
-    return ConversationCore(
-        engine=database,
-        dialogue=fake_dialogue,
-        detector=detector,
-        turn_timeout=1.0,
-        register=register,
-        first_contact_notice=False,
-        hearing=ConcernHearing(
-            register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
-        ),
-    )
+    return core_hearing_with(judge, database, fake_dialogue, detector, knowledge)
 
 
 def concerns(core: ConversationCore) -> list[Concern]:
@@ -280,24 +294,12 @@ async def test_a_category_that_needs_a_person_brings_one_after_the_acknowledgeme
     knowledge: KnowledgeBase,
     judge: ScriptedJudge,
 ) -> None:
-    register = Register(engine=database, calendar=BusinessCalendar())
     desk = Desk(
         engine=database,
         schedule=DeskSchedule(DeskHours.parse("always"), BusinessCalendar()),
         handoff_categories=("property_damage",),
     )
-    core = ConversationCore(
-        engine=database,
-        dialogue=fake_dialogue,
-        detector=detector,
-        turn_timeout=1.0,
-        register=register,
-        first_contact_notice=False,
-        desk=desk,
-        hearing=ConcernHearing(
-            register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
-        ),
-    )
+    core = core_hearing_with(judge, database, fake_dialogue, detector, knowledge, desk)
     fake_dialogue.intent = "faq/noise"
     result = await core.handle(web("The blasting last week cracked the foundation of my house."))
     texts = [r.text for r in result.replies]

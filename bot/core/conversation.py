@@ -484,13 +484,10 @@ class ConversationCore:
         """Records the concern the message carries, if any, and puts its acknowledgement before
         the dialogue's answer; returns what the citizen is told."""
         assert self._hearing is not None
-        if interpretation is None:
-            # The dialogue engine failed: the message is kept for a person all the same (see
-            # `_handle`), and a concern heard in it is recorded now rather than lost.
-            judgement = self._hearing.judge(heard, intent=None, text=text)
-        else:
-            judgement = self._hearing.judge(heard, intent=interpretation.intent, text=text)
+        # Without an interpretation the dialogue engine failed: the message is kept for a person
+        # all the same (see `_handle`), and a concern heard in it is recorded now, not lost.
         intent = interpretation.intent if interpretation else None
+        judgement = self._hearing.judge(heard, intent=intent, text=text)
         if not judgement.concern:
             if intent == "report_concern":
                 # The dialogue took it for a concern, the judgement not: nothing is recorded,

@@ -41,6 +41,7 @@ from bot.listening.model import (
     cue_features,
     read_weights,
     shared_embedder,
+    softmax_rows,
     write_weights,
 )
 
@@ -82,13 +83,11 @@ class Heard:
         grievance: probability that the most concerned part is a grievance.
         objection: probability that it is an objection.
         category: the category of the contract the concern would be filed under.
-        part: which part of the message was the most concerned (0 for a short message).
     """
 
     grievance: float
     objection: float
     category: str
-    part: int = 0
 
     @property
     def score(self) -> float:
@@ -332,36 +331,27 @@ def features(
         return np.zeros((0, FEATURES), dtype=np.float32)
     cues = np.vstack([cue_features(text) for text in texts])
     weights, bias = sentiment
-    logits = embeddings @ weights.T + bias
-    logits -= logits.max(axis=1, keepdims=True)
-    stance = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    stance = softmax_rows(embeddings @ weights.T + bias)
     return np.hstack([embeddings, cues, stance * SENTIMENT_SCALE]).astype(np.float32)
 
 
 def probabilities(weights: ConcernWeights, rows: FloatArray) -> FloatArray:
     """(parts, labels) probabilities, columns in `LABELS` order."""
-    logits = rows @ weights.weights.T + weights.bias
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    by_row = exp / exp.sum(axis=1, keepdims=True)
+    by_row = softmax_rows(rows @ weights.weights.T + weights.bias)
     order = [weights.labels.index(label) for label in LABELS]
     return np.asarray(by_row[:, order], dtype=np.float32)
 
 
 def category_probabilities(weights: ConcernWeights, rows: FloatArray) -> FloatArray:
     """(parts, categories) probabilities, columns in `weights.categories` order."""
-    logits = rows @ weights.category_weights.T + weights.category_bias
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+    return softmax_rows(rows @ weights.category_weights.T + weights.category_bias)
 
 
 def category_of(weights: ConcernWeights, rows: FloatArray, concern: FloatArray) -> str:
     """The category of a message from its parts: their category probabilities, each part
     weighing as much as it is likely to be the concern."""
     found = category_probabilities(weights, rows)
-    total = float(concern.sum())
-    weight = concern / total if total > 0 else np.full(len(concern), 1 / len(concern))
+    weight = _part_weights(concern)
     return weights.categories[int((weight[:, None] * found).sum(axis=0).argmax())]
 
 
@@ -370,9 +360,16 @@ def objection_probability(weights: ConcernWeights, rows: FloatArray, concern: Fl
     each part weighing as much as it is likely to be the concern."""
     logits = rows @ weights.kind_weights[0] + weights.kind_bias[0]
     found = 1.0 / (1.0 + np.exp(-logits))
+    return float((_part_weights(concern) * found).sum())
+
+
+def _part_weights(concern: FloatArray) -> FloatArray:
+    """How much each part of a message counts for what its concern is about: as much as it is
+    likely to be the concern (all alike when none is)."""
     total = float(concern.sum())
-    weight = concern / total if total > 0 else np.full(len(concern), 1 / len(concern))
-    return float((weight * found).sum())
+    if total > 0:
+        return np.asarray(concern / total, dtype=np.float32)
+    return np.full(len(concern), 1 / len(concern), dtype=np.float32)
 
 
 def decide(
@@ -452,12 +449,7 @@ class ModelConcernJudge:
             grievance=score * (1 - objection),
             objection=score * objection,
             category=category,
-            part=best,
         )
-
-    def hear_many(self, texts: Sequence[str]) -> list[Heard]:
-        """`hear` for each text (for evaluations and `bot parse`)."""
-        return [self.hear(text) for text in texts]
 
     def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
         """The decision for one message (see `ConcernJudge.judge`)."""
@@ -491,12 +483,46 @@ class ModelConcernJudge:
             return self._weights, self._embedder
 
 
-async def warm_up_judge(judge: ModelConcernJudge | None) -> None:
-    """Loads `judge` in a worker thread at start-up; a judge that cannot load is reported once
-    here, and concerns are then recognised by the dialogue's intent alone."""
-    if judge is None:
-        return
-    try:
-        await asyncio.to_thread(judge.warm_up)
-    except ReaderModelError as exc:
-        logger.error("%s Concerns are recognised by the dialogue's intent alone.", exc)
+class GuardedJudge:
+    """A `ConcernJudge` as a turn uses it: heard in a worker thread, a model that cannot be used
+    reported once, and then (or without a model at all) the dialogue's `report_concern` intent
+    alone decides, as before the model existed.
+
+    Args:
+        judge: the model (None: the intent alone decides).
+        categorizer: files a concern under a category when the model cannot say it.
+    """
+
+    def __init__(self, judge: ConcernJudge | None, categorizer: ConcernCategorizer) -> None:
+        self._judge = judge
+        self._categorizer = categorizer
+        self._failed_once = False
+
+    async def hear(self, text: str) -> Heard | None:
+        """What the model hears in `text`, or None when it cannot be used."""
+        if self._judge is None or not text.strip():
+            return None
+        try:
+            return await asyncio.to_thread(self._judge.hear, text)
+        except ReaderModelError as exc:
+            if not self._failed_once:
+                logger.error("%s Concerns are recognised by the dialogue's intent alone.", exc)
+                self._failed_once = True
+            return None
+        except Exception as exc:
+            # Broad on purpose: whatever the model raised, the message is stored and the intent
+            # still decides; only this judgement is missing. Never the words (personal data).
+            logger.warning("hearing a message failed (%s)", type(exc).__name__)
+            return None
+
+    def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
+        """Whether the message is recorded, as what (see `ConcernJudge.judge`)."""
+        if self._judge is not None:
+            return self._judge.judge(heard, intent=intent, text=text)
+        return decide(
+            None,
+            intent=intent,
+            threshold=1.0,
+            intent_threshold=1.0,
+            fallback_category=self._categorizer.categorize(text).category,
+        )

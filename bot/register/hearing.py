@@ -10,20 +10,14 @@ message becomes a concern (the dialogue's `action_record_concern` only marks the
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from sqlmodel import Session
 
 from bot.core.categories import ConcernCategorizer
 from bot.core.phrases import CATEGORY_NAMES, say
 from bot.knowledge import KnowledgeBase, cite
-from bot.listening.concerns import ConcernJudge, Heard, Judgement
-from bot.listening.model import ReaderModelError
+from bot.listening.concerns import ConcernJudge, GuardedJudge, Heard, Judgement
 from bot.register.service import Recorded, Register
 from bot.storage.models import Conversation
-
-logger = logging.getLogger(__name__)
 
 # The reviewed answer that speaks to a concern of each category, quoted after recording it when
 # the citizen asked nothing else.
@@ -59,37 +53,18 @@ class ConcernHearing:
         categorizer: ConcernCategorizer,
         knowledge: KnowledgeBase | None = None,
     ) -> None:
-        self.register = register
-        self._judge = judge
-        self._categorizer = categorizer
+        self._register = register
+        self._judge = GuardedJudge(judge, categorizer)
         self._kb = knowledge
-        self._failed_once = False
 
     async def hear(self, text: str) -> Heard | None:
         """What the model hears in `text` (in a worker thread); None when it cannot be used, in
         which case the intent alone decides."""
-        if self._judge is None or not text.strip():
-            return None
-        try:
-            return await asyncio.to_thread(self._judge.hear, text)
-        except ReaderModelError as exc:
-            if not self._failed_once:
-                logger.error("%s Concerns are recognised by the dialogue's intent alone.", exc)
-                self._failed_once = True
-            return None
-        except Exception as exc:
-            # Broad on purpose: whatever the model raised, the message is stored and the intent
-            # still decides; only this judgement is missing. Never the words (personal data).
-            logger.warning("hearing a message failed (%s)", type(exc).__name__)
-            return None
+        return await self._judge.hear(text)
 
     def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
         """Whether the message is recorded, as what (see `ConcernJudge.judge`)."""
-        if self._judge is not None:
-            return self._judge.judge(heard, intent=intent, text=text)
-        if intent != "report_concern":
-            return Judgement(concern=False)
-        return Judgement(True, "grievance", self._categorizer.categorize(text).category, 1.0)
+        return self._judge.judge(heard, intent=intent, text=text)
 
     def record(
         self,
@@ -104,7 +79,7 @@ class ConcernHearing:
         """Records the concern (or adds the message to the citizen's open one on the same
         subject) and returns it with what the citizen is told."""
         kind = judgement.kind or "grievance"
-        recorded = self.register.record(
+        recorded = self._register.record(
             session=session,
             conversation=conversation,
             message_id=message_id,
