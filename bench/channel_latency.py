@@ -25,7 +25,7 @@ import time
 from bot.settings import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))
-from bench.turn_latency import MESSAGES, conversations, percentiles, running_stack
+from bench.turn_latency import CHAT_MESSAGES, conversations, percentiles, running_stack
 from tests.support.fake_telegram import FakeTelegram
 
 
@@ -44,7 +44,9 @@ async def telegram_citizens(
             before = len(fake.sent_to(chat))
             started = time.perf_counter()
             fake.send_text(
-                chat_id=chat, user_id=chat, text=MESSAGES[(index * turns + turn) % len(MESSAGES)]
+                chat_id=chat,
+                user_id=chat,
+                text=CHAT_MESSAGES[(index * turns + turn) % len(CHAT_MESSAGES)],
             )
             await fake.wait_for_sent(before + 1, chat_id=chat, timeout=60)
             to_first = time.perf_counter() - started
@@ -80,9 +82,13 @@ async def main(users: int, turns: int) -> None:
         async with running_stack(
             telegram_env, ready=lambda health: health["channels"]["telegram"]["state"] == "running"
         ) as stack:
-            await conversations(stack.web_url, users=4, turns=5, think=(0, 0))  # warm-up
+            await conversations(
+                stack.web_url, users=4, turns=5, think=(0, 0), messages=CHAT_MESSAGES
+            )  # warm-up
             await telegram_citizens(fake, users=2, turns=2, think=(0, 0.1))
-            web = await conversations(stack.web_url, users=users, turns=turns, think=(0.5, 1.5))
+            web = await conversations(
+                stack.web_url, users=users, turns=turns, think=(0.5, 1.5), messages=CHAT_MESSAGES
+            )
             first, last = await telegram_citizens(fake, users=users, turns=turns, think=(0.5, 1.5))
             base = percentiles(web[0])
             print(

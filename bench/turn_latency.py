@@ -42,13 +42,14 @@ import yaml
 from bot.app import rasa_runtime
 from bot.settings import PROJECT_ROOT, load_settings
 
-MESSAGES = [
+# Chat messages (the Telegram benchmark's), then those and real statements (this benchmark's).
+CHAT_MESSAGES = [
     m["text"]
     for m in yaml.safe_load((PROJECT_ROOT / "tests/data/heldout.yml").read_text())["messages"]
 ]
 _REAL = yaml.safe_load((PROJECT_ROOT / "tests/data/concerns_real.yml").read_text())
 _DEV = {source["id"] for source in _REAL["sources"] if source["split"] == "dev"}
-MESSAGES += [s["text"] for s in _REAL["statements"] if s["source"] in _DEV]
+MESSAGES = CHAT_MESSAGES + [s["text"] for s in _REAL["statements"] if s["source"] in _DEV]
 
 
 def free_port() -> int:
@@ -76,7 +77,12 @@ async def parse_floor(url: str, token: str, count: int) -> list[float]:
 
 
 async def conversations(
-    web_url: str, *, users: int, turns: int, think: tuple[float, float]
+    web_url: str,
+    *,
+    users: int,
+    turns: int,
+    think: tuple[float, float],
+    messages: list[str] = MESSAGES,
 ) -> tuple[list[float], float, int]:
     samples: list[float] = []
     failures = 0
@@ -88,7 +94,7 @@ async def conversations(
         for turn in range(turns):
             if think[1] > 0:
                 await asyncio.sleep(rng.uniform(*think))
-            text = MESSAGES[(index * turns + turn) % len(MESSAGES)]
+            text = messages[(index * turns + turn) % len(messages)]
             started = time.perf_counter()
             response = await client.post(
                 "/api/messages", json={"conversation": conversation, "text": text}
