@@ -11,7 +11,7 @@ managed Rasa runtime rebuilds it before every training.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,9 @@ class Document:
     title: dict[str, str]
     date: date
     url: str
+    # The document's text, per language, when the promoter put the file beside the knowledge
+    # base: its passages can then be quoted (bot.answering.documents).
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,25 @@ def _date(value: Any, where: str) -> date:
         raise KnowledgeBaseError(f"{where} must be a date like 2026-01-31.") from exc
 
 
+def _document_files(node: Any, base: Path, where: str) -> dict[str, Path]:
+    """The document's files per language (paths relative to the knowledge base file)."""
+    if node is None:
+        return {}
+    if not isinstance(node, dict) or any(lang not in LANGUAGES for lang in node):
+        raise KnowledgeBaseError(
+            f"{where}.files must map a language ({', '.join(LANGUAGES)}) to a PDF or HTML file."
+        )
+    files: dict[str, Path] = {}
+    for lang, name in node.items():
+        file = (base / str(name)).resolve()
+        if not file.is_file():
+            raise KnowledgeBaseError(f"{where}.files.{lang}: {file} does not exist.")
+        if file.suffix.lower() not in (".pdf", ".html", ".htm"):
+            raise KnowledgeBaseError(f"{where}.files.{lang}: {file.name} is not a PDF or HTML file.")
+        files[str(lang)] = file
+    return files
+
+
 def load_knowledge_base(path: Path) -> KnowledgeBase:
     """Reads and checks the knowledge base.
 
@@ -143,6 +165,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
             title=_bilingual(doc.get("title"), f"{where}.title"),
             date=_date(doc.get("date"), f"{where}.date"),
             url=str(doc["url"]),
+            files=_document_files(doc.get("files"), path.parent, where),
         )
     faq = raw.get("faq") or {}
     answers: dict[str, Answer] = {}
