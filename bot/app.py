@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bot.answering.relevance import GuardedAnswerer, ModelAnswerer
 from bot.channels.base import ChatChannel, keep_running
 from bot.channels.discord import DiscordChannel
 from bot.channels.identity import Pseudonyms
@@ -178,6 +179,13 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     hearing = ConcernHearing(
         register=register, judge=judge, categorizer=categorizer, knowledge=knowledge
     )
+    # Every reviewed answer is checked against the question before it goes out (same model);
+    # the documents' passages are indexed on the first start, then kept in var/.
+    answerer = ModelAnswerer(knowledge) if settings.check_answers else None
+    answerer_warm_up = asyncio.create_task(
+        warm_up_in_background(answerer, "Reviewed answers are sent as the dialogue chooses them."),
+        name="answer-relevance-warm-up",
+    )
     core: ConversationCore | None = None
     try:
         if runtime is not None:
@@ -203,6 +211,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             subscriptions=Subscriptions(knowledge.update_topics),
             reader=reader,
             hearing=hearing,
+            answers=GuardedAnswerer(answerer),
         )
         listener = listener_for(
             settings, database=database, knowledge=knowledge, detector=detector, reader=reader
@@ -281,6 +290,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             await dialogue.close()
         reader_warm_up.cancel()
         judge_warm_up.cancel()
+        answerer_warm_up.cancel()
         if core is not None:
             # Readings still under way (milliseconds each) are stored before the database closes.
             with contextlib.suppress(TimeoutError):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.answering.relevance import GuardedAnswerer, ModelAnswerer
 from bot.app import (
     WebServerError,
     rasa_runtime,
@@ -26,6 +27,7 @@ from bot.app import (
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
 from bot.core.text import clean_text, for_engine
+from bot.core.types import Interpretation
 from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
 from bot.dialogue.rasa_client import RasaEngine
@@ -106,6 +108,8 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
         settings.rasa_project / "nlu" / "conversation" / "report_concern.yml"
     )
     judge = GuardedJudge(ModelConcernJudge(categorizer), categorizer)
+    knowledge = load_knowledge_base(settings.knowledge_base)
+    answers = GuardedAnswerer(ModelAnswerer(knowledge) if settings.check_answers else None)
     server = None
     if settings.manages_rasa:
         runtime = rasa_runtime(settings)
@@ -138,6 +142,7 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
                     record["category"] = judgement.category
                 elif interpretation.intent == "report_concern":
                     record["category"] = categorizer.categorize(cleaned).category
+                record.update(await _answer_fields(answers, cleaned, language, interpretation))
                 record["ranking"] = [
                     {"intent": name, "confidence": round(conf, 4)}
                     for name, conf in interpretation.ranking
@@ -146,6 +151,7 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
                 record.update(
                     intent=None, confidence=0.0, concern=False, concern_kind=None, concern_score=0.0
                 )
+                record.update(answer="none", topic=None)
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
     finally:
@@ -154,9 +160,31 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
             await server.stop()
 
 
+async def _answer_fields(
+    answers: GuardedAnswerer, text: str, language: str, interpretation: Interpretation
+) -> dict[str, object]:
+    """What a live turn would send for the question: `answer` ("reviewed", "passage" or "none"),
+    the reviewed answer's `topic`, or the passage's `document` and `page`."""
+    intent = interpretation.intent
+    if not intent.startswith("faq/"):
+        return {"answer": "none", "topic": None}
+    choice = await answers.choose(text, language)
+    if choice is None:  # the decision is off or cannot be made: the dialogue's answer is sent
+        return {"answer": "reviewed", "topic": intent.removeprefix("faq/")}
+    fields: dict[str, object] = {
+        "answer": choice.kind,
+        "topic": choice.topic,
+        "answer_score": round(choice.score, 4),
+    }
+    if choice.passage is not None:
+        fields.update(document=choice.passage.document, page=choice.passage.page)
+    return fields
+
+
 async def _train(settings: Settings) -> None:
-    """The concern judgement (when its examples changed), then the Rasa model (when the NLU data,
-    stories or domain changed); each says what it is doing and how far along it is."""
+    """The concern judgement and the answer relevance decision (when their examples changed),
+    then the Rasa model (when the NLU data, stories or domain changed); each says what it is
+    doing and how far along it is."""
     runtime = rasa_runtime(settings)
     runtime.check()  # a missing runtime is said before minutes of other training
     try:
@@ -168,6 +196,10 @@ async def _train(settings: Settings) -> None:
         ) from exc
     if train_concerns.main(["--if-changed"]) != 0:
         raise SystemExit("Training the concern judgement failed (see above).")
+    from bot.answering import train_relevance
+
+    if train_relevance.main(["--if-changed"]) != 0:
+        raise SystemExit("Training the answer relevance decision failed (see above).")
     model = await runtime.ensure_model()
     print(model)
 

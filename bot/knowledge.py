@@ -136,7 +136,9 @@ def _document_files(node: Any, base: Path, where: str) -> dict[str, Path]:
         if not file.is_file():
             raise KnowledgeBaseError(f"{where}.files.{lang}: {file} does not exist.")
         if file.suffix.lower() not in (".pdf", ".html", ".htm"):
-            raise KnowledgeBaseError(f"{where}.files.{lang}: {file.name} is not a PDF or HTML file.")
+            raise KnowledgeBaseError(
+                f"{where}.files.{lang}: {file.name} is not a PDF or HTML file."
+            )
         files[str(lang)] = file
     return files
 

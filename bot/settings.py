@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         description="Hear every message for a concern with the trained model (false: only messages "
         "the dialogue understands as a concern are recorded, as before the model existed).",
     )
+    check_answers: bool = Field(
+        default=True,
+        description="Send a reviewed answer only when the trained relevance decision finds that it "
+        "contains what was asked, else a passage of the project's documents or an honest \"no "
+        "reviewed answer\" (false: the dialogue's reviewed answer is sent as it chose it).",
+    )
     concern_acknowledge_days: int = Field(
         default=2, ge=1, le=30, description="Business days to acknowledge a concern."
     )

@@ -54,7 +54,10 @@ async def test_parse_prints_one_json_object_per_line(rasa_url: str, tmp_path: Pa
     assert 0 < lines[0]["confidence"] <= 1
     assert lines[0]["concern"] is False
     assert lines[0]["concern_kind"] is None
+    # What a live turn would send: the reviewed answer on noise contains what was asked.
+    assert (lines[0]["answer"], lines[0]["topic"]) == ("reviewed", "noise")
     assert lines[1]["intent"] == "report_concern"
+    assert (lines[1]["answer"], lines[1]["topic"]) == ("none", None)  # not a question
     assert lines[1]["category"] == "water"
     assert (lines[1]["concern"], lines[1]["concern_kind"]) == (True, "grievance")
     assert (lines[2]["text"], lines[2]["language"]) == ("merci", "fr")
@@ -67,6 +70,8 @@ async def test_parse_prints_one_json_object_per_line(rasa_url: str, tmp_path: Pa
         "concern": False,
         "concern_kind": None,
         "concern_score": 0.0,
+        "answer": "none",
+        "topic": None,
     }
 
 

@@ -227,7 +227,8 @@ def test_the_form_is_prefilled_with_the_gaps_questions_not_yet_drafted() -> None
     ) -> GapQuestion:
         return GapQuestion(
             id=qid, ids=(qid,), text=text, language=language, channel="web",
-            reason="low_confidence", first_asked=now, last_asked=now, times=1, faq_draft_id=draft,
+            reason="low_confidence", answered_with=None, first_asked=now, last_asked=now, times=1,
+            faq_draft_id=draft,
         )  # fmt: skip
 
     gap = Gap(

@@ -104,6 +104,7 @@ def asks(
     *,
     reason: str = "low_confidence",
     at: datetime | None = None,
+    answered_with: str | None = None,
 ) -> UnansweredQuestion:
     with Session(database, expire_on_commit=False) as session:
         question = repository.record_unanswered_question(
@@ -113,6 +114,7 @@ def asks(
             text=text,
             language=language,
             reason=reason,
+            answered_with=answered_with,
         )
         if at is not None:
             question.created_at = at

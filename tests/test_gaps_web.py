@@ -166,6 +166,27 @@ async def test_the_gaps_show_every_question_as_text(web: httpx.AsyncClient, stag
     assert "bot kb adopt" in page.text  # adoption is on the command line, and the page says so
 
 
+async def test_the_gaps_show_what_citizens_got_instead_of_a_reviewed_answer(
+    web: httpx.AsyncClient, stage: Stage
+) -> None:
+    asks(
+        stage.database, citizen(stage.database), "How tall will the towers be?", "en",
+        reason="passage", answered_with="description-projet-2025 p. 3",
+    )  # fmt: skip
+    asks(
+        stage.database, citizen(stage.database), "How high will the turbines stand?", "en",
+        reason="no_reviewed_answer",
+    )  # fmt: skip
+    await sign_in(web, "marie", MARIE_PASSWORD)
+
+    page = await web.get("/desk/gaps")
+
+    assert "How tall will the towers be?" in page.text
+    assert "quoted description-projet-2025 p. 3" in page.text
+    assert "How high will the turbines stand?" in page.text
+    assert "told no reviewed answer" in page.text
+
+
 async def test_the_gaps_can_be_filtered(web: httpx.AsyncClient, stage: Stage) -> None:
     citizens_ask_about_decommissioning(stage.database)
     await sign_in(web, "marie", MARIE_PASSWORD)

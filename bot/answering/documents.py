@@ -168,7 +168,9 @@ def _windows(sentences: list[str]) -> Iterable[str]:
     start = 0
     while start < len(sentences):
         end, words = start, 0
-        while end < len(sentences) and (end == start or words + _words(sentences[end]) <= PASSAGE_WORDS):
+        while end < len(sentences) and (
+            end == start or words + _words(sentences[end]) <= PASSAGE_WORDS
+        ):
             words += _words(sentences[end])
             end += 1
         yield " ".join(sentences[start:end])

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bot.answering.relevance import AnswerChoice, GuardedAnswerer
 from bot.core.commands import COMMAND_NAMES, command_list
 from bot.core.language import LanguageDetector, LanguageGuess
 from bot.core.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
@@ -113,6 +114,7 @@ class ConversationCore:
         subscriptions: Subscriptions | None = None,
         reader: Reader | None = None,
         hearing: ConcernHearing | None = None,
+        answers: GuardedAnswerer | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -127,6 +129,9 @@ class ConversationCore:
         self._subscriptions = subscriptions or Subscriptions()
         # Every message is heard for a concern (grievance or objection), apart from its intent.
         self._hearing = hearing
+        # A reviewed answer goes out only when it contains what was asked (else a passage of the
+        # project's documents, or an honest "no reviewed answer").
+        self._answers = answers
         # Every citizen's message is read (sentiment, topics) after its turn, off the event loop;
         # the tasks are kept here so that none is lost before it ends (see `settle_readings`).
         self._reader = reader
@@ -311,6 +316,7 @@ class ConversationCore:
 
         answered = True
         interpretation: Interpretation | None = None
+        choice: AnswerChoice | None = None
         texts: list[str] = []
         kept = [a for a in message.attachments if a.kind not in DECORATIVE_ATTACHMENTS]
         handled = self._before_dialogue(conversation, text, language)
@@ -326,10 +332,21 @@ class ConversationCore:
             texts, interpretation, answered = await self._ask_dialogue(
                 conversation, text, message_id, language, message.channel
             )
+            choice = await self._check_answer(text, language, interpretation, answered)
+            if choice is not None and self._answers is not None:
+                texts = [self._answers.reply(choice, language)]
             if hearing is not None:
                 heard = await hearing
                 texts = self._concern_step(
-                    conversation, message, message_id, text, language, heard, interpretation, texts
+                    conversation,
+                    message,
+                    message_id,
+                    text,
+                    language,
+                    heard,
+                    interpretation,
+                    texts,
+                    choice,
                 )
             if kept:
                 texts.append(
@@ -372,6 +389,20 @@ class ConversationCore:
             if not answered:
                 _keep_for_person(
                     session, conversation, message_id, text, language, "engine_unavailable"
+                )
+            if choice is not None and choice.kind != "reviewed":
+                # No reviewed answer contains what was asked: the team sees the question among
+                # the knowledge gaps (with the passage quoted instead, if any).
+                repository.record_unanswered_question(
+                    session=session,
+                    conversation=conversation,
+                    message_id=message_id,
+                    text=text,
+                    language=language,
+                    reason="passage" if choice.kind == "passage" else "no_reviewed_answer",
+                    intent=intent,
+                    confidence=interpretation.confidence if interpretation else None,
+                    answered_with=choice.answered_with,
                 )
             if kept:
                 repository.open_human_request(
@@ -470,6 +501,24 @@ class ConversationCore:
             return None
         return asyncio.create_task(self._hearing.hear(text), name="hear-concern")
 
+    async def _check_answer(
+        self,
+        text: str,
+        language: str,
+        interpretation: Interpretation | None,
+        answered: bool,
+    ) -> AnswerChoice | None:
+        """For a question the dialogue answered with a reviewed answer, what actually answers it
+        (None: the dialogue's answer stands, as when the decision is off or cannot be made)."""
+        if (
+            self._answers is None
+            or not answered
+            or interpretation is None
+            or not interpretation.intent.startswith("faq/")
+        ):
+            return None
+        return await self._answers.choose(text, language)
+
     def _concern_step(
         self,
         conversation: Conversation,
@@ -480,6 +529,7 @@ class ConversationCore:
         heard: Heard | None,
         interpretation: Interpretation | None,
         texts: list[str],
+        choice: AnswerChoice | None = None,
     ) -> list[str]:
         """Records the concern the message carries, if any, and puts its acknowledgement before
         the dialogue's answer; returns what the citizen is told."""
@@ -513,7 +563,12 @@ class ConversationCore:
         if intent is None:
             return [*told, *texts]
         if intent.startswith("faq/"):
-            return [*told, say("as_for_your_question", language), *texts]
+            answer = [*told, say("as_for_your_question", language), *texts]
+            if choice is not None and choice.kind != "reviewed" and not recorded.attached:
+                # No reviewed answer contains what was asked; the one on the concern's subject
+                # still says what the project has committed to, introduced as such.
+                answer += self._hearing.related_answer(recorded.concern.category, language)
+            return answer
         if intent in ANSWERED_BY_THE_CONCERN or not texts:
             if recorded.attached:
                 return told

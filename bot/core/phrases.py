@@ -55,6 +55,57 @@ PHRASES: dict[str, dict[str, str]] = {
         "fr": "Quant à votre question :",
         "en": "As for your question:",
     },
+    "no_reviewed_answer": {
+        "fr": (
+            "Je n'ai pas de réponse révisée par l'équipe du projet à cette question, et je préfère "
+            "ne pas en inventer une. Je l'ai transmise à l'équipe, qui s'en sert pour compléter "
+            "les réponses. Si vous voulez qu'une personne vous réponde, dites « parler à une "
+            "personne »."
+        ),
+        "en": (
+            "I have no answer reviewed by the project team to that question, and I would rather "
+            "not make one up. I have passed it on to the team, who use it to complete the "
+            'answers. If you would like a person to answer you, say "talk to a person".'
+        ),
+    },
+    "passage_intro": {
+        "fr": (
+            "Je n'ai pas de réponse révisée à cette question, mais voici un extrait d'un document "
+            "du projet, cité mot pour mot, qui en parle :"
+        ),
+        "en": (
+            "I have no reviewed answer to that question, but here is an excerpt of one of the "
+            "project's documents, quoted word for word, that speaks to it:"
+        ),
+    },
+    "passage_source": {
+        "fr": (
+            "Extrait de « {title} » ({date}), page {page} : {url}. Ce n'est pas une réponse révisée "
+            "par l'équipe; j'ai transmis votre question à l'équipe. Pour qu'une personne vous "
+            "réponde, dites « parler à une personne »."
+        ),
+        "en": (
+            'Excerpt from "{title}" ({date}), page {page}: {url}. This is not an answer reviewed '
+            "by the team; I have passed your question on to the team. For a person to answer "
+            'you, say "talk to a person".'
+        ),
+    },
+    "passage_source_unpaged": {
+        "fr": (
+            "Extrait de « {title} » ({date}) : {url}. Ce n'est pas une réponse révisée par "
+            "l'équipe; j'ai transmis votre question à l'équipe. Pour qu'une personne vous "
+            "réponde, dites « parler à une personne »."
+        ),
+        "en": (
+            'Excerpt from "{title}" ({date}): {url}. This is not an answer reviewed by the team; '
+            "I have passed your question on to the team. For a person to answer you, say "
+            '"talk to a person".'
+        ),
+    },
+    "answer_also": {
+        "fr": "Aussi :",
+        "en": "Also:",
+    },
     "concern_not_heard": {
         "fr": (
             "Merci pour votre message, je l'ai bien reçu. Si vous voulez signaler un problème ou "

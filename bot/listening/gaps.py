@@ -57,8 +57,10 @@ logger = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 
-GAP_REASONS: Final = ("low_confidence", "out_of_scope")
-"""Reasons of unanswered questions that may show a gap of the knowledge base."""
+GAP_REASONS: Final = ("low_confidence", "out_of_scope", "no_reviewed_answer", "passage")
+"""Reasons of unanswered questions that may show a gap of the knowledge base: the model was not
+sure, the question was outside the project, no reviewed answer contained what was asked (the
+citizen was told so), or a passage of a document was quoted instead."""
 
 SIMILARITY_THRESHOLD: Final = 0.125
 """Average centred cosine similarity at which two groups of questions are one gap."""
@@ -142,7 +144,8 @@ class GapQuestion:
         text: the citizen's words.
         language: the language detected for it (None when unknown).
         channel: web, telegram, discord...
-        reason: low_confidence or out_of_scope.
+        reason: one of `GAP_REASONS`.
+        answered_with: the document passage quoted instead of a reviewed answer, if any.
         first_asked: when it was first asked.
         last_asked: when it was last asked.
         times: how many times it was asked in its conversation.
@@ -155,6 +158,7 @@ class GapQuestion:
     language: str | None
     channel: str
     reason: str
+    answered_with: str | None
     first_asked: datetime
     last_asked: datetime
     times: int
@@ -416,6 +420,7 @@ def _fold(
                 language=first.language,
                 channel=conversation.channel,
                 reason=first.reason,
+                answered_with=first.answered_with,
                 first_asked=min(moments),
                 last_asked=max(moments),
                 times=len(indexes),

@@ -105,6 +105,7 @@ class ShownQuestion:
     times: int
     out_of_scope: bool
     drafted: bool
+    outcome: str = ""  # what the citizen was given: no reviewed answer, or the passage quoted
 
 
 @dataclass(frozen=True)
@@ -393,7 +394,17 @@ def _shown_question(question: GapQuestion, zone: tzinfo, drafted: bool) -> Shown
         times=question.times,
         out_of_scope=question.reason == "out_of_scope",
         drafted=drafted,
+        outcome=_outcome(question.reason, question.answered_with),
     )
+
+
+def _outcome(reason: str, answered_with: str | None) -> str:
+    """What the citizen was given instead of a reviewed answer, in the page's words."""
+    if reason == "passage" and answered_with:
+        return f"quoted {answered_with}"
+    if reason == "no_reviewed_answer":
+        return "told no reviewed answer"
+    return ""
 
 
 def _shown_gap(gap: Gap, zone: tzinfo) -> ShownGap:
@@ -441,6 +452,7 @@ def _gap_of_rows(engine: Engine, ids: Sequence[int], question: int, zone: tzinfo
             times=1,
             out_of_scope=row.reason == "out_of_scope",
             drafted=row.faq_draft_id is not None,
+            outcome=_outcome(row.reason, row.answered_with),
         )
         for row, conversation in rows
     )

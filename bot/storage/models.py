@@ -299,7 +299,16 @@ class UnansweredQuestion(SQLModel, table=True):
     intent: str | None = Field(default=None, max_length=128)
     confidence: float | None = None
     reason: str = Field(
-        max_length=32, description="low_confidence, out_of_scope, engine_unavailable"
+        max_length=32,
+        description=(
+            "low_confidence, out_of_scope, engine_unavailable, no_reviewed_answer (nothing "
+            "reviewed answers it), passage (a document passage was quoted instead)"
+        ),
+    )
+    answered_with: str | None = Field(
+        default=None,
+        max_length=160,
+        description="The document passage quoted instead of a reviewed answer (id p. page).",
     )
     embedding: bytes | None = Field(
         default=None,

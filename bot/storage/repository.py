@@ -312,9 +312,12 @@ def record_unanswered_question(
     reason: str,
     intent: str | None = None,
     confidence: float | None = None,
+    answered_with: str | None = None,
 ) -> UnansweredQuestion:
-    """Keeps a question the assistant could not answer, for the team and the knowledge base."""
+    """Keeps a question the assistant could not answer, for the team and the knowledge base
+    (`answered_with`: the document passage quoted instead of a reviewed answer)."""
     question = UnansweredQuestion(
+        answered_with=answered_with,
         conversation_id=_id(conversation),
         message_id=message_id,
         text=text,
