@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, create_engine
 
+from bot.answering.relevance import ModelAnswerer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import Interpretation
@@ -168,6 +169,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
     """The whole assistant with a real Rasa server (trains the model first if needed)."""
     tmp = tmp_path_factory.mktemp("live")
     settings = load_settings(database_url=f"sqlite:///{tmp / 'live.db'}", web_port=0)
+    # The documents' passages are indexed (once, kept in var/) before the assistant starts, so
+    # that its answer relevance decision is ready for the first question, as after a first run.
+    ModelAnswerer(load_knowledge_base(settings.knowledge_base)).warm_up()
     assistant = LiveAssistant(settings)
     assistant.start()
     yield assistant

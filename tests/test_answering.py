@@ -339,6 +339,7 @@ class ScriptedAnswerer:
         self.script = script
         self.failing: Exception | None = None
         self.asked: list[tuple[str, str]] = []
+        self.busy_loading = False
 
     def choose(self, text: str, language: str) -> AnswerChoice:
         self.asked.append((text, language))
@@ -445,6 +446,15 @@ async def test_when_the_decision_fails_the_dialogue_answer_stands(
     assert [r.text for r in first.replies] == ["the dialogue's reviewed answer on noise"]
     assert [r.text for r in second.replies] == ["the dialogue's reviewed answer on noise"]
     assert sum("relevance weights" in r.message for r in caplog.records) == 1  # said once
+
+
+async def test_while_the_decision_loads_the_dialogue_answer_stands(
+    answering_core: ConversationCore, answerer: ScriptedAnswerer
+) -> None:
+    answerer.busy_loading = True  # the first start indexes the documents in the background
+    result = await answering_core.handle(web("How tall will the towers be?"))
+    assert [r.text for r in result.replies] == ["the dialogue's reviewed answer on noise"]
+    assert answerer.asked == []
 
 
 # --- the trained decision, on a few plain questions ------------------------------------------

@@ -424,11 +424,18 @@ class ModelAnswerer:
         self._embedder = embedder
         self._lock = threading.Lock()
         self._loaded: tuple[RelevanceWeights, References, Embedder] | None = None
+        self._loading = False
+
+    @property
+    def busy_loading(self) -> bool:
+        """True while the model loads (the first start indexes the documents: a minute or two)."""
+        return self._loading and self._loaded is None
 
     def warm_up(self) -> None:
         self._load()
 
     def _load(self) -> tuple[RelevanceWeights, References, Embedder]:
+        self._loading = True
         with self._lock:
             if self._loaded is None:
                 weights = RelevanceWeights.load(self._path)
@@ -482,6 +489,11 @@ class GuardedAnswerer:
         """What answers `text`, or None when the decision cannot be made (the dialogue's answer
         then stands)."""
         if self._answerer is None or not text.strip():
+            return None
+        if self._answerer.busy_loading:
+            # The first start indexes the documents in the background: meanwhile the dialogue's
+            # answer stands rather than keep the citizen waiting.
+            logger.info("the answer relevance decision is still loading for this turn")
             return None
         try:
             return await asyncio.to_thread(self._answerer.choose, text, language)

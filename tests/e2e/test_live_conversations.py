@@ -197,6 +197,66 @@ def test_an_out_of_scope_question_is_declined_and_kept(
         )
 
 
+@pytest.mark.parametrize(
+    ("question", "document", "words"),
+    [
+        (
+            "Quel balisage lumineux est exigé par Transport Canada ?",
+            "Inventaires des oiseaux et des chauves-souris 2024-2025",
+            ("extrait", "mot pour mot", "page", "pas une réponse révisée"),
+        ),
+        (
+            "What lighting does Transport Canada require on the turbines?",
+            "Environmental impact assessment",
+            ("excerpt", "word for word", "page", "not an answer reviewed"),
+        ),
+    ],
+)
+def test_a_question_only_a_document_answers_gets_the_quoted_passage(
+    web: httpx.Client, live: LiveAssistant, question: str, document: str, words: tuple[str, ...]
+) -> None:
+    answer = Citizen(web).reads(question)
+    assert document in answer
+    assert "#page=" in answer
+    for word in words:
+        assert word in answer
+    with db(live) as session:
+        kept = session.exec(
+            select(UnansweredQuestion).where(UnansweredQuestion.text == question)
+        ).one()
+        assert kept.reason == "passage"
+        assert kept.answered_with is not None
+        assert " p. " in kept.answered_with
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        (
+            "Est-ce que ma réception de télé sera affectée ?",
+            ("pas de réponse révisée", "transmise à l'équipe", "parler à une personne"),
+        ),
+        (
+            "Will my TV reception be affected?",
+            ("no answer reviewed", "passed it on to the team", "talk to a person"),
+        ),
+    ],
+)
+def test_a_question_nothing_reviewed_answers_gets_the_honest_answer_and_a_gap_entry(
+    web: httpx.Client, live: LiveAssistant, question: str, words: tuple[str, ...]
+) -> None:
+    answer = Citizen(web).reads(question)
+    for word in words:
+        assert word in answer
+    assert "Source" not in answer  # no unrelated reviewed answer
+    with db(live) as session:
+        kept = session.exec(
+            select(UnansweredQuestion).where(UnansweredQuestion.text == question)
+        ).one()
+        assert (kept.reason, kept.answered_with) == ("no_reviewed_answer", None)
+        assert (kept.intent or "").startswith("faq/")
+
+
 def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssistant) -> None:
     citizen = Citizen(web)
     answer = citizen.reads("je veux parler à une vraie personne svp")
