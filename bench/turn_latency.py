@@ -10,11 +10,13 @@ as a separate process pointed at it, then measures, in the same run:
    fifteen messages a second in all);
 4. 20 concurrent conversations with no pause at all: the saturation throughput.
 
-Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor. Both runs
-use the same messages: the held-out chat messages and the real statements of the development half
-of `tests/data/concerns_real.yml` (several sentences, up to 500 characters). The whole measure is
-made twice in one run, without the concern judgement (`HEAR_CONCERNS=false`, the baseline) and with
-it, and the difference of the p95s is printed.
+Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor. Every run
+uses the same messages: the held-out chat messages, the real statements of the development half
+of `tests/data/concerns_real.yml` (several sentences, up to 500 characters) and the real questions
+of the development half of `tests/data/questions_real.yml`. The whole measure is made three times
+in one run: without the concern judgement nor the answer relevance check (the baseline), with the
+concern judgement (`HEAR_CONCERNS`), then with both (`CHECK_ANSWERS`); the differences of the p95s
+are printed.
 Run it with `make bench`; it is not a test and asserts nothing.
 """
 
@@ -49,7 +51,27 @@ CHAT_MESSAGES = [
 ]
 _REAL = yaml.safe_load((PROJECT_ROOT / "tests/data/concerns_real.yml").read_text())
 _DEV = {source["id"] for source in _REAL["sources"] if source["split"] == "dev"}
-MESSAGES = CHAT_MESSAGES + [s["text"] for s in _REAL["statements"] if s["source"] in _DEV]
+_QUESTIONS = yaml.safe_load((PROJECT_ROOT / "tests/data/questions_real.yml").read_text())
+_QUESTIONS_DEV = {source["id"] for source in _QUESTIONS["sources"] if source["split"] == "dev"}
+MESSAGES = (
+    CHAT_MESSAGES
+    + [s["text"] for s in _REAL["statements"] if s["source"] in _DEV]
+    + [q["text"] for q in _QUESTIONS["questions"] if q["source"] in _QUESTIONS_DEV]
+)
+VARIANTS = {
+    "baseline": (
+        "without the concern judgement nor the answer check (baseline)",
+        {"HEAR_CONCERNS": "false", "CHECK_ANSWERS": "false"},
+    ),
+    "concerns": (
+        "with the concern judgement",
+        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "false"},
+    ),
+    "answers": (
+        "with the concern judgement and the answer relevance check",
+        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "true"},
+    ),
+}
 
 
 def free_port() -> int:
@@ -185,10 +207,10 @@ async def running_stack(
             await server.stop()
 
 
-async def measure(users: int, turns: int, *, hear: bool) -> dict[str, dict[str, float]]:
-    """One full measure with the concern judgement on or off; prints it, returns the p95s."""
-    name = "with the concern judgement" if hear else "without the concern judgement (baseline)"
-    async with running_stack({"HEAR_CONCERNS": "true" if hear else "false"}) as stack:
+async def measure(users: int, turns: int, *, variant: str) -> dict[str, dict[str, float]]:
+    """One full measure of a variant (`VARIANTS`); prints it, returns the percentiles."""
+    name, env = VARIANTS[variant]
+    async with running_stack(env) as stack:
         web_url, model = stack.web_url, stack.model
         await conversations(web_url, users=4, turns=5, think=(0, 0))  # warm-up
         floor_samples = await parse_floor(stack.rasa_url, stack.rasa_token, 300)
@@ -223,13 +245,17 @@ async def measure(users: int, turns: int, *, hear: bool) -> dict[str, dict[str, 
 
 
 async def main(users: int, turns: int) -> None:
-    without = await measure(users, turns, hear=False)
-    with_ = await measure(users, turns, hear=True)
-    print("\nCost of the concern judgement (same messages, same run):")
-    for pace in ("typing", "hurried", "saturation"):
-        before, after = without[pace]["p95"], with_[pace]["p95"]
-        print(f"  {pace:<11} p95 {before:6.1f} ms -> {after:6.1f} ms  ({after - before:+.1f} ms, "
-              f"{after / before:.2f}x)")  # fmt: skip
+    measured = {variant: await measure(users, turns, variant=variant) for variant in VARIANTS}
+    for what, before_variant, after_variant in (
+        ("the concern judgement", "baseline", "concerns"),
+        ("the answer relevance check", "concerns", "answers"),
+    ):
+        print(f"\nCost of {what} (same messages, same run):")
+        for pace in ("typing", "hurried", "saturation"):
+            before = measured[before_variant][pace]["p95"]
+            after = measured[after_variant][pace]["p95"]
+            print(f"  {pace:<11} p95 {before:6.1f} ms -> {after:6.1f} ms  "
+                  f"({after - before:+.1f} ms, {after / before:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
