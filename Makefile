@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test test-fast lint format typecheck validate train bench bench-channels bench-export bench-perception bench-reader clean
+.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-export bench-perception bench-reader clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -20,6 +20,7 @@ help:
 	@echo "make parse  read messages on stdin, print language/intent/confidence as JSON lines"
 	@echo "make bench  measure turn latency against the real Rasa server"
 	@echo "make train  train the Rasa model if the training data changed"
+	@echo "make documents  write the demo project's PDF documents again from their text"
 
 $(UV):
 	@command -v python3 >/dev/null || { echo "python3 is needed to bootstrap uv: install Python 3.11 or newer."; exit 1; }
@@ -62,6 +63,9 @@ validate: setup
 # The concern judgement (when its examples changed), then the Rasa model (when its data changed).
 train: setup
 	.venv/bin/bot train
+
+documents: .venv/.synced
+	.venv/bin/python scripts/make_documents.py
 
 # The tests also run on a throw-away PostgreSQL server (scripts/test-postgres.sh), unless
 # TEST_POSTGRES_URL points to one of yours; without PostgreSQL those cases are skipped. A server
