@@ -78,5 +78,6 @@ def test_an_incomplete_knowledge_base_is_refused(tmp_path: Path, mutation, messa
     mutation(data)
     broken = tmp_path / "kb.yml"
     broken.write_text(yaml.safe_dump(data, allow_unicode=True))
+    (tmp_path / "documents").symlink_to(KB.parent / "documents")  # the files it lists
     with pytest.raises(KnowledgeBaseError, match=message):
         load_knowledge_base(broken)

@@ -611,6 +611,7 @@ def test_a_wrong_update_topic_in_the_knowledge_base_is_refused_in_one_sentence(
     change(raw["update_topics"])
     edited = tmp_path / "project.yml"
     edited.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "documents").symlink_to(KNOWLEDGE_BASE.parent / "documents")
     with pytest.raises(KnowledgeBaseError) as refused:
         load_knowledge_base(edited)
     assert str(refused.value) == sentence
@@ -621,4 +622,5 @@ def test_a_knowledge_base_without_update_topics_still_loads(tmp_path: Path) -> N
     del raw["update_topics"]
     edited = tmp_path / "project.yml"
     edited.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "documents").symlink_to(KNOWLEDGE_BASE.parent / "documents")
     assert load_knowledge_base(edited).update_topics == ()
