@@ -10,6 +10,10 @@ _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]"
 )
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+# An email address in a citizen's words. It starts only where a word starts and every part is
+# bounded (RFC 5321's lengths), so a long run of letters without "@" costs one try, not one per
+# letter (unbounded, 20,000 digits took two seconds).
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
 def clean_text(text: str) -> str:

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from bot.channels.outbound import send_to_conversation
 from bot.core.phrases import OUTCOME_NAMES, say
-from bot.core.text import fold, words
+from bot.core.text import MAX_ENGINE_CHARS, fold, words
 from bot.register.deadlines import BusinessCalendar
 from bot.register.filters import ConcernFilter
 from bot.storage import repository
@@ -100,15 +100,17 @@ _CONFIDENTIAL = re.compile(
     r"\b(confidenti\w*|anonym\w*|en prive|keep (this|it) private|ne (le )?dites a personne|"
     r"sans (divulguer|mon nom)|don'?t (share|tell)|do not (share|tell))"
 )
-_NAME = r"(?:[A-ZÀ-Ý][\w'-]*|\d+[A-Za-z]?)"
+# Every part of a place name is bounded: an unbounded `[\w'-]*` made "A-A-A-..." (9,000 times)
+# backtrack from every letter, stalling the turn for seconds (quadratic).
+_NAME = r"(?:[A-ZÀ-Ý][\w'-]{0,30}|\d{1,6}[A-Za-z]?)"
 _PLACE = re.compile(
     # French order: "rang Saint-Joseph", "chemin du Lac-Vert", "lot 12"
     r"\b((?i:chemin|ch\.|rang|route|rte|rue|boulevard|boul\.|mont[ée]e|avenue|av\.|lac|"
     r"rivi[èe]re|ruisseau|lot|concession)"
-    r"(?:\s+(?i:du|de la|de l'|des|de|d'|la|le|no\.?|n°))?"
-    rf"(?:\s+{_NAME}){{1,4}})"
+    r"(?:\s{1,3}(?i:du|de la|de l'|des|de|d'|la|le|no\.?|n°))?"
+    rf"(?:\s{{1,3}}{_NAME}){{1,4}})"
     # English order: "Miller Road", "Lake Memphremagog"
-    rf"|\b((?:[A-Z][\w'-]*\s+){{1,3}}(?:Road|Rd\.?|Street|St\.|Avenue|Lake|River|Creek)\b)"
+    rf"|\b((?:[A-Z][\w'-]{{0,30}}\s{{1,3}}){{1,3}}(?:Road|Rd\.?|Street|St\.|Avenue|Lake|River|Creek)\b)"
 )
 
 
@@ -602,7 +604,7 @@ class Register:
 
 def find_place(text: str) -> str | None:
     """A place the citizen names ("rang Saint-Joseph", "chemin du Lac-Vert", "Miller Road")."""
-    match = _PLACE.search(text)
+    match = _PLACE.search(text[:MAX_ENGINE_CHARS])
     if match is None:
         return None
     return (match.group(1) or match.group(2)).strip(" ,.;")
@@ -625,15 +627,16 @@ def severity_of(text: str, category: str) -> str:
     return "medium"
 
 
+_FOLLOW_UPS = (
+    ("withdraw", re.compile(r"\b(retire|retirer|retirez|withdraw|annule|annuler|cancel)\b")),
+    ("appeal", re.compile(r"\b(appel|conteste|contester|appeal|reopen|rouvrir|reouvrir)\b")),
+    ("accept", re.compile(r"\b(accepte|accepter|satisfait|satisfaite|accept|satisfied)\b")),
+)
+
+
 def _follow_up_action(text: str) -> str | None:
     folded = fold(text)
-    if re.search(r"\b(retire|retirer|retirez|withdraw|annule|annuler|cancel)\b", folded):
-        return "withdraw"
-    if re.search(r"\b(appel|conteste|contester|appeal|reopen|rouvrir|reouvrir)\b", folded):
-        return "appeal"
-    if re.search(r"\b(accepte|accepter|satisfait|satisfaite|accept|satisfied)\b", folded):
-        return "accept"
-    return None
+    return next((action for action, words in _FOLLOW_UPS if words.search(folded)), None)
 
 
 def _deadline(concern: Concern, which: str) -> date:
