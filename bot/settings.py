@@ -365,8 +365,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_webhook_secret(cls, value: object) -> object:
         value = cls._refuse_placeholder_secret(value)
-        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
-            raise ValueError("may only hold letters, digits, _ and - (at most 256)")
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+            # Telegram accepts 1 character; a secret that short is guessed by anyone.
+            raise ValueError(
+                "must be 16 to 256 letters, digits, _ or - (e.g. `openssl rand -hex 32`)"
+            )
         return value
 
     @field_validator("default_language", "log_level", mode="before")

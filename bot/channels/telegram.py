@@ -358,12 +358,14 @@ class TelegramChannel(ChatChannel):
             request: Request,
             secret: str | None = Header(default=None, alias="X-Telegram-Bot-Api-Secret-Token"),
         ) -> dict[str, bool]:
-            if secret is None or not hmac.compare_digest(secret, self._webhook_secret):
+            # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
+            given = (secret or "").encode("utf-8", "surrogateescape")
+            if not secret or not hmac.compare_digest(given, self._webhook_secret.encode()):
                 raise HTTPException(status_code=403, detail="wrong secret token")
             try:
                 payload = await request.json()
                 int(payload["update_id"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise HTTPException(status_code=400, detail="not a Telegram update") from exc
             # Stored and committed before answering: a failure here answers 500 and Telegram
             # delivers the update again.

@@ -10,6 +10,7 @@ for a person. Nothing here knows about Telegram, Discord, HTTP or Rasa.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import weakref
@@ -22,7 +23,7 @@ from bot.answering.relevance import AnswerChoice, GuardedAnswerer
 from bot.core.commands import COMMAND_NAMES, command_list
 from bot.core.language import LanguageDetector, LanguageGuess
 from bot.core.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
-from bot.core.text import clean_text, for_engine
+from bot.core.text import clean_text, for_engine, valid_text
 from bot.core.types import (
     Attachment,
     Choice,
@@ -153,6 +154,7 @@ class ConversationCore:
         A message whose `external_id` was handled before gets its stored replies back
         (`replayed`), so a platform's redelivery is never answered twice.
         """
+        message = _valid(message)
         async with self._lock(message):
             return await self._handle(message)
 
@@ -163,6 +165,7 @@ class ConversationCore:
 
         The command and its answer are stored like any exchange; no dialogue engine is needed.
         """
+        message = _valid(message)
         async with self._lock(message):
             return self._command(message, name.lower(), (argument or "").strip().lower())
 
@@ -983,3 +986,20 @@ def _required_id(value: int | None) -> int:
     if value is None:
         raise RuntimeError("a stored row has no id")
     return value
+
+
+def _valid(message: IncomingMessage) -> IncomingMessage:
+    """The message with text every storage can hold (a lone surrogate would fail to store and
+    lose it)."""
+    text = valid_text(message.text)
+    conversation_key = valid_text(message.conversation_key)
+    sender_key = valid_text(message.sender_key)
+    if (text, conversation_key, sender_key) == (
+        message.text,
+        message.conversation_key,
+        message.sender_key,
+    ):
+        return message
+    return dataclasses.replace(
+        message, text=text, conversation_key=conversation_key, sender_key=sender_key
+    )

@@ -16,6 +16,15 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """The text with any lone surrogate (which JSON can carry but UTF-8 cannot store) replaced by
+    U+FFFD, so that a malformed message is stored and answered like any other."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def clean_text(text: str) -> str:
     """Normalises a citizen's message: NFC, control characters removed, spaces folded."""
     text = unicodedata.normalize("NFC", text)

@@ -9,12 +9,14 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Engine
 
 from bot.core.conversation import ConversationCore
+from bot.core.text import valid_text
 from bot.core.types import IncomingMessage
 from bot.desk.service import Desk
 from bot.desk.web import DeskSection, desk_router
@@ -35,11 +37,17 @@ class Notice(BaseModel):
     text: str
 
 
+def _valid_if_text(value: object) -> object:
+    return valid_text(value) if isinstance(value, str) else value
+
+
 class ChatRequest(BaseModel):
     """A message typed in the web chat."""
 
     conversation: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
-    text: str = Field(max_length=MAX_MESSAGE_CHARS)
+    # A lone surrogate (valid JSON, not valid text) is replaced, not refused: the message is
+    # stored and answered like any other.
+    text: Annotated[str, BeforeValidator(_valid_if_text)] = Field(max_length=MAX_MESSAGE_CHARS)
     language: Literal["fr", "en"] | None = None
 
 
@@ -87,6 +95,17 @@ def create_app(
     the server is reached from another machine, where it must sit behind HTTPS.
     """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Where and why, never the input itself: it may be a citizen's words (or bytes that do
+        # not even encode, which used to turn a 422 into a 500).
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if desk is not None:
         if database is None:
@@ -164,7 +183,7 @@ def create_app(
                 raise HTTPException(status_code=401, detail="invalid action token")
         try:
             payload = await request.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise HTTPException(status_code=400, detail="the body is not JSON") from exc
         if not isinstance(payload, dict):
             raise HTTPException(status_code=400, detail="the body is not a JSON object")
