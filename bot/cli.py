@@ -26,7 +26,7 @@ from bot.app import (
 )
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
-from bot.core.text import clean_text, for_engine
+from bot.core.text import clean_text, for_engine, without_secrets
 from bot.core.types import Interpretation
 from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
@@ -52,6 +52,14 @@ from bot.updates import cli as updates_cli
 logger = logging.getLogger("bot")
 
 
+class _WithoutSecrets(logging.Formatter):
+    """Masks URL passwords and `token=`-like query values in every line logged, tracebacks
+    included (an HTTP error's text carries the URL it failed on, Rasa's `?token=` with it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return without_secrets(super().format(record))
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level,
@@ -59,6 +67,10 @@ def _configure_logging(level: str) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(
+            _WithoutSecrets("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
     for noisy in ("httpx", "httpcore", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

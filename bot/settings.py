@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.core.text import without_secrets
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = ("fr", "en")
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "xxx", "todo", "your-token-here"}
@@ -457,7 +459,7 @@ def load_settings(**overrides: object) -> Settings:
         given = error.get("input")
         secret = any(word in name for word in ("TOKEN", "SECRET", "PASSWORD"))
         hidden = secret or isinstance(given, dict) or given is None
-        shown = "" if hidden else f" (got {given!r})"
+        shown = "" if hidden else f" (got {without_secrets(str(given))!r})"
         if not location:
             raise SettingsError(f"Invalid settings: {message}.") from exc
         raise SettingsError(f"Setting {name} is invalid: {message}{shown}.") from exc

@@ -55,3 +55,13 @@ def for_engine(text: str) -> str:
 def capitalised(text: str) -> str:
     """`text` with its first letter in capitals (the rest as it is: "km", "CO2" stay so)."""
     return text[:1].upper() + text[1:]
+
+
+_URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]{0,256}):[^/@\s]{0,256}@")
+_QUERY_SECRET = re.compile(r"(?i)\b(token|secret|password|api_key|key)=[^&\s'\"]{1,512}")
+
+
+def without_secrets(text: str) -> str:
+    """`text` with the password of any URL (`postgresql://user:***@host`) and the values of
+    `token=`, `secret=`, `password=` and `key=` query parameters masked."""
+    return _QUERY_SECRET.sub(r"\1=***", _URL_PASSWORD.sub(r"\1:***@", text))

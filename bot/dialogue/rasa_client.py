@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.core.text import without_secrets
 from bot.core.types import Interpretation
 from bot.dialogue.engine import (
     DialogueEngine,
@@ -77,7 +78,7 @@ class RasaEngine(DialogueEngine):
             latest = response.json().get("latest_message")
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             # The answer is already there; only the record of what was understood is missing.
-            logger.warning("could not read what Rasa understood (%r)", exc)
+            logger.warning("could not read what Rasa understood (%s)", without_secrets(repr(exc)))
             return None
         return interpretation_from_parse(latest) if isinstance(latest, dict) else None
 
@@ -119,6 +120,8 @@ class RasaEngine(DialogueEngine):
                 f"Rasa answered {exc.response.status_code} on {path}"
             ) from exc
         except httpx.HTTPError as exc:
-            raise DialogueUnavailable(f"Rasa unreachable at {self.base_url}: {exc!r}") from exc
+            raise DialogueUnavailable(
+                f"Rasa unreachable at {self.base_url}: {without_secrets(repr(exc))}"
+            ) from exc
         except ValueError as exc:
             raise DialogueUnavailable(f"Rasa returned invalid JSON on {path}") from exc
