@@ -237,6 +237,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             database=database,
             desk_session_hours=settings.desk_session_hours,
             secure_cookies=settings.desk_cookies_secure,
+            trusted_proxies=settings.trusted_proxies,
             desk_sections=[
                 news_section(
                     UpdateService(

@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import io
 import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from bot.answering.relevance import GuardedAnswerer, ModelAnswerer
@@ -26,7 +28,7 @@ from bot.app import (
 )
 from bot.core.categories import ConcernCategorizer
 from bot.core.language import LanguageDetector
-from bot.core.text import clean_text, for_engine, without_secrets
+from bot.core.text import clean_text, for_engine, for_terminal, without_secrets
 from bot.core.types import Interpretation
 from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
@@ -249,8 +251,41 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ForTerminal(io.TextIOBase):
+    """Standard output with citizens' words made harmless for a terminal (`for_terminal`): an
+    escape sequence in a concern must not recolour, retitle or rewrite a staff member's screen.
+    Exports written to standard output go through `buffer`, untouched."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(for_terminal(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    @property
+    def buffer(self) -> Any:
+        return getattr(self._stream, "buffer", None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bot` command."""
+    stdout = sys.stdout
+    sys.stdout = cast(TextIO, _ForTerminal(stdout))
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -258,6 +293,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    if args.command in ("run", "chat") and settings.action_token is None:
+        # With its own Rasa server (RASA_URL) the action endpoint would accept anyone: fake
+        # concerns, handoffs, erasures.
+        print(
+            "ACTION_TOKEN is required with RASA_URL: set the same secret in Rasa's endpoints.yml "
+            "(action_endpoint.token) and in ACTION_TOKEN.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.command == "run":
             asyncio.run(_run(settings))

@@ -7,6 +7,7 @@ sentence that names the variable (see `load_settings`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from datetime import date
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
     )
     extra_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
         default=(), description="Other days off of the team, YYYY-MM-DD separated by commas."
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses of the reverse proxies in front of the web server, separated by "
+        "commas: only from them is X-Forwarded-For believed (for the login throttle).",
     )
     hear_concerns: bool = Field(
         default=True,
@@ -306,6 +312,19 @@ class Settings(BaseSettings):
             if not all(part.isdigit() for part in parts):
                 raise ValueError("must be numeric ids separated by commas")
             return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            for address in value:
+                try:
+                    ipaddress.ip_address(str(address))
+                except ValueError as exc:
+                    raise ValueError(f"{address!r} is not an IP address") from exc
         return value
 
     @field_validator("extra_holidays", mode="before")

@@ -113,6 +113,17 @@ async def test_a_missing_rasa_runtime_is_named(tmp_path: Path) -> None:
     assert "make setup" in err
 
 
+async def test_with_its_own_rasa_server_it_refuses_to_run_without_an_action_token(
+    tmp_path: Path,
+) -> None:
+    code, _, err = await run_bot(
+        "run",
+        env={"RASA_URL": "http://127.0.0.1:9", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+    )
+    assert code == 2
+    assert err.strip().startswith("ACTION_TOKEN is required with RASA_URL")
+
+
 async def test_a_taken_port_is_named(tmp_path: Path) -> None:
     import socket
 
@@ -123,7 +134,7 @@ async def test_a_taken_port_is_named(tmp_path: Path) -> None:
         code, _, err = await run_bot(
             "run",
             env={"WEB_PORT": str(port), "RASA_URL": "http://127.0.0.1:9", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
-                 "LOG_LEVEL": "WARNING"},
+                 "LOG_LEVEL": "WARNING", "ACTION_TOKEN": "a-long-enough-action-token"},
         )  # fmt: skip
     assert code == 1
     assert (

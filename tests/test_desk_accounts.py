@@ -356,7 +356,7 @@ class Clock:
         self.now += minutes * 60
 
 
-def test_five_failures_lock_a_username_and_an_address_for_fifteen_minutes() -> None:
+def test_five_failures_lock_a_username_at_an_address_for_fifteen_minutes() -> None:
     clock = Clock()
     throttle = LoginThrottle(clock=clock)
     for _ in range(4):
@@ -366,9 +366,10 @@ def test_five_failures_lock_a_username_and_an_address_for_fifteen_minutes() -> N
     throttle.failed(username="Marie", client="10.0.0.7")
     assert not throttle.allowed(username="marie", client="10.0.0.7")
     assert throttle.retry_after(username="marie", client="10.0.0.7") == 15 * 60
-    assert not throttle.allowed(username="MARIE", client="10.9.9.9")  # per username
-    assert not throttle.allowed(username="jean", client="10.0.0.7")  # per address
-    assert throttle.allowed(username="jean", client="10.9.9.9")
+    # Neither the account elsewhere nor the address for a colleague is locked by five failures:
+    # a guesser cannot lock an account, nor a typo lock a whole office behind one address.
+    assert throttle.allowed(username="MARIE", client="10.9.9.9")
+    assert throttle.allowed(username="jean", client="10.0.0.7")
     clock.advance(14)
     assert not throttle.allowed(username="marie", client="10.0.0.7")
     assert throttle.retry_after(username="marie", client="10.0.0.7") == 60
@@ -376,6 +377,17 @@ def test_five_failures_lock_a_username_and_an_address_for_fifteen_minutes() -> N
     assert throttle.allowed(username="marie", client="10.0.0.7")
     throttle.failed(username="marie", client="10.0.0.7")
     assert throttle.allowed(username="marie", client="10.0.0.7")  # counting starts afresh
+
+
+def test_many_failures_lock_an_address_and_an_account_everywhere() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    for number in range(30):  # one machine trying thirty accounts
+        throttle.failed(username=f"guess{number}", client="10.0.0.66")
+    assert not throttle.allowed(username="jean", client="10.0.0.66")
+    for number in range(50):  # fifty machines trying one account
+        throttle.failed(username="marie", client=f"10.1.0.{number}")
+    assert not throttle.allowed(username="marie", client="10.2.0.1")
 
 
 def test_failures_older_than_the_window_do_not_count() -> None:
@@ -409,6 +421,19 @@ def test_the_throttle_does_not_grow_without_bound() -> None:
     for _ in range(5):
         throttle.failed(username="marie", client=None)
     assert not throttle.allowed(username="marie", client=None)
+    throttle.failed(username="x" * 100_000, client=None)
+    assert all(len("".join(key)) < 200 for key in throttle._entries)  # names are cut
+
+
+def test_attempts_are_counted_when_they_begin() -> None:
+    """Forty concurrent wrong passwords: only the first five are checked (finding 5)."""
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    begun = [throttle.begin(username="marie", client="10.0.0.7") for _ in range(40)]
+    assert begun.count(0.0) == 5
+    for _ in range(5):
+        throttle.failed(username="marie", client="10.0.0.7")
+    assert throttle.retry_after(username="marie", client="10.0.0.7") == 15 * 60
 
 
 # --- bot staff ------------------------------------------------------------------------------

@@ -25,6 +25,17 @@ def valid_text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+# What a terminal would obey rather than show: escape sequences (ESC), carriage returns that
+# overwrite a line, other C0/C1 controls, and bidirectional overrides that reorder it.
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str) -> str:
+    """`text` safe to print on a staff member's terminal: control characters are shown as
+    U+FFFD instead of being obeyed (line breaks and tabs are kept)."""
+    return _TERMINAL_CONTROL.sub("\ufffd", text)
+
+
 def clean_text(text: str) -> str:
     """Normalises a citizen's message: NFC, control characters removed, spaces folded."""
     text = unicodedata.normalize("NFC", text)

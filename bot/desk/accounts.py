@@ -355,31 +355,50 @@ def csrf_ok(expected: str, given: str | None) -> bool:
 class _Failures:
     times: deque[float] = field(default_factory=deque)
     locked_until: float = 0.0
+    pending: int = 0  # attempts being checked right now (Argon2 takes a while)
+
+
+# Usernames are keys in memory: longer ones are cut (no account has a name that long).
+USERNAME_KEY_CHARS = 64
 
 
 class LoginThrottle:
-    """Refuses logins for a while after repeated failures, per username and per client.
+    """Refuses logins for a while after repeated failures, atomically.
 
-    After `max_failures` failures within `window` for one username (or from one client
-    address), logins for it are refused for `lockout`. A success clears the counters of its
-    username and client. The state lives in memory: one instance per web application.
+    Three counters, each with its own limit of failures within `window`, lock for `lockout`:
+    - an account from one client address (`max_failures`, 5): a guesser at one machine;
+    - one client address, whatever the account (`max_client_failures`, 30): one machine trying
+      many accounts, set high enough that a whole office behind one address is not locked out
+      by a few mistyped passwords;
+    - one account, whatever the address (`max_account_failures`, 50): guessing spread over many
+      machines, set high enough that anyone knowing a username cannot lock it with a few tries.
+    An attempt is counted when it begins (`begin`), before the slow password check, so that
+    concurrent attempts cannot all slip under the limit. A success clears the counters of its
+    account and address. The state lives in memory: one instance per web application.
     """
 
     def __init__(
         self,
         *,
         max_failures: int = 5,
+        max_client_failures: int = 30,
+        max_account_failures: int = 50,
         window: timedelta = timedelta(minutes=15),
         lockout: timedelta = timedelta(minutes=15),
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
     ) -> None:
         self.max_failures = max_failures
+        self._limits = {
+            "pair": max_failures,
+            "client": max_client_failures,
+            "user": max_account_failures,
+        }
         self.window = window.total_seconds()
         self.lockout = lockout.total_seconds()
         self._clock = clock
         self._max_entries = max_entries
-        self._entries: dict[tuple[str, str], _Failures] = {}
+        self._entries: dict[tuple[str, ...], _Failures] = {}
         # Sync routes of the web app run in a thread pool.
         self._lock = threading.Lock()
 
@@ -387,29 +406,39 @@ class LoginThrottle:
         """Seconds before this username from this client may try again; 0 when it may now."""
         now = self._clock()
         with self._lock:
-            waits = [
-                entry.locked_until - now
-                for key in self._keys(username, client)
-                if (entry := self._entries.get(key)) is not None
-            ]
-        return max([0.0, *waits])
+            return self._wait(now, self._keys(username, client))
 
     def allowed(self, *, username: str, client: str | None) -> bool:
         """Whether a login of this username from this client may be tried now."""
         return self.retry_after(username=username, client=client) == 0.0
 
+    def begin(self, *, username: str, client: str | None) -> float:
+        """Counts an attempt that is about to be checked; returns 0 when it may go on (then call
+        `failed` or `succeeded`), else the seconds to wait (nothing is counted)."""
+        now = self._clock()
+        keys = self._keys(username, client)
+        with self._lock:
+            wait = self._wait(now, keys)
+            if wait > 0:
+                return wait
+            if len(self._entries) >= self._max_entries:
+                self._forget_stale(now)
+            for key in keys:
+                self._entries.setdefault(key, _Failures()).pending += 1
+            return 0.0
+
     def failed(self, *, username: str, client: str | None) -> None:
-        """Counts a failed login."""
+        """Counts a failed login (begun with `begin`, or not)."""
         now = self._clock()
         with self._lock:
             if len(self._entries) >= self._max_entries:
                 self._forget_stale(now)
             for key in self._keys(username, client):
                 entry = self._entries.setdefault(key, _Failures())
-                while entry.times and entry.times[0] <= now - self.window:
-                    entry.times.popleft()
+                entry.pending = max(0, entry.pending - 1)
+                self._expire(entry, now)
                 entry.times.append(now)
-                if len(entry.times) >= self.max_failures:
+                if len(entry.times) >= self._limits[key[0]]:
                     entry.locked_until = now + self.lockout
                     entry.times.clear()
 
@@ -419,9 +448,29 @@ class LoginThrottle:
             for key in self._keys(username, client):
                 self._entries.pop(key, None)
 
+    def _wait(self, now: float, keys: list[tuple[str, ...]]) -> float:
+        waits = [0.0]
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            if entry.locked_until > now:
+                waits.append(entry.locked_until - now)
+                continue
+            self._expire(entry, now)
+            if len(entry.times) + entry.pending >= self._limits[key[0]]:
+                # The limit would be reached by attempts still being checked: wait for them.
+                waits.append(1.0)
+        return max(waits)
+
+    def _expire(self, entry: _Failures, now: float) -> None:
+        while entry.times and entry.times[0] <= now - self.window:
+            entry.times.popleft()
+
     @staticmethod
-    def _keys(username: str, client: str | None) -> list[tuple[str, str]]:
-        keys = [("user", username.strip().lower())]
+    def _keys(username: str, client: str | None) -> list[tuple[str, ...]]:
+        user = username.strip().lower()[:USERNAME_KEY_CHARS]
+        keys: list[tuple[str, ...]] = [("user", user), ("pair", user, client or "")]
         if client:
             keys.append(("client", client))
         return keys
@@ -431,6 +480,7 @@ class LoginThrottle:
             key
             for key, entry in self._entries.items()
             if entry.locked_until <= now
+            and entry.pending == 0
             and (not entry.times or entry.times[-1] <= now - self.window)
         ]
         for key in stale:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -367,6 +367,21 @@ DeskSection = Callable[[APIRouter, DeskPages], None]
 # --- the router ------------------------------------------------------------------------------
 
 
+def client_address(request: Request, trusted_proxies: Collection[str]) -> str | None:
+    """The address a request came from. Behind a reverse proxy listed in `trusted_proxies`, the
+    last address of `X-Forwarded-For` that is not itself a trusted proxy (the header's earlier
+    entries are whatever the client wrote); from anyone else, the header is ignored."""
+    peer = request.client.host if request.client else None
+    if peer is None or peer not in trusted_proxies:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [hop.strip() for hop in forwarded.split(",")[-16:] if hop.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop[:64]
+    return peer
+
+
 def desk_router(
     *,
     desk: Desk,
@@ -375,6 +390,7 @@ def desk_router(
     session_hours: int,
     secure_cookies: bool,
     sections: Iterable[DeskSection] = (),
+    trusted_proxies: Collection[str] = (),
 ) -> APIRouter:
     """The web desk's pages, forms and live updates, all under ``/desk``.
 
@@ -475,14 +491,15 @@ def desk_router(
     @router.post("/desk/login")
     async def log_in(
         request: Request,
-        username: Annotated[str, Form()] = "",
+        username: Annotated[str, Form(max_length=256)] = "",
         password: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf):
             return login_page(request, error=EXPIRED_FORM, status_code=403)
-        client = request.client.host if request.client else None
-        wait = throttle.retry_after(username=username, client=client)
+        client = client_address(request, trusted_proxies)
+        # Counted before the slow check: concurrent attempts cannot all slip under the limit.
+        wait = throttle.begin(username=username, client=client)
         if wait > 0:
             minutes = max(1, round(wait / 60))
             return login_page(
@@ -517,7 +534,7 @@ def desk_router(
     @router.post("/desk/logout")
     async def log_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
         me = posting(request, csrf)
-        client = request.client.host if request.client else None
+        client = client_address(request, trusted_proxies)
         with accounts_session() as session:
             close_session(session=session, token=me.token, client=client)
         flashes.take(me.session_id)

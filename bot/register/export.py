@@ -107,8 +107,9 @@ def _finite(value: float | None) -> float | None:
 
 
 def neutralise(text: str) -> str:
-    """`text` made safe for a spreadsheet: prefixed with `'` when it could start a formula."""
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+    """`text` made safe for a spreadsheet: prefixed with `'` when it could start a formula,
+    also after leading spaces or line breaks (spreadsheets skip them: " =cmd", "\n=cmd")."""
+    return "'" + text if text.lstrip(" \n\u00a0\u3000")[:1] in FORMULA_STARTS else text
 
 
 # ---------------------------------------------------------------------------------------------

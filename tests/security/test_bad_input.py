@@ -72,6 +72,30 @@ async def test_absurdly_nested_json_on_the_action_endpoint_is_refused(
     assert answer.status_code == 400
 
 
+async def test_without_a_token_the_action_endpoint_answers_nobody(
+    core: ConversationCore, fake_dialogue: FakeDialogue, database: Engine, knowledge: KnowledgeBase
+) -> None:
+    actions = ActionServer(
+        engine=database,
+        knowledge=knowledge,
+        register=Register(engine=database, calendar=BusinessCalendar()),
+        languages=("fr", "en"),
+        default_language="fr",
+    )
+    app = create_app(
+        core=core, actions=actions, dialogue=fake_dialogue, knowledge=knowledge, action_token=None
+    )
+    server, task, port = await serve_http(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            anyone = await client.post("/actions/webhook", json={"next_action": "action_forget_me"})
+            odd = await client.post("/actions/webhook?token=é", json={})
+    finally:
+        server.should_exit = True
+        await task
+    assert (anyone.status_code, odd.status_code) == (401, 401)
+
+
 async def test_the_telegram_webhook_refuses_odd_secrets_and_nested_json(
     database: Engine, core: ConversationCore
 ) -> None:

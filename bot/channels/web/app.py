@@ -87,6 +87,7 @@ def create_app(
     desk_session_hours: int = 12,
     secure_cookies: bool = False,
     desk_sections: Sequence[DeskSection] = (),
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
@@ -118,6 +119,7 @@ def create_app(
                 session_hours=desk_session_hours,
                 secure_cookies=secure_cookies,
                 sections=desk_sections,
+                trusted_proxies=trusted_proxies,
             )
         )
 
@@ -177,10 +179,11 @@ def create_app(
 
     @app.post("/actions/webhook", include_in_schema=False)
     async def action_webhook(request: Request) -> JSONResponse:
-        if action_token is not None:
-            given = request.query_params.get("token", "")
-            if not hmac.compare_digest(given.encode(), action_token.encode()):
-                raise HTTPException(status_code=401, detail="invalid action token")
+        # Without a token the endpoint answers nobody: anyone could otherwise record concerns,
+        # open handoffs or erase a conversation whose id they know.
+        given = request.query_params.get("token", "").encode("utf-8", "surrogateescape")
+        if action_token is None or not hmac.compare_digest(given, action_token.encode()):
+            raise HTTPException(status_code=401, detail="invalid action token")
         try:
             payload = await request.json()
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
