@@ -112,18 +112,19 @@ async def conversations(
 
     async def citizen(client: httpx.AsyncClient, index: int) -> None:
         nonlocal failures
-        conversation = f"bench-{index}-{secrets.token_hex(4)}"
+        conversation: str | None = None  # issued by the server with the first answer
         for turn in range(turns):
             if think[1] > 0:
                 await asyncio.sleep(rng.uniform(*think))
             text = messages[(index * turns + turn) % len(messages)]
+            sent = {"text": text} | ({"conversation": conversation} if conversation else {})
             started = time.perf_counter()
-            response = await client.post(
-                "/api/messages", json={"conversation": conversation, "text": text}
-            )
+            response = await client.post("/api/messages", json=sent)
             samples.append(time.perf_counter() - started)
             if response.status_code != 200 or not response.json()["answered"]:
                 failures += 1
+            else:
+                conversation = response.json()["conversation"]
 
     limits = httpx.Limits(max_connections=users * 2)
     async with httpx.AsyncClient(base_url=web_url, timeout=60, limits=limits) as client:

@@ -24,6 +24,7 @@ from bot.channels.discord import DiscordChannel
 from bot.channels.identity import Pseudonyms
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web.app import create_app
+from bot.channels.web.conversations import WebConversations
 from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
@@ -95,6 +96,7 @@ class Assistant:
     channels: list[ChatChannel]
     channel_tasks: list[asyncio.Task[None]]
     desk: Desk
+    web_conversations: WebConversations
 
 
 class _Server(uvicorn.Server):
@@ -219,6 +221,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         channels = chat_channels(
             settings, core=core, database=database, desk=desk, listener=listener
         )
+        web_conversations = WebConversations(
+            Pseudonyms.for_installation(database, settings.pseudonym_secret)
+        )
         app = create_app(
             core=core,
             actions=actions,
@@ -238,6 +243,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             desk_session_hours=settings.desk_session_hours,
             secure_cookies=settings.desk_cookies_secure,
             trusted_proxies=settings.trusted_proxies,
+            conversations=web_conversations,
             desk_sections=[
                 news_section(
                     UpdateService(
@@ -276,6 +282,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             channels=channels,
             channel_tasks=channel_tasks,
             desk=desk,
+            web_conversations=web_conversations,
         )
     finally:
         for task in channel_tasks:

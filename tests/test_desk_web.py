@@ -35,13 +35,23 @@ from bot.storage.models import (
     StaffSession,
 )
 from tests.conftest import FakeDialogue
-from tests.support.desk import Stage, add_staff, client_for, csrf_of, desk_app, sign_in
+from tests.support.desk import (
+    WEB_IDS,
+    Stage,
+    add_staff,
+    client_for,
+    csrf_of,
+    desk_app,
+    sign_in,
+)
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"
 MARIE_PASSWORD = "lac-vert au printemps"
 LOUIS_PASSWORD = "rivière des prairies 7"
-CITIZEN = "browser-citizen-1"
+# The citizen's web conversation: the id its browser holds, and the pseudonym stored for it.
+CITIZEN_ID = WEB_IDS.issue()
+CITIZEN = WEB_IDS.key_of(CITIZEN_ID)
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
     "x-frame-options": "DENY",
@@ -368,7 +378,9 @@ async def test_claim_reply_note_and_hand_back_through_the_web(
         assert ("staff:web:marie", action) in actions
 
     # What the citizen's page fetches: the team's words, in order.
-    notices = (await web.get(f"/api/conversations/{CITIZEN}/notices")).json()
+    notices = (
+        await web.get("/api/conversation/notices", headers={"X-Conversation": CITIZEN_ID})
+    ).json()
     assert [n["text"] for n in notices] == [text for _, text in sent]
     # And the assistant is back.
     back = await stage.core.handle(citizen_says("Quand commencent les travaux ?"))

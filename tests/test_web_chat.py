@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from bot.app import serve_http
 from bot.channels.outbound import send_to_conversation
 from bot.channels.web.app import create_app
+from bot.channels.web.conversations import WebConversations
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer
 from bot.knowledge import load_knowledge_base
@@ -17,9 +19,11 @@ from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage import repository
+from bot.storage.models import Conversation
 from tests.conftest import FakeDialogue
 
 KB = load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
+WEB_IDS = WebConversations.ephemeral()
 
 
 @pytest.fixture
@@ -34,7 +38,12 @@ async def web(
         default_language="fr",
     )
     app = create_app(
-        core=core, actions=actions, dialogue=fake_dialogue, knowledge=KB, action_token="t"
+        core=core,
+        actions=actions,
+        dialogue=fake_dialogue,
+        knowledge=KB,
+        action_token="t",
+        conversations=WEB_IDS,
     )
     server, task, port = await serve_http(app, "127.0.0.1", 0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -63,7 +72,7 @@ async def test_the_introduction_says_it_is_a_bot(web: httpx.AsyncClient) -> None
 async def test_a_message_gets_replies(web: httpx.AsyncClient) -> None:
     answer = await web.post(
         "/api/messages",
-        json={"conversation": "browser-123", "text": "hello there, how are you doing?"},
+        json={"text": "hello there, how are you doing?"},
     )
     assert answer.status_code == 200
     body = answer.json()
@@ -73,22 +82,17 @@ async def test_a_message_gets_replies(web: httpx.AsyncClient) -> None:
 
 
 async def test_a_language_button_choice_is_honoured(web: httpx.AsyncClient) -> None:
-    body = (
-        await web.post(
-            "/api/messages", json={"conversation": "browser-456", "text": "ok", "language": "en"}
-        )
-    ).json()
+    body = (await web.post("/api/messages", json={"text": "ok", "language": "en"})).json()
     assert body["language"] == "en"
 
 
 @pytest.mark.parametrize(
     "payload",
     [
-        {"conversation": "x", "text": "hi"},  # conversation id too short
-        {"conversation": "<script>alert(1)</script>", "text": "hi"},
-        {"conversation": "browser-123", "text": "a" * 20_001},
-        {"conversation": "browser-123", "text": "hi", "language": "de"},
-        {"text": "hi"},
+        {"conversation": "x" * 129, "text": "hi"},  # conversation id too long
+        {"text": "a" * 20_001},
+        {"text": "hi", "language": "de"},
+        {"conversation": "browser-123"},
     ],
 )
 async def test_malformed_requests_are_refused_clearly(
@@ -112,26 +116,61 @@ async def test_health_reports_the_dialogue(
 
 
 async def test_the_conversation_comes_back_after_a_reload(web: httpx.AsyncClient) -> None:
-    await web.post(
-        "/api/messages", json={"conversation": "browser-789", "text": "hello there, are you a bot?"}
+    first = await web.post("/api/messages", json={"text": "hello there, are you a bot?"})
+    conversation = first.json()["conversation"]
+    again = await web.post(
+        "/api/messages", json={"conversation": conversation, "text": "and who made you?"}
     )
-    history = (await web.get("/api/conversations/browser-789/messages")).json()
+    assert again.json()["conversation"] == conversation  # the same conversation goes on
+    history = (
+        await web.get("/api/conversation/messages", headers={"X-Conversation": conversation})
+    ).json()
     assert history == [
         {"from_citizen": True, "text": "hello there, are you a bot?"},
         {"from_citizen": False, "text": "echo[en]: hello there, are you a bot?"},
+        {"from_citizen": True, "text": "and who made you?"},
+        {"from_citizen": False, "text": "echo[en]: and who made you?"},
     ]
-    assert (await web.get("/api/conversations/browser-000/messages")).json() == []
-    assert (await web.get("/api/conversations/bad!id/messages")).status_code == 422
+    other = (await web.post("/api/messages", json={"text": "hello"})).json()["conversation"]
+    assert other != conversation
+
+
+async def test_a_conversation_id_the_server_did_not_issue_is_never_honoured(
+    web: httpx.AsyncClient, core: ConversationCore
+) -> None:
+    """Finding 3 of the hardening issue: the browser used to pick its id (`aaaaaaaa` was
+    accepted), and that bearer secret was stored, exported and used in URL paths."""
+    first = (await web.post("/api/messages", json={"text": "le bruit la nuit"})).json()
+    issued = first["conversation"]
+    forged = issued[:-2] + ("AA" if not issued.endswith("AA") else "BB")
+    for picked in ("aaaaaaaa", forged):
+        answer = await web.post("/api/messages", json={"conversation": picked, "text": "allo"})
+        assert answer.status_code == 200  # answered, in a new conversation
+        assert answer.json()["conversation"] not in (picked, issued)
+        history = await web.get("/api/conversation/messages", headers={"X-Conversation": picked})
+        assert history.status_code == 401
+    assert (await web.get("/api/conversation/messages")).status_code == 401
+    with core.session() as session:
+        stored = {c.external_id for c in session.exec(select(Conversation))}
+        citizens = {c.citizen_id for c in session.exec(select(Conversation))}
+    assert issued not in stored | citizens  # only its pseudonym is kept
+    assert WEB_IDS.key_of(issued) in stored
 
 
 async def test_a_team_answer_written_later_reaches_the_open_page(
     web: httpx.AsyncClient, core: ConversationCore
 ) -> None:
-    await web.post("/api/messages", json={"conversation": "browser-notices", "text": "Allo"})
-    assert (await web.get("/api/conversations/browser-notices/notices")).json() == []
+    conversation_id = (await web.post("/api/messages", json={"text": "Allo"})).json()[
+        "conversation"
+    ]
+    header = {"X-Conversation": conversation_id}
+    assert (await web.get("/api/conversation/notices", headers=header)).json() == []
     with core.session() as session:
         conversation = repository.get_or_create_conversation(
-            session=session, channel="web", external_id="browser-notices", citizen_id="x"
+            session=session,
+            channel="web",
+            external_id=WEB_IDS.key_of(conversation_id),
+            citizen_id="x",
         )
         send_to_conversation(
             session=session,
@@ -139,7 +178,7 @@ async def test_a_team_answer_written_later_reaches_the_open_page(
             texts=["Réponse de l'équipe du projet à votre préoccupation C-2026-0001 :"],
             language="fr",
         )
-    (notice,) = (await web.get("/api/conversations/browser-notices/notices")).json()
+    (notice,) = (await web.get("/api/conversation/notices", headers=header)).json()
     assert notice["text"].startswith("Réponse de l'équipe")
-    later = await web.get(f"/api/conversations/browser-notices/notices?after={notice['id']}")
+    later = await web.get(f"/api/conversation/notices?after={notice['id']}", headers=header)
     assert later.json() == []

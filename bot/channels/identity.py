@@ -37,6 +37,10 @@ class Pseudonyms:
             )
         return cls(bytes.fromhex(stored))
 
+    def derived_key(self, label: str) -> bytes:
+        """A key for another use (`label`), derived from this one and independent of it."""
+        return hmac.new(self._key, f"derived:{label}".encode(), hashlib.sha256).digest()
+
     def of(self, platform: str, user_id: int | str) -> str:
         """The pseudonym of `user_id` on `platform`, e.g. "tg-3f9c0d…" (20 hex digits)."""
         digest = hmac.new(self._key, f"{platform}:{user_id}".encode(), hashlib.sha256)

@@ -22,7 +22,7 @@ from tests.conftest import FakeDialogue
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
 from tests.support.desk import Stage, desk_app
 from tests.test_desk_web import (
-    CITIZEN,
+    CITIZEN_ID,
     HOSTILE_MESSAGE,
     MARIE_PASSWORD,
     build_stage,
@@ -194,7 +194,9 @@ async def test_a_community_manager_handles_a_conversation_in_the_browser(
         told = project_texts(stage.database)
         assert told[-2].startswith("Marie a quitté la conversation")
         assert "de 1 (pas utile) à 5" in told[-1]
-        notices = await page.request.get(f"{url}/api/conversations/{CITIZEN}/notices")
+        notices = await page.request.get(
+            f"{url}/api/conversation/notices", headers={"X-Conversation": CITIZEN_ID}
+        )
         assert [n["text"] for n in await notices.json()] == told
         await assert_not_pwned(page)
         await shot(page, 9, "handed-back")

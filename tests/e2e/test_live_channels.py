@@ -182,9 +182,7 @@ def test_discord_in_french_records_a_concern_without_repeating_it_in_public(
 def test_the_web_chat_keeps_working_beside_the_platforms(
     platforms: Platforms, web: httpx.Client
 ) -> None:
-    answer = web.post(
-        "/api/messages", json={"conversation": "web-beside-123", "text": "Es-tu un robot?"}
-    )
+    answer = web.post("/api/messages", json={"text": "Es-tu un robot?"})
     assert answer.status_code == 200
     assert answer.json()["replies"]
     health = web.get("/api/health").json()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,8 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.channels.identity import Pseudonyms
+from bot.channels.web.conversations import WebConversations
 from bot.register.privacy import ERASED
 from bot.storage.models import (
     Concern,
@@ -34,14 +35,16 @@ class Citizen:
 
     def __init__(self, web: httpx.Client) -> None:
         self.web = web
-        self.conversation = "e2e-" + secrets.token_hex(8)
+        self.conversation: str | None = None  # issued by the server with the first answer
 
     def says(self, text: str) -> dict[str, object]:
-        answer = self.web.post(
-            "/api/messages", json={"conversation": self.conversation, "text": text}
-        )
+        sent: dict[str, str] = {"text": text}
+        if self.conversation is not None:
+            sent["conversation"] = self.conversation
+        answer = self.web.post("/api/messages", json=sent)
         assert answer.status_code == 200, answer.text
         body: dict[str, object] = answer.json()
+        self.conversation = str(body["conversation"])
         return body
 
     def reads(self, text: str) -> str:
@@ -53,9 +56,12 @@ class Citizen:
 
 
 def conversation_of(session: Session, citizen: Citizen) -> Conversation:
-    return session.exec(
-        select(Conversation).where(Conversation.external_id == citizen.conversation)
-    ).one()
+    """The stored conversation: under the pseudonym of the id the citizen's browser holds."""
+    assert citizen.conversation is not None
+    key = WebConversations(Pseudonyms.for_installation(session.get_bind())).key_of(
+        citizen.conversation
+    )
+    return session.exec(select(Conversation).where(Conversation.external_id == key)).one()
 
 
 def stored_messages(live: LiveAssistant, citizen: Citizen) -> list[Message]:

@@ -51,7 +51,7 @@ def test_bot_run_starts_and_stops_its_rasa_server(tmp_path: Path, sig: signal.Si
     url = next(line.split()[2] for line in lines if line.startswith("Web chat:"))
     answer = httpx.post(
         f"{url}/api/messages",
-        json={"conversation": "lifecycle-1", "text": "es-tu un robot?"},
+        json={"text": "es-tu un robot?"},
         timeout=30,
     )
     assert "robot" in answer.json()["replies"][0]["text"]

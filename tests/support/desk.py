@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.channels.web.app import create_app
+from bot.channels.web.conversations import WebConversations
 from bot.core.conversation import ConversationCore
 from bot.desk.accounts import create_account
 from bot.desk.service import Desk
@@ -31,6 +32,9 @@ from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
+
+# The web chat's conversation ids, issued as the server would (tests read their pseudonyms).
+WEB_IDS = WebConversations.ephemeral()
 
 
 @dataclass
@@ -79,6 +83,7 @@ def desk_app(
         desk_session_hours=session_hours,
         secure_cookies=secure_cookies,
         desk_sections=sections,
+        conversations=WEB_IDS,
     )
 
 

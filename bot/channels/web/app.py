@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Engine
 
+from bot.channels.web.conversations import WebConversations
 from bot.core.conversation import ConversationCore
 from bot.core.text import valid_text
 from bot.core.types import IncomingMessage
@@ -42,9 +43,9 @@ def _valid_if_text(value: object) -> object:
 
 
 class ChatRequest(BaseModel):
-    """A message typed in the web chat."""
+    """A message typed in the web chat (without `conversation`, a new one is started)."""
 
-    conversation: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    conversation: str | None = Field(default=None, max_length=128)
     # A lone surrogate (valid JSON, not valid text) is replaced, not refused: the message is
     # stored and answered like any other.
     text: Annotated[str, BeforeValidator(_valid_if_text)] = Field(max_length=MAX_MESSAGE_CHARS)
@@ -65,7 +66,8 @@ class HistoryLine(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    """The assistant's answer to one web chat message."""
+    """The assistant's answer to one web chat message, with the conversation's id (issued by
+    the server: the browser keeps it and sends it back)."""
 
     conversation: str
     language: str
@@ -88,6 +90,7 @@ def create_app(
     secure_cookies: bool = False,
     desk_sections: Sequence[DeskSection] = (),
     trusted_proxies: Sequence[str] = (),
+    conversations: WebConversations | None = None,
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
@@ -96,6 +99,13 @@ def create_app(
     the server is reached from another machine, where it must sit behind HTTPS.
     """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
+    web_ids = conversations or WebConversations.ephemeral()
+
+    def conversation_key(header: str | None) -> str:
+        if not web_ids.is_valid(header):
+            raise HTTPException(status_code=401, detail="no such conversation: start a new one")
+        assert header is not None
+        return web_ids.key_of(header)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -139,42 +149,46 @@ def create_app(
 
     @app.post("/api/messages")
     async def post_message(request: ChatRequest) -> ChatResponse:
+        # An id the server did not issue (none yet, an old or a forged one) starts a new
+        # conversation: the message is answered there rather than refused or lost.
+        conversation = request.conversation
+        if not web_ids.is_valid(conversation):
+            conversation = web_ids.issue()
+        assert conversation is not None
+        key = web_ids.key_of(conversation)
         result = await core.handle(
             IncomingMessage(
                 channel="web",
-                conversation_key=request.conversation,
-                sender_key=request.conversation,
+                conversation_key=key,
+                sender_key=key,
                 text=request.text,
                 language_choice=request.language,
             )
         )
         return ChatResponse(
-            conversation=request.conversation,
+            conversation=conversation,
             language=result.language,
             answered=result.answered,
             with_person=result.with_person,
             replies=[ChatReply(text=reply.text) for reply in result.replies],
         )
 
-    @app.get("/api/conversations/{conversation}/notices")
+    @app.get("/api/conversation/notices")
     async def notices(
-        conversation: Annotated[
-            str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
-        ],
+        x_conversation: Annotated[str | None, Header(max_length=128)] = None,
         after: Annotated[int, Query(ge=0)] = 0,
     ) -> list[Notice]:
         # The project writing first (a team's answer): the page asks every few seconds.
-        found = core.notices(channel="web", conversation_key=conversation, after=after)
+        key = conversation_key(x_conversation)
+        found = core.notices(channel="web", conversation_key=key, after=after)
         return [Notice(id=notice_id, text=text) for notice_id, text in found]
 
-    @app.get("/api/conversations/{conversation}/messages")
+    @app.get("/api/conversation/messages")
     async def history(
-        conversation: Annotated[
-            str, Path(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
-        ],
+        x_conversation: Annotated[str | None, Header(max_length=128)] = None,
     ) -> list[HistoryLine]:
-        # The conversation id is a random 128-bit value kept in that browser only.
-        lines = core.history(channel="web", conversation_key=conversation)
+        # The id travels in a header, never in a URL path (proxies and servers log paths).
+        lines = core.history(channel="web", conversation_key=conversation_key(x_conversation))
         return [HistoryLine(from_citizen=line.from_citizen, text=line.text) for line in lines]
 
     @app.post("/actions/webhook", include_in_schema=False)

@@ -14,10 +14,10 @@
   const send = document.getElementById("send");
   const buttons = document.querySelectorAll(".languages button");
 
-  const stored = localStorage.getItem("voisinage.conversation");
-  const conversation = stored || (crypto.randomUUID ? crypto.randomUUID().replace(/-/g, "") :
-    Array.from(crypto.getRandomValues(new Uint8Array(16)), b => b.toString(16).padStart(2, "0")).join(""));
-  localStorage.setItem("voisinage.conversation", conversation);
+  // The conversation's id is issued by the server with the first answer and kept in this
+  // browser only; it is sent in a header or the message body, never in a URL.
+  let conversation = localStorage.getItem("voisinage.conversation");
+  const withConversation = () => (conversation ? { "X-Conversation": conversation } : {});
   let language = localStorage.getItem("voisinage.language") || (navigator.language || "fr").slice(0, 2);
   if (!UI[language]) language = "fr";
   let chosen = null;  // a language picked with the buttons, sent once with the next message
@@ -63,7 +63,8 @@
 
   async function showHistory() {
     try {
-      const response = await fetch(`/api/conversations/${conversation}/messages`);
+      if (!conversation) return;
+      const response = await fetch("/api/conversation/messages", { headers: withConversation() });
       if (!response.ok) return;
       for (const line of await response.json()) addMessage(line.text, line.from_citizen ? "me" : "bot");
     } catch (error) { /* a fresh page is fine too */ }
@@ -92,6 +93,10 @@
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const answer = await response.json();
+      if (answer.conversation !== conversation) {
+        conversation = answer.conversation;
+        localStorage.setItem("voisinage.conversation", conversation);
+      }
       chosen = null;
       if (answer.language !== language && UI[answer.language]) { language = answer.language; applyLanguage(); }
       for (const reply of answer.replies) addMessage(reply.text, answer.answered ? "bot" : "notice");
@@ -110,7 +115,8 @@
   // The team may answer a concern later: the page asks for such messages every 15 s.
   let lastNotice = 0;
   async function fetchNotices() {
-    const response = await fetch(`/api/conversations/${conversation}/notices?after=${lastNotice}`);
+    if (!conversation) return [];
+    const response = await fetch(`/api/conversation/notices?after=${lastNotice}`, { headers: withConversation() });
     if (!response.ok) return [];
     const found = await response.json();
     if (found.length) lastNotice = found[found.length - 1].id;
