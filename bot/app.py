@@ -244,6 +244,8 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             secure_cookies=settings.desk_cookies_secure,
             trusted_proxies=settings.trusted_proxies,
             conversations=web_conversations,
+            frame_ancestors=settings.web_chat_frame_ancestors,
+            health_token=settings.health_token,
             desk_sections=[
                 news_section(
                     UpdateService(

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     extra_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
         default=(), description="Other days off of the team, YYYY-MM-DD separated by commas."
     )
+    health_token: str | None = Field(
+        default=None,
+        description="Bearer token of /api/health/details (each channel's last error, for "
+        "monitoring); unset: that page answers nobody. /api/health stays public.",
+    )
+    web_chat_frame_ancestors: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Origins allowed to embed the web chat in a frame (e.g. the project's "
+        "website, https://example.org), separated by spaces or commas; empty: none.",
+    )
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Addresses of the reverse proxies in front of the web server, separated by "
@@ -314,6 +324,17 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in parts)
         return value
 
+    @field_validator("web_chat_frame_ancestors", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in re.split(r"[\s,]+", value) if part]
+        if isinstance(value, list | tuple):
+            for origin in value:
+                if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", str(origin)):
+                    raise ValueError(f"{origin!r} is not an origin like https://example.org")
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
@@ -421,7 +442,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "rasa_token", "action_token", "discord_token", "pseudonym_secret", mode="before"
+        "rasa_token",
+        "action_token",
+        "discord_token",
+        "pseudonym_secret",
+        "health_token",
+        mode="before",
     )
     @classmethod
     def _refuse_placeholder_secret(cls, value: object) -> object:

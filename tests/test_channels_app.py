@@ -34,6 +34,7 @@ async def test_a_rejected_telegram_token_leaves_discord_and_the_web_chat_running
                 rasa_url="http://127.0.0.1:9",  # no dialogue: answers say so honestly
                 rasa_turn_timeout=1,
                 telegram_token="424242:this-token-was-revoked-long-ago",
+                health_token="monitoring-token-0123456789",
                 telegram_api_url=telegram.base_url,
                 discord_token=discord.token,
             )
@@ -49,13 +50,18 @@ async def test_a_rejected_telegram_token_leaves_discord_and_the_web_chat_running
                             ):
                                 break
                             await asyncio.sleep(0.05)
-                    assert "TELEGRAM_TOKEN" in channels["telegram"]["detail"]
-                    assert "revoked-long-ago" not in channels["telegram"]["detail"]
+                    assert "detail" not in channels["telegram"]  # no error text in public
+                    details = await web.get(
+                        "/api/health/details",
+                        headers={"Authorization": "Bearer monitoring-token-0123456789"},
+                    )
+                    detail = details.json()["channels"]["telegram"]["detail"]
+                    assert "TELEGRAM_TOKEN" in detail
+                    assert "revoked-long-ago" not in detail
+                    assert (await web.get("/api/health/details")).status_code == 401
                     discord.dm(user_id=830000000000000001, content="Bonjour, qui êtes-vous?")
                     notice, reply = await discord.wait_for_messages(2, timeout=20)
                     assert "robot" in notice.content  # first contact: what is kept, how long
                     assert "une personne de l'équipe du projet" in reply.content
-                    chat = await web.post(
-                        "/api/messages", json={"conversation": "web-12345678", "text": "Allo"}
-                    )
+                    chat = await web.post("/api/messages", json={"text": "Allo"})
                     assert chat.status_code == 200

@@ -444,13 +444,17 @@ def desk_router(
             raise _ForgedForm
         return me
 
-    def cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    def cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+        # Secure whenever the browser is on HTTPS, including behind a reverse proxy that talks
+        # to us in plain HTTP on 127.0.0.1 (the usual deployment): a proxy says so in its
+        # X-Forwarded-* headers. (A client adding them only makes its own cookie stricter.)
+        proxied = "x-forwarded-proto" in request.headers or "x-forwarded-for" in request.headers
         response.set_cookie(
             name,
             value,
             max_age=max_age,
             path=COOKIE_PATH,
-            secure=secure_cookies,
+            secure=secure_cookies or proxied or request.url.scheme == "https",
             httponly=True,
             samesite="strict",
         )
@@ -477,7 +481,7 @@ def desk_router(
             error=error,
             notice="You are signed out." if signed_out and error is None else None,
         )
-        cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+        cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return response
 
     @router.get("/desk/login")
@@ -527,7 +531,7 @@ def desk_router(
             return login_page(request, error=WRONG_LOGIN, status_code=401)
         throttle.succeeded(username=username, client=client)
         response = back("/desk")
-        cookie(response, SESSION_COOKIE, token, max_age=int(lifetime.total_seconds()))
+        cookie(request, response, SESSION_COOKIE, token, max_age=int(lifetime.total_seconds()))
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=COOKIE_PATH)
         return response
 

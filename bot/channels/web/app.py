@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Engine
@@ -76,6 +76,24 @@ class ChatResponse(BaseModel):
     replies: list[ChatReply]
 
 
+def chat_security_headers(frame_ancestors: Sequence[str]) -> dict[str, str]:
+    """The headers of the chat page and its API: no inline script or style, nothing loaded from
+    elsewhere, and framed only by the origins listed (WEB_CHAT_FRAME_ANCESTORS, so a promoter
+    can embed the chat in the project's website and nobody else can)."""
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": (
+            f"default-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; "
+            "form-action 'self'; object-src 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+    if not frame_ancestors:
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
 def create_app(
     *,
     core: ConversationCore,
@@ -91,6 +109,8 @@ def create_app(
     desk_sections: Sequence[DeskSection] = (),
     trusted_proxies: Sequence[str] = (),
     conversations: WebConversations | None = None,
+    frame_ancestors: Sequence[str] = (),
+    health_token: str | None = None,
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
@@ -100,6 +120,17 @@ def create_app(
     """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
     web_ids = conversations or WebConversations.ephemeral()
+    chat_headers = chat_security_headers(frame_ancestors)
+
+    @app.middleware("http")
+    async def chat_security(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if not request.url.path.startswith("/desk"):  # the desk sets its own, stricter ones
+            for name, value in chat_headers.items():
+                response.headers.setdefault(name, value)
+        return response
 
     def conversation_key(header: str | None) -> str:
         if not web_ids.is_valid(header):
@@ -144,6 +175,25 @@ def create_app(
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
+        # Public (load balancers, the page): alive, ready, each channel's state; no error text.
+        channels = channel_status() if channel_status else {}
+        return {
+            "status": "ok",
+            "dialogue_ready": await dialogue.is_ready(),
+            "channels": {name: {"state": c.get("state")} for name, c in channels.items()},
+        }
+
+    @app.get("/api/health/details", include_in_schema=False)
+    async def health_details(request: Request) -> dict[str, Any]:
+        # For monitoring and staff: what each channel last said (errors included), behind the
+        # HEALTH_TOKEN bearer token; without a token configured, nobody.
+        given = (
+            request.headers.get("authorization", "")
+            .removeprefix("Bearer ")
+            .encode("utf-8", "surrogateescape")
+        )
+        if health_token is None or not hmac.compare_digest(given, health_token.encode()):
+            raise HTTPException(status_code=401, detail="a monitoring token is needed")
         channels = channel_status() if channel_status else {}
         return {"status": "ok", "dialogue_ready": await dialogue.is_ready(), "channels": channels}
 

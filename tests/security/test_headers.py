@@ -1,0 +1,107 @@
+"""Headers, cookies and health (finding 9 of the hardening issue): the chat page has a strict
+Content-Security-Policy and may be framed only by the origins a setting lists; the desk's
+session cookie is Secure behind an HTTPS reverse proxy on 127.0.0.1; /api/health says no error
+text, which only a monitoring token reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.channels.web.app import create_app
+from bot.core.conversation import ConversationCore
+from bot.desk.web import LOGIN_CSRF_COOKIE
+from bot.dialogue.actions import ActionServer
+from bot.knowledge import KnowledgeBase
+from bot.register.deadlines import BusinessCalendar
+from bot.register.service import Register
+from tests.conftest import FakeDialogue
+from tests.support.desk import Stage, client_for, csrf_of, desk_app
+from tests.test_desk_web import MARIE_PASSWORD, stage  # noqa: F401 (the fixture)
+
+
+def chat_app(
+    core: ConversationCore, dialogue: FakeDialogue, knowledge: KnowledgeBase, **extra: object
+) -> object:  # type: ignore[no-untyped-def]
+    actions = ActionServer(
+        engine=core._db,
+        knowledge=knowledge,
+        register=Register(engine=core._db, calendar=BusinessCalendar()),
+        languages=("fr", "en"),
+        default_language="fr",
+    )
+    return create_app(
+        core=core, actions=actions, dialogue=dialogue, knowledge=knowledge, action_token="t",
+        channel_status=lambda: {"telegram": {"state": "stopped", "detail": "TELEGRAM_TOKEN was refused (secret-ish)"}},
+        **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def test_the_chat_page_cannot_run_foreign_code_nor_be_framed(
+    core: ConversationCore, fake_dialogue: FakeDialogue, knowledge: KnowledgeBase
+) -> None:
+    async with client_for(chat_app(core, fake_dialogue, knowledge)) as web:
+        for path in ("/", "/static/chat.js", "/api/intro"):
+            headers = (await web.get(path)).headers
+            policy = headers["content-security-policy"]
+            assert "default-src 'self'" in policy
+            assert "frame-ancestors 'none'" in policy
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_promoters_site_may_frame_the_chat(
+    core: ConversationCore, fake_dialogue: FakeDialogue, knowledge: KnowledgeBase
+) -> None:
+    app = chat_app(
+        core, fake_dialogue, knowledge, frame_ancestors=("https://trois-collines.example.org",)
+    )
+    async with client_for(app) as web:
+        headers = (await web.get("/")).headers
+    assert (
+        "frame-ancestors https://trois-collines.example.org" in headers["content-security-policy"]
+    )
+    assert "x-frame-options" not in headers
+
+
+async def test_health_is_public_without_error_text_and_detailed_with_a_token(
+    core: ConversationCore, fake_dialogue: FakeDialogue, knowledge: KnowledgeBase
+) -> None:
+    app = chat_app(core, fake_dialogue, knowledge, health_token="monitoring-token-0123456789")
+    async with client_for(app) as web:
+        public = (await web.get("/api/health")).json()
+        anyone = await web.get("/api/health/details")
+        staff = await web.get(
+            "/api/health/details",
+            headers={"Authorization": "Bearer monitoring-token-0123456789"},
+        )
+    assert public["channels"] == {"telegram": {"state": "stopped"}}
+    assert anyone.status_code == 401
+    assert "TELEGRAM_TOKEN was refused" in staff.json()["channels"]["telegram"]["detail"]
+
+
+@pytest.fixture
+async def proxied(stage: Stage, fake_dialogue: FakeDialogue) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
+    # Plain HTTP on loopback, as an HTTPS reverse proxy talks to the application.
+    async with client_for(desk_app(stage, fake_dialogue), base_url="http://127.0.0.1") as client:
+        yield client
+
+
+async def test_behind_an_https_proxy_the_desk_cookies_are_secure(
+    proxied: httpx.AsyncClient,
+) -> None:
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    form = await proxied.get("/desk/login", headers=headers)
+    assert "secure" in form.headers["set-cookie"].lower()
+    # The browser is on HTTPS and sends the Secure cookie back; this client is not, so it is
+    # sent by hand.
+    token = csrf_of(form.text)
+    answer = await proxied.post(
+        "/desk/login",
+        data={"username": "marie", "password": MARIE_PASSWORD, "csrf": token},
+        headers={**headers, "Cookie": f"{LOGIN_CSRF_COOKIE}={token}"},
+    )
+    assert answer.status_code == 303
+    assert "secure" in answer.headers["set-cookie"].lower()
