@@ -357,6 +357,7 @@ def test_bot_chat_in_the_terminal(live: LiveAssistant, tmp_path: Path) -> None:
         "RASA_TOKEN": live.rasa_token,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
         "WEB_PORT": "0",
+        "ACTION_TOKEN": "terminal-chat-action-token",  # required with RASA_URL
     }
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
