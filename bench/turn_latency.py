@@ -113,13 +113,17 @@ async def conversations(
     async def citizen(client: httpx.AsyncClient, index: int) -> None:
         nonlocal failures
         conversation: str | None = None  # issued by the server with the first answer
+        # Every simulated citizen has an address of their own, behind the (trusted) local proxy.
+        address = {
+            "X-Forwarded-For": f"10.{index // 250}.{index % 250}.{secrets.randbelow(250) + 1}"
+        }
         for turn in range(turns):
             if think[1] > 0:
                 await asyncio.sleep(rng.uniform(*think))
             text = messages[(index * turns + turn) % len(messages)]
             sent = {"text": text} | ({"conversation": conversation} if conversation else {})
             started = time.perf_counter()
-            response = await client.post("/api/messages", json=sent)
+            response = await client.post("/api/messages", json=sent, headers=address)
             samples.append(time.perf_counter() - started)
             if response.status_code != 200 or not response.json()["answered"]:
                 failures += 1
@@ -184,6 +188,7 @@ async def running_stack(
             "ACTION_TOKEN": action_token,
             "WEB_PORT": str(web_port),
             "LOG_LEVEL": "WARNING",
+            "TRUSTED_PROXIES": "127.0.0.1",
             **(extra_env or {}),
         }
         app = await asyncio.create_subprocess_exec(

@@ -25,6 +25,7 @@ from bot.channels.identity import Pseudonyms
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
+from bot.channels.web.limits import Rate, WebLimits
 from bot.core.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
@@ -246,6 +247,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             conversations=web_conversations,
             frame_ancestors=settings.web_chat_frame_ancestors,
             health_token=settings.health_token,
+            limits=WebLimits(
+                per_client=Rate(burst=settings.web_messages_per_minute, period=60),
+                per_conversation=Rate(burst=settings.web_messages_per_minute, period=60),
+                conversations=Rate(burst=settings.web_conversations_per_hour, period=3600),
+                max_in_flight=settings.web_turns_in_flight,
+            ),
             desk_sections=[
                 news_section(
                     UpdateService(

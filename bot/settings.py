@@ -110,6 +110,23 @@ class Settings(BaseSettings):
     extra_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
         default=(), description="Other days off of the team, YYYY-MM-DD separated by commas."
     )
+    web_messages_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Messages one client address (and one conversation) may send to the web "
+        "chat per minute; beyond, 429 and a sentence saying to wait.",
+    )
+    web_conversations_per_hour: int = Field(
+        default=30, ge=1, le=100_000, description="New web conversations per client address."
+    )
+    web_turns_in_flight: int = Field(
+        default=32,
+        ge=1,
+        le=10_000,
+        description="Web chat turns handled at once; beyond, 503 at once (try again) rather than "
+        "a queue in which every citizen's turn times out.",
+    )
     health_token: str | None = Field(
         default=None,
         description="Bearer token of /api/health/details (each channel's last error, for "

@@ -168,7 +168,11 @@ def knowledge() -> KnowledgeBase:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
     """The whole assistant with a real Rasa server (trains the model first if needed)."""
     tmp = tmp_path_factory.mktemp("live")
-    settings = load_settings(database_url=f"sqlite:///{tmp / 'live.db'}", web_port=0)
+    # Citizens of the tests come through this machine as if through a reverse proxy: each has
+    # its own address (X-Forwarded-For), as real citizens do, for the per-client limits.
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp / 'live.db'}", web_port=0, trusted_proxies=("127.0.0.1",)
+    )
     # The documents' passages are indexed (once, kept in var/) before the assistant starts, so
     # that its answer relevance decision is ready for the first question, as after a first run.
     ModelAnswerer(load_knowledge_base(settings.knowledge_base)).warm_up()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +37,18 @@ class Citizen:
     def __init__(self, web: httpx.Client) -> None:
         self.web = web
         self.conversation: str | None = None  # issued by the server with the first answer
+        # Each citizen has an address of their own, behind the (trusted) local proxy.
+        self.address = (
+            f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+        )
 
     def says(self, text: str) -> dict[str, object]:
         sent: dict[str, str] = {"text": text}
         if self.conversation is not None:
             sent["conversation"] = self.conversation
-        answer = self.web.post("/api/messages", json=sent)
+        answer = self.web.post(
+            "/api/messages", json=sent, headers={"X-Forwarded-For": self.address}
+        )
         assert answer.status_code == 200, answer.text
         body: dict[str, object] = answer.json()
         self.conversation = str(body["conversation"])

@@ -16,11 +16,12 @@ from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Engine
 
 from bot.channels.web.conversations import WebConversations
+from bot.channels.web.limits import BodyLimit, WebLimits
 from bot.core.conversation import ConversationCore
 from bot.core.text import valid_text
 from bot.core.types import IncomingMessage
 from bot.desk.service import Desk
-from bot.desk.web import DeskSection, desk_router
+from bot.desk.web import DeskSection, client_address, desk_router
 from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
@@ -29,6 +30,17 @@ logger = logging.getLogger(__name__)
 
 STATIC = FilePath(__file__).resolve().parent / "static"
 MAX_MESSAGE_CHARS = 20_000
+CHAT_BODY_BYTES = 160_000
+MAX_BODY_BYTES = 2_000_000  # Rasa's action calls carry the conversation's recent events
+
+
+def _slow_down(what: str, wait: float) -> JSONResponse:
+    seconds = max(1, round(wait))
+    return JSONResponse(
+        {"detail": f"{what}: wait {seconds} s and send it again."},
+        status_code=429,
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 class Notice(BaseModel):
@@ -111,6 +123,8 @@ def create_app(
     conversations: WebConversations | None = None,
     frame_ancestors: Sequence[str] = (),
     health_token: str | None = None,
+    limits: WebLimits | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
@@ -120,6 +134,11 @@ def create_app(
     """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
     web_ids = conversations or WebConversations.ephemeral()
+    if limits is None:
+        limits = WebLimits()
+    # Bodies are refused by size before they are read (a chat message is at most 20,000
+    # characters: 160 kB leaves room for JSON's escapes).
+    app.add_middleware(BodyLimit, limit=max_body_bytes, limits={"/api/": CHAT_BODY_BYTES})
     chat_headers = chat_security_headers(frame_ancestors)
 
     @app.middleware("http")
@@ -198,29 +217,48 @@ def create_app(
         return {"status": "ok", "dialogue_ready": await dialogue.is_ready(), "channels": channels}
 
     @app.post("/api/messages")
-    async def post_message(request: ChatRequest) -> ChatResponse:
+    async def post_message(request: ChatRequest, http: Request) -> Response:
+        client = client_address(http, trusted_proxies)
         # An id the server did not issue (none yet, an old or a forged one) starts a new
         # conversation: the message is answered there rather than refused or lost.
         conversation = request.conversation
         if not web_ids.is_valid(conversation):
+            wait = await limits.new_conversation(client)
+            if wait:
+                return _slow_down("Too many new conversations from this address", wait)
             conversation = web_ids.issue()
         assert conversation is not None
         key = web_ids.key_of(conversation)
-        result = await core.handle(
-            IncomingMessage(
-                channel="web",
-                conversation_key=key,
-                sender_key=key,
-                text=request.text,
-                language_choice=request.language,
+        wait = await limits.message(client, key)
+        if wait:
+            return _slow_down("Too many messages", wait)
+        if not limits.admit():
+            # Shed now, honestly, rather than queue until every citizen's turn times out.
+            return JSONResponse(
+                {"detail": "The assistant is very busy: send your message again in a moment."},
+                status_code=503,
+                headers={"Retry-After": "5"},
             )
-        )
-        return ChatResponse(
-            conversation=conversation,
-            language=result.language,
-            answered=result.answered,
-            with_person=result.with_person,
-            replies=[ChatReply(text=reply.text) for reply in result.replies],
+        try:
+            result = await core.handle(
+                IncomingMessage(
+                    channel="web",
+                    conversation_key=key,
+                    sender_key=key,
+                    text=request.text,
+                    language_choice=request.language,
+                )
+            )
+        finally:
+            limits.release()
+        return JSONResponse(
+            ChatResponse(
+                conversation=conversation,
+                language=result.language,
+                answered=result.answered,
+                with_person=result.with_person,
+                replies=[ChatReply(text=reply.text) for reply in result.replies],
+            ).model_dump()
         )
 
     @app.get("/api/conversation/notices")

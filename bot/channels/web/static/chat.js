@@ -4,9 +4,11 @@
   "use strict";
   const UI = {
     fr: { label: "Votre message", placeholder: "Écrivez votre message…", send: "Envoyer",
-          badge: "Assistant automatisé (robot), pas une personne", error: "Le message n'a pas pu être envoyé. Réessayez dans un instant." },
+          badge: "Assistant automatisé (robot), pas une personne", error: "Le message n'a pas pu être envoyé. Réessayez dans un instant.",
+          busy: "Trop de messages à la fois : votre message n'a pas été envoyé. Attendez quelques secondes et renvoyez-le." },
     en: { label: "Your message", placeholder: "Write your message…", send: "Send",
-          badge: "Automated assistant (a bot), not a person", error: "The message could not be sent. Please try again in a moment." },
+          badge: "Automated assistant (a bot), not a person", error: "The message could not be sent. Please try again in a moment.",
+          busy: "Too many messages at once: yours was not sent. Wait a few seconds and send it again." },
   };
   const list = document.getElementById("messages");
   const form = document.getElementById("composer");
@@ -91,6 +93,11 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ conversation, text, language: chosen }),
       });
+      if (response.status === 429 || response.status === 503) {
+        addMessage(UI[language].busy, "notice");
+        input.value = text;  // nothing was sent: the words are given back
+        return;
+      }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const answer = await response.json();
       if (answer.conversation !== conversation) {
