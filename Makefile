@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-export bench-perception bench-reader clean
+.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-flood bench-export bench-perception bench-reader clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -81,9 +81,13 @@ test-fast: .venv/.synced lint typecheck
 bench: setup
 	.venv/bin/python bench/turn_latency.py
 	.venv/bin/python bench/channel_latency.py
+	.venv/bin/python bench/flood.py
 
 bench-channels: setup
 	.venv/bin/python bench/channel_latency.py
+
+bench-flood: setup
+	.venv/bin/python bench/flood.py
 
 bench-export: setup
 	.venv/bin/python bench/export_concerns.py

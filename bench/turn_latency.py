@@ -158,6 +158,7 @@ class Stack:
     rasa_url: str
     rasa_token: str
     web_url: str
+    database_url: str
 
 
 @contextlib.asynccontextmanager
@@ -205,7 +206,13 @@ async def running_stack(
                     except (httpx.HTTPError, KeyError):
                         pass
                     await asyncio.sleep(0.5)
-            yield Stack(model=model, rasa_url=server.url, rasa_token=server.token, web_url=web_url)
+            yield Stack(
+                model=model,
+                rasa_url=server.url,
+                rasa_token=server.token,
+                web_url=web_url,
+                database_url=env["DATABASE_URL"],
+            )
         finally:
             if app.returncode is None:
                 app.terminate()

@@ -458,6 +458,24 @@ class ConversationCore:
         self._readings.add(task)
         task.add_done_callback(self._reading_done)
 
+    def _forget_in_dialogue(self, sender_id: str) -> None:
+        """Has the dialogue engine erase its copy of the conversation, in the background (the
+        receipt is not held up); a failure is logged for the team to repeat it."""
+
+        async def forget() -> None:
+            try:
+                await self._dialogue.forget(sender_id)
+            except DialogueUnavailable as exc:
+                logger.error(
+                    "the dialogue engine could not forget an erased conversation (%s): its "
+                    "in-memory copy goes when Rasa restarts",
+                    exc,
+                )
+
+        task = asyncio.create_task(forget(), name="forget-in-dialogue")
+        self._readings.add(task)
+        task.add_done_callback(self._readings.discard)
+
     def _reading_done(self, task: asyncio.Task[None]) -> None:
         self._readings.discard(task)
         if task.cancelled():
@@ -736,6 +754,7 @@ class ConversationCore:
             return None  # something else: the request lapses, the message is handled as usual
         receipt = erase_citizen(session=session, conversation=conversation, actor="citizen")
         logger.info("citizen erased on request (receipt %s)", receipt.receipt)
+        self._forget_in_dialogue(conversation.public_id)
         return [
             say(
                 "forget_me_done",

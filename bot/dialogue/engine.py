@@ -49,6 +49,14 @@ class DialogueEngine(ABC):
     async def is_ready(self) -> bool:
         """True when the engine has a model loaded and answers."""
 
+    async def forget(self, sender_id: str) -> None:  # noqa: B027 (optional hook)
+        """Erases what the engine keeps of a conversation (its tracker: every message and slot),
+        when the citizen asked to be forgotten.
+
+        Raises:
+            DialogueUnavailable: when the engine cannot be reached.
+        """
+
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Releases connections."""
 

@@ -107,6 +107,23 @@ class RasaEngine(DialogueEngine):
             return False
         return bool(isinstance(status, dict) and status.get("model_file"))
 
+    async def forget(self, sender_id: str) -> None:
+        # Rasa keeps every event of a conversation (the citizen's words among them) and never
+        # drops them on its own: they are replaced by none.
+        self._slot_language.pop(sender_id, None)
+        conversation = f"/conversations/{quote(sender_id, safe='')}"
+        try:
+            response = await self._client.put(
+                f"{conversation}/tracker/events",
+                json=[],
+                params={**self._params, "include_events": "NONE"},
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise DialogueUnavailable(
+                f"Rasa could not forget a conversation: {without_secrets(repr(exc))}"
+            ) from exc
+
     async def close(self) -> None:
         await self._client.aclose()
 

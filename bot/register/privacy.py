@@ -9,10 +9,12 @@ citizen gets a receipt number.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
 from bot.storage.models import (
@@ -21,9 +23,13 @@ from bot.storage.models import (
     ConcernEvent,
     ConcernStatus,
     Conversation,
+    FaqDraft,
+    Handoff,
+    HandoffEvent,
     HeardMessage,
     InboundUpdate,
     Message,
+    OutboxMessage,
     Subscription,
     UnansweredQuestion,
     utc_now,
@@ -117,6 +123,7 @@ def _erase(
 ) -> ErasureReceipt:
     now = utc_now()
     ids = [c.id for c in conversations if c.id is not None]
+    _out_of_drafts(session, ids)
     messages = session.execute(
         update(Message)
         .where(col(Message.conversation_id).in_(ids))
@@ -152,6 +159,25 @@ def _erase(
             )
             .values(text=None)
         )
+    # Copies of their words elsewhere: replies waiting to be sent or sent (text, destination),
+    # the words of danger that brought a person in, and what was said in the handoff.
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.conversation_id).in_(ids))
+        .values(text=ERASED, destination="erased", options={}, last_error=None)
+    )
+    handoff_ids = list(
+        session.exec(select(Handoff.id).where(col(Handoff.conversation_id).in_(ids)))
+    )
+    if handoff_ids:
+        session.execute(update(Handoff).where(col(Handoff.id).in_(handoff_ids)).values(detail=None))
+        session.execute(
+            update(HandoffEvent)
+            .where(
+                col(HandoffEvent.handoff_id).in_(handoff_ids), col(HandoffEvent.text).isnot(None)
+            )
+            .values(text=None)
+        )
     heard = 0
     for conversation in conversations:
         # What they wrote in community groups the assistant listens to goes too: the listening
@@ -178,7 +204,7 @@ def _erase(
                 col(InboundUpdate.channel) == conversation.channel,
                 col(InboundUpdate.conversation_key).endswith(f":{conversation.citizen_id}"),
             )
-            .values(payload={})
+            .values(payload={}, conversation_key=f"erased-{token}", last_error=None)
         )
         conversation.external_id = f"erased-{token}"
         conversation.citizen_id = f"erased-{token}"
@@ -206,4 +232,36 @@ def _erase(
         )
     )
     session.commit()
+    overwrite_freed_pages(session)
     return receipt
+
+
+def _out_of_drafts(session: Session, conversation_ids: Sequence[int | None]) -> None:
+    """Takes the citizen's questions out of the FAQ drafts they were copied into (an adopted
+    draft's questions are NLU examples in the repository by then: see SECURITY.md)."""
+    asked = session.exec(
+        select(UnansweredQuestion).where(
+            col(UnansweredQuestion.conversation_id).in_(conversation_ids),
+            col(UnansweredQuestion.faq_draft_id).isnot(None),
+        )
+    ).all()
+    for question in asked:
+        draft = session.get(FaqDraft, question.faq_draft_id)
+        if draft is None:
+            continue
+        folded = " ".join(question.text.casefold().split())
+        kept = [q for q in draft.questions if " ".join(q.casefold().split()) != folded]
+        if len(kept) != len(draft.questions):
+            draft.questions = kept
+            session.add(draft)
+
+
+def overwrite_freed_pages(session: Session) -> None:
+    """On SQLite, writes the erased pages back into the database file and empties the
+    write-ahead log, whose old page images would otherwise still hold the words (the database
+    runs with `secure_delete`, so freed space is zeroed). PostgreSQL keeps old row versions
+    until its next vacuum (see SECURITY.md)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    session.execute(sql_text("PRAGMA wal_checkpoint(TRUNCATE)"))

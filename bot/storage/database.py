@@ -55,6 +55,9 @@ def create_database_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Deleted or overwritten content is zeroed in the file, not left in free pages (an
+        # erased citizen's words must not be recoverable from the database file).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine

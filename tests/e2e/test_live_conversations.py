@@ -7,6 +7,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -394,11 +395,17 @@ def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
     web: httpx.Client, live: LiveAssistant
 ) -> None:
     citizen = Citizen(web)
+    marker = "Zq" + secrets.token_hex(6)  # a word nobody else writes
     recorded = citizen.reads(
-        "The dust from the trucks covers my garden every day, it is unacceptable."
+        f"The dust from the trucks covers my garden on {marker} road every day, it is unacceptable."
     )
     reference = REFERENCE.search(recorded)
     assert reference, recorded
+    with db(live) as session:
+        public_id = conversation_of(session, citizen).public_id
+    tracker = f"{live.rasa_url}/conversations/{public_id}/tracker"
+    params = {"token": live.rasa_token}
+    assert marker in httpx.get(tracker, params=params).text  # Rasa holds the words too
     confirm = citizen.reads("Please delete all the data you have about me")
     assert "confirm" in confirm
     receipt = citizen.reads("yes")
@@ -407,3 +414,15 @@ def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
         concern = session.exec(select(Concern).where(Concern.reference == reference.group())).one()
     assert concern.text == ERASED  # the words are gone; the anonymous concern stays counted
     assert concern.anonymised_at is not None
+    # Rasa's copy goes too (in the background: the receipt is not held up for it), and the
+    # database file and its write-ahead log no longer hold the words anywhere.
+    for _ in range(50):
+        if marker not in httpx.get(tracker, params=params).text:
+            break
+        time.sleep(0.1)
+    assert marker not in httpx.get(tracker, params=params).text
+    assert live.assistant is not None
+    path = Path(live.assistant.database.url.database or "")
+    for file in (path, path.with_name(path.name + "-wal")):
+        if file.exists():
+            assert marker.encode() not in file.read_bytes(), file
