@@ -13,13 +13,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
-from bot.core.text import fold
+from bot.core.text import fold, valid_text
 from bot.core.types import Interpretation
 from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
@@ -71,6 +72,54 @@ class ActionResult:
 Handler = Callable[[Turn], Awaitable[ActionResult]]
 
 
+class _Extra(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Intent(_Extra):
+    name: str | None = None
+    confidence: float | None = None
+
+
+class _Selected(_Extra):
+    intent_response_key: str | None = None
+    confidence: float | None = None
+
+
+class _Selector(_Extra):
+    response: _Selected | None = None
+
+
+class _Latest(_Extra):
+    text: Annotated[str, AfterValidator(valid_text)] | None = Field(
+        default=None, max_length=100_000
+    )
+    metadata: dict[str, Any] | None = None
+    intent: _Intent | None = None
+    intent_ranking: list[_Intent] | None = None
+    response_selector: dict[str, _Selector] | None = None
+
+
+class _Slots(_Extra):
+    language: str | None = None
+
+
+class _Tracker(_Extra):
+    latest_message: _Latest | None = None
+    slots: _Slots | None = None
+    latest_action_name: str | None = None
+
+
+class _ActionCall(_Extra):
+    """The fields of a Rasa action call the actions read, with their types: anything else in
+    them is refused with 400 rather than failing deep inside an action."""
+
+    next_action: str
+    # Our conversations' public ids; one Rasa made up itself is kept as its own conversation.
+    sender_id: str = Field(min_length=1, max_length=64, pattern=r"^[\w.:@-]+$")
+    tracker: _Tracker
+
+
 class ActionServer:
     """Runs the custom actions named in the domain."""
 
@@ -119,12 +168,16 @@ class ActionServer:
         handler = self._handlers.get(str(name))
         if handler is None:
             raise UnknownAction(str(name))
-        sender_id = payload.get("sender_id")
-        tracker = payload.get("tracker")
-        if not isinstance(sender_id, str) or not isinstance(tracker, dict):
-            raise ActionRequestError("an action call needs sender_id and tracker")
-        latest = tracker.get("latest_message") or {}
-        metadata = latest.get("metadata") or {}
+        try:
+            call = _ActionCall.model_validate(payload)
+        except ValidationError as exc:
+            # Refused at the door, with where (never the values: they may be a citizen's words).
+            where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:3])
+            raise ActionRequestError(f"the action call is malformed ({where})") from exc
+        sender_id = call.sender_id
+        tracker = call.tracker.model_dump(exclude_none=True)
+        latest: dict[str, Any] = tracker.get("latest_message") or {}
+        metadata: dict[str, Any] = latest.get("metadata") or {}
         with Session(self._db, expire_on_commit=False) as session:
             conversation = repository.conversation_by_public_id(
                 session=session, public_id=sender_id
@@ -326,7 +379,10 @@ class ActionServer:
 
 
 def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+    if isinstance(value, bool):
         return None
+    try:
+        found = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+        return None
+    return found if 0 < found < 2**63 else None
