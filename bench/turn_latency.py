@@ -190,6 +190,10 @@ async def running_stack(
             "WEB_PORT": str(web_port),
             "LOG_LEVEL": "WARNING",
             "TRUSTED_PROXIES": "127.0.0.1",
+            # This measures throughput: no per-client limit (bench/flood.py measures those).
+            "WEB_MESSAGES_PER_MINUTE": "100000",
+            "WEB_CONVERSATIONS_PER_HOUR": "100000",
+            "WEB_TURNS_IN_FLIGHT": "10000",
             **(extra_env or {}),
         }
         app = await asyncio.create_subprocess_exec(

@@ -248,9 +248,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             frame_ancestors=settings.web_chat_frame_ancestors,
             health_token=settings.health_token,
             limits=WebLimits(
-                per_client=Rate(burst=settings.web_messages_per_minute, period=60),
-                per_conversation=Rate(burst=settings.web_messages_per_minute, period=60),
-                conversations=Rate(burst=settings.web_conversations_per_hour, period=3600),
+                per_client=Rate.per(settings.web_messages_per_minute, 60),
+                per_conversation=Rate.per(settings.web_messages_per_minute, 60),
+                conversations=Rate.per(settings.web_conversations_per_hour, 3600),
                 max_in_flight=settings.web_turns_in_flight,
             ),
             desk_sections=[

@@ -63,8 +63,8 @@ async def test_a_flooding_client_is_slowed_down_and_its_neighbour_is_not(
             "/api/messages", json={"conversation": conversation, "text": "And at night?"}
         )
     refused = [r for r in flood if r.status_code == 429]
-    assert statuses.count(200) <= 30
-    assert len(refused) >= 170
+    assert statuses.count(200) <= 10  # a burst of 5 (conversations: of 5), then the rate
+    assert len(refused) >= 190
     assert int(refused[0].headers["retry-after"]) >= 1
     assert "wait" in refused[0].json()["detail"]
     assert (first.status_code, second.status_code) == (200, 200)
@@ -74,7 +74,7 @@ async def test_a_flooding_client_is_slowed_down_and_its_neighbour_is_not(
         conversations = session.exec(select(Conversation)).all()
         requests = session.exec(select(HumanRequest)).all()
     assert len(stored) == statuses.count(200)  # what was refused was never stored
-    assert len(conversations) <= 31
+    assert len(conversations) <= 11
     assert requests == []  # the flood opened no request for a person
 
 

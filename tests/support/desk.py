@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -60,6 +61,7 @@ def desk_app(
     sections: Sequence[DeskSection] = (),
     session_hours: int = 8,
     secure_cookies: bool = False,
+    **extra: Any,
 ) -> FastAPI:
     """The whole web application (chat, actions, the desk and its extra `sections`) on the
     stage, the assistant answering in French and English; staff sessions last
@@ -84,6 +86,7 @@ def desk_app(
         secure_cookies=secure_cookies,
         desk_sections=sections,
         conversations=WEB_IDS,
+        **extra,
     )
 
 

@@ -44,13 +44,20 @@ class Rate:
     def interval(self) -> float:
         return self.period / self.burst
 
+    @classmethod
+    def per(cls, count: int, period: float, *, bursts: int = 6) -> Rate:
+        """`count` events per `period` seconds, at most a `bursts`-th of them at once (a client
+        that sends its whole minute's share in one second would still swamp the dialogue)."""
+        burst = max(2, count // bursts)
+        return cls(burst=burst, period=period * burst / count)
+
 
 # A citizen types a message every few seconds at most; an office or a school behind one address
 # is a few citizens at once (WEB_MESSAGES_PER_MINUTE, WEB_CONVERSATIONS_PER_HOUR and
 # WEB_TURNS_IN_FLIGHT change these).
-MESSAGES_PER_CLIENT = Rate(burst=30, period=60)
-MESSAGES_PER_CONVERSATION = Rate(burst=30, period=60)
-CONVERSATIONS_PER_CLIENT = Rate(burst=30, period=3600)
+MESSAGES_PER_CLIENT = Rate.per(30, 60)
+MESSAGES_PER_CONVERSATION = Rate.per(30, 60)
+CONVERSATIONS_PER_CLIENT = Rate.per(30, 3600)
 MAX_IN_FLIGHT = 32
 MAX_TRACKED = 20_000
 
