@@ -50,8 +50,9 @@ async def flood(web_url: str) -> Counter[int]:
     return statuses
 
 
-async def requests_for_a_person(database_url: str) -> tuple[int, int]:
-    """(requests opened in the flooding client's conversations, in the citizens' ones)."""
+async def requests_for_a_person(database_url: str) -> tuple[Counter[str], int]:
+    """(requests opened in the flooding client's conversations, by reason; how many in the
+    citizens' ones)."""
     from sqlmodel import Session, col, select
 
     from bot.storage.database import create_database_engine
@@ -66,8 +67,8 @@ async def requests_for_a_person(database_url: str) -> tuple[int, int]:
         )
         opened = session.exec(select(HumanRequest)).all()
     engine.dispose()
-    by_flood = sum(1 for r in opened if r.conversation_id in flooded)
-    return by_flood, len(opened) - by_flood
+    by_flood = Counter(r.reason for r in opened if r.conversation_id in flooded)
+    return by_flood, len(opened) - sum(by_flood.values())
 
 
 async def main() -> None:
@@ -95,7 +96,8 @@ async def main() -> None:
           f"p95 ratio {loud['p95'] / quiet['p95']:.2f}x")  # fmt: skip
     shown = ", ".join(f"{code or 'error'}: {n}" for code, n in sorted(statuses.items()))
     print(f"the flooding client ({FLOOD_MESSAGES} messages in {FLOOD_SECONDS:.0f} s): {shown}")
-    print(f"requests for a person opened by the flood: {by_flood}; by the 20 citizens' own "
+    reasons = ", ".join(f"{reason} {n}" for reason, n in by_flood.most_common()) or "none"
+    print(f"requests for a person opened by the flood: {reasons}; by the 20 citizens' own "
           f"messages: {citizens_alone} alone, {citizens_total - citizens_alone} beside the flood")  # fmt: skip
 
 

@@ -70,16 +70,23 @@ def call(
     action: str, conversation: Conversation, text: str, *, intent: str, language: str = "fr",
     message_id: int | None = None, faq: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    # The shape Rasa 3.6 sends (its response selector lists its retrieval intents first).
     latest: dict[str, Any] = {
         "text": text,
+        "message_id": "4f0b8c",
         "intent": {"name": intent, "confidence": 0.93},
         "intent_ranking": [{"name": intent, "confidence": 0.93}],
         "entities": [],
         "metadata": {"language": language, "message_id": message_id},
+        "response_selector": {
+            "all_retrieval_intents": ["faq"],
+            "default": {"response": {"responses": None, "confidence": 0.0}, "ranking": []},
+        },
     }
     if faq:
-        latest["response_selector"] = {
-            "faq": {"response": {"intent_response_key": f"faq/{faq}", "confidence": 0.5}}
+        latest["response_selector"]["faq"] = {
+            "response": {"intent_response_key": f"faq/{faq}", "confidence": 0.5},
+            "ranking": [{"intent_response_key": f"faq/{faq}", "confidence": 0.5}],
         }
     return {
         "next_action": action,

@@ -81,15 +81,6 @@ class _Intent(_Extra):
     confidence: float | None = None
 
 
-class _Selected(_Extra):
-    intent_response_key: str | None = None
-    confidence: float | None = None
-
-
-class _Selector(_Extra):
-    response: _Selected | None = None
-
-
 class _Latest(_Extra):
     text: Annotated[str, AfterValidator(valid_text)] | None = Field(
         default=None, max_length=100_000
@@ -97,7 +88,9 @@ class _Latest(_Extra):
     metadata: dict[str, Any] | None = None
     intent: _Intent | None = None
     intent_ranking: list[_Intent] | None = None
-    response_selector: dict[str, _Selector] | None = None
+    # Rasa's own shape ({"all_retrieval_intents": [...], "faq": {...}}): read defensively by
+    # `interpretation_from_parse`.
+    response_selector: dict[str, Any] | None = None
 
 
 class _Slots(_Extra):

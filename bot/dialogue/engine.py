@@ -67,18 +67,30 @@ def interpretation_from_parse(parse: Mapping[str, Any]) -> Interpretation:
     A retrieval intent such as `faq` is resolved to its full name (`faq/noise`) with the
     response selector's choice; its confidence is the product of both stages.
     """
-    intent = parse.get("intent") or {}
+    intent = _mapping(parse.get("intent"))
     name = str(intent.get("name") or "nlu_fallback")
-    confidence = float(intent.get("confidence") or 0.0)
-    selector = (parse.get("response_selector") or {}).get(name)
-    if selector:
-        response = selector.get("response") or {}
-        key = response.get("intent_response_key")
-        if key:
-            name = str(key)
-            confidence *= float(response.get("confidence") or 0.0)
+    confidence = _number(intent.get("confidence"))
+    selector = _mapping(_mapping(parse.get("response_selector")).get(name))
+    response = _mapping(selector.get("response"))
+    key = response.get("intent_response_key")
+    if key:
+        name = str(key)
+        confidence *= _number(response.get("confidence"))
+    ranked = parse.get("intent_ranking")
     ranking = tuple(
-        (str(item.get("name")), float(item.get("confidence") or 0.0))
-        for item in (parse.get("intent_ranking") or [])[1:4]
+        (str(item.get("name")), _number(item.get("confidence")))
+        for item in (ranked if isinstance(ranked, list) else [])[1:4]
+        if isinstance(item, Mapping)
     )
     return Interpretation(intent=name, confidence=confidence, ranking=ranking)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
