@@ -37,6 +37,10 @@ from bot.storage.models import InboundUpdate, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
+# An unexpected failure of a row: tried again after RETRY_BASE * 2^n seconds, at most RETRY_CAP.
+RETRY_BASE = 0.5
+RETRY_CAP = 60.0
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -139,6 +143,7 @@ class OrderedWork(Generic[Row]):
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        self._failures = 0
 
     def wake(self) -> None:
         """Tells the worker that rows were stored."""
@@ -163,6 +168,12 @@ class OrderedWork(Generic[Row]):
                 task.cancel()
             await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
+    def _give_back(self, row: Row, queue: asyncio.Queue[Row]) -> None:
+        """Un-takes `row` and every row queued after it for the same key."""
+        self._taken.discard(row.id)
+        while not queue.empty():
+            self._taken.discard(queue.get_nowait().id)
+
     async def drained(self) -> None:
         """Waits until every stored row is processed (wrap in `asyncio.timeout`)."""
         await self._idle.wait()
@@ -184,7 +195,25 @@ class OrderedWork(Generic[Row]):
         try:
             while not queue.empty():
                 row = queue.get_nowait()
-                await self._process(row)
+                try:
+                    await self._process(row)
+                except Exception as exc:
+                    # Broad on purpose: whatever failed (the database while marking a row, an
+                    # error nobody foresaw), the worker must not die silently with its rows taken
+                    # until a restart. The row and those after it are given back, in order, and
+                    # tried again after a pause. Never the row's content in the log.
+                    self._give_back(row, queue)
+                    self._failures += 1
+                    delay = min(RETRY_CAP, RETRY_BASE * 2 ** min(self._failures, 10))
+                    logger.error(
+                        "processing row %s (%s) failed; retried in %.0f s",
+                        row.id,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    asyncio.get_running_loop().call_later(delay, self.wake)
+                    return
+                self._failures = 0
                 assert row.id is not None
                 self._taken.discard(row.id)
         finally:

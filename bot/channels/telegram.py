@@ -47,6 +47,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     Conflict,
     Forbidden,
     InvalidToken,
@@ -610,23 +611,31 @@ class TelegramSender(Sender):
             if options.get("reply_to")
             else None
         )
-        try:
-            sent = await bot.send_message(
-                chat_id=int(message.destination),
-                text=html.escape(message.text, quote=False),
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                reply_parameters=reply,
-                message_thread_id=options.get("thread_id"),
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        except RetryAfter as exc:
-            raise RateLimited(_retry_after(exc)) from exc
-        except (Forbidden, BadRequest) as exc:
-            raise PermanentSendError(str(exc)) from exc
-        except (NetworkError, InvalidToken, Conflict) as exc:
-            raise TemporarySendError(str(exc)) from exc
-        return str(sent.message_id)
+        chat_id = int(message.destination)
+        for _ in range(2):
+            try:
+                sent = await bot.send_message(
+                    chat_id=chat_id,
+                    text=html.escape(message.text, quote=False),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    reply_parameters=reply,
+                    message_thread_id=options.get("thread_id"),
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+                return str(sent.message_id)
+            except ChatMigrated as exc:
+                # The group became a supergroup with a new id: the message goes there.
+                chat_id = int(exc.new_chat_id)
+            except RetryAfter as exc:
+                raise RateLimited(_retry_after(exc)) from exc
+            except (Forbidden, BadRequest) as exc:
+                raise PermanentSendError(str(exc)) from exc
+            except (NetworkError, InvalidToken, Conflict) as exc:
+                raise TemporarySendError(str(exc)) from exc
+            except TelegramError as exc:  # anything else Telegram says: tried again, then given up
+                raise TemporarySendError(str(exc)) from exc
+        raise PermanentSendError("the chat moved twice while sending")
 
 
 def _command(message: Message, username: str) -> tuple[str, str] | None:

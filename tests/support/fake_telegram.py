@@ -225,16 +225,26 @@ class _Forum:
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, description: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def payload(self) -> JSONDict:
         body: JSONDict = {"ok": False, "error_code": self.status, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
+        if self.migrate_to_chat_id is not None:
+            body["parameters"] = {"migrate_to_chat_id": self.migrate_to_chat_id}
         return body
 
 
@@ -1394,8 +1404,13 @@ class FakeTelegram:
         retry_after: int | None = None,
         description: str | None = None,
         times: int = 1,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
-        """Answer the next `times` calls of `method` with this error."""
+        """Answer the next `times` calls of `method` with this error (`migrate_to_chat_id`: the
+        group became a supergroup with that id, as Telegram says with a 400)."""
+        if migrate_to_chat_id is not None:
+            status = 400
+            description = "Bad Request: group chat was upgraded to a supergroup chat"
         if status == 429 and retry_after is None:
             retry_after = 1
         if description is None:
@@ -1409,7 +1424,14 @@ class FakeTelegram:
                 description = DEFAULT_DESCRIPTIONS.get(status, phrase)
         queue = self._faults.setdefault(method.lower(), deque())
         for _ in range(times):
-            queue.append(_ApiError(status, description, retry_after=retry_after))
+            queue.append(
+                _ApiError(
+                    status,
+                    description,
+                    retry_after=retry_after,
+                    migrate_to_chat_id=migrate_to_chat_id,
+                )
+            )
 
     def block_chat(self, chat_id: int, *, notify: bool = False) -> None:
         """The citizen blocks the bot (or a group kicks it): sending there answers 403.
