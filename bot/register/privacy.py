@@ -36,6 +36,7 @@ from bot.storage.models import (
 )
 
 ERASED = "[effacé / erased]"
+PURGE_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,17 @@ def purge_older_than(
         )
         if dry_run:
             ids = [c.id for c in stale]
-            concerns = session.exec(
-                select(Concern).where(
-                    col(Concern.conversation_id).in_(ids),
-                    Concern.status == ConcernStatus.CLOSED,
-                    col(Concern.anonymised_at).is_(None),
-                )
-            ).all()
+            concerns = [
+                concern
+                for start in range(0, len(ids), PURGE_CHUNK)
+                for concern in session.exec(
+                    select(Concern).where(
+                        col(Concern.conversation_id).in_(ids[start : start + PURGE_CHUNK]),
+                        Concern.status == ConcernStatus.CLOSED,
+                        col(Concern.anonymised_at).is_(None),
+                    )
+                ).all()
+            ]
             heard = session.exec(
                 select(func.count())
                 .select_from(HeardMessage)
@@ -102,13 +107,19 @@ def purge_older_than(
                 "concerns": len(concerns),
                 "heard_messages": int(heard),
             }
-        receipt = _erase(session, stale, actor=actor, reason="retention", keep_open_concerns=True)
+        # In chunks: one statement over more than 32,766 ids exceeds SQLite's limit of bound
+        # variables, and the purge would then fail every day after.
+        receipts = [
+            _erase(session, stale[start : start + PURGE_CHUNK], actor=actor, reason="retention",
+                   keep_open_concerns=True)
+            for start in range(0, len(stale), PURGE_CHUNK)
+        ]  # fmt: skip
         # Messages heard in community groups are kept as long as conversations, no longer.
         deleted = session.execute(delete(HeardMessage).where(col(HeardMessage.created_at) < cutoff))
         session.commit()
         return {
-            "conversations": receipt.conversations,
-            "concerns": receipt.concerns,
+            "conversations": sum(r.conversations for r in receipts),
+            "concerns": sum(r.concerns for r in receipts),
             "heard_messages": int(getattr(deleted, "rowcount", 0) or 0),
         }
 

@@ -6,7 +6,10 @@ became a supergroup still gets its message."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -76,3 +79,42 @@ async def test_a_group_that_became_a_supergroup_gets_its_message(
             sent_id = await TelegramSender(channel).send(message)
     assert sent_id
     assert [m.text for m in fake.sent_to(-1009876543210)] == ["Avis : fermeture de route"]
+
+
+def test_a_purge_of_more_stale_conversations_than_sqlite_binds_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite binds at most 32,766 variables in one statement; here the limit is lowered to 40
+    (and the chunk to 10) so that 100 stale conversations show the same failure quickly."""
+    from sqlalchemy import event, insert
+
+    from bot.register import privacy
+    from bot.storage.database import open_database
+    from bot.storage.models import Conversation, utc_now
+
+    database = open_database(f"sqlite:///{tmp_path / 'purge.db'}")
+
+    @event.listens_for(database, "connect")
+    def _few_variables(connection: Any, _record: Any) -> None:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 40)
+
+    database.dispose()  # new connections get the limit
+    monkeypatch.setattr(privacy, "PURGE_CHUNK", 10)
+    old = utc_now().replace(year=2001)
+    with Session(database) as session:
+        for start in range(0, 100, 5):
+            session.execute(
+                insert(Conversation),
+                [
+                    {"public_id": f"p{n}", "channel": "web", "external_id": f"web-{n}",
+                     "citizen_id": f"web-{n}", "created_at": old, "last_message_at": old}
+                    for n in range(start, start + 5)
+                ],
+            )  # fmt: skip
+        session.commit()
+    dry = privacy.purge_older_than(engine=database, days=30, actor="system", dry_run=True)
+    assert dry["conversations"] == 100
+    assert (
+        privacy.purge_older_than(engine=database, days=30, actor="system")["conversations"] == 100
+    )
+    database.dispose()
