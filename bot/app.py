@@ -242,6 +242,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             desk=desk,
             database=database,
             desk_session_hours=settings.desk_session_hours,
+            desk_idle_minutes=settings.desk_idle_minutes,
             secure_cookies=settings.desk_cookies_secure,
             trusted_proxies=settings.trusted_proxies,
             conversations=web_conversations,

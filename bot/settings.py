@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     desk_session_hours: int = Field(
         default=12, ge=1, le=720, description="How long a web desk login lasts."
     )
+    desk_idle_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=24 * 60,
+        description="A web desk login ends after this long without use.",
+    )
     desk_secure_cookies: bool | None = Field(
         default=None,
         description=(

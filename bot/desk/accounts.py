@@ -281,6 +281,7 @@ def open_session(
     if account.id is None:
         raise ValueError("the account has not been stored yet")
     started = now or utc_now()
+    purge_expired_sessions(session=session, now=started)  # ended sessions do not pile up
     token = secrets.token_urlsafe(32)
     row = StaffSession(
         token_hash=_token_hash(token),
@@ -295,11 +296,16 @@ def open_session(
     return token, row
 
 
+# A session's last use is written at most this often (not at every page of the desk).
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
 def session_for_token(
-    *, session: Session, token: str, now: datetime | None = None
+    *, session: Session, token: str, now: datetime | None = None, idle: timedelta | None = None
 ) -> tuple[StaffSession, StaffAccount] | None:
     """The session a cookie's token stands for and its account; None when the token is
-    unknown, the session expired (it is then deleted) or the account is disabled."""
+    unknown, the session expired or went unused for longer than `idle` (it is then deleted),
+    or the account is disabled."""
     if not token or len(token) > 256:
         return None
     row = session.exec(
@@ -307,10 +313,16 @@ def session_for_token(
     ).first()
     if row is None:
         return None
-    if row.expires_at <= (now or utc_now()):
+    moment = now or utc_now()
+    last = row.last_seen_at or row.created_at
+    if row.expires_at <= moment or (idle is not None and moment - last > idle):
         session.delete(row)
         session.commit()
         return None
+    if moment - last >= LAST_SEEN_EVERY:
+        row.last_seen_at = moment
+        session.add(row)
+        session.commit()
     account = session.get(StaffAccount, row.account_id)
     if account is None or not account.active:
         return None

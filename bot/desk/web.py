@@ -389,6 +389,7 @@ def desk_router(
     knowledge: KnowledgeBase,
     session_hours: int,
     secure_cookies: bool,
+    idle_minutes: int = 60,
     sections: Iterable[DeskSection] = (),
     trusted_proxies: Collection[str] = (),
 ) -> APIRouter:
@@ -412,6 +413,7 @@ def desk_router(
     throttle = LoginThrottle()
     flashes = _Flashes()
     lifetime = timedelta(hours=session_hours)
+    idle = timedelta(minutes=idle_minutes)
     zone = desk.schedule.calendar.zone
 
     def accounts_session() -> Session:
@@ -422,7 +424,7 @@ def desk_router(
         if not token:
             raise _NotSignedIn
         with accounts_session() as session:
-            found = session_for_token(session=session, token=token)
+            found = session_for_token(session=session, token=token, idle=idle)
         if found is None:
             raise _NotSignedIn
         row, account = found

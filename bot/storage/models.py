@@ -546,6 +546,11 @@ class StaffSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _timestamp()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="When it was last used (it ends after a while without use).",
+    )
 
 
 class ProjectUpdate(SQLModel, table=True):
