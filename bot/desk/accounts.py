@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
@@ -218,8 +219,10 @@ def authenticate(
     password: str,
     client: str | None = None,
     now: datetime | None = None,
+    code: str | None = None,
 ) -> StaffAccount | None:
-    """The active account whose username and password these are, or None.
+    """The active account whose username and password (and, when it has a second factor, the
+    authenticator app's current `code`) these are, or None.
 
     The password is checked against a hash even when the username is unknown, so the time
     taken does not tell whether an account exists. A success updates `last_login_at` and
@@ -242,6 +245,8 @@ def authenticate(
         reason = "wrong_password"
     elif not account.active:
         reason = "inactive"
+    elif account.totp_secret is not None and not totp_ok(account.totp_secret, code, now):
+        reason = "wrong_code"
     else:
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = _hasher.hash(password)
@@ -263,6 +268,46 @@ def authenticate(
 
 
 # --- sessions -------------------------------------------------------------------------------
+
+
+def totp_ok(secret: str, code: str | None, now: datetime | None = None) -> bool:
+    """Whether `code` is the authenticator app's code for `secret` now (or 30 s either side,
+    for a clock a little off)."""
+    digits = "".join((code or "").split())
+    if not digits.isdigit() or len(digits) != 6:
+        return False
+    return bool(pyotp.TOTP(secret).verify(digits, for_time=now or utc_now(), valid_window=1))
+
+
+def new_totp_secret() -> str:
+    """A fresh second-factor secret (160 bits, base32)."""
+    return pyotp.random_base32(32)
+
+
+def totp_uri(secret: str, username: str, issuer: str) -> str:
+    """The otpauth:// address an authenticator app scans (as a QR code) to add the account."""
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def set_totp(
+    *, session: Session, username: str, secret: str | None, actor: str = CLI_ACTOR
+) -> StaffAccount:
+    """Turns the second factor on (`secret`) or off (None), signing the account out everywhere.
+
+    Raises:
+        UnknownAccount: when no account has this username.
+    """
+    account = get_account(session=session, username=username)
+    account.totp_secret = secret
+    session.add(account)
+    session.execute(delete(StaffSession).where(col(StaffSession.account_id) == account.id))
+    _audit(
+        session, actor=actor, action="staff.totp_on" if secret else "staff.totp_off",
+        username=account.username,
+    )  # fmt: skip
+    session.commit()
+    session.refresh(account)
+    return account
 
 
 def open_session(

@@ -11,6 +11,7 @@ import argparse
 import getpass
 import sys
 
+import qrcode  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -19,9 +20,13 @@ from bot.desk.accounts import (
     create_account,
     get_account,
     list_accounts,
+    new_totp_secret,
     normalise_username,
     set_active,
     set_password,
+    set_totp,
+    totp_ok,
+    totp_uri,
 )
 
 
@@ -47,6 +52,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     password = verbs.add_parser("password", help="set a new password (signs it out everywhere)")
     password.add_argument("username")
     _add_password_stdin(password)
+    totp = verbs.add_parser(
+        "totp",
+        help="turn on two-step sign-in: shows a QR code for an authenticator app, then asks "
+        "for its code (signs the account out everywhere)",
+    )
+    totp.add_argument("username")
+    totp.add_argument("--off", action="store_true", help="turn two-step sign-in off")
 
 
 def run(args: argparse.Namespace, engine: Engine) -> int:
@@ -95,8 +107,32 @@ def _run(args: argparse.Namespace, session: Session) -> int:
             password=_read_password(username, from_stdin=args.password_stdin),
         )
         print(f"Password of {account.username} changed; it was signed out everywhere.")
+    elif verb == "totp":
+        return _totp(session, args.username, off=args.off)
     else:  # pragma: no cover - argparse refuses other verbs
         raise AssertionError(verb)
+    return 0
+
+
+def _totp(session: Session, username: str, *, off: bool) -> int:
+    account = get_account(session=session, username=username)
+    if off:
+        set_totp(session=session, username=account.username, secret=None)
+        print(f"Two-step sign-in of {account.username} is off; it was signed out everywhere.")
+        return 0
+    secret = new_totp_secret()
+    uri = totp_uri(secret, account.username, "Voisinage desk")
+    print(f"Scan this QR code with an authenticator app, or enter the key {secret}:")
+    code = qrcode.QRCode(border=1)
+    code.add_data(uri)
+    code.print_ascii(out=sys.stdout, invert=True)
+    print("Code shown by the app: ", end="", flush=True)
+    typed = sys.stdin.readline().strip()
+    if not totp_ok(secret, typed):
+        print("That code does not match: two-step sign-in stays off.", file=sys.stderr)
+        return 2
+    set_totp(session=session, username=account.username, secret=secret)
+    print(f"Two-step sign-in of {account.username} is on; it was signed out everywhere.")
     return 0
 
 

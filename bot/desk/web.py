@@ -498,6 +498,7 @@ def desk_router(
     async def log_in(
         request: Request,
         username: Annotated[str, Form(max_length=256)] = "",
+        code: Annotated[str, Form(max_length=32)] = "",
         password: Annotated[str, Form()] = "",
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
@@ -519,8 +520,9 @@ def desk_router(
                 return None
             with accounts_session() as session:
                 account = authenticate(
-                    session=session, username=username, password=password, client=client
-                )
+                    session=session, username=username, password=password, client=client,
+                    code=code,
+                )  # fmt: skip
                 if account is None:
                     return None
                 token, _ = open_session(session=session, account=account, lifetime=lifetime)

@@ -528,6 +528,11 @@ class StaffAccount(SQLModel, table=True):
     username: str = Field(unique=True, max_length=64)
     display_name: str = Field(max_length=120, description="The first name citizens may see.")
     password_hash: str = Field(max_length=255)
+    totp_secret: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The authenticator app's secret (base32): its code is asked at sign-in.",
+    )
     active: bool = True
     created_at: datetime = _timestamp()
     last_login_at: datetime | None = Field(
