@@ -13,16 +13,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.app import serve_http
-from bot.channels.web.app import create_app
 from bot.core.conversation import ConversationCore
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.settings import SettingsError
 from bot.storage.models import Message
 from tests.conftest import FakeDialogue, settings_for
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.web import chat_app
 from tests.test_telegram import channel_for
 
 NESTED = "[" * 100_000 + "]" * 100_000
@@ -32,16 +29,7 @@ NESTED = "[" * 100_000 + "]" * 100_000
 async def web(
     core: ConversationCore, fake_dialogue: FakeDialogue, database: Engine, knowledge: KnowledgeBase
 ) -> AsyncIterator[httpx.AsyncClient]:
-    actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        register=Register(engine=database, calendar=BusinessCalendar()),
-        languages=("fr", "en"),
-        default_language="fr",
-    )
-    app = create_app(
-        core=core, actions=actions, dialogue=fake_dialogue, knowledge=knowledge, action_token="t"
-    )
+    app = chat_app(core, fake_dialogue, knowledge)
     server, task, port = await serve_http(app, "127.0.0.1", 0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         yield client
@@ -75,16 +63,7 @@ async def test_absurdly_nested_json_on_the_action_endpoint_is_refused(
 async def test_without_a_token_the_action_endpoint_answers_nobody(
     core: ConversationCore, fake_dialogue: FakeDialogue, database: Engine, knowledge: KnowledgeBase
 ) -> None:
-    actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        register=Register(engine=database, calendar=BusinessCalendar()),
-        languages=("fr", "en"),
-        default_language="fr",
-    )
-    app = create_app(
-        core=core, actions=actions, dialogue=fake_dialogue, knowledge=knowledge, action_token=None
-    )
+    app = chat_app(core, fake_dialogue, knowledge, action_token=None)
     server, task, port = await serve_http(app, "127.0.0.1", 0)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:

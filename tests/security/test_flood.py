@@ -13,15 +13,12 @@ import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.channels.web.app import create_app
 from bot.channels.web.limits import Rate, WebLimits
 from bot.core.conversation import ConversationCore
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from bot.storage.models import Conversation, HumanRequest, Message
 from tests.conftest import FakeDialogue
+from tests.support.web import chat_app
 
 FLOODER = ("198.51.100.66", 40000)
 NEIGHBOUR = ("203.0.113.5", 40001)
@@ -31,15 +28,7 @@ def app_for(
     core: ConversationCore, dialogue: FakeDialogue, database: Engine, knowledge: KnowledgeBase,
     **extra: Any,
 ) -> Any:  # fmt: skip
-    actions = ActionServer(
-        engine=database, knowledge=knowledge,
-        register=Register(engine=database, calendar=BusinessCalendar()),
-        languages=("fr", "en"), default_language="fr",
-    )  # fmt: skip
-    return create_app(
-        core=core, actions=actions, dialogue=dialogue, knowledge=knowledge, action_token="t",
-        **extra,
-    )  # fmt: skip
+    return chat_app(core, dialogue, knowledge, **extra)
 
 
 def client(app: Any, address: tuple[str, int]) -> httpx.AsyncClient:

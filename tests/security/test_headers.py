@@ -6,37 +6,27 @@ text, which only a monitoring token reads."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from bot.channels.web.app import create_app
 from bot.core.conversation import ConversationCore
 from bot.desk.web import LOGIN_CSRF_COOKIE
-from bot.dialogue.actions import ActionServer
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
-from bot.register.service import Register
 from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, client_for, csrf_of, desk_app
+from tests.support.web import chat_app as web_app
 from tests.test_desk_web import MARIE_PASSWORD, stage  # noqa: F401 (the fixture)
 
 
 def chat_app(
-    core: ConversationCore, dialogue: FakeDialogue, knowledge: KnowledgeBase, **extra: object
-) -> object:  # type: ignore[no-untyped-def]
-    actions = ActionServer(
-        engine=core._db,
-        knowledge=knowledge,
-        register=Register(engine=core._db, calendar=BusinessCalendar()),
-        languages=("fr", "en"),
-        default_language="fr",
-    )
-    return create_app(
-        core=core, actions=actions, dialogue=dialogue, knowledge=knowledge, action_token="t",
-        channel_status=lambda: {"telegram": {"state": "stopped", "detail": "TELEGRAM_TOKEN was refused (secret-ish)"}},
-        **extra,  # type: ignore[arg-type]
-    )  # fmt: skip
+    core: ConversationCore, dialogue: FakeDialogue, knowledge: KnowledgeBase, **extra: Any
+) -> Any:
+    channels = {
+        "telegram": {"state": "stopped", "detail": "TELEGRAM_TOKEN was refused (secret-ish)"}
+    }
+    return web_app(core, dialogue, knowledge, channel_status=lambda: channels, **extra)
 
 
 async def test_the_chat_page_cannot_run_foreign_code_nor_be_framed(
