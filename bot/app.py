@@ -216,6 +216,8 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             hearing=hearing,
             answers=GuardedAnswerer(answerer),
         )
+        # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
+        core.recover_interrupted()
         listener = listener_for(
             settings, database=database, knowledge=knowledge, detector=detector, reader=reader
         )

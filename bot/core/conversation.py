@@ -17,7 +17,7 @@ import weakref
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.answering.relevance import AnswerChoice, GuardedAnswerer
 from bot.core.commands import COMMAND_NAMES, command_list
@@ -78,6 +78,11 @@ DECORATIVE_ATTACHMENTS = frozenset({"sticker"})
 # as /start say it themselves.
 FIRST_CONTACT_NOTICE_SHOWN_ELSEWHERE = frozenset({"web", "terminal"})
 ERASE_CONFIRMATION_WINDOW = timedelta(minutes=15)
+# Channels whose messages nobody sends again after a stop (Telegram and Discord updates are
+# stored by an intake that handles them again), and how old a turn still "received" must be
+# to have been cut short rather than under way.
+RESENT_BY_NOBODY = ("web", "terminal")
+INTERRUPTED_AFTER = timedelta(minutes=2)
 _YES = re.compile(
     r"^\s*(oui|yes|ouais|confirme|je confirme|confirm|ok|d'accord|effacer|erase)\b", re.I
 )
@@ -435,6 +440,44 @@ class ConversationCore:
             intent=intent,
             with_person=with_person,
         )
+
+    def recover_interrupted(self, *, older_than: timedelta = INTERRUPTED_AFTER) -> int:
+        """Messages whose turn was cut short (the process stopped between storing and
+        answering them) on channels that do not send them again (the web chat, the terminal):
+        marked unanswered and kept for a person, so none is silently left behind. Telegram and
+        Discord updates are handled again by their intake instead. Returns how many."""
+        cutoff = utc_now() - older_than
+        with self.session() as session:
+            rows = session.exec(
+                select(Message, Conversation)
+                .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+                .where(
+                    Message.direction == Direction.INCOMING,
+                    Message.status == MessageStatus.RECEIVED,
+                    col(Message.created_at) < cutoff,
+                    col(Conversation.channel).in_(RESENT_BY_NOBODY),
+                )
+            ).all()
+            for message, conversation in rows:
+                message_id = _required_id(message.id)
+                repository.finish_incoming(
+                    session=session,
+                    message_id=message_id,
+                    status=MessageStatus.UNANSWERED,
+                    intent=None,
+                    confidence=None,
+                )
+                _keep_for_person(
+                    session,
+                    conversation,
+                    message_id,
+                    clean_text(message.text),
+                    message.language or "fr",
+                    "interrupted",
+                )
+        if rows:
+            logger.warning("%d messages cut short by a stop were kept for a person", len(rows))
+        return len(rows)
 
     async def settle_readings(self) -> None:
         """Waits for the readings of messages still under way: at shutdown, before the database

@@ -118,3 +118,37 @@ def test_a_purge_of_more_stale_conversations_than_sqlite_binds_at_once(
         privacy.purge_older_than(engine=database, days=30, actor="system")["conversations"] == 100
     )
     database.dispose()
+
+
+def test_a_web_turn_cut_short_by_a_stop_is_kept_for_a_person(
+    database: Engine, core: ConversationCore
+) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from bot.storage import repository
+    from bot.storage.models import Direction, HumanRequest, Message, MessageStatus, utc_now
+
+    with Session(database, expire_on_commit=False) as session:
+        stored = {}
+        for channel in ("web", "telegram"):
+            conversation = repository.get_or_create_conversation(
+                session=session, channel=channel, external_id=f"{channel}-1", citizen_id="c"
+            )
+            message = repository.add_message(
+                session=session, conversation=conversation, direction=Direction.INCOMING,
+                text="Les camions passent trop vite", language="fr", status=MessageStatus.RECEIVED,
+            )  # fmt: skip
+            message.created_at = utc_now() - timedelta(minutes=10)
+            session.add(message)
+            stored[channel] = message.id
+        session.commit()
+    assert core.recover_interrupted() == 1
+    with Session(database) as session:
+        assert session.get(Message, stored["web"]).status == MessageStatus.UNANSWERED  # type: ignore[union-attr]
+        # Telegram's intake handles its updates again: its message is left to it.
+        assert session.get(Message, stored["telegram"]).status == MessageStatus.RECEIVED  # type: ignore[union-attr]
+        (request,) = session.exec(select(HumanRequest)).all()
+        assert request.reason == "interrupted"
+    assert core.recover_interrupted() == 0  # once
