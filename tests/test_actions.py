@@ -23,6 +23,7 @@ from bot.storage.models import (
     Concern,
     Conversation,
     HumanRequest,
+    MessageStatus,
     Subscription,
     UnansweredQuestion,
 )
@@ -300,3 +301,28 @@ def test_every_custom_action_of_the_domain_is_implemented(actions: ActionServer)
 
     domain = yaml.safe_load((PROJECT_ROOT / "domain" / "dialogue.yml").read_text())
     assert sorted(domain["actions"]) == actions.action_names
+
+
+async def test_an_action_arriving_after_its_turn_was_given_up_does_nothing(
+    actions: ActionServer, citizen: Conversation, database: Engine
+) -> None:
+    """Rasa answered too late: the citizen was told the assistant could not answer and a person
+    will follow up; the action Rasa still runs must not act behind them (finding 10)."""
+    message_id = stored_message(database, citizen, "un humain svp")
+    with Session(database) as session:
+        repository.finish_incoming(
+            session=session, message_id=message_id, status=MessageStatus.UNANSWERED,
+            intent=None, confidence=None,
+        )  # fmt: skip
+    late = await actions.run(
+        call("action_request_human", citizen, "un humain svp", intent="ask_human",
+             message_id=message_id)
+    )  # fmt: skip
+    assert late == {"events": [], "responses": []}
+    with Session(database) as session:
+        assert session.exec(select(HumanRequest)).all() == []
+    on_time = await actions.run(
+        call("action_request_human", citizen, "un humain svp", intent="ask_human",
+             message_id=stored_message(database, citizen, "un humain svp"))
+    )  # fmt: skip
+    assert on_time["responses"]

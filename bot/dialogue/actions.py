@@ -27,7 +27,7 @@ from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase, contact_line
 from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.models import Conversation, utc_now
+from bot.storage.models import Conversation, MessageStatus, utc_now
 from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -189,6 +189,12 @@ class ActionServer:
                 interpretation=interpretation_from_parse(latest),
                 latest_action=tracker.get("latest_action_name"),
             )
+            if _abandoned(session, turn):
+                # The turn timed out: the citizen was told the assistant could not answer and a
+                # person will follow up. Rasa, still working on it, must not act behind them
+                # (open a handoff, ask to erase...), so the late action does nothing.
+                logger.info("%s arrived after its turn was given up: ignored", name)
+                return {"events": [], "responses": []}
             result = await handler(turn)
         return {
             "events": [
@@ -369,6 +375,19 @@ class ActionServer:
         turn.session.add(turn.conversation)
         turn.session.commit()
         return ActionResult(texts=[say("forget_me_confirm", turn.language)], slots={})
+
+
+def _abandoned(session: Session, turn: Turn) -> bool:
+    """Whether the turn this action belongs to was given up (the dialogue engine answered too
+    late: the message is marked unanswered and kept for a person)."""
+    if turn.message_id is None:
+        return False
+    stored = repository.message_by_id(session=session, message_id=turn.message_id)
+    return (
+        stored is not None
+        and stored.conversation_id == turn.conversation.id
+        and stored.status == MessageStatus.UNANSWERED
+    )
 
 
 def _int_or_none(value: Any) -> int | None:
