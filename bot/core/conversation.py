@@ -197,14 +197,7 @@ class ConversationCore:
                         external_id=message.external_id,
                     )
                 message_id = _required_id(stored.id)
-                repository.finish_incoming(
-                    session=session,
-                    message_id=message_id,
-                    status=MessageStatus.UNANSWERED,
-                    intent=None,
-                    confidence=None,
-                )
-                _keep_for_person(session, conversation, message_id, message.text, language, reason)
+                _give_up(session, conversation, message_id, message.text, language, reason)
                 text = say("engine_unavailable", language)
                 repository.add_outgoing_messages(
                     session=session,
@@ -459,18 +452,10 @@ class ConversationCore:
                 )
             ).all()
             for message, conversation in rows:
-                message_id = _required_id(message.id)
-                repository.finish_incoming(
-                    session=session,
-                    message_id=message_id,
-                    status=MessageStatus.UNANSWERED,
-                    intent=None,
-                    confidence=None,
-                )
-                _keep_for_person(
+                _give_up(
                     session,
                     conversation,
-                    message_id,
+                    _required_id(message.id),
                     clean_text(message.text),
                     message.language or "fr",
                     "interrupted",
@@ -1005,6 +990,25 @@ class ConversationCore:
                 session=session, conversation=conversation, language=guess.language, pinned=False
             )
         return guess.language
+
+
+def _give_up(
+    session: Session,
+    conversation: Conversation,
+    message_id: int,
+    text: str,
+    language: str,
+    reason: str,
+) -> None:
+    """Marks a message the assistant will not answer as unanswered and keeps it for a person."""
+    repository.finish_incoming(
+        session=session,
+        message_id=message_id,
+        status=MessageStatus.UNANSWERED,
+        intent=None,
+        confidence=None,
+    )
+    _keep_for_person(session, conversation, message_id, text, language, reason)
 
 
 def _keep_for_person(

@@ -300,7 +300,7 @@ def set_totp(
     account = get_account(session=session, username=username)
     account.totp_secret = secret
     session.add(account)
-    session.execute(delete(StaffSession).where(col(StaffSession.account_id) == account.id))
+    _delete_sessions(session, account, keep=None)
     _audit(
         session, actor=actor, action="staff.totp_on" if secret else "staff.totp_off",
         username=account.username,
