@@ -15,6 +15,7 @@ from bot.core.conversation import ConversationCore
 from bot.core.language import LanguageDetector
 from bot.core.types import IncomingMessage
 from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.relay import CannotDelete, DeskThreads, Relay
 from bot.desk.service import (
     AlreadyClaimed,
     Desk,
@@ -25,10 +26,12 @@ from bot.desk.service import (
 )
 from bot.knowledge import KnowledgeBase
 from bot.register.deadlines import BusinessCalendar
+from bot.register.privacy import erase_citizen
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
     Conversation,
+    DeskThread,
     Handoff,
     HandoffEvent,
     Message,
@@ -490,3 +493,60 @@ def test_the_close_command_reads_outcome_and_rating_words() -> None:
     assert parse_outcome(["Résolu"]) == ("resolved", True)
     with pytest.raises(DeskError, match="write /close"):
         parse_outcome(["maybe"])
+
+
+class RefusingThreads(DeskThreads):
+    """A chat desk where the bot may open threads and write but not delete (missing rights)."""
+
+    desk = "telegram"
+
+    def __init__(self) -> None:
+        self.posted: dict[str, list[str]] = {}
+        self.alerts: list[str] = []
+        self.notices: list[str] = []
+
+    async def open_thread(self, title: str) -> str:
+        thread_id = str(len(self.posted) + 1)
+        self.posted[thread_id] = [title]
+        return thread_id
+
+    async def post(self, thread_id: str, text: str) -> None:
+        self.posted[thread_id].append(text)
+
+    async def set_closed(self, thread_id: str, closed: bool) -> None:
+        pass
+
+    async def delete_thread(self, thread_id: str) -> None:
+        raise CannotDelete("not enough rights to delete the topic")
+
+    async def alert(self, text: str) -> None:
+        self.alerts.append(text)
+
+    async def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+
+async def test_a_thread_the_bot_may_not_delete_after_an_erasure_is_left_to_the_staff(
+    core: ConversationCore, desk: Desk, database: Engine
+) -> None:
+    await core.handle(says("Je veux parler à quelqu'un"))
+    threads = RefusingThreads()
+    relay = Relay(desk=desk, engine=database, threads=threads)
+    await relay.sync()
+    [(_thread_id, posted)] = threads.posted.items()
+    reference = handoffs(database)[0].reference
+    assert reference in posted[0]
+    with Session(database) as session:
+        erase_citizen(session=session, conversation=conversation_of(database), actor="citizen")
+
+    await relay.sync()
+    await relay.sync()  # told once, not at every round
+    [alert] = threads.alerts
+    assert reference in alert
+    assert "delete it by hand" in alert
+    assert threads.notices == []
+    with Session(database) as session:
+        assert session.exec(select(DeskThread)).all() == []
+        [audit] = [a for a in session.exec(select(AuditEntry)) if a.action == "desk.thread_erased"]
+    assert audit.detail == {"desk": "telegram", "reference": reference, "outcome": "not_deleted"}
+    assert handoffs(database)[0].outcome == "erased"

@@ -279,3 +279,78 @@ async def test_an_answer_to_a_citizen_who_blocked_the_bot_is_reported_in_the_thr
         lambda: any(t.startswith("⚠️ Not delivered") for t in desks.discord_thread_text()),
         "the failed delivery shown to the staff",
     )
+
+
+async def test_erasing_a_citizen_deletes_the_staff_copies_on_both_desks(desks: Desks) -> None:
+    """Hardening, finding 4: what the desks copied of a citizen (their words, the summary, what
+    staff answered them) goes from Telegram and Discord when the citizen asks to be erased."""
+    marker = "Zq8puits8qZ"
+    desks.telegram.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="Je veux parler à quelqu'un")
+    [topic] = await until(lambda: desks.telegram.topics(STAFF_GROUP), "a staff topic")
+    [thread] = await until(desks.thread_ids, "a staff thread")
+    desks.telegram.send_text(chat_id=CITIZEN, user_id=CITIZEN, text=f"Mon puits {marker} est sec")
+    desks.telegram.send_text(
+        chat_id=STAFF_GROUP, user_id=LOUIS, first_name="Louis",
+        text=f"Bonjour, je note pour le puits {marker}.", thread_id=topic.thread_id,
+    )  # fmt: skip
+    await until(lambda: any(marker in t for t in desks.to_citizen_on_telegram()), "Louis's answer")
+    desks.discord.post(
+        channel=thread, user_id=MARIE, content=f"Je connais {marker}.", username="marie"
+    )
+    await until(
+        lambda: (
+            marker in desks.telegram.still_visible(STAFF_GROUP)
+            and desks.discord.still_visible().count(marker) >= 3
+        ),
+        "copies on both desks (the citizen's words, Louis's answer, Marie's note)",
+        timeout=60,
+    )
+    reference = desks.handoff().reference
+
+    desks.telegram.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="/forget")
+    await until(
+        lambda: any("effacer" in t.lower() for t in desks.to_citizen_on_telegram()),
+        "the confirmation question",
+    )
+    desks.telegram.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="oui")
+    await until(
+        lambda: (
+            desks.telegram.topic(STAFF_GROUP, topic.thread_id).deleted
+            and thread in desks.discord.deleted_channels
+        ),
+        "both staff threads deleted",
+        timeout=60,
+    )
+    assert marker not in desks.telegram.still_visible(STAFF_GROUP)
+    assert marker not in desks.discord.still_visible()
+    handoff = desks.handoff()
+    assert (handoff.status, handoff.outcome) == ("closed", "erased")
+    await until(
+        lambda: (
+            any(
+                reference in t and "erased" in t
+                for t in desks.telegram.still_visible(STAFF_GROUP).splitlines()
+            )
+            and any(
+                reference in m.content and "erased" in m.content
+                for m in desks.discord.messages_in(desks.staff_channel)
+            )
+        ),
+        "the staff told, in the general topic and the staff channel",
+    )
+    with Session(desks.database) as session:
+        assert not session.exec(select(DeskThread)).all()
+        erased = [
+            a.detail for a in session.exec(select(AuditEntry))
+            if a.action == "desk.thread_erased"
+        ]  # fmt: skip
+    assert sorted(d["desk"] for d in erased) == ["discord", "telegram"]
+    assert {d["outcome"] for d in erased} == {"deleted"}
+    # The citizen writes again: a new conversation, no thread opened again for the old one.
+    desks.telegram.send_text(chat_id=CITIZEN, user_id=CITIZEN, text="Quand commencent les travaux?")
+    await until(
+        lambda: "Les travaux commencent au printemps." in desks.to_citizen_on_telegram(),
+        "the assistant answering",
+    )
+    await asyncio.sleep(0.5)
+    assert [t.deleted for t in desks.telegram.topics(STAFF_GROUP)] == [True]

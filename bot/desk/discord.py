@@ -17,7 +17,13 @@ import discord
 
 from bot.channels.delivery import Outgoing
 from bot.channels.text import split_for
-from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, answer_staff
+from bot.desk.relay import (
+    CannotDelete,
+    DeskThreads,
+    DeskUnavailable,
+    ThreadGone,
+    answer_staff,
+)
 from bot.desk.service import Desk, StaffMember
 
 if TYPE_CHECKING:
@@ -75,6 +81,26 @@ class DiscordDeskThreads(DeskThreads):
                 await thread.edit(archived=closed)
         except discord.HTTPException as exc:
             logger.info("Discord thread %s not archived/unarchived: %s", thread_id, exc)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        try:
+            thread = await self._client().fetch_channel(int(thread_id))
+            if not isinstance(thread, discord.Thread):
+                raise CannotDelete(f"{thread_id} is not a thread")
+            await thread.delete(reason="the citizen's data was erased")
+        except discord.NotFound:
+            return  # deleted already (by a person)
+        except discord.Forbidden as exc:
+            raise CannotDelete(str(exc)) from exc
+        except (discord.DiscordServerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeskUnavailable(str(exc)) from exc
+
+    async def notice(self, text: str) -> None:
+        channel = self._client().get_partial_messageable(self.channel_id)
+        try:
+            await channel.send(text[:2000], allowed_mentions=NO_PINGS)
+        except (discord.DiscordServerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeskUnavailable(str(exc)) from exc
 
     async def alert(self, text: str) -> None:
         channel = self._client().get_partial_messageable(self.channel_id)

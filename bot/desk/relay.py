@@ -6,6 +6,10 @@ other desks (claims, notes, answers, alerts), with a cursor per thread kept in t
 after a restart it goes on where it stopped. A thread someone deleted is opened again with the
 summary and the recent transcript. What staff write in a thread goes through `staff_action`:
 an answer to the citizen, or a command (/claim, /release, /close, /note, /summary, /takeover).
+
+When a citizen is erased (at their request or by retention), the thread of each of their
+conversations is deleted on the platform with everything copied into it, staff messages
+included; a thread the bot may not delete is reported to the staff, who delete it by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from bot.channels.delivery import Outgoing, backoff
@@ -29,7 +33,7 @@ from bot.desk.service import (
     TranscriptEntry,
     parse_outcome,
 )
-from bot.storage.models import Conversation, DeskThread, Handoff, HandoffStatus
+from bot.storage.models import AuditEntry, Conversation, DeskThread, Handoff, HandoffStatus
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +41,8 @@ RECENT_IN_NEW_THREAD = 10
 HELP = (
     "Write here to answer the citizen (you then own the conversation). Commands: /claim, "
     "/release, /note <text> (the citizen never sees notes), /summary, "
-    "/close [resolved|unresolved] [norating], /takeover (after a hand-back)."
+    "/close [resolved|unresolved] [norating], /takeover (after a hand-back). If the citizen "
+    "asks to be erased, this thread is deleted: keep no copy of their words elsewhere."
 )
 
 
@@ -47,6 +52,10 @@ class ThreadGone(Exception):
 
 class DeskUnavailable(Exception):
     """The platform cannot be reached for now: the relay tries again later."""
+
+
+class CannotDelete(Exception):
+    """The platform refuses to let the bot delete a thread (missing rights)."""
 
 
 class DeskThreads(ABC):
@@ -72,8 +81,21 @@ class DeskThreads(ABC):
         """Closes (archives) or reopens the thread."""
 
     @abstractmethod
+    async def delete_thread(self, thread_id: str) -> None:
+        """Deletes the thread with all its messages (one already gone is not an error).
+
+        Raises:
+            CannotDelete: the bot lacks the right to.
+            DeskUnavailable: the platform cannot be reached for now.
+        """
+
+    @abstractmethod
     async def alert(self, text: str) -> None:
         """Tells the whole staff (the group's general topic, the channel with a role mention)."""
+
+    @abstractmethod
+    async def notice(self, text: str) -> None:
+        """Informs the staff where they talk among themselves, without calling anyone."""
 
 
 class Relay:
@@ -129,17 +151,27 @@ class Relay:
             await asyncio.sleep(0.01)
 
     async def sync(self) -> None:
-        """Copies whatever is new, thread by thread, in order."""
+        """Deletes the threads of erased citizens, then copies whatever is new, thread by
+        thread, in order."""
+        await self._delete_erased()
         with Session(self._db, expire_on_commit=False) as session:
+            erased = select(Conversation.id).where(col(Conversation.erased_at).isnot(None))
             open_ones = session.exec(
                 select(Handoff)
-                .where(Handoff.status != HandoffStatus.CLOSED)
+                .where(
+                    Handoff.status != HandoffStatus.CLOSED,
+                    col(Handoff.conversation_id).not_in(erased),
+                )
                 .order_by(col(Handoff.id))
             ).all()
             announced = session.exec(
                 select(Handoff)
                 .join(DeskThread, col(DeskThread.handoff_id) == col(Handoff.id))
-                .where(DeskThread.desk == self.threads.desk, Handoff.status == HandoffStatus.CLOSED)
+                .where(
+                    DeskThread.desk == self.threads.desk,
+                    Handoff.status == HandoffStatus.CLOSED,
+                    col(Handoff.conversation_id).not_in(erased),
+                )
             ).all()
         for handoff in [*open_ones, *announced]:
             try:
@@ -157,6 +189,61 @@ class Relay:
                         session.commit()
                 if handoff.status != HandoffStatus.CLOSED:
                     await self._sync_one(handoff)
+
+    async def _delete_erased(self) -> None:
+        """Deletes on the platform the threads of conversations erased since (their copies of
+        the citizen's words, the summary, what staff wrote there), then forgets the thread."""
+        with Session(self._db, expire_on_commit=False) as session:
+            threads = session.exec(
+                select(DeskThread)
+                .join(Conversation, col(Conversation.id) == col(DeskThread.conversation_id))
+                .where(
+                    DeskThread.desk == self.threads.desk,
+                    col(Conversation.erased_at).isnot(None),
+                )
+                .order_by(col(DeskThread.id))
+            ).all()
+            references = {
+                thread.conversation_id: session.exec(
+                    select(Handoff.reference)
+                    .where(Handoff.conversation_id == thread.conversation_id)
+                    .order_by(col(Handoff.id).desc())
+                ).first()
+                or "?"
+                for thread in threads
+            }
+        for thread in threads:
+            reference = references[thread.conversation_id]
+            try:
+                await self.threads.delete_thread(thread.thread_id)
+            except CannotDelete as exc:
+                logger.error(
+                    "%s thread %s of erased %s not deleted: %s",
+                    self.threads.desk, thread.thread_id, reference, exc,
+                )  # fmt: skip
+                await self.threads.alert(
+                    f"⚠️ {reference}: the citizen's data was erased, but I may not delete this "
+                    f"conversation's thread ({exc}). Please delete it by hand: it still holds "
+                    "copies of their words."
+                )
+                outcome = "not_deleted"
+            else:
+                await self.threads.notice(
+                    f"🗑️ {reference}: the citizen's data was erased (at their request or after "
+                    "the retention period); its thread was deleted."
+                )
+                outcome = "deleted"
+            with Session(self._db) as session:
+                session.add(
+                    AuditEntry(
+                        actor="system",
+                        action="desk.thread_erased",
+                        detail={"desk": self.threads.desk, "reference": reference,
+                                "outcome": outcome},
+                    )
+                )  # fmt: skip
+                session.execute(delete(DeskThread).where(col(DeskThread.id) == thread.id))
+                session.commit()
 
     async def _sync_one(self, handoff: Handoff) -> None:
         desk_name = self.threads.desk

@@ -17,7 +17,13 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.channels.delivery import Outgoing
 from bot.channels.text import split_for
-from bot.desk.relay import DeskThreads, DeskUnavailable, ThreadGone, answer_staff
+from bot.desk.relay import (
+    CannotDelete,
+    DeskThreads,
+    DeskUnavailable,
+    ThreadGone,
+    answer_staff,
+)
 from bot.desk.service import Desk, StaffMember
 
 if TYPE_CHECKING:
@@ -68,10 +74,25 @@ class TelegramDeskThreads(DeskThreads):
                 "Telegram topic %s not %s: %s", thread_id, "closed" if closed else "reopened", exc
             )
 
+    async def delete_thread(self, thread_id: str) -> None:
+        try:
+            await self._call(
+                lambda: self._channel.bot.delete_forum_topic(
+                    chat_id=self.chat_id, message_thread_id=int(thread_id)
+                )
+            )
+        except BadRequest as exc:
+            if "topic_id_invalid" in str(exc).lower():
+                return  # deleted already (by a person)
+            raise CannotDelete(str(exc)) from exc
+
     async def alert(self, text: str) -> None:
         await self._call(
             lambda: self._channel.bot.send_message(chat_id=self.chat_id, text=text[:4000])
         )
+
+    async def notice(self, text: str) -> None:
+        await self.alert(text)  # the general topic: no one is called there either way
 
     async def _call(self, make, *, thread_id: str | None = None):  # type: ignore[no-untyped-def]
         """Calls the Bot API within the group's rate limits; a topic closed by hand is reopened."""

@@ -26,6 +26,7 @@ from bot.storage.models import (
     FaqDraft,
     Handoff,
     HandoffEvent,
+    HandoffStatus,
     HeardMessage,
     InboundUpdate,
     Message,
@@ -189,6 +190,28 @@ def _erase(
             )
             .values(text=None)
         )
+        # A person can no longer follow up (the citizen's address is gone): the handoff
+        # closes, and the chat desks delete the conversation's threads (desk/relay.py).
+        still_open = [
+            handoff_id
+            for handoff_id in session.exec(
+                select(Handoff.id).where(
+                    col(Handoff.id).in_(handoff_ids), Handoff.status != HandoffStatus.CLOSED
+                )
+            )
+            if handoff_id is not None
+        ]
+        if still_open:
+            session.execute(
+                update(Handoff)
+                .where(col(Handoff.id).in_(still_open))
+                .values(status=HandoffStatus.CLOSED, closed_at=now, closed_by=actor,
+                        outcome="erased")
+            )  # fmt: skip
+            for handoff_id in still_open:
+                session.add(
+                    HandoffEvent(handoff_id=handoff_id, actor=actor, kind="closed", text="erased")
+                )
     heard = 0
     for conversation in conversations:
         # What they wrote in community groups the assistant listens to goes too: the listening

@@ -1112,6 +1112,13 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ what the bot did
 
+    def still_visible(self) -> str:
+        """Everything a member of the guild can still read now: the content of the messages
+        that were not deleted and the names of the channels and threads (one string, to search)."""
+        names = [str(channel.get("name") or "") for channel in self._channels.values()]
+        texts = [str(message.get("content") or "") for message in self._messages.values()]
+        return "\n".join([*names, *texts])
+
     def messages_in(self, channel_id: int) -> list[PostedMessage]:
         return [m for m in self.messages if m.channel_id == channel_id]
 

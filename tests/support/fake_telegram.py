@@ -1345,6 +1345,17 @@ class FakeTelegram:
             if chat == chat_id and message.get("message_thread_id") == thread_id
         ]
 
+    def still_visible(self, chat_id: int) -> str:
+        """Everything a member of the chat can still read there now: the text and captions of
+        its messages and the names of its topics that were not deleted (one string, to search)."""
+        texts = [
+            str(message.get("text") or message.get("caption") or "")
+            for (chat, _), message in sorted(self._messages.items())
+            if chat == chat_id
+        ]
+        names = [topic.name for topic in self.topics(chat_id) if not topic.deleted]
+        return "\n".join([*names, *texts])
+
     def calls_of(self, method: str) -> list[JSONDict]:
         """Parameters of every call of `method` (case-insensitive), in arrival order."""
         wanted = method.lower()
