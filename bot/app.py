@@ -225,7 +225,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             settings, core=core, database=database, desk=desk, listener=listener
         )
         web_conversations = WebConversations(
-            Pseudonyms.for_installation(database, settings.pseudonym_secret)
+            Pseudonyms.for_installation(
+                database, settings.pseudonym_secret, key_file=settings.pseudonym_key_file
+            )
         )
         app = create_app(
             core=core,
@@ -368,7 +370,9 @@ def chat_channels(
     the groups of LISTEN_TELEGRAM_CHATS and LISTEN_DISCORD_CHANNELS (see `listener_for`)."""
     if not (settings.telegram_token or settings.discord_token):
         return []
-    pseudonyms = Pseudonyms.for_installation(database, settings.pseudonym_secret)
+    pseudonyms = Pseudonyms.for_installation(
+        database, settings.pseudonym_secret, key_file=settings.pseudonym_key_file
+    )
     channels: list[ChatChannel] = []
     if settings.telegram_token:
         channels.append(

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.channels.identity import key_file_is_usable
 from bot.core.text import without_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,12 @@ class Settings(BaseSettings):
     )
     pseudonym_secret: str | None = Field(
         default=None,
-        description="Key of platform user-id pseudonyms (generated and stored in the database if empty).",
+        description="Key of platform user-id pseudonyms (generated into PSEUDONYM_KEY_FILE if empty).",
+    )
+    pseudonym_key_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "secrets" / "pseudonym.key",
+        description="Where the generated pseudonym key is kept when PSEUDONYM_SECRET is empty: "
+        "a file readable by its owner only, outside the database (never in backups of it).",
     )
 
     desk_hours: str = Field(
@@ -488,6 +494,11 @@ class Settings(BaseSettings):
             raise ValueError(f"DEFAULT_LANGUAGE '{self.default_language}' is not one of LANGUAGES")
         if self.pseudonym_secret is not None and len(self.pseudonym_secret) < 16:
             raise ValueError("PSEUDONYM_SECRET must be at least 16 characters")
+        if self.pseudonym_secret is None and not key_file_is_usable(self.pseudonym_key_file):
+            raise ValueError(
+                f"PSEUDONYM_KEY_FILE {self.pseudonym_key_file} does not hold a key (64 hex "
+                "digits): restore it from your secrets store, or set PSEUDONYM_SECRET"
+            )
         if self.desk_telegram_chat is not None and not self.telegram_token:
             raise ValueError(
                 "DESK_TELEGRAM_CHAT needs TELEGRAM_TOKEN (the same bot serves the staff group)"

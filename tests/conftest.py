@@ -56,6 +56,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         "PSEUDONYM_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
+    # A generated pseudonym key goes to the test's folder, never to the project's var/.
+    monkeypatch.setenv("PSEUDONYM_KEY_FILE", str(tmp_path / "secrets" / "pseudonym.key"))
 
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
@@ -171,7 +173,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
     # Citizens of the tests come through this machine as if through a reverse proxy: each has
     # its own address (X-Forwarded-For), as real citizens do, for the per-client limits.
     settings = load_settings(
-        database_url=f"sqlite:///{tmp / 'live.db'}", web_port=0, trusted_proxies=("127.0.0.1",)
+        database_url=f"sqlite:///{tmp / 'live.db'}",
+        pseudonym_key_file=tmp / "secrets" / "pseudonym.key",
+        web_port=0,
+        trusted_proxies=("127.0.0.1",),
     )
     # The documents' passages are indexed (once, kept in var/) before the assistant starts, so
     # that its answer relevance decision is ready for the first question, as after a first run.

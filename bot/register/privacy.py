@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, update
-from sqlalchemy import text as sql_text
 from sqlmodel import Session, col, select
 
+from bot.storage.database import overwrite_freed_pages
 from bot.storage.models import (
     AuditEntry,
     Concern,
@@ -288,14 +288,3 @@ def _out_of_drafts(session: Session, conversation_ids: Sequence[int | None]) -> 
         if len(kept) != len(draft.questions):
             draft.questions = kept
             session.add(draft)
-
-
-def overwrite_freed_pages(session: Session) -> None:
-    """On SQLite, writes the erased pages back into the database file and empties the
-    write-ahead log, whose old page images would otherwise still hold the words (the database
-    runs with `secure_delete`, so freed space is zeroed). PostgreSQL keeps old row versions
-    until its next vacuum (see SECURITY.md)."""
-    bind = session.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    session.execute(sql_text("PRAGMA wal_checkpoint(TRUNCATE)"))

@@ -14,9 +14,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import create_engine
+from sqlmodel import Session, create_engine
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +94,14 @@ def open_database(url: str) -> Engine:
         ) from exc
     logger.info("database ready (%s)", engine.dialect.name)
     return engine
+
+
+def overwrite_freed_pages(session: Session) -> None:
+    """On SQLite, writes the erased pages back into the database file and empties the
+    write-ahead log, whose old page images would otherwise still hold the words (the database
+    runs with `secure_delete`, so freed space is zeroed). PostgreSQL keeps old row versions
+    until its next vacuum (see SECURITY.md)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    session.execute(sql_text("PRAGMA wal_checkpoint(TRUNCATE)"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -377,20 +377,20 @@ def concern_of_message(*, session: Session, message_id: int) -> Concern | None:
     return session.exec(select(Concern).where(Concern.message_id == message_id)).first()
 
 
-def instance_secret(*, session: Session, name: str, generate: Callable[[], str]) -> str:
-    """A secret of this installation, generated and stored on first use."""
+def instance_secret_if_any(*, session: Session, name: str) -> str | None:
+    """A secret this installation stored, if it did."""
     found = session.get(InstanceSecret, name)
-    if found is not None:
-        return found.value
-    session.add(InstanceSecret(name=name, value=generate()))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # another process stored it first: theirs holds
-    stored = session.get(InstanceSecret, name)
-    if stored is None:
-        raise RuntimeError(f"the instance secret {name} could not be stored")
-    return stored.value
+    return None if found is None else found.value
+
+
+def delete_instance_secret(*, session: Session, name: str) -> bool:
+    """Deletes a stored secret (it moved elsewhere); whether there was one. Commits."""
+    found = session.get(InstanceSecret, name)
+    if found is None:
+        return False
+    session.delete(found)
+    session.commit()
+    return True
 
 
 # --- intake: platform updates stored before they are confirmed ---------------------------

@@ -48,7 +48,9 @@ class Platforms:
             await self.discord.start()
             self.pointing = pointed_at(self.discord)
             self.pointing.__enter__()
-            pseudonyms = Pseudonyms.for_installation(self.assistant.database)
+            pseudonyms = Pseudonyms.for_installation(
+                self.assistant.database, key_file=self.assistant.settings.pseudonym_key_file
+            )
             channels = [
                 TelegramChannel(
                     token=self.telegram.token,

@@ -63,12 +63,12 @@ class Citizen:
         return "\n".join(str(r["text"]) for r in replies)
 
 
-def conversation_of(session: Session, citizen: Citizen) -> Conversation:
+def conversation_of(session: Session, citizen: Citizen, live: LiveAssistant) -> Conversation:
     """The stored conversation: under the pseudonym of the id the citizen's browser holds."""
     assert citizen.conversation is not None
-    key = WebConversations(Pseudonyms.for_installation(session.get_bind())).key_of(
-        citizen.conversation
-    )
+    key = WebConversations(
+        Pseudonyms.for_installation(session.get_bind(), key_file=live.settings.pseudonym_key_file)
+    ).key_of(citizen.conversation)
     return session.exec(select(Conversation).where(Conversation.external_id == key)).one()
 
 
@@ -77,7 +77,7 @@ def stored_messages(live: LiveAssistant, citizen: Citizen) -> list[Message]:
         return list(
             session.exec(
                 select(Message)
-                .where(Message.conversation_id == conversation_of(session, citizen).id)
+                .where(Message.conversation_id == conversation_of(session, citizen, live).id)
                 .order_by(col(Message.id))
             )
         )
@@ -181,7 +181,7 @@ def test_a_neutral_question_is_not_recorded_as_a_concern(
     assert "Source" in answer
     assert not REFERENCE.search(answer)
     with db(live) as session:
-        conversation = conversation_of(session, citizen)
+        conversation = conversation_of(session, citizen, live)
         assert not session.exec(
             select(Concern).where(Concern.conversation_id == conversation.id)
         ).all()
@@ -276,7 +276,7 @@ def test_asking_for_a_person_opens_a_request(web: httpx.Client, live: LiveAssist
     answer = citizen.reads("je veux parler à une vraie personne svp")
     assert "une personne de l'équipe" in answer
     with db(live) as session:
-        conversation = conversation_of(session, citizen)
+        conversation = conversation_of(session, citizen, live)
         handoff = session.exec(
             select(Handoff).where(Handoff.conversation_id == conversation.id)
         ).one()
@@ -300,7 +300,7 @@ def test_an_insulting_concern_is_recorded_and_a_person_asked(
     found = REFERENCE.search(answer)
     assert found, answer  # the concern is in the register, whatever happens next
     with db(live) as session:
-        conversation = conversation_of(session, citizen)
+        conversation = conversation_of(session, citizen, live)
         handoff = session.exec(
             select(Handoff).where(Handoff.conversation_id == conversation.id)
         ).one()
@@ -402,7 +402,7 @@ def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
     reference = REFERENCE.search(recorded)
     assert reference, recorded
     with db(live) as session:
-        public_id = conversation_of(session, citizen).public_id
+        public_id = conversation_of(session, citizen, live).public_id
     tracker = f"{live.rasa_url}/conversations/{public_id}/tracker"
     params = {"token": live.rasa_token}
     assert marker in httpx.get(tracker, params=params).text  # Rasa holds the words too
