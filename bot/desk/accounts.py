@@ -35,6 +35,18 @@ DISPLAY_NAME_MAX = 120
 PASSWORD_MIN = 12
 PASSWORD_MAX = 1024  # Argon2 takes any length; this only keeps absurd inputs out
 CLI_ACTOR = "cli"
+AGENT = "agent"
+MANAGER = "manager"
+ROLES = (AGENT, MANAGER)
+"""Desk roles, least to most allowed: an agent answers citizens, works concerns and exports
+them pseudonymised; a manager also exports with identifiers, publishes reports, manages staff
+accounts and reads the audit trail."""
+
+
+def may(role: str, needed: str) -> bool:
+    """Whether an account with `role` may do what needs `needed`."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
 
 # Passwords of 12 characters or more that still come first in every guessing list.
 _COMMON_PASSWORDS = frozenset(
@@ -80,6 +92,10 @@ class DuplicateAccount(AccountError):
     """An account with this username already exists."""
 
 
+class InvalidRole(AccountError):
+    """Not one of the desk's roles."""
+
+
 class UnknownAccount(AccountError):
     """No account has this username."""
 
@@ -108,6 +124,7 @@ def create_account(
     username: str,
     display_name: str,
     password: str,
+    role: str = AGENT,
     actor: str = CLI_ACTOR,
 ) -> StaffAccount:
     """Adds a community manager who may sign in to the web desk.
@@ -117,21 +134,26 @@ def create_account(
         username: the login, normalised to lower case.
         display_name: the first name citizens may see (1-120 characters).
         password: at least 12 characters, not a common password nor the username.
+        role: "agent" or "manager" (see `ROLES`).
         actor: who adds it, for the audit trail ("cli" or "staff:web:<username>").
 
     Raises:
         AccountError: one of its subclasses, with one sentence saying what to change.
     """
+    _check_role(role)
     name = normalise_username(username)
     shown_name = _check_display_name(display_name)
     _check_password(password, username=name, display_name=shown_name)
     if _find(session, name) is not None:
         raise DuplicateAccount(f"A staff account named {name} already exists.")
     account = StaffAccount(
-        username=name, display_name=shown_name, password_hash=_hasher.hash(password)
+        username=name, display_name=shown_name, password_hash=_hasher.hash(password), role=role
     )
     session.add(account)
-    _audit(session, actor=actor, action="staff.add", username=name, display_name=shown_name)
+    _audit(
+        session, actor=actor, action="staff.add", username=name, display_name=shown_name,
+        role=role,
+    )  # fmt: skip
     try:
         session.commit()
     except IntegrityError as exc:
@@ -210,6 +232,33 @@ def set_active(
     session.commit()
     session.refresh(account)
     return account
+
+
+def set_role(*, session: Session, username: str, role: str, actor: str = CLI_ACTOR) -> StaffAccount:
+    """Gives an account another role (it applies from its next request); audited with the
+    role it had.
+
+    Raises:
+        InvalidRole: `role` is not one of `ROLES`.
+        UnknownAccount: when there is no such account.
+    """
+    _check_role(role)
+    account = get_account(session=session, username=username)
+    before = account.role
+    if before == role:
+        return account
+    account.role = role
+    session.add(account)
+    _audit(session, actor=actor, action="staff.role", username=account.username,
+           before=before, after=role)  # fmt: skip
+    session.commit()
+    session.refresh(account)
+    return account
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRole(f"The role must be one of {', '.join(ROLES)}, not {_shown(role)}.")
 
 
 def authenticate(

@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.desk.accounts import (
+    AGENT,
+    ROLES,
     AccountError,
     create_account,
     get_account,
@@ -24,6 +26,7 @@ from bot.desk.accounts import (
     normalise_username,
     set_active,
     set_password,
+    set_role,
     set_totp,
     totp_ok,
     totp_uri,
@@ -42,8 +45,18 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add = verbs.add_parser("add", help="add a login (the password is asked for)")
     add.add_argument("username", help="3-64 characters among a-z, 0-9, '.', '_' and '-'")
     add.add_argument("--name", required=True, help="the first name citizens may see")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        default=AGENT,
+        help="agent: answers citizens, works concerns, pseudonymised exports (the default); "
+        "manager: also identified exports, publishing reports, staff accounts, audit trail",
+    )
     _add_password_stdin(add)
-    verbs.add_parser("list", help="every login: username, name, active, last login")
+    verbs.add_parser("list", help="every login: username, name, role, active, last login")
+    role = verbs.add_parser("role", help="give a login another role (audited)")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
     for verb, text_help in (
         ("disable", "refuse its logins and sign it out everywhere"),
         ("enable", "allow its logins again"),
@@ -81,7 +94,8 @@ def _run(args: argparse.Namespace, session: Session) -> int:
             )
             state = "active" if account.active else "disabled"
             print(
-                f"{account.username:<20} {account.display_name:<20} {state:<8}  last login {last}"
+                f"{account.username:<20} {account.display_name:<20} {account.role:<8} "
+                f"{state:<8}  last login {last}"
             )
         print(f"{len(accounts)} staff accounts.", file=sys.stderr)
         return 0
@@ -93,8 +107,12 @@ def _run(args: argparse.Namespace, session: Session) -> int:
             username=username,
             display_name=args.name,
             password=_read_password(username, from_stdin=args.password_stdin),
+            role=args.role,
         )
-        print(f"Staff account {account.username} ({account.display_name}) created.")
+        print(f"Staff account {account.username} ({account.display_name}, {account.role}) created.")
+    elif verb == "role":
+        account = set_role(session=session, username=args.username, role=args.role)
+        print(f"Staff account {account.username} is now {account.role}.")
     elif verb in ("disable", "enable"):
         account = set_active(session=session, username=args.username, active=verb == "enable")
         print(f"Staff account {account.username} {verb}d.")

@@ -41,18 +41,21 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.desk.accounts import (
+    AGENT,
+    MANAGER,
     PASSWORD_MAX,
     LoginThrottle,
     authenticate,
     close_session,
     csrf_ok,
+    may,
     open_session,
     session_for_token,
 )
 from bot.desk.service import OUTCOMES, Desk, DeskError, StaffMember, TranscriptEntry
 from bot.knowledge import LANGUAGES, KnowledgeBase, cite
 from bot.storage import repository
-from bot.storage.models import Conversation, Handoff, HandoffStatus, utc_now
+from bot.storage.models import AuditEntry, Conversation, Handoff, HandoffStatus, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +136,12 @@ class SignedIn:
     token: str = field(repr=False)  # the cookie's secret: never in a log line
     username: str
     staff: StaffMember
+    role: str = AGENT
+    two_step: bool = False  # the account signs in with an authenticator app's code too
+
+    @property
+    def is_manager(self) -> bool:
+        return may(self.role, MANAGER)
 
 
 class _NotSignedIn(Exception):
@@ -141,6 +150,14 @@ class _NotSignedIn(Exception):
 
 class _ForgedForm(Exception):
     """A POST without the right CSRF token: refused with 403, nothing done."""
+
+
+class NotAllowed(Exception):
+    """The signed-in account's role does not allow this: refused with 403 (and audited)."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
 
 
 def _wants_json(request: Request) -> bool:
@@ -177,6 +194,8 @@ class _DeskRoute(APIRoute):
                 response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
             except _ForgedForm:
                 response = _problem("Form refused", EXPIRED_FORM, status_code=403)
+            except NotAllowed as exc:
+                response = _problem("Not allowed", exc.sentence, status_code=403)
             except RequestValidationError:
                 sentence = "This address or form is not one the desk understands."
                 if _wants_json(request):
@@ -341,6 +360,8 @@ class DeskPages:
     Attributes:
         signed_in: the community manager behind a request (or a redirect to the login form).
         posting: the same, for a POST whose CSRF token is checked (403 otherwise).
+        require: ``require(me, "manager", "what they tried")`` refuses (403, audited as
+            ``desk.refused``) an account whose role is below the one needed.
         page: renders a template of ``bot/desk/templates`` (autoescaped) as the answer:
             ``page("name.html", me=me, **context)``.
         problem: a page that says what went wrong: ``problem(title, sentence, status_code=)``.
@@ -352,6 +373,7 @@ class DeskPages:
 
     signed_in: Callable[[Request], SignedIn]
     posting: Callable[[Request, str], SignedIn]
+    require: Callable[[SignedIn, str, str], None]
     page: Callable[..., HTMLResponse]
     problem: Callable[..., HTMLResponse]
     flash: Callable[[SignedIn, str, str], None]
@@ -437,6 +459,26 @@ def desk_router(
             staff=StaffMember(
                 key=f"staff:web:{account.username}", name=account.display_name, desk="web"
             ),
+            role=account.role,
+            two_step=account.totp_secret is not None,
+        )
+
+    def require(me: SignedIn, needed: str, action: str) -> None:
+        if may(me.role, needed):
+            return
+        with accounts_session() as session:
+            session.add(
+                AuditEntry(
+                    actor=me.staff.key,
+                    action="desk.refused",
+                    detail={"action": action[:80], "role": me.role, "needed": needed},
+                )
+            )
+            session.commit()
+        logger.warning("desk action refused to %s (%s): %s", me.staff.key, me.role, action)
+        raise NotAllowed(
+            f"Your role ({me.role}) does not allow this ({action}): ask a {needed} of the "
+            "project team. The refusal is in the audit trail."
         )
 
     def posting(request: Request, csrf: str) -> SignedIn:
@@ -828,6 +870,7 @@ def desk_router(
     pages = DeskPages(
         signed_in=signed_in,
         posting=posting,
+        require=require,
         page=_page,
         problem=_problem,
         flash=lambda me, kind, sentence: flashes.add(me.session_id, kind, sentence),

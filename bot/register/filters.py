@@ -24,8 +24,12 @@ class ConcernFilter:
         kinds: any of these kinds ("grievance", "objection").
         channels: any of these channels ("web", "telegram", "discord", ...).
         languages: any of these languages.
-        assignee: assigned to this person.
+        assignee: assigned to this person ("" for: assigned to nobody).
         overdue_on: open and past their reply-by date on this day.
+        severities: any of these severities ("low", "medium", "high").
+        confidential: only those the citizen asked to keep confidential (True) or not (False).
+        words: contains these words, as typed (case-insensitive).
+        due_by: not answered yet, reply-by date on or before this day.
     """
 
     since: date | None = None
@@ -37,6 +41,10 @@ class ConcernFilter:
     languages: Sequence[str] = ()
     assignee: str | None = None
     overdue_on: date | None = None
+    severities: Sequence[str] = ()
+    confidential: bool | None = None
+    words: str = ""
+    due_by: date | None = None
 
     def apply(self, query: Any) -> Any:
         """`query` (a select over `Concern`) restricted to this selection."""
@@ -56,8 +64,22 @@ class ConcernFilter:
             query = query.where(col(Concern.channel).in_(list(self.channels)))
         if self.languages:
             query = query.where(col(Concern.language).in_(list(self.languages)))
-        if self.assignee is not None:
+        if self.assignee == "":
+            query = query.where(col(Concern.assignee).is_(None))
+        elif self.assignee is not None:
             query = query.where(col(Concern.assignee) == self.assignee)
+        if self.severities:
+            query = query.where(col(Concern.severity).in_(list(self.severities)))
+        if self.confidential is not None:
+            query = query.where(col(Concern.confidential) == self.confidential)
+        if self.words.strip():
+            query = query.where(col(Concern.text).icontains(self.words.strip(), autoescape=True))
+        if self.due_by is not None:
+            query = query.where(
+                col(Concern.status) != "closed",
+                col(Concern.respond_by) <= self.due_by,
+                col(Concern.responded_at).is_(None),
+            )
         if self.overdue_on is not None:
             query = query.where(
                 col(Concern.status) != "closed",

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from bot.channels.outbound import send_to_conversation
+from bot.core.categories import CATEGORIES as CONCERN_CATEGORIES
 from bot.core.phrases import OUTCOME_NAMES, say
 from bot.core.text import MAX_ENGINE_CHARS, fold, words
 from bot.register.deadlines import BusinessCalendar
@@ -62,6 +63,7 @@ TRANSITIONS: dict[ConcernStatus, frozenset[ConcernStatus]] = {
     ConcernStatus.RESPONDED: frozenset({ConcernStatus.IN_REVIEW, ConcernStatus.CLOSED}),
     ConcernStatus.CLOSED: frozenset({ConcernStatus.IN_REVIEW}),  # an appeal reopens it
 }
+SEVERITIES = ("low", "medium", "high")
 # A new message on the same subject within this time is added to the open concern.
 SAME_CONCERN_WINDOW = timedelta(days=30)
 
@@ -124,6 +126,10 @@ class ConcernNotFound(RegisterError):
 
 class TransitionRefused(RegisterError):
     """The concern is not in a status from which this change is allowed."""
+
+
+class StaleConcern(TransitionRefused):
+    """Someone changed the concern since the version the person acted on: nothing was done."""
 
 
 @dataclass(frozen=True)
@@ -357,11 +363,15 @@ class Register:
         ]
         return sorted(found, key=lambda item: (_deadline(*item), item[0].reference))
 
-    def acknowledge(self, reference: str, *, actor: str, message: str | None = None) -> Concern:
+    def acknowledge(
+        self, reference: str, *, actor: str, message: str | None = None, seen: int | None = None
+    ) -> Concern:
         """A person of the team takes the concern up (the citizen is told)."""
         with self.session() as session:
             concern = self._get(session, reference)
-            self._change(session, concern, ConcernStatus.ACKNOWLEDGED, actor=actor, text=message)
+            self._change(
+                session, concern, ConcernStatus.ACKNOWLEDGED, actor=actor, text=message, seen=seen
+            )
             self._tell(
                 session,
                 concern,
@@ -382,13 +392,13 @@ class Register:
             self._change(session, concern, ConcernStatus.IN_REVIEW, actor=actor, text=note)
             return concern
 
-    def respond(self, reference: str, *, actor: str, text: str) -> Concern:
+    def respond(self, reference: str, *, actor: str, text: str, seen: int | None = None) -> Concern:
         """Sends the team's answer to the citizen, on their channel, and records it."""
         if not text.strip():
             raise RegisterError("A response needs a text.")
         with self.session() as session:
             concern = self._get(session, reference)
-            self._change(session, concern, ConcernStatus.RESPONDED, actor=actor)
+            self._change(session, concern, ConcernStatus.RESPONDED, actor=actor, seen=seen)
             self._append(session, concern, actor=actor, kind="response", text=text, visible=True)
             session.commit()
             self._tell(
@@ -400,7 +410,13 @@ class Register:
             return concern
 
     def close(
-        self, reference: str, *, actor: str, outcome: str, message: str | None = None
+        self,
+        reference: str,
+        *,
+        actor: str,
+        outcome: str,
+        message: str | None = None,
+        seen: int | None = None,
     ) -> Concern:
         """Closes the concern (resolved, unresolved or withdrawn) and tells the citizen how to
         accept or appeal."""
@@ -412,7 +428,13 @@ class Register:
         with self.session() as session:
             concern = self._get(session, reference)
             self._change(
-                session, concern, ConcernStatus.CLOSED, actor=actor, outcome=ending, text=message
+                session,
+                concern,
+                ConcernStatus.CLOSED,
+                actor=actor,
+                outcome=ending,
+                text=message,
+                seen=seen,
             )
             self._tell(
                 session,
@@ -427,21 +449,55 @@ class Register:
             )
             return concern
 
-    def reopen(self, reference: str, *, actor: str, reason: str) -> Concern:
+    def reopen(
+        self, reference: str, *, actor: str, reason: str, seen: int | None = None
+    ) -> Concern:
         """Reopens a closed concern (an appeal received another way, or a mistake)."""
         with self.session() as session:
             concern = self._get(session, reference)
-            self._change(session, concern, ConcernStatus.IN_REVIEW, actor=actor, text=reason)
+            self._change(
+                session, concern, ConcernStatus.IN_REVIEW, actor=actor, text=reason, seen=seen
+            )
             return concern
 
-    def assign(self, reference: str, *, actor: str, assignee: str) -> Concern:
-        """Gives the concern to a person of the team."""
+    def assign(
+        self, reference: str, *, actor: str, assignee: str, seen: int | None = None
+    ) -> Concern:
+        """Gives the concern to a person of the team ("" takes it back from anyone)."""
         with self.session() as session:
             concern = self._get(session, reference)
-            concern.assignee = assignee.strip() or None
-            concern.updated_at = utc_now()
-            session.add(concern)
-            self._append(session, concern, actor=actor, kind="assignment", text=concern.assignee)
+            who = assignee.strip() or None
+            self._update(session, concern, seen, assignee=who)
+            self._append(session, concern, actor=actor, kind="assignment", text=who)
+            session.commit()
+            return concern
+
+    def classify(
+        self,
+        reference: str,
+        *,
+        actor: str,
+        category: str | None = None,
+        severity: str | None = None,
+        seen: int | None = None,
+    ) -> Concern:
+        """Changes the category or the severity; the history keeps the old value."""
+        if category is not None and category not in CONCERN_CATEGORIES:
+            raise RegisterError(f"{category!r} is not a concern category.")
+        if severity is not None and severity not in SEVERITIES:
+            raise RegisterError(f"The severity must be one of {', '.join(SEVERITIES)}.")
+        with self.session() as session:
+            concern = self._get(session, reference)
+            changes = {
+                name: (getattr(concern, name), value)
+                for name, value in (("category", category), ("severity", severity))
+                if value is not None and value != getattr(concern, name)
+            }
+            if not changes:
+                return concern
+            self._update(session, concern, seen, **{k: new for k, (_, new) in changes.items()})
+            said = "; ".join(f"{name}: {old} → {new}" for name, (old, new) in changes.items())
+            self._append(session, concern, actor=actor, kind="classification", text=said)
             session.commit()
             return concern
 
@@ -487,8 +543,10 @@ class Register:
         actor: str,
         outcome: ConcernOutcome | None = None,
         text: str | None = None,
+        seen: int | None = None,
     ) -> None:
-        """Moves the concern to `to`, if allowed from where it is and nobody moved it first."""
+        """Moves the concern to `to`, if allowed from where it is and nobody moved it first
+        (nor, with `seen`, changed it in any way since that version was read)."""
         current = ConcernStatus(concern.status)
         if to not in TRANSITIONS[current]:
             raise TransitionRefused(
@@ -512,10 +570,15 @@ class Register:
                     now, self.respond_days_for(concern.kind)
                 ),
             )
+        self._stale_check(concern, seen)
         moved = session.execute(
             update(Concern)
-            .where(col(Concern.id) == concern.id, col(Concern.status) == current.value)
-            .values(**values)
+            .where(
+                col(Concern.id) == concern.id,
+                col(Concern.status) == current.value,
+                *([col(Concern.version) == seen] if seen is not None else []),
+            )
+            .values(version=col(Concern.version) + 1, **values)
         )
         if getattr(moved, "rowcount", 1) != 1:
             session.rollback()
@@ -535,6 +598,35 @@ class Register:
         )
         session.commit()
         session.refresh(concern)
+
+    def _update(
+        self, session: Session, concern: Concern, seen: int | None, **values: object
+    ) -> None:
+        """Changes fields of the concern unless someone changed it since version `seen`."""
+        self._stale_check(concern, seen)
+        changed = session.execute(
+            update(Concern)
+            .where(
+                col(Concern.id) == concern.id,
+                col(Concern.version) == (concern.version if seen is None else seen),
+            )
+            .values(version=col(Concern.version) + 1, updated_at=utc_now(), **values)
+        )
+        if getattr(changed, "rowcount", 1) != 1:
+            session.rollback()
+            raise StaleConcern(
+                f"Concern {concern.reference} was changed by someone else meanwhile: nothing "
+                "was changed; look at it again."
+            )
+        session.refresh(concern)
+
+    @staticmethod
+    def _stale_check(concern: Concern, seen: int | None) -> None:
+        if seen is not None and concern.version != seen:
+            raise StaleConcern(
+                f"Concern {concern.reference} was changed by someone else meanwhile: nothing "
+                "was changed; look at it again."
+            )
 
     def _append(
         self,

@@ -241,6 +241,9 @@ class Concern(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     updated_at: datetime = _timestamp()
+    version: int = Field(
+        default=1, description="Raised by every change: a change made on an older one is refused."
+    )
 
 
 class ConcernEvent(SQLModel, table=True):
@@ -533,6 +536,12 @@ class StaffAccount(SQLModel, table=True):
         max_length=64,
         description="The authenticator app's secret (base32): its code is asked at sign-in.",
     )
+    role: str = Field(
+        default="agent",
+        max_length=16,
+        description="agent (works concerns, answers citizens) or manager (also identified "
+        "exports, publishing reports, staff accounts, the audit trail).",
+    )
     active: bool = True
     created_at: datetime = _timestamp()
     last_login_at: datetime | None = Field(
@@ -683,5 +692,27 @@ class FaqDraft(SQLModel, table=True):
     status: str = Field(default="draft", max_length=16, description="draft, adopted, dropped")
     created_at: datetime = _timestamp()
     adopted_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class PublicReport(SQLModel, table=True):
+    """A periodic public report ("you said, we did") drafted on the desk: a person reviews and
+    edits its Markdown, then publishes it; a published report is never changed again."""
+
+    __tablename__ = "public_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    language: str = Field(max_length=8)
+    since: date
+    until: date
+    markdown: str = Field(sa_column=Column(StoredText(), nullable=False))
+    status: str = Field(default="draft", max_length=16, index=True, description="draft, published")
+    created_by: str = Field(max_length=120)
+    created_at: datetime = _timestamp()
+    edited_by: str | None = Field(default=None, max_length=120)
+    edited_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    published_by: str | None = Field(default=None, max_length=120)
+    published_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
