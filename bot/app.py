@@ -32,6 +32,7 @@ from bot.core.language import LanguageDetector
 from bot.desk.hours import DeskHours, DeskSchedule
 from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
+from bot.desk.staff_web import staff_section
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
@@ -47,7 +48,9 @@ from bot.perception.report import weekly_gaps
 from bot.perception.web import perception_section
 from bot.register.deadlines import BusinessCalendar
 from bot.register.hearing import ConcernHearing
+from bot.register.reports_web import reports_section
 from bot.register.service import Register
+from bot.register.web import register_section
 from bot.settings import Settings
 from bot.storage.database import open_database
 from bot.updates.service import UpdateService
@@ -273,6 +276,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 gaps_section(
                     engine=database, reader=reader, files=KnowledgeFiles.from_settings(settings)
                 ),
+                register_section(register, project_channels=("web", "telegram", "discord")),
+                reports_section(register, knowledge=knowledge),
+                staff_section(engine=database),
             ],
         )
         for channel in channels:

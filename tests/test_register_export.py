@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-import secrets
 import tracemalloc
 import zipfile
 from dataclasses import dataclass
@@ -25,56 +24,10 @@ from bot.register import export
 from bot.register.export import export_concerns, iter_concerns
 from bot.register.filters import ConcernFilter
 from bot.storage.models import AuditEntry, Concern, Conversation
+from tests.support.register import MARCH, add_concern
 
 MB = 1024 * 1024
-MARCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 TRICKY = ["=1+1", "+33 6 12 34 56 78", "-2 degrés la nuit", "@SUM(A1:A9)", "\tcalme", "\rretour"]
-
-
-def add_concern(
-    engine: Engine,
-    reference: str,
-    *,
-    received_at: datetime = MARCH,
-    channel: str = "telegram",
-    chat_id: str = "7301122334",
-    citizen: str = "tg-3f9a1c0b7e",
-    text: str = "Le chantier est bruyant.",
-    language: str = "fr",
-    category: str = "noise",
-    **fields: Any,
-) -> None:
-    """Records a concern of the citizen of `chat_id` (their conversation made if needed)."""
-    with Session(engine) as session:
-        conversation = session.exec(
-            select(Conversation).where(
-                Conversation.channel == channel, Conversation.external_id == chat_id
-            )
-        ).first()
-        if conversation is None:
-            conversation = Conversation(
-                public_id=secrets.token_hex(8),
-                channel=channel,
-                external_id=chat_id,
-                citizen_id=citizen,
-            )
-            session.add(conversation)
-            session.flush()
-        assert conversation.id is not None
-        session.add(
-            Concern(
-                reference=reference,
-                conversation_id=conversation.id,
-                citizen_id=citizen,
-                channel=channel,
-                language=language,
-                category=category,
-                text=text,
-                received_at=received_at,
-                **fields,
-            )
-        )
-        session.commit()
 
 
 def add_many_concerns(engine: Engine, count: int) -> None:
@@ -532,6 +485,7 @@ def test_identified_export_has_the_chat_id_and_is_audited_once(
             "confidential": None,
             "words": "",
             "due_by": None,
+            "due_from": None,
         },
         "destination": str((tmp_path / "register.csv").resolve()),
         "rows": count,

@@ -256,7 +256,7 @@ def csv_pieces(
     piece per row."""
     if delimiter not in DELIMITERS:
         raise ValueError(f"the CSV delimiter must be one of {DELIMITERS}")
-    line = _Line()
+    line = LineBuffer()
     writer = csv.writer(line, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
     writer.writerow([column.header for column in columns])
     yield "\ufeff" + line.take()
@@ -266,7 +266,7 @@ def csv_pieces(
         yield line.take()
 
 
-class _Line:
+class LineBuffer:
     """What `csv.writer` writes, kept until taken."""
 
     def __init__(self) -> None:
@@ -726,6 +726,7 @@ __all__ = [
     "FORMATS",
     "ExportColumn",
     "ExportFormat",
+    "LineBuffer",
     "count_concerns",
     "csv_pieces",
     "export_columns",

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import col
 
+from bot.core.text import fold
 from bot.storage.models import Concern
 
 
@@ -30,6 +31,7 @@ class ConcernFilter:
         confidential: only those the citizen asked to keep confidential (True) or not (False).
         words: contains these words, as typed (case-insensitive).
         due_by: not answered yet, reply-by date on or before this day.
+        due_from: not answered yet, reply-by date on or after this day.
     """
 
     since: date | None = None
@@ -45,6 +47,7 @@ class ConcernFilter:
     confidential: bool | None = None
     words: str = ""
     due_by: date | None = None
+    due_from: date | None = None
 
     def apply(self, query: Any) -> Any:
         """`query` (a select over `Concern`) restricted to this selection."""
@@ -73,13 +76,18 @@ class ConcernFilter:
         if self.confidential is not None:
             query = query.where(col(Concern.confidential) == self.confidential)
         if self.words.strip():
-            query = query.where(col(Concern.text).icontains(self.words.strip(), autoescape=True))
-        if self.due_by is not None:
+            # Folded on both sides: "POUSSIÈRE" finds "poussière" on SQLite as on PostgreSQL.
             query = query.where(
-                col(Concern.status) != "closed",
-                col(Concern.respond_by) <= self.due_by,
-                col(Concern.responded_at).is_(None),
+                col(Concern.search_text).contains(fold(self.words.strip()), autoescape=True)
             )
+        if self.due_by is not None or self.due_from is not None:
+            query = query.where(
+                col(Concern.status) != "closed", col(Concern.responded_at).is_(None)
+            )
+        if self.due_by is not None:
+            query = query.where(col(Concern.respond_by) <= self.due_by)
+        if self.due_from is not None:
+            query = query.where(col(Concern.respond_by) >= self.due_from)
         if self.overdue_on is not None:
             query = query.where(
                 col(Concern.status) != "closed",

@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Index, LargeBinary, Text, UniqueConstraint, event
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
+
+from bot.core.text import fold
 
 
 def utc_now() -> datetime:
@@ -243,6 +245,11 @@ class Concern(SQLModel, table=True):
     updated_at: datetime = _timestamp()
     version: int = Field(
         default=1, description="Raised by every change: a change made on an older one is refused."
+    )
+    search_text: str = Field(
+        default="",
+        sa_column=Column(StoredText(), nullable=False, server_default=""),
+        description="The words folded for search (lower case, no accents), kept by the ORM.",
     )
 
 
@@ -716,3 +723,10 @@ class PublicReport(SQLModel, table=True):
     published_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
+
+
+@event.listens_for(Concern, "before_insert")
+@event.listens_for(Concern, "before_update")
+def _fold_for_search(_mapper: Any, _connection: Any, concern: Concern) -> None:
+    """Keeps a concern's folded words in step with its words (erasure included)."""
+    concern.search_text = fold(concern.text or "")

@@ -48,10 +48,15 @@ class Stage:
     knowledge: KnowledgeBase
 
 
-def add_staff(database: Engine, username: str, password: str, name: str) -> None:
-    """Creates the desk account of a community manager (`name` is the name shown)."""
+def add_staff(
+    database: Engine, username: str, password: str, name: str, role: str = "manager"
+) -> None:
+    """Creates the desk account of a community manager (`name` is the name shown); a manager
+    unless `role` says otherwise (the tests written before roles expect every right)."""
     with Session(database) as session:
-        create_account(session=session, username=username, display_name=name, password=password)
+        create_account(
+            session=session, username=username, display_name=name, password=password, role=role
+        )
 
 
 def desk_app(

@@ -1,6 +1,7 @@
 """the concern register on the web desk: staff roles (existing accounts become managers), a
-version counter on concerns (a colleague's concurrent change is refused, never lost) and the
-public reports drafted, reviewed and published from the desk
+version counter on concerns (a colleague's concurrent change is refused, never lost), the
+concern's words folded for search (lower case, no accents: "POUSSIÈRE" finds "poussière") and
+the public reports drafted, reviewed and published from the desk
 
 Revision ID: 0011
 Revises: 0010
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from bot.core.text import fold
 from bot.storage.models import UTCDateTime
 
 
@@ -31,6 +33,28 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column('version', sa.Integer(), nullable=False, server_default='1')
         )
+        batch_op.add_column(
+            sa.Column('search_text', sa.Text(), nullable=False, server_default='')
+        )
+    concern = sa.table(
+        'concern', sa.column('id', sa.Integer()), sa.column('text', sa.Text()),
+        sa.column('search_text', sa.Text()),
+    )
+    connection = op.get_bind()
+    last = 0
+    while True:
+        rows = connection.execute(
+            sa.select(concern.c.id, concern.c.text)
+            .where(concern.c.id > last).order_by(concern.c.id).limit(1000)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            connection.execute(
+                concern.update().where(concern.c.id == row.id)
+                .values(search_text=fold(row.text or ''))
+            )
+        last = rows[-1].id
     op.create_table(
         'public_report',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -56,6 +80,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_public_report_status')
     op.drop_table('public_report')
     with op.batch_alter_table('concern', schema=None) as batch_op:
+        batch_op.drop_column('search_text')
         batch_op.drop_column('version')
     with op.batch_alter_table('staff_account', schema=None) as batch_op:
         batch_op.drop_column('role')
