@@ -17,48 +17,17 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
 from bot.register import export
 from bot.register.export import export_concerns, iter_concerns
 from bot.register.filters import ConcernFilter
-from bot.storage.models import AuditEntry, Concern, Conversation
-from tests.support.register import MARCH, add_concern
+from bot.storage.models import AuditEntry
+from tests.support.register import MARCH, add_concern, add_many_concerns
 
 MB = 1024 * 1024
 TRICKY = ["=1+1", "+33 6 12 34 56 78", "-2 degrés la nuit", "@SUM(A1:A9)", "\tcalme", "\rretour"]
-
-
-def add_many_concerns(engine: Engine, count: int) -> None:
-    """`count` concerns of one citizen, a day apart, with words of a realistic length."""
-    add_concern(engine, "C-2025-0000", received_at=MARCH - timedelta(days=400))
-    with Session(engine) as session:
-        conversation_id = session.exec(select(Conversation.id)).one()
-        session.execute(
-            insert(Concern),
-            [
-                {
-                    "reference": f"C-2026-{number:05d}",
-                    "conversation_id": conversation_id,
-                    "citizen_id": "tg-3f9a1c0b7e",
-                    "channel": "telegram",
-                    "language": "fr",
-                    "category": "noise",
-                    "severity": "medium",
-                    "status": "received",
-                    "confidential": False,
-                    "sentiment": -0.3,
-                    "respond_by": date(2026, 4, 1),
-                    "text": f"Camion n°{number} devant l'école à 6 h, le bruit réveille tout le "
-                    "quartier et la poussière couvre les voitures garées rue des Tilleuls.",
-                    "received_at": MARCH + timedelta(minutes=number),
-                    "updated_at": MARCH + timedelta(minutes=number),
-                }
-                for number in range(count)
-            ],
-        )
-        session.commit()
 
 
 def export_to(engine: Engine, path: Path, **options: Any) -> int:

@@ -432,3 +432,35 @@ async def test_roles_are_managed_from_the_desk_and_audited(
     rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
     assert len(rows) == 4
     assert {r["action"] for r in rows} == {"desk.refused"}
+
+
+async def test_an_export_streams_while_the_server_answers_others(
+    desks: Desks, database: Engine
+) -> None:
+    """Over a real socket: the first bytes of a large export arrive long before its end (the
+    producer is still reading the database), and another request is answered meanwhile."""
+    import asyncio
+    import threading
+
+    from bot.app import serve_http
+    from tests.support.register import add_many_concerns
+
+    add_many_concerns(database, 40_000)  # about 7 MB of CSV
+    server, task, port = await serve_http(desks.app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as web:
+            await sign_in(web, "sam", AGENT_PASSWORD)
+            async with web.stream("GET", "/desk/concerns/export?format=csv") as download:
+                assert download.status_code == 200
+                chunks = download.aiter_bytes()
+                first = await anext(chunks)
+                assert first.startswith("\ufeff".encode())
+                # Not built before sending: the export's thread is still at work.
+                assert any(t.name == "export-csv" for t in threading.enumerate())
+                other = await asyncio.wait_for(web.get("/desk/concerns?page=2"), timeout=5)
+                assert other.status_code == 200
+                size = len(first) + sum([len(chunk) async for chunk in chunks])
+        assert size > 5_000_000
+    finally:
+        server.should_exit = True
+        await task
