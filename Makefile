@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-flood bench-export bench-perception bench-reader clean
+.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-flood bench-export bench-perception bench-reader bench-desk clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -94,6 +94,10 @@ bench-export: setup
 
 bench-perception: setup
 	.venv/bin/python bench/perception.py
+
+bench-desk: setup
+	.venv/bin/python bench/desk_register.py
+	bash scripts/with-postgres.sh .venv/bin/python bench/desk_register.py --postgres
 
 bench-reader: setup
 	.venv/bin/python bench/reader.py

@@ -140,8 +140,8 @@ class ListQuery:
         elif self.assignee:
             assignee = self.assignee
         statuses: Sequence[str] = [self.status] if self.status else ()
-        if self.view in ("mine", "week") and not self.status:
-            statuses = OPEN
+        if self.view == "mine" and not self.status:
+            statuses = OPEN  # ("due this week" holds only concerns awaiting an answer)
         return ConcernFilter(
             since=self.since,
             until=self.until,
@@ -222,10 +222,11 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
     Args:
         register: the concern register (its database, calendar and rules).
-        project_channels: the channels offered in the filter (those seen in the register are
-            offered too).
+        project_channels: more channels offered in the filter (beside web, telegram, discord and
+            terminal).
     """
     engine = register.engine
+    channels = sorted({"web", "telegram", "discord", "terminal", *project_channels})
 
     def add(router: APIRouter, pages: DeskPages) -> None:
         zone = pages.zone
@@ -266,12 +267,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
                 total = int(
                     session.exec(selection.apply(select(func.count()).select_from(Concern))).one()
                 )
-                by_status = _counts_by_status(session, replace(selection, statuses=()))
+                by_status = _counts_by_status(session)
                 staff = [a.username for a in list_accounts(session=session) if a.active]
-                channels = sorted(
-                    set(project_channels)
-                    | set(session.exec(select(Concern.channel).distinct()).all())
-                )
             return pages.page(
                 "concerns.html",
                 me=me,
@@ -585,10 +582,9 @@ def _page_of(
     return found[:PAGE_SIZE], len(found) > PAGE_SIZE
 
 
-def _counts_by_status(session: Session, selection: ConcernFilter) -> dict[str, int]:
-    query = selection.apply(
-        select(Concern.status, func.count()).select_from(Concern).group_by(col(Concern.status))
-    )
+def _counts_by_status(session: Session) -> dict[str, int]:
+    """The whole register's concerns by status (read from the status index alone)."""
+    query = select(Concern.status, func.count()).select_from(Concern).group_by(col(Concern.status))
     counts = {str(status): int(count) for status, count in session.exec(query).all()}
     return {s.value: counts.get(s.value, 0) for s in ConcernStatus}
 

@@ -36,6 +36,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column('search_text', sa.Text(), nullable=False, server_default='')
         )
+    with op.batch_alter_table('concern', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_concern_awaiting', ['respond_by', 'received_at'], unique=False,
+            sqlite_where=sa.text("status != 'closed' AND responded_at IS NULL"),
+            postgresql_where=sa.text("status != 'closed' AND responded_at IS NULL"),
+        )
     concern = sa.table(
         'concern', sa.column('id', sa.Integer()), sa.column('text', sa.Text()),
         sa.column('search_text', sa.Text()),
@@ -80,6 +86,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_public_report_status')
     op.drop_table('public_report')
     with op.batch_alter_table('concern', schema=None) as batch_op:
+        batch_op.drop_index('ix_concern_awaiting')
         batch_op.drop_column('search_text')
         batch_op.drop_column('version')
     with op.batch_alter_table('staff_account', schema=None) as batch_op:
