@@ -36,7 +36,7 @@ from bot.desk.staff_web import staff_section
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
-from bot.knowledge import KnowledgeBase, load_knowledge_base
+from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.listening.concerns import ModelConcernJudge
 from bot.listening.discord import DiscordListening
 from bot.listening.faq_drafts import KnowledgeFiles
@@ -343,6 +343,26 @@ def register_for(settings: Settings, database: Engine) -> Register:
     )
 
 
+def team_hours(settings: Settings, knowledge: KnowledgeBase) -> DeskHours:
+    """The team's opening hours, from one source: the knowledge base's project.contact.hours
+    (what citizens are told), which DESK_HOURS may repeat but never contradict.
+
+    Raises:
+        KnowledgeBaseError: DESK_HOURS and the knowledge base disagree (one sentence).
+    """
+    reviewed = DeskHours.parse(knowledge.contact.opening_hours)
+    if settings.desk_hours is None:
+        return reviewed
+    configured = DeskHours.parse(settings.desk_hours)
+    if configured != reviewed:
+        raise KnowledgeBaseError(
+            f"DESK_HOURS '{settings.desk_hours}' disagrees with the knowledge base's "
+            f"project.contact.hours '{knowledge.contact.opening_hours}': citizens would be told "
+            "one and the desk would keep the other; remove DESK_HOURS or make them the same."
+        )
+    return configured
+
+
 def desk_for(settings: Settings, database: Engine, knowledge: KnowledgeBase) -> Desk:
     """The handoff desk with the team's opening hours and rules."""
     calendar = BusinessCalendar(
@@ -351,10 +371,11 @@ def desk_for(settings: Settings, database: Engine, knowledge: KnowledgeBase) -> 
         subdivision=settings.holidays_subdivision,
         extra_holidays=settings.extra_holidays,
     )
+    hours = team_hours(settings, knowledge)
     return Desk(
         engine=database,
-        schedule=DeskSchedule(DeskHours.parse(settings.desk_hours), calendar),
-        hours_text=dict(knowledge.contact.hours),
+        schedule=DeskSchedule(hours, calendar),
+        hours_text={language: hours.describe(language) for language in ("fr", "en")},
         typical_wait_minutes=settings.desk_typical_wait_minutes,
         alert_minutes=settings.desk_alert_minutes,
         staff_anonymous=settings.desk_staff_anonymous,

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from bot.core.text import fold
+from bot.desk.hours import DeskHours, DeskHoursError
 
 FAQ_TOPICS = (
     "overview",
@@ -72,7 +73,8 @@ class Contact:
     email: str
     phone: str
     office: dict[str, str]
-    hours: dict[str, str]
+    hours: dict[str, str]  # in words, from `opening_hours`
+    opening_hours: str = ""  # e.g. "mon-thu 09:00-16:30; fri 09:00-12:00": the team's hours
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,25 @@ def _bilingual(node: Any, where: str) -> dict[str, str]:
     if missing:
         raise KnowledgeBaseError(f"{where} has no text in {', '.join(missing)}.")
     return {lang: " ".join(str(node[lang]).split()) for lang in LANGUAGES}
+
+
+def _opening_hours(node: Any) -> dict[str, Any]:
+    """The team's hours: one spec (``mon-thu 09:00-16:30; fri 09:00-12:00``) that the desk
+    keeps and that citizens are told in words, so the two can never disagree."""
+    if not isinstance(node, str) or not node.strip():
+        raise KnowledgeBaseError(
+            "project.contact.hours must be the team's opening hours written like "
+            "'mon-thu 09:00-16:30; fri 09:00-12:00' (the desk keeps them and citizens are "
+            "told them in their language)."
+        )
+    try:
+        hours = DeskHours.parse(node)
+    except DeskHoursError as exc:
+        raise KnowledgeBaseError(f"project.contact.hours: {exc}.") from exc
+    return {
+        "hours": {language: hours.describe(language) for language in LANGUAGES},
+        "opening_hours": " ".join(node.split()),
+    }
 
 
 def _date(value: Any, where: str) -> date:
@@ -199,7 +220,7 @@ def load_knowledge_base(path: Path) -> KnowledgeBase:
             email=str(contact.get("email") or ""),
             phone=str(contact.get("phone") or ""),
             office=_bilingual(contact.get("office"), "project.contact.office"),
-            hours=_bilingual(contact.get("hours"), "project.contact.hours"),
+            **_opening_hours(contact.get("hours")),
         ),
         documents=documents,
         answers=answers,

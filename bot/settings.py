@@ -179,9 +179,10 @@ class Settings(BaseSettings):
         "a file readable by its owner only, outside the database (never in backups of it).",
     )
 
-    desk_hours: str = Field(
-        default="mon-fri 08:30-17:00",
-        description="When the team answers, in PROJECT_TIMEZONE (days and hours; holidays excluded).",
+    desk_hours: str | None = Field(
+        default=None,
+        description="When the team answers, in PROJECT_TIMEZONE (holidays excluded). Empty: the "
+        "knowledge base's project.contact.hours (one source); set, it must say the same.",
     )
     desk_typical_wait_minutes: int = Field(
         default=30,
@@ -335,9 +336,11 @@ class Settings(BaseSettings):
 
     @field_validator("desk_hours")
     @classmethod
-    def _check_desk_hours(cls, value: str) -> str:
+    def _check_desk_hours(cls, value: str | None) -> str | None:
         from bot.desk.hours import DeskHours  # the parser lives with its only user
 
+        if value is None or not value.strip():
+            return None
         DeskHours.parse(value)
         return value
 

@@ -64,6 +64,67 @@ class DeskHours:
             raise DeskHoursError("no opening hours given: write e.g. 'mon-fri 08:30-17:00'")
         return cls(tuple(sorted(openings, key=lambda o: (o.weekday, o.opens))))
 
+    def describe(self, language: str) -> str:
+        """The hours in words, for citizens: "Monday to Thursday 9 a.m. to 4:30 p.m., Friday
+        9 a.m. to noon" / "du lundi au jeudi de 9 h à 16 h 30, le vendredi de 9 h à 12 h"."""
+        french = language == "fr"
+        by_day: dict[int, tuple[tuple[time, time], ...]] = {}
+        for opening in self.openings:
+            by_day[opening.weekday] = (
+                *by_day.get(opening.weekday, ()),
+                (opening.opens, opening.closes),
+            )
+        if len(by_day) == 7 and all(
+            spans == ((time(0, 0), time(23, 59, 59)),) for spans in by_day.values()
+        ):
+            return "en tout temps" if french else "at any time"
+        runs: list[tuple[int, int, tuple[tuple[time, time], ...]]] = []
+        for day in sorted(by_day):
+            spans = by_day[day]
+            if runs and runs[-1][1] == day - 1 and runs[-1][2] == spans:
+                runs[-1] = (runs[-1][0], day, spans)
+            else:
+                runs.append((day, day, spans))
+        names = _DAY_NAMES_FR if french else _DAY_NAMES_EN
+        parts = []
+        for first, last, spans in runs:
+            hours = (" et " if french else " and ").join(
+                (
+                    f"de {_clock_fr(a)} à {_clock_fr(b)}"
+                    if french
+                    else f"{_clock_en(a)} to {_clock_en(b)}"
+                )
+                for a, b in spans
+            )
+            if first == last:
+                days = f"le {names[first]}" if french else names[first]
+            elif french:
+                days = f"du {names[first]} au {names[last]}"
+            else:
+                days = f"{names[first]} to {names[last]}"
+            parts.append(f"{days} {hours}")
+        return ", ".join(parts)
+
+
+_DAY_NAMES_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY_NAMES_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def _clock_fr(moment: time) -> str:
+    if moment >= time(23, 59):
+        return "minuit"
+    return f"{moment.hour} h" + (f" {moment.minute:02d}" if moment.minute else "")
+
+
+def _clock_en(moment: time) -> str:
+    if moment >= time(23, 59):
+        return "midnight"
+    if moment == time(12, 0):
+        return "noon"
+    hour = moment.hour % 12 or 12
+    minutes = f":{moment.minute:02d}" if moment.minute else ""
+    return f"{hour}{minutes} {'a.m.' if moment.hour < 12 else 'p.m.'}"
+
 
 class DeskSchedule:
     """Opening hours on the project's calendar (its time zone and holidays)."""
