@@ -89,3 +89,38 @@ async def screenshot(page: Page, folder: Path, number: int, step: str) -> None:
     """Saves the whole page as `folder`/NN-`step`.png (the folder is created if needed)."""
     folder.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(folder / f"{number:02d}-{step}.png"), full_page=True)
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+async def accessibility_problems(page: Page) -> list[str]:
+    """The serious and critical violations of WCAG 2.1 A and AA that axe-core (the file of
+    `AXE_CORE`, fetched by scripts/axe-core.sh) finds in the page as it is now, one line each:
+    "rule: what (selectors)". The page's context must be made with ``bypass_csp=True``: the
+    desk's policy (rightly) refuses the injected script."""
+    path = os.environ.get("AXE_CORE")
+    if not path or not Path(path).exists():
+        pytest.fail("axe-core is missing (AXE_CORE): `make test` fetches it (scripts/axe-core.sh).")
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(content=Path(path).read_text(encoding="utf-8"))
+    found = await page.evaluate(
+        "async tags => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' ') + ' ' + (n.failureSummary || '')).slice(0, 5)}))",
+        AXE_TAGS,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'])}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def tab_to(page: Page, selector: str, most: int = 120) -> None:
+    """Presses Tab until the element matching `selector` has the focus (the keyboard alone)."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
