@@ -10,7 +10,11 @@ queries, template), in the same run:
 * the register's first page, a filtered page (status, category, severity), a page deep in the
   list (page 200), "due this week", and two searches in the citizens' words (a word many
   concerns hold, one none holds: the whole register is read);
-* a concern's page.
+* a concern's page;
+* then, with ``--export-concerns N`` (one million by default), the register grown to N
+  concerns and downloaded as CSV over a real socket: the time to the first byte (target: under
+  2 s), the whole download, and the inbox's latency while the download streams (against a
+  server that holds the rows: p50 beside the same page without a download).
 
 Prints p50 and p95 in milliseconds and the ratio of each p50 to the inbox's. Target: list
 pages under 150 ms p95 at 100,000 concerns. Run it from the project root:
@@ -84,13 +88,13 @@ def fresh_database(postgres: str | None, folder: Path) -> Engine:
     return open_database(f"sqlite:///{folder / 'desk-register.db'}")
 
 
-def generate(engine: Engine, count: int, today: date) -> None:
+def generate(engine: Engine, count: int, today: date, start: int = 0) -> None:
     chance = random.Random(2026)
     statuses = [s for s, weight in STATUSES for _ in range(weight)]
     now = datetime.now(UTC)
     with Session(engine) as session:
         conversations = []
-        for number in range(max(1, count // 3)):
+        for number in range(start // 3, start // 3 + max(1, count // 3)):
             conversations.append(
                 {
                     "public_id": secrets.token_hex(8),
@@ -106,7 +110,7 @@ def generate(engine: Engine, count: int, today: date) -> None:
         session.commit()
         ids = [row[0] for row in session.execute(text("SELECT id FROM conversation"))]
         rows = []
-        for number in range(count):
+        for number in range(start, start + count):
             english = chance.random() < 0.3
             words = chance.choice(PHRASES_EN if english else PHRASES_FR).format(
                 h=chance.randint(5, 7)
@@ -175,6 +179,11 @@ async def signed_in(app: FastAPI) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://desk.test", timeout=60
     )
+    await sign_in(client)
+    return client
+
+
+async def sign_in(client: httpx.AsyncClient) -> None:
     form = await client.get("/desk/login")
     token = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert token is not None
@@ -182,7 +191,6 @@ async def signed_in(app: FastAPI) -> httpx.AsyncClient:
         "/desk/login", data={"username": "bench", "password": PASSWORD, "csrf": token.group(1)}
     )
     assert answer.status_code == 303, answer.text
-    return client
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -201,7 +209,9 @@ async def timed_get(client: httpx.AsyncClient, path: str, repeats: int) -> list[
     return samples
 
 
-async def measure(count: int, repeats: int, postgres: str | None, folder: Path) -> None:
+async def measure(
+    count: int, repeats: int, postgres: str | None, folder: Path, export_count: int
+) -> None:
     engine = fresh_database(postgres, folder)
     started = time.perf_counter()
     generate(engine, count, date.today())
@@ -233,9 +243,62 @@ async def measure(count: int, repeats: int, postgres: str | None, folder: Path) 
             ("a concern's page", f"/desk/concerns/{reference}"),
         ):  # fmt: skip
             show(name, await timed_get(client, path, repeats))
+        if export_count > count:
+            await measure_export(engine, client, count, export_count)
     finally:
         await client.aclose()
         engine.dispose()
+
+
+async def measure_export(
+    engine: Engine, client: httpx.AsyncClient, count: int, export_count: int
+) -> None:
+    started = time.perf_counter()
+    generate(engine, export_count - count, date.today(), start=count)
+    print(
+        f"\n  the register grown to {export_count:,} concerns "
+        f"(in {time.perf_counter() - started:.1f} s); a CSV download over a real socket:",
+        flush=True,
+    )
+    from bot.app import serve_http
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    server, task, port = await serve_http(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600) as web:
+            await sign_in(web)
+            quiet = await timed_get(web, "/desk", 20)
+            started = time.perf_counter()
+            during: list[float] = []
+            size = 0
+            async with web.stream("GET", "/desk/concerns/export?format=csv") as download:
+                chunks = download.aiter_bytes()
+                size += len(await anext(chunks))
+                first = time.perf_counter() - started
+
+                async def meanwhile() -> None:
+                    while True:
+                        moment = time.perf_counter()
+                        await web.get("/desk")
+                        during.append(time.perf_counter() - moment)
+                        await asyncio.sleep(0.05)
+
+                probe = asyncio.create_task(meanwhile())
+                async for chunk in chunks:
+                    size += len(chunk)
+                probe.cancel()
+            total = time.perf_counter() - started
+        print(f"    first byte after {first * 1000:.0f} ms; {size / 1e6:.0f} MB in {total:.1f} s")
+        if during:
+            p50, p95 = percentiles(during) if len(during) > 1 else (during[0] * 1000,) * 2
+            base = percentiles(quiet)[0]
+            print(
+                f"    the inbox meanwhile: p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+                f"({len(during)} requests; {p50 / base:.1f}x the same page without a download)"
+            )
+    finally:
+        server.should_exit = True
+        await task
 
 
 def main() -> None:
@@ -243,9 +306,15 @@ def main() -> None:
     parser.add_argument("--concerns", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server's URL")
+    parser.add_argument(
+        "--export-concerns", type=int, default=1_000_000,
+        help="grow the register to this many concerns and time a CSV download (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(measure(args.concerns, args.repeats, args.postgres, Path(folder)))
+        asyncio.run(
+            measure(args.concerns, args.repeats, args.postgres, Path(folder), args.export_concerns)
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from bot.register.service import (
     ConcernNotFound,
     Register,
     RegisterError,
+    StaleConcern,
     TransitionRefused,
     find_place,
     severity_of,
@@ -333,6 +334,52 @@ def test_two_processes_never_share_a_reference_or_lose_a_transition(
         ).all()
         assert len(transitions) == 50
         assert {c.status for c in session.exec(select(Concern))} == {"acknowledged"}
+
+
+def _change_all_seen_at_one(url: str, references: list[str], who: str) -> int:
+    """Changes every concern as a person who read it at version 1 would (the desk's forms)."""
+    engine = open_database(url)
+    register = Register(engine=engine, calendar=QC)
+    done = 0
+    for reference in references:
+        try:
+            if who == "camille":
+                register.classify(reference, actor=who, severity="high", seen=1)
+            else:
+                register.assign(reference, actor=who, assignee=who, seen=1)
+            done += 1
+        except StaleConcern:
+            pass
+    engine.dispose()
+    return done
+
+
+def test_two_staff_changing_one_concern_at_once_one_wins_the_other_is_told(
+    database: Engine,
+) -> None:
+    url = database.url.render_as_string(hide_password=False)
+    references = _record_many(url, "c", 30)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        done = pool.starmap(
+            _change_all_seen_at_one, [(url, references, "camille"), (url, references, "sam")]
+        )
+    assert sum(done) == 30  # each concern changed once; the later change refused, not lost
+    with Session(database) as session:
+        for concern in session.exec(select(Concern)):
+            changes = session.exec(
+                select(ConcernEvent).where(
+                    ConcernEvent.concern_id == concern.id,
+                    col(ConcernEvent.kind).in_(["classification", "assignment"]),
+                )
+            ).all()
+            assert len(changes) == 1
+            assert concern.version == 2
+            # The row holds exactly the change the history records.
+            if changes[0].kind == "assignment":
+                assert (concern.assignee, concern.severity) == ("sam", "medium")
+            else:
+                assert (concern.assignee, concern.severity) == (None, "high")
 
 
 # --- privacy -----------------------------------------------------------------------------------
