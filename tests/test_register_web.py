@@ -464,3 +464,16 @@ async def test_an_export_streams_while_the_server_answers_others(
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_form_without_the_version_it_was_made_from_changes_nothing(
+    desks: Desks, agent: tuple[httpx.AsyncClient, str]
+) -> None:
+    some_concerns(desks.database)
+    web, csrf = agent
+    answer = await web.post(
+        "/desk/concerns/C-2026-0002/answer", data={"csrf": csrf, "text": "Sans version."}
+    )
+    assert answer.status_code == 400
+    with Session(desks.database) as session:
+        assert session.exec(select(OutboxMessage)).all() == []

@@ -411,8 +411,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def acknowledge(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             message: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
             return act(
@@ -428,8 +428,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def assign(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             assignee: Annotated[str, Form(max_length=64, pattern=CHOICE_PATTERN)] = "",
         ) -> Response:
             def work(me: SignedIn) -> None:
@@ -449,8 +449,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def classify(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             category: Annotated[str, Form(max_length=32, pattern=CHOICE_PATTERN)] = "",
             severity: Annotated[str, Form(max_length=8, pattern=CHOICE_PATTERN)] = "",
         ) -> Response:
@@ -481,8 +481,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def answer(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
             return act(
@@ -498,8 +498,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def close(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             outcome: Annotated[str, Form(max_length=16, pattern=CHOICE_PATTERN)] = "",
             message: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
@@ -517,8 +517,8 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         async def reopen(
             request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            version: Annotated[int, Form(ge=1)],
             csrf: Annotated[str, Form()] = "",
-            version: Annotated[int, Form(ge=1)] = 1,
             reason: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
             def work(me: SignedIn) -> None:
