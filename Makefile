@@ -48,6 +48,7 @@ parse: setup
 lint: .venv/.synced
 	.venv/bin/ruff check bot tests bench
 	.venv/bin/ruff format --check bot tests bench
+	.venv/bin/lint-imports --no-cache
 
 format: .venv/.synced
 	.venv/bin/ruff format bot tests bench

@@ -44,14 +44,15 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.core.categories import CATEGORIES
-from bot.core.text import fold
+from bot.common.calendar import BusinessCalendar
+from bot.common.categories import CATEGORIES
+from bot.common.hours import DeskHours
+from bot.common.text import fold
 from bot.desk.accounts import create_account
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.desk.web import desk_router
 from bot.knowledge import load_knowledge_base
-from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.register.web import register_section
 from bot.settings import PROJECT_ROOT

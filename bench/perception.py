@@ -44,9 +44,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.phrases import CATEGORY_NAMES
 from bot.desk.accounts import create_account
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.desk.web import desk_router
 from bot.knowledge import load_knowledge_base
@@ -60,7 +62,6 @@ from bot.perception.report import (
 )
 from bot.perception.signals import read_signals
 from bot.perception.web import perception_section
-from bot.register.deadlines import BusinessCalendar
 from bot.settings import PROJECT_ROOT
 from bot.storage.database import open_database, sqlalchemy_url
 

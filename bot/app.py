@@ -20,16 +20,20 @@ from sqlalchemy import Engine
 
 from bot.answering.relevance import GuardedAnswerer, ModelAnswerer
 from bot.channels.base import ChatChannel, keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
+from bot.channels.discord.listening import DiscordListening
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
+from bot.channels.telegram.listening import TelegramListening
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
 from bot.channels.web.limits import Rate, WebLimits
-from bot.core.categories import ConcernCategorizer
+from bot.common.calendar import BusinessCalendar
+from bot.common.categories import ConcernCategorizer
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
 from bot.desk.staff_web import staff_section
@@ -38,15 +42,12 @@ from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.listening.concerns import ModelConcernJudge
-from bot.listening.discord import DiscordListening
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.listening.groups import Listener, listener_for
 from bot.listening.model import ModelReader, warm_up_in_background
-from bot.listening.telegram import TelegramListening
 from bot.perception.report import weekly_gaps
 from bot.perception.web import perception_section
-from bot.register.deadlines import BusinessCalendar
 from bot.register.hearing import ConcernHearing
 from bot.register.reports_web import reports_section
 from bot.register.service import Register

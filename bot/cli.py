@@ -26,10 +26,10 @@ from bot.app import (
     until_stopped,
     wait_for_dialogue,
 )
-from bot.core.categories import ConcernCategorizer
-from bot.core.language import LanguageDetector
-from bot.core.text import clean_text, for_engine, for_terminal, without_secrets
-from bot.core.types import Interpretation
+from bot.common.categories import ConcernCategorizer
+from bot.common.language import LanguageDetector
+from bot.common.text import clean_text, for_engine, for_terminal, without_secrets
+from bot.common.types import Interpretation
 from bot.desk import cli as desk_cli
 from bot.dialogue.engine import DialogueUnavailable
 from bot.dialogue.rasa_client import RasaEngine

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from bot.core.text import fold
-from bot.desk.hours import DeskHours, DeskHoursError
+from bot.common.hours import DeskHours, DeskHoursError
+from bot.common.text import fold
 
 FAQ_TOPICS = (
     "overview",

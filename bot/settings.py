@@ -25,8 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.channels.identity import key_file_is_usable
-from bot.core.text import without_secrets
+from bot.common.keys import key_file_is_usable
+from bot.common.text import without_secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = ("fr", "en")
@@ -273,7 +273,7 @@ class Settings(BaseSettings):
     @field_validator("listen_keywords", "listen_hashtags", mode="before")
     @classmethod
     def _split_terms(cls, value: object, info: ValidationInfo) -> object:
-        from bot.listening.matching import TermError, parse_hashtags, parse_keywords
+        from bot.common.matching import TermError, parse_hashtags, parse_keywords
 
         if isinstance(value, str):
             value = tuple(part for part in value.split(",") if part.strip())
@@ -323,7 +323,7 @@ class Settings(BaseSettings):
     @field_validator("handoff_categories", mode="before")
     @classmethod
     def _split_categories(cls, value: object) -> object:
-        from bot.core.phrases import CATEGORY_NAMES  # the contract's concern categories
+        from bot.common.phrases import CATEGORY_NAMES  # the contract's concern categories
 
         if isinstance(value, str):
             value = tuple(part.strip().lower() for part in value.split(",") if part.strip())
@@ -337,7 +337,7 @@ class Settings(BaseSettings):
     @field_validator("desk_hours")
     @classmethod
     def _check_desk_hours(cls, value: str | None) -> str | None:
-        from bot.desk.hours import DeskHours  # the parser lives with its only user
+        from bot.common.hours import DeskHours
 
         if value is None or not value.strip():
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +15,15 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, create_engine
 
 from bot.answering.relevance import ModelAnswerer
+from bot.common.calendar import BusinessCalendar
+from bot.common.language import LanguageDetector
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import Interpretation
-from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase, load_knowledge_base
-from bot.register.deadlines import BusinessCalendar
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
-from tests.support.dialogue import CATEGORIZER
+from tests.support.dialogue import CATEGORIZER, FakeDialogue
 from tests.support.live import LiveAssistant
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
@@ -33,29 +31,11 @@ HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's .env or environment for our settings."""
+    """No test reads the developer's .env or environment for our settings: every setting is
+    cleared (the list comes from the settings themselves, so a new one is cleared too)."""
     monkeypatch.chdir(tmp_path)
-    for name in (
-        "DATABASE_URL",
-        "RASA_URL",
-        "RASA_TOKEN",
-        "ACTION_TOKEN",
-        "WEB_PORT",
-        "LANGUAGES",
-        "DEFAULT_LANGUAGE",
-        "RASA_PORT",
-        "LOG_LEVEL",
-        "ACTION_ENDPOINT_URL",
-        "TELEGRAM_TOKEN",
-        "TELEGRAM_WEBHOOK_URL",
-        "TELEGRAM_WEBHOOK_SECRET",
-        "TELEGRAM_API_URL",
-        "DISCORD_TOKEN",
-        "DISCORD_CHANNELS",
-        "DISCORD_COMMAND_GUILDS",
-        "PSEUDONYM_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     # A generated pseudonym key goes to the test's folder, never to the project's var/.
     monkeypatch.setenv("PSEUDONYM_KEY_FILE", str(tmp_path / "secrets" / "pseudonym.key"))
 
@@ -98,37 +78,6 @@ def detector() -> LanguageDetector:
     found = LanguageDetector(("fr", "en"), "fr")
     found.warm_up()
     return found
-
-
-class FakeDialogue(DialogueEngine):
-    """A dialogue engine that answers from a function, or fails on demand."""
-
-    def __init__(self, answer: Callable[[str, Mapping[str, Any]], list[str]] | None = None) -> None:
-        self.answer = answer or (lambda text, metadata: [f"echo[{metadata['language']}]: {text}"])
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self.failing = False
-        self.intent = "faq/noise"
-        self.actions: list[Callable[[str, Mapping[str, Any]], None]] = []
-
-    async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
-    ) -> DialogueReply:
-        self.calls.append((sender_id, text, dict(metadata)))
-        if self.failing:
-            raise DialogueUnavailable("the fake engine is down")
-        for action in self.actions:
-            action(sender_id, metadata)
-        return DialogueReply(
-            self.answer(text, metadata), Interpretation(intent=self.intent, confidence=0.8)
-        )
-
-    async def parse(self, text: str) -> Interpretation:
-        if self.failing:
-            raise DialogueUnavailable("the fake engine is down")
-        return Interpretation(intent="greet", confidence=1.0)
-
-    async def is_ready(self) -> bool:
-        return not self.failing
 
 
 @pytest.fixture

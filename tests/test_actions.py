@@ -11,11 +11,11 @@ from sqlmodel import Session, select
 
 from bot.app import serve_http
 from bot.channels.web.app import create_app
-from bot.core.categories import ConcernCategorizer
+from bot.common.calendar import BusinessCalendar
+from bot.common.categories import ConcernCategorizer
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer, UnknownAction
 from bot.knowledge import load_knowledge_base
-from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage import repository

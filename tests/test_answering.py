@@ -39,16 +39,16 @@ from bot.answering.relevance import (
     reply,
     statements,
 )
+from bot.common.calendar import BusinessCalendar
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.listening.model import Embedder
-from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage.models import UnansweredQuestion
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 
 DOCUMENTS = PROJECT_ROOT / "knowledge" / "documents"
 

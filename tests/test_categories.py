@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.core.categories import CATEGORIES, ConcernCategorizer, read_labelled_examples
+from bot.common.categories import CATEGORIES, ConcernCategorizer, read_labelled_examples
 from bot.settings import PROJECT_ROOT
 
 CONCERNS = PROJECT_ROOT / "nlu" / "conversation" / "report_concern.yml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.text import split_message, utf16_length
+from bot.outbox.text import split_message, utf16_length
 
 
 def test_a_short_reply_is_one_message() -> None:

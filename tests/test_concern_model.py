@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bot.core.categories import CATEGORIES
+from bot.common.categories import CATEGORIES
 from bot.listening.concerns import (
     LABELS,
     MAX_PARTS,

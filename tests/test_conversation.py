@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.types import IncomingMessage
 from bot.dialogue.engine import DialogueReply
 from bot.storage.models import (
     Conversation,
@@ -18,7 +18,7 @@ from bot.storage.models import (
     MessageStatus,
     UnansweredQuestion,
 )
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 
 
 def said(text: str, conversation: str = "browser-1", **extra: str) -> IncomingMessage:

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.common.types import Attachment, IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.types import Attachment, IncomingMessage
 from bot.storage import repository
 from bot.storage.models import Concern, Conversation, HumanRequest, Message
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 
 
 def telegram(

@@ -11,8 +11,8 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.channels.delivery import (
-    Intake,
+from bot.channels.intake import Intake
+from bot.outbox.delivery import (
     Outbox,
     Outgoing,
     PermanentSendError,

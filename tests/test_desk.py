@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.relay import CannotDelete, DeskThreads, Relay
 from bot.desk.service import (
     AlreadyClaimed,
@@ -25,7 +27,6 @@ from bot.desk.service import (
     parse_outcome,
 )
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
 from bot.register.privacy import erase_citizen
 from bot.storage import repository
 from bot.storage.models import (

@@ -72,7 +72,9 @@ def test_an_account_is_created_with_an_argon2_hash_and_audited(session: Session)
     assert account.password_hash.startswith("$argon2id$")
     assert PASSWORD not in account.password_hash
     assert PasswordHasher().verify(account.password_hash, PASSWORD)
-    assert audit(session) == [("cli", "staff.add", {"username": "marie", "display_name": "Marie"})]
+    assert audit(session) == [
+        ("cli", "staff.add", {"username": "marie", "display_name": "Marie", "role": "agent"})
+    ]
     assert [a.username for a in list_accounts(session=session)] == ["marie"]
 
 
@@ -466,10 +468,10 @@ def test_staff_accounts_are_managed_from_the_command_line(
         capsys, monkeypatch, "staff", "add", "Marie", "--name", "Marie", "--password-stdin",
         stdin=PASSWORD + "\n",
     )  # fmt: skip
-    assert (status, out) == (0, "Staff account marie (Marie) created.\n")
+    assert (status, out) == (0, "Staff account marie (Marie, agent) created.\n")
     status, out, err = bot(capsys, monkeypatch, "staff", "list")
     assert status == 0
-    assert out.split() == ["marie", "Marie", "active", "last", "login", "never"]
+    assert out.split() == ["marie", "Marie", "agent", "active", "last", "login", "never"]
     assert err.strip() == "1 staff accounts."
 
     with Session(cli_database) as session:
@@ -561,7 +563,25 @@ def test_in_a_terminal_the_password_is_typed_twice(
     assert main(["staff", "add", "marie", "--name", "Marie"]) == 2
     assert capsys.readouterr().err == "The two passwords differ; nothing was changed.\n"
     assert main(["staff", "add", "marie", "--name", "Marie"]) == 0
-    assert capsys.readouterr().out == "Staff account marie (Marie) created.\n"
+    assert capsys.readouterr().out == "Staff account marie (Marie, agent) created.\n"
     assert prompts[:2] == ["Password for marie: ", "The same password again: "]
     with Session(cli_database) as session:
         assert authenticate(session=session, username="marie", password=PASSWORD) is not None
+
+
+def test_roles_are_given_and_changed_from_the_command_line(
+    cli_database: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, _ = bot(
+        capsys, monkeypatch, "staff", "add", "camille", "--name", "Camille", "--role", "manager",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert (status, out) == (0, "Staff account camille (Camille, manager) created.\n")
+    status, out, _ = bot(capsys, monkeypatch, "staff", "role", "camille", "agent")
+    assert (status, out) == (0, "Staff account camille is now agent.\n")
+    status, _, err = bot(capsys, monkeypatch, "staff", "role", "nobody", "agent")
+    assert status == 2
+    assert "nobody" in err
+    with Session(cli_database) as session:
+        changes = [a.detail for a in session.exec(select(AuditEntry)) if a.action == "staff.role"]
+    assert changes == [{"username": "camille", "before": "manager", "after": "agent"}]

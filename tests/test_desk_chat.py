@@ -4,25 +4,25 @@ through the real client libraries and the loopback stand-ins of both platforms."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.channels.base import keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
+from bot.common.language import LanguageDetector
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import AuditEntry, DeskThread, Handoff
 from tests.support.dialogue import ScriptedDialogue, scripted_core
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.waiting import until
 from tests.test_desk import always_open
 
 CITIZEN = 1001
@@ -31,16 +31,6 @@ LOUIS = 4242  # a community manager on Telegram
 STRANGER = 777
 MARIE = 5151  # a community manager on Discord
 DISCORD_CITIZEN = 6161
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while not (found := condition()):
-                await asyncio.sleep(0.05)
-            return found
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 class Desks:

@@ -16,13 +16,14 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase, cite
-from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.models import (
@@ -34,7 +35,6 @@ from bot.storage.models import (
     Message,
     StaffSession,
 )
-from tests.conftest import FakeDialogue
 from tests.support.desk import (
     WEB_IDS,
     Stage,
@@ -44,6 +44,7 @@ from tests.support.desk import (
     desk_app,
     sign_in,
 )
+from tests.support.dialogue import FakeDialogue
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"

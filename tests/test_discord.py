@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.channels.base import keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
 from bot.channels.identity import Pseudonyms
 from bot.core.conversation import ConversationCore
 from bot.storage.models import Conversation, InboundUpdate, Message
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 from tests.support.fake_discord import FakeDiscord, pointed_at
+from tests.support.waiting import until
 
 CITIZEN = 810000000000000001
 NEIGHBOUR = 810000000000000002
@@ -37,12 +37,6 @@ class World:
     def stored_texts(self) -> list[str]:
         with Session(self.database) as session:
             return [m.text for m in session.exec(select(Message).order_by(Message.id))]
-
-
-async def until(condition: Any, what: str, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.settings import PROJECT_ROOT
 from bot.storage.models import FaqDraft, UnansweredQuestion, utc_now
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, client_for, csrf_of, desk_app, sign_in
+from tests.support.dialogue import FakeDialogue
 from tests.test_desk_web import MARIE_PASSWORD, SECURITY_HEADERS, build_stage, shown_flash
 from tests.test_gaps import E5Reader, asks, citizen, group
 

@@ -11,20 +11,20 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.listening.concerns import Heard, Judgement, decide
 from bot.listening.model import ReaderModelError
-from bot.register.deadlines import BusinessCalendar
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage.models import Concern, Message
-from tests.conftest import FakeDialogue
-from tests.support.dialogue import CATEGORIZER
+from tests.support.dialogue import CATEGORIZER, FakeDialogue
 
 NOISE_ANSWER = "Le bruit des éoliennes respecte 40 dBA la nuit. Source : étude de bruit."
 

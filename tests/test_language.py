@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.core.language import LanguageDetector
-from bot.core.text import words
+from bot.common.language import LanguageDetector
+from bot.common.text import words
 from tests.conftest import HELDOUT
 
 DATA = Path(HELDOUT).parent

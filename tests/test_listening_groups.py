@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,19 +19,19 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
 from bot.channels.base import keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
+from bot.channels.discord.listening import DiscordListening
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
+from bot.channels.telegram.listening import TelegramListening
+from bot.common.language import LanguageDetector
+from bot.common.matching import Matcher
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.listening import cli as listen_cli
-from bot.listening.discord import DiscordListening
 from bot.listening.groups import Listener, listener_for
-from bot.listening.matching import Matcher
 from bot.listening.phrases import NoticeFacts
 from bot.listening.reading import Reading
-from bot.listening.telegram import TelegramListening
 from bot.settings import load_settings
 from bot.storage.models import (
     HeardMessage,
@@ -42,6 +42,7 @@ from bot.storage.models import (
 )
 from tests.support.fake_discord import PIN_MESSAGES, FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram, SentMessage
+from tests.support.waiting import until
 
 KEYWORDS = ["éolien", "éoliennes", "Trois-Collines", "wind farm", "turbines", "dynamitage"]
 HASHTAGS = ["#TroisCollines", "#ParcÉolien"]
@@ -84,12 +85,6 @@ class ScriptedReader:
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return np.zeros((len(texts), 4), dtype=np.float32)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

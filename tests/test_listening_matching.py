@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bot.listening.matching import Matcher, TermError, project_terms
+from bot.common.matching import Matcher, TermError, project_terms
 from bot.settings import SettingsError, load_settings
 
 PROJECT = Matcher(

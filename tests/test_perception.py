@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.common.phrases import CATEGORY_NAMES
 from bot.perception.charts import CATEGORY_COLOURS
 from bot.perception.queries import (
     Figures,

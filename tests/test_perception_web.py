@@ -25,15 +25,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.cli import main
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.perception.queries import Period, local_today
 from bot.perception.report import build_weekly_report, render_html, render_pdf, weekly_gaps
 from bot.perception.web import perception_section
 from bot.storage.database import open_database
 from bot.storage.models import UnansweredQuestion
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, client_for, desk_app, sign_in
+from tests.support.dialogue import FakeDialogue
 from tests.support.pdf_text import read_pdf
 from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage
 from tests.test_perception import Community

@@ -15,15 +15,14 @@ import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from bot.common.language import LanguageDetector
+from bot.common.types import Attachment, IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import Attachment, IncomingMessage
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.listening.reading import Reading
 from bot.storage.models import Concern, Direction, Message, MessageStatus
-from tests.conftest import FakeDialogue
-from tests.support.dialogue import ScriptedDialogue, scripted_core
+from tests.support.dialogue import FakeDialogue, ScriptedDialogue, scripted_core
 from tests.test_desk import always_open, says
 
 WORRY = "la poussière rend mes enfants malades"  # the scripted dialogue records it as a concern

@@ -13,10 +13,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.common.calendar import BusinessCalendar
+from bot.common.text import ERASED
 from bot.core.conversation import ConversationCore
-from bot.register.deadlines import BusinessCalendar
 from bot.register.filters import ConcernFilter
-from bot.register.privacy import ERASED, erase_citizen, purge_older_than
+from bot.register.privacy import erase_citizen, purge_older_than
 from bot.register.service import (
     ConcernNotFound,
     Register,
@@ -38,7 +39,7 @@ from bot.storage.models import (
     Message,
     OutboxMessage,
 )
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 from tests.test_conversation_platforms import telegram
 
 QC = BusinessCalendar(timezone="America/Toronto", country="CA", subdivision="QC")

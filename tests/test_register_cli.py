@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.cli import main
-from bot.register.deadlines import BusinessCalendar
+from bot.common.calendar import BusinessCalendar
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.database import open_database

@@ -764,3 +764,18 @@ def test_a_report_needs_a_period_and_a_served_language(database: Engine) -> None
         )
     with pytest.raises(ValueError, match="fr or en"):
         march(database, "de")
+
+
+def test_one_redaction_serves_the_report_and_the_faq_drafts() -> None:
+    """Issue 14: the public report and the FAQ drafts share one redaction, the stricter one
+    (any number of nine digits or more, not only North American ones)."""
+    from bot.common.text import has_personal_data, redact_personal_data
+
+    for number in ("(514) 555-0199", "06 12 34 56 78", "+33 6 12 34 56 78", "1-555-010-2025"):
+        answer = f"Appelez Jean au {number} ou jean@example.org pour la suite."
+        assert has_personal_data(answer)
+        cleaned = publishable_response(answer, citizen_texts=[])
+        assert number not in cleaned
+        assert "example.org" not in cleaned
+        assert redact_personal_data(answer) == "Appelez Jean au … ou … pour la suite."
+    assert not has_personal_data("Les travaux durent 12 semaines, 8 h à 17 h.")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.app import desk_for, team_hours
-from bot.desk.hours import DeskHours
+from bot.common.hours import DeskHours
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.settings import PROJECT_ROOT, load_settings
 from bot.storage.database import open_database

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.app import serve_http
 from bot.channels.base import keep_running
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
 from bot.core.conversation import ConversationCore
 from bot.storage.models import (
     Conversation,
@@ -26,8 +26,9 @@ from bot.storage.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.waiting import until
 
 CITIZEN = 1001
 GROUP = -100200300
@@ -48,12 +49,6 @@ class World:
     def stored(self) -> list[Message]:
         with Session(self.database) as session:
             return list(session.exec(select(Message).order_by(Message.id)))
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 def channel_for(

@@ -15,13 +15,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from bot.channels.base import keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
 from bot.cli import main
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.register.privacy import erase_citizen
 from bot.settings import PROJECT_ROOT
@@ -47,6 +47,7 @@ from bot.updates.service import (
 from bot.updates.subscriptions import Subscriptions
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.waiting import until
 from tests.test_updates_chat import news_core
 
 YEAR = utc_now().year
@@ -70,16 +71,6 @@ BLASTING_EN = (
     "Blasting at the T-07 turbine site on Tuesday, November 24, between 10 a.m. and 2 p.m. "
     "Chemin du Rang-Sainte-Anne will be closed for 15 minutes at each blast."
 )
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while not (found := condition()):
-                await asyncio.sleep(0.05)
-            return found
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def service_for(database: Engine, knowledge: KnowledgeBase, **extra: Any) -> UpdateService:

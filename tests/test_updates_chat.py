@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage, Interpretation, Place
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage, Interpretation, Place
 from bot.dialogue.engine import DialogueReply
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import Conversation, Subscription

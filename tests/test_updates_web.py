@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import (
     AuditEntry,
@@ -28,8 +28,8 @@ from bot.storage.models import (
 )
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, client_for, desk_app, sign_in
+from tests.support.dialogue import FakeDialogue
 from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage, shown_flash
 from tests.test_updates import BLASTING_EN, BLASTING_FR, subscribe
 

@@ -9,18 +9,18 @@ import pytest
 from sqlmodel import select
 
 from bot.app import serve_http
-from bot.channels.outbound import send_to_conversation
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
+from bot.common.calendar import BusinessCalendar
 from bot.core.conversation import ConversationCore
 from bot.dialogue.actions import ActionServer
 from bot.knowledge import load_knowledge_base
-from bot.register.deadlines import BusinessCalendar
+from bot.outbox.outbound import send_to_conversation
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
 from bot.storage import repository
 from bot.storage.models import Conversation
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 
 KB = load_knowledge_base(PROJECT_ROOT / "knowledge" / "project.yml")
 WEB_IDS = WebConversations.ephemeral()

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.answering.documents import DocumentError, DocumentIndex, Passage, build_index
-from bot.core.phrases import say
+from bot.common.phrases import say
 from bot.knowledge import LANGUAGES, KnowledgeBase, cite
 from bot.listening.model import (
     Embedder,

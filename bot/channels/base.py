@@ -13,7 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from bot.channels.delivery import backoff
+from bot.outbox.delivery import backoff
 
 logger = logging.getLogger(__name__)
 
@@ -91,3 +91,33 @@ async def keep_running(
             channel.status.detail = f"{channel.name} failed unexpectedly ({exc!r})"
             logger.exception("%s channel failed; starting it again in %.0f s", channel.name, delay)
             await asyncio.sleep(delay)
+
+
+class ListeningProblems:
+    """What keeps listening from working fully, per group: logged once when it appears and shown
+    in the channel's status (the health endpoint's `listening`)."""
+
+    def __init__(self, status: ChannelState, platform: str) -> None:
+        self._status = status
+        self._platform = platform
+        self._problems: dict[tuple[str, str], str] = {}
+
+    def report(self, group_key: str, kind: str, problem: str) -> None:
+        """Something of `kind` ("pin", "notice", "privacy"...) does not work in a group."""
+        if self._problems.get((group_key, kind)) != problem:
+            logger.warning("%s listening, group %s: %s", self._platform, group_key, problem)
+        self._problems[(group_key, kind)] = problem
+        self._publish()
+
+    def solved(self, group_key: str, kind: str) -> None:
+        """That problem is gone (say it in the log if it was there)."""
+        if self._problems.pop((group_key, kind), None) is not None:
+            logger.info(
+                "%s listening, group %s: %s problem solved", self._platform, group_key, kind
+            )
+            self._publish()
+
+    def _publish(self) -> None:
+        self._status.listening = " ".join(
+            f"Group {group}: {problem}" for (group, _), problem in sorted(self._problems.items())
+        )

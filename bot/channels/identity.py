@@ -14,28 +14,17 @@ import contextlib
 import hashlib
 import hmac
 import os
-import re
 import secrets
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.common.keys import KEY_PATTERN
 from bot.storage import repository
 from bot.storage.database import overwrite_freed_pages
 
 STORED_KEY = "pseudonym_key"  # where an older installation kept its key (instance_secret)
-_KEY = re.compile(r"[0-9a-f]{64}")
-
-
-def key_file_is_usable(path: Path) -> bool:
-    """Whether a key file holds a key, or is absent (then it is generated on first use)."""
-    try:
-        return bool(_KEY.fullmatch(path.read_text(encoding="ascii").strip()))
-    except FileNotFoundError:
-        return True
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 class Pseudonyms:
@@ -73,7 +62,7 @@ def _installation_key(engine: Engine, key_file: Path) -> str:
     while True:
         with contextlib.suppress(FileNotFoundError):
             value = key_file.read_text(encoding="ascii").strip()
-            if not _KEY.fullmatch(value):
+            if not KEY_PATTERN.fullmatch(value):
                 raise ValueError(
                     f"PSEUDONYM_KEY_FILE {key_file} does not hold a key (64 hex digits)"
                 )

@@ -8,8 +8,8 @@ import secrets
 import sys
 from typing import TextIO
 
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.types import IncomingMessage
 
 PROMPT = "vous/you> "
 

@@ -20,11 +20,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.answering.relevance import AnswerChoice, GuardedAnswerer
-from bot.core.commands import COMMAND_NAMES, command_list
-from bot.core.language import LanguageDetector, LanguageGuess
-from bot.core.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
-from bot.core.text import clean_text, for_engine, valid_text
-from bot.core.types import (
+from bot.common.commands import COMMAND_NAMES, command_list
+from bot.common.ids import stored_id
+from bot.common.language import LanguageDetector, LanguageGuess
+from bot.common.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
+from bot.common.text import clean_text, for_engine, valid_text
+from bot.common.types import (
     Attachment,
     Choice,
     IncomingMessage,
@@ -166,7 +167,7 @@ class ConversationCore:
     async def command(
         self, message: IncomingMessage, name: str, argument: str | None = None
     ) -> TurnResult:
-        """Answers a command typed on a chat platform (see `bot.core.commands`).
+        """Answers a command typed on a chat platform (see `bot.common.commands`).
 
         The command and its answer are stored like any exchange; no dialogue engine is needed.
         """
@@ -196,7 +197,7 @@ class ConversationCore:
                         status=MessageStatus.UNANSWERED,
                         external_id=message.external_id,
                     )
-                message_id = _required_id(stored.id)
+                message_id = stored_id(stored.id)
                 _give_up(session, conversation, message_id, message.text, language, reason)
                 text = say("engine_unavailable", language)
                 repository.add_outgoing_messages(
@@ -254,7 +255,7 @@ class ConversationCore:
             rows = repository.notices_since(
                 session=session, channel=channel, external_id=conversation_key, after=after
             )
-        return [(_required_id(m.id), m.text) for m in rows]
+        return [(stored_id(m.id), m.text) for m in rows]
 
     def session(self) -> Session:
         """A database session (for channels that need to read what the core stored)."""
@@ -307,7 +308,7 @@ class ConversationCore:
                 if edited is not None and edited.id is not None
                 else None
             )
-        message_id = _required_id(stored.id)
+        message_id = stored_id(stored.id)
 
         if conversation.erase_requested_at is None:
             at_desk = self._to_desk(conversation, message, message_id, language)
@@ -421,7 +422,7 @@ class ConversationCore:
             )
             with_person = (
                 self._desk is not None
-                and self._desk.open_handoff(session, _required_id(conversation.id)) is not None
+                and self._desk.open_handoff(session, stored_id(conversation.id)) is not None
             )
         self._read_later(message_id, stored.text, language, intent)
         return TurnResult(
@@ -455,7 +456,7 @@ class ConversationCore:
                 _give_up(
                     session,
                     conversation,
-                    _required_id(message.id),
+                    stored_id(message.id),
                     clean_text(message.text),
                     message.language or "fr",
                     "interrupted",
@@ -677,7 +678,7 @@ class ConversationCore:
         if self._desk is None:
             return None
         with self.session() as session:
-            handoff = self._desk.open_handoff(session, _required_id(conversation.id))
+            handoff = self._desk.open_handoff(session, stored_id(conversation.id))
             if handoff is None:
                 return None
             texts = self._desk.citizen_wrote(session, handoff, message_id, language)
@@ -713,7 +714,7 @@ class ConversationCore:
         (Asking for a person, and concerns of some categories, are handled by the actions.)"""
         if self._desk is None:
             return []
-        conversation_id = _required_id(conversation.id)
+        conversation_id = stored_id(conversation.id)
         informational = bool(intent and intent.startswith("faq/")) and "?" in text
         danger = danger_words(text, informational=informational)
         if message.place == "group":
@@ -754,7 +755,7 @@ class ConversationCore:
                     return self._confirm_erasure(session, current, text, language)
         if self._desk is not None and text:
             with self.session() as session:
-                score = self._desk.take_rating(session, _required_id(conversation.id), text)
+                score = self._desk.take_rating(session, stored_id(conversation.id), text)
             if score is not None:
                 return [say("handoff_rated", language, score=score)]
         if self._register is None or not text:
@@ -901,7 +902,7 @@ class ConversationCore:
             )
             repository.finish_incoming(
                 session=session,
-                message_id=_required_id(incoming.id),
+                message_id=stored_id(incoming.id),
                 status=MessageStatus.ANSWERED,
                 intent=f"/{name}" if name in COMMAND_NAMES else None,
                 confidence=None,
@@ -918,7 +919,7 @@ class ConversationCore:
             replies[-1] = Reply(text=texts[-1], language=language, choices=choices)
         return TurnResult(
             conversation_id=conversation.public_id,
-            message_id=_required_id(incoming.id),
+            message_id=stored_id(incoming.id),
             language=language,
             replies=tuple(replies),
             answered=True,
@@ -956,7 +957,7 @@ class ConversationCore:
 
     def _replay(self, session: Session, conversation: Conversation, stored: Message) -> TurnResult:
         """The stored outcome of a message handled before (a platform redelivered it)."""
-        message_id = _required_id(stored.id)
+        message_id = stored_id(stored.id)
         replies = repository.replies_to(session=session, message_id=message_id)
         language = replies[0].language if replies and replies[0].language else stored.language
         return TurnResult(
@@ -1046,12 +1047,6 @@ def _attachment_name(attachments: list[Attachment], language: str) -> str:
     return ATTACHMENT_NAMES.get(kind, ATTACHMENT_NAMES["file"])[
         language if language in ("fr", "en") else "fr"
     ]
-
-
-def _required_id(value: int | None) -> int:
-    if value is None:
-        raise RuntimeError("a stored row has no id")
-    return value
 
 
 def _valid(message: IncomingMessage) -> IncomingMessage:

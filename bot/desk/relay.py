@@ -24,8 +24,6 @@ from typing import Any
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
-from bot.channels.delivery import Outgoing, backoff
-from bot.channels.text import split_for
 from bot.desk.service import (
     Desk,
     DeskError,
@@ -33,6 +31,8 @@ from bot.desk.service import (
     TranscriptEntry,
     parse_outcome,
 )
+from bot.outbox.delivery import Outgoing, backoff
+from bot.outbox.text import split_for
 from bot.storage.models import AuditEntry, Conversation, DeskThread, Handoff, HandoffStatus
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,10 @@ from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.channels.outbound import send_to_conversation
-from bot.core.phrases import CATEGORY_NAMES, say
+from bot.common.ids import stored_id
+from bot.common.phrases import CATEGORY_NAMES, say
 from bot.desk.hours import DeskSchedule
+from bot.outbox.outbound import send_to_conversation
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
@@ -246,7 +247,7 @@ class Desk:
     ) -> tuple[Handoff, bool]:
         """Asks a person to join; returns the handoff and whether it is new (a conversation
         has at most one open handoff: a second request joins the first)."""
-        conversation_id = _id(conversation.id)
+        conversation_id = stored_id(conversation.id)
         existing = self.open_handoff(session, conversation_id)
         if existing is not None:
             return existing, False
@@ -553,7 +554,7 @@ class Desk:
         ).all()
         return [self._line(m) for m in messages], [
             TranscriptEntry(
-                id=_id(e.id),
+                id=stored_id(e.id),
                 at=e.at,
                 who="note" if e.kind == "note" else "event",
                 name=e.actor_name,
@@ -905,7 +906,7 @@ class Desk:
     ) -> None:
         session.add(
             HandoffEvent(
-                handoff_id=_id(handoff.id),
+                handoff_id=stored_id(handoff.id),
                 actor=actor,
                 actor_name=name,
                 desk=desk,
@@ -935,7 +936,7 @@ class Desk:
         else:
             who = "assistant"
         return TranscriptEntry(
-            id=_id(message.id),
+            id=stored_id(message.id),
             at=message.created_at,
             who=who,
             name=message.author,
@@ -997,9 +998,3 @@ def _minutes(delta: timedelta) -> int:
 def _short(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _id(value: int | None) -> int:
-    if value is None:
-        raise ValueError("the row was not saved")
-    return value

@@ -25,9 +25,9 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.common.tabular import LineBuffer, neutralise
 from bot.desk.accounts import MANAGER, ROLES, AccountError, list_accounts, set_role
 from bot.desk.web import DeskPages, DeskSection
-from bot.register.export import LineBuffer, neutralise
 from bot.storage.models import AuditEntry
 
 STAFF_URL: Final = "/desk/staff"

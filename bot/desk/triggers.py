@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.core.text import fold
+from bot.common.text import fold
 
 # Folded (lower case, no accents). Each entry is a word or an expression matched on word
 # boundaries; a trailing "*" allows any ending ("bless*" = blessé, blessée, blessure...).

@@ -19,9 +19,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.core.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
-from bot.core.text import fold, valid_text
-from bot.core.types import Interpretation
+from bot.common.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
+from bot.common.text import fold, valid_text
+from bot.common.types import Interpretation
 from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase, contact_line

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.types import Interpretation
+from bot.common.types import Interpretation
 
 
 class DialogueUnavailable(Exception):

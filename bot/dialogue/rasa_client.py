@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.core.text import without_secrets
-from bot.core.types import Interpretation
+from bot.common.text import without_secrets
+from bot.common.types import Interpretation
 from bot.dialogue.engine import (
     DialogueEngine,
     DialogueReply,

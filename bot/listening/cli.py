@@ -14,9 +14,9 @@ import sys
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.common.matching import project_terms
 from bot.knowledge import load_knowledge_base
 from bot.listening import store
-from bot.listening.matching import project_terms
 from bot.settings import Settings
 
 PLATFORMS = ("telegram", "discord")

@@ -11,7 +11,7 @@ tone cues, and a multinomial logistic regression gives the probabilities of `que
 `grievance` and `objection`. The message carries a concern when its most concerned part's
 probability of grievance + objection reaches the trained threshold (a lower one when the dialogue
 itself understood `report_concern`); the kind is the likelier of the two in that part. The
-category comes from the register's categorizer (`bot.core.categories`).
+category comes from the register's categorizer (`bot.common.categories`).
 
 The weights are in `data/concerns.npz`, written by `python -m bot.listening.train_concerns` (part
 of `make train`) from the labelled examples of `data/concerns.yml`, the NLU data and the
@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.categories import CATEGORIES, ConcernCategorizer
+from bot.common.categories import CATEGORIES, ConcernCategorizer
 from bot.listening.model import (
     CUE_NAMES,
     Embedder,

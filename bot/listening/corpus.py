@@ -24,8 +24,8 @@ from typing import Any, cast
 
 import yaml
 
-from bot.core.categories import read_labelled_examples
-from bot.core.text import clean_text, fold
+from bot.common.categories import read_labelled_examples
+from bot.common.text import clean_text, fold
 from bot.listening.reading import SENTIMENTS, TOPICS, Sentiment
 
 DATA_DIR = Path(__file__).parent / "data"

@@ -31,7 +31,7 @@ import yaml
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.core.text import EMAIL
+from bot.common.text import has_personal_data
 from bot.knowledge import (
     FAQ_TOPIC_ID,
     FAQ_TOPICS,
@@ -62,7 +62,6 @@ DRAFT: Final = "draft"
 ADOPTED: Final = "adopted"
 DROPPED: Final = "dropped"
 
-_PHONE = re.compile(r"(?<!\w)\+?\d(?:[\s().-]*\d){8,}(?!\w)")
 _ENTITY_MARKS = re.compile(r"[\[\]{}]")
 
 
@@ -356,7 +355,7 @@ def _question_problems(questions: Sequence[str], examples: dict[str, list[str]])
                 f"“{shown}”: remove the square brackets and braces, which Rasa reads as entity "
                 "marks."
             )
-        if EMAIL.search(question) or _PHONE.search(question):
+        if has_personal_data(question):
             problems.append(
                 f"“{shown}” seems to contain an email address or a phone number: training "
                 "questions are published with the project's files; remove it."

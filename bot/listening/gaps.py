@@ -49,8 +49,8 @@ import numpy.typing as npt
 from sqlalchemy import Engine, bindparam, update
 from sqlmodel import Session, SQLModel, col, select
 
+from bot.common.text import ERASED
 from bot.listening.reading import Reader
-from bot.register.privacy import ERASED
 from bot.storage.models import Conversation, FaqDraft, UnansweredQuestion
 
 logger = logging.getLogger(__name__)

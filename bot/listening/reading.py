@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.categories import CATEGORIES
+from bot.common.categories import CATEGORIES
 from bot.knowledge import FAQ_TOPICS
 
 Sentiment = Literal["negative", "neutral", "positive"]

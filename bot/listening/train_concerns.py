@@ -40,7 +40,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
-from bot.core.categories import CATEGORIES
+from bot.common.categories import CATEGORIES
 from bot.listening.concerns import (
     EMBEDDING,
     LABELS,
@@ -126,7 +126,7 @@ def nlu_labelled(nlu_dir: Path = NLU_DIR) -> list[Labelled]:
     process = set()
     concern_file = nlu_dir / "conversation" / "report_concern.yml"
     if concern_file.exists():
-        from bot.core.categories import read_labelled_examples
+        from bot.common.categories import read_labelled_examples
 
         process = {folded(t) for t, c in read_labelled_examples(concern_file) if c == "process"}
     found = []
@@ -415,7 +415,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
 def _nlu_categories(nlu: Sequence[Labelled]) -> list[str | None]:
     """The category of each NLU example (that of its `# category:` group for a concern)."""
-    from bot.core.categories import read_labelled_examples
+    from bot.common.categories import read_labelled_examples
 
     labelled = {
         folded(t): c

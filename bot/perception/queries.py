@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import case
 from sqlmodel import col
 
-from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES
+from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES
 from bot.storage.models import (
     Concern,
     Conversation,

@@ -32,8 +32,8 @@ from matplotlib import get_data_path
 from sqlalchemy import Engine
 
 from bot.charts import Table
-from bot.core.phrases import CATEGORY_NAMES, long_date
-from bot.core.text import capitalised
+from bot.common.phrases import CATEGORY_NAMES, long_date
+from bot.common.text import capitalised
 from bot.listening.gaps import knowledge_gaps
 from bot.listening.reading import Reader
 from bot.perception import charts

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES, long_date
+from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES, long_date
 from bot.desk.web import DeskPages, DeskSection
 from bot.perception import charts
 from bot.perception.queries import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Final
 
-from bot.core.phrases import CATEGORY_NAMES
+from bot.common.phrases import CATEGORY_NAMES
 
 LANGUAGES: Final = ("fr", "en")
 

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlmodel import Session, col
 from tqdm import tqdm
 
+from bot.common.tabular import LineBuffer, neutralise
 from bot.register.filters import ConcernFilter
 from bot.storage.models import AuditEntry, Concern, Conversation
 
@@ -48,10 +49,6 @@ DELIMITERS = (",", ";")
 # Excel's limit is 1,048,576 rows a sheet; one is the header. A larger export goes on in a
 # second sheet rather than being cut silently.
 XLSX_ROWS_PER_SHEET = 1_048_575
-
-# OWASP's advice against CSV injection: a cell starting with one of these may be read as a
-# formula by a spreadsheet, so it is prefixed with an apostrophe.
-FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
 
 
 @dataclass(frozen=True)
@@ -107,12 +104,6 @@ def export_columns(*, identified: bool) -> tuple[ExportColumn, ...]:
 def _finite(value: float | None) -> float | None:
     """A sentiment that is not a number (NaN, infinite) is as good as none: left empty."""
     return value if value is not None and math.isfinite(value) else None
-
-
-def neutralise(text: str) -> str:
-    """`text` made safe for a spreadsheet: prefixed with `'` when it could start a formula,
-    also after leading spaces or line breaks (spreadsheets skip them: " =cmd", "\n=cmd")."""
-    return "'" + text if text.lstrip(" \n\u00a0\u3000")[:1] in FORMULA_STARTS else text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,21 +255,6 @@ def csv_pieces(
     for row in rows:
         writer.writerow([cell(value) for cell, value in zip(cells, row, strict=True)])
         yield line.take()
-
-
-class LineBuffer:
-    """What `csv.writer` writes, kept until taken."""
-
-    def __init__(self) -> None:
-        self._text = ""
-
-    def write(self, text: str) -> int:
-        self._text += text
-        return len(text)
-
-    def take(self) -> str:
-        text, self._text = self._text, ""
-        return text
 
 
 # Characters that `str.splitlines` (and some JSON Lines readers) take for line ends, though JSON
@@ -726,14 +702,12 @@ __all__ = [
     "FORMATS",
     "ExportColumn",
     "ExportFormat",
-    "LineBuffer",
     "count_concerns",
     "csv_pieces",
     "export_columns",
     "export_concerns",
     "iter_concerns",
     "jsonl_pieces",
-    "neutralise",
     "stream_concerns",
     "write_csv",
     "write_jsonl",

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import col
 
-from bot.core.text import fold
+from bot.common.text import fold
 from bot.storage.models import Concern
 
 

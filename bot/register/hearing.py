@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.core.categories import ConcernCategorizer
-from bot.core.phrases import CATEGORY_NAMES, say
+from bot.common.categories import ConcernCategorizer
+from bot.common.phrases import CATEGORY_NAMES, say
 from bot.knowledge import KnowledgeBase, cite
 from bot.listening.concerns import ConcernJudge, GuardedJudge, Heard, Judgement
 from bot.register.service import Recorded, Register

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, func, update
 from sqlmodel import Session, col, select
 
+from bot.common.text import ERASED
 from bot.storage.database import overwrite_freed_pages
 from bot.storage.models import (
     AuditEntry,
@@ -36,7 +37,6 @@ from bot.storage.models import (
     utc_now,
 )
 
-ERASED = "[effacé / erased]"
 PURGE_CHUNK = 500
 
 

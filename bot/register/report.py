@@ -27,7 +27,7 @@ The report is public, so it holds anonymised aggregates only:
   safety net, not a licence: the team writes responses knowing they may be published.
 
 Days are the project's calendar days (`timezone`, the zone deadlines are computed in by
-`bot.register.deadlines`), so a concern acknowledged at 10 p.m. on its due day is on time.
+`bot.common.calendar`), so a concern acknowledged at 10 p.m. on its due day is on time.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from bot.charts import Table, chart_style, svg_markup
-from bot.core.phrases import CATEGORY_NAMES, KIND_NAMES, OUTCOME_NAMES, long_date
-from bot.core.text import EMAIL, capitalised, fold
+from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES, OUTCOME_NAMES, long_date
+from bot.common.text import capitalised, fold, redact_personal_data
 from bot.storage.models import (
     Concern,
     ConcernEvent,
@@ -680,7 +680,6 @@ def _median_days(clock: _Clock, rows: Sequence[Any]) -> float | None:
 
 _REFERENCE = re.compile(r"\b[cC]-?\d{4}-?\d{1,6}\b")
 # North American numbers (the project's), not dates or amounts: 819 555-0100, (819) 555 0100...
-_PHONE = re.compile(r"(?<![\w+])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\w)")
 _SALUTATION = re.compile(
     r"^\s*(?:bonjour|bonsoir|allô|allo|salut|hello|hi|dear|cher|chère|chers|chères|madame|"
     r"monsieur|mesdames|messieurs|mme|mr|mrs|ms)\b[^,:;!\n]{0,60}[,:;!\n]\s*",
@@ -760,8 +759,7 @@ def publishable_response(text: str, *, citizen_texts: Sequence[str]) -> str:
     """
     cleaned = _SALUTATION.sub("", text.strip())
     cleaned = _SIGN_OFF.sub("", cleaned)
-    for pattern in (_REFERENCE, EMAIL, _PHONE):
-        cleaned = pattern.sub("…", cleaned)
+    cleaned = redact_personal_data(_REFERENCE.sub("…", cleaned))
     cleaned = _without_quotes(cleaned, citizen_texts)
     cleaned = " ".join(cleaned.split())
     if not any(character.isalnum() for character in cleaned):

@@ -22,11 +22,12 @@ from datetime import date, timedelta
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from bot.channels.outbound import send_to_conversation
-from bot.core.categories import CATEGORIES as CONCERN_CATEGORIES
-from bot.core.phrases import OUTCOME_NAMES, say
-from bot.core.text import MAX_ENGINE_CHARS, fold, words
-from bot.register.deadlines import BusinessCalendar
+from bot.common.calendar import BusinessCalendar
+from bot.common.categories import CATEGORIES as CONCERN_CATEGORIES
+from bot.common.ids import stored_id
+from bot.common.phrases import OUTCOME_NAMES, say
+from bot.common.text import MAX_ENGINE_CHARS, fold, words
+from bot.outbox.outbound import send_to_conversation
 from bot.register.filters import ConcernFilter
 from bot.storage import repository
 from bot.storage.models import (
@@ -643,7 +644,7 @@ class Register:
     ) -> None:
         session.add(
             ConcernEvent(
-                concern_id=_required(concern.id),
+                concern_id=stored_id(concern.id),
                 actor=actor,
                 kind=kind,
                 from_status=from_status.value if from_status else None,
@@ -738,9 +739,3 @@ def _deadline(concern: Concern, which: str) -> date:
 
 def _day(day: date | None) -> str:
     return day.isoformat() if day else "—"
-
-
-def _required(value: int | None) -> int:
-    if value is None:
-        raise RuntimeError("the concern has not been stored yet")
-    return value

@@ -29,13 +29,13 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import parse_qsl, quote, urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from bot.core.categories import CATEGORIES
+from bot.common.categories import CATEGORIES
 from bot.desk.accounts import MANAGER, list_accounts
 from bot.desk.web import DeskPages, DeskSection, SignedIn
 from bot.register.export import stream_concerns
@@ -217,6 +217,32 @@ class HistoryLine:
     seen_by_citizen: bool
 
 
+def list_query(
+    view: Annotated[Literal["", "mine", "week"], Query()] = "",
+    status: Choice = "",
+    kind: Choice = "",
+    category: Choice = "",
+    channel: Choice = "",
+    language: Choice = "",
+    severity: Choice = "",
+    assignee: Choice = "",
+    overdue: Annotated[Literal["", "1"], Query()] = "",
+    confidential: Annotated[Literal["", "yes", "no"], Query()] = "",
+    since: Annotated[date | None, Query()] = None,
+    until: Annotated[date | None, Query()] = None,
+    words: Annotated[str, Query(max_length=MAX_WORDS)] = "",
+    sort: Annotated[Literal["newest", "oldest", "due", "reference"], Query()] = "newest",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> ListQuery:
+    """The list's filters, sort and page from the query string (a FastAPI dependency shared
+    by the list and its export; anything malformed is a 400 page)."""
+    return ListQuery(
+        status=status, kind=kind, category=category, channel=channel, language=language,
+        severity=severity, assignee=assignee, overdue=overdue == "1", confidential=confidential,
+        since=since, until=until, words=words.strip(), sort=sort, page=page, view=view,
+    )  # fmt: skip
+
+
 def register_section(register: Register, *, project_channels: Sequence[str] = ()) -> DeskSection:
     """The concern register's pages, for `desk_router(sections=[...])`.
 
@@ -236,30 +262,9 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
         @router.get(CONCERNS_URL)
         async def concern_list(
-            request: Request,
-            view: Annotated[Literal["", "mine", "week"], Query()] = "",
-            status: Choice = "",
-            kind: Choice = "",
-            category: Choice = "",
-            channel: Choice = "",
-            language: Choice = "",
-            severity: Choice = "",
-            assignee: Choice = "",
-            overdue: Annotated[Literal["", "1"], Query()] = "",
-            confidential: Annotated[Literal["", "yes", "no"], Query()] = "",
-            since: Annotated[date | None, Query()] = None,
-            until: Annotated[date | None, Query()] = None,
-            words: Annotated[str, Query(max_length=MAX_WORDS)] = "",
-            sort: Annotated[Literal["newest", "oldest", "due", "reference"], Query()] = "newest",
-            page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+            request: Request, shown: Annotated[ListQuery, Depends(list_query)]
         ) -> Response:
             me = pages.signed_in(request)
-            shown = ListQuery(
-                status=status, kind=kind, category=category, channel=channel,
-                language=language, severity=severity, assignee=assignee,
-                overdue=overdue == "1", confidential=confidential, since=since, until=until,
-                words=words.strip(), sort=sort, page=page, view=view,
-            )  # fmt: skip
             day = today()
             selection = shown.selection(me, day)
             with Session(engine) as session:
@@ -294,28 +299,10 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         @router.get(CONCERNS_URL + "/export")
         async def export_pseudonymised(
             request: Request,
+            shown: Annotated[ListQuery, Depends(list_query)],
             format: Annotated[Literal["csv", "csv-semicolon", "xlsx", "jsonl"], Query()] = "csv",
-            view: Annotated[Literal["", "mine", "week"], Query()] = "",
-            status: Choice = "",
-            kind: Choice = "",
-            category: Choice = "",
-            channel: Choice = "",
-            language: Choice = "",
-            severity: Choice = "",
-            assignee: Choice = "",
-            overdue: Annotated[Literal["", "1"], Query()] = "",
-            confidential: Annotated[Literal["", "yes", "no"], Query()] = "",
-            since: Annotated[date | None, Query()] = None,
-            until: Annotated[date | None, Query()] = None,
-            words: Annotated[str, Query(max_length=MAX_WORDS)] = "",
         ) -> Response:
             me = pages.signed_in(request)
-            shown = ListQuery(
-                status=status, kind=kind, category=category, channel=channel,
-                language=language, severity=severity, assignee=assignee,
-                overdue=overdue == "1", confidential=confidential, since=since, until=until,
-                words=words.strip(), view=view,
-            )  # fmt: skip
             return _download(
                 engine, shown.selection(me, today()), format, me, identified=False, reason=None
             )

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
-from bot.core.text import fold
+from bot.common.text import fold
 
 
 def utc_now() -> datetime:

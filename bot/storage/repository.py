@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.common.ids import stored_id
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -136,7 +137,7 @@ def add_message(
     """Stores one message and touches the conversation's last activity."""
     now = utc_now()
     message = Message(
-        conversation_id=_id(conversation),
+        conversation_id=stored_id(conversation.id, "conversation"),
         direction=direction,
         text=text,
         language=language,
@@ -169,7 +170,7 @@ def add_outgoing_messages(
     now = utc_now()
     messages = [
         Message(
-            conversation_id=_id(conversation),
+            conversation_id=stored_id(conversation.id, "conversation"),
             direction=Direction.OUTGOING,
             text=text,
             language=language,
@@ -194,7 +195,7 @@ def incoming_by_external_id(
     """The incoming message the platform knows by `external_id`, if it was stored."""
     return session.exec(
         select(Message).where(
-            Message.conversation_id == _id(conversation),
+            Message.conversation_id == stored_id(conversation.id, "conversation"),
             Message.external_id == external_id,
             Message.direction == Direction.INCOMING,
         )
@@ -274,7 +275,7 @@ def record_concern(
     reference = next_reference(session=session, prefix="C", year=received.year)
     concern = Concern(
         reference=reference,
-        conversation_id=_id(conversation),
+        conversation_id=stored_id(conversation.id, "conversation"),
         message_id=message_id,
         channel=conversation.channel,
         language=language,
@@ -318,7 +319,7 @@ def record_unanswered_question(
     (`answered_with`: the document passage quoted instead of a reviewed answer)."""
     question = UnansweredQuestion(
         answered_with=answered_with,
-        conversation_id=_id(conversation),
+        conversation_id=stored_id(conversation.id, "conversation"),
         message_id=message_id,
         text=text,
         language=language,
@@ -338,14 +339,18 @@ def open_human_request(
     """Asks the project team to take up this conversation (one open request per reason)."""
     existing = session.exec(
         select(HumanRequest).where(
-            HumanRequest.conversation_id == _id(conversation),
+            HumanRequest.conversation_id == stored_id(conversation.id, "conversation"),
             HumanRequest.reason == reason,
             HumanRequest.status == "open",
         )
     ).first()
     if existing is not None:
         return existing
-    request = HumanRequest(conversation_id=_id(conversation), message_id=message_id, reason=reason)
+    request = HumanRequest(
+        conversation_id=stored_id(conversation.id, "conversation"),
+        message_id=message_id,
+        reason=reason,
+    )
     session.add(request)
     session.commit()
     session.refresh(request)
@@ -355,12 +360,16 @@ def open_human_request(
 def set_subscription(*, session: Session, conversation: Conversation, active: bool) -> bool:
     """Turns project news on or off for this conversation; returns whether anything changed."""
     subscription = session.exec(
-        select(Subscription).where(Subscription.conversation_id == _id(conversation))
+        select(Subscription).where(
+            Subscription.conversation_id == stored_id(conversation.id, "conversation")
+        )
     ).first()
     if subscription is None:
         if not active:
             return False
-        session.add(Subscription(conversation_id=_id(conversation), active=True))
+        session.add(
+            Subscription(conversation_id=stored_id(conversation.id, "conversation"), active=True)
+        )
         session.commit()
         return True
     if subscription.active == active:
@@ -533,9 +542,3 @@ def mark_outbox(
         update(OutboxMessage).where(col(OutboxMessage.id) == outbox_id).values(**values)
     )
     session.commit()
-
-
-def _id(conversation: Conversation) -> int:
-    if conversation.id is None:
-        raise ValueError("the conversation has not been stored yet")
-    return conversation.id

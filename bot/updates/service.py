@@ -38,10 +38,11 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.channels.outbound import destination_for, destination_of
-from bot.channels.text import PLATFORM_LIMITS, split_for
-from bot.core.phrases import say
+from bot.common.ids import stored_id
+from bot.common.phrases import say
 from bot.knowledge import KnowledgeBase
+from bot.outbox.outbound import destination_for, destination_of
+from bot.outbox.text import PLATFORM_LIMITS, split_for
 from bot.storage.models import (
     AuditEntry,
     Conversation,
@@ -277,7 +278,7 @@ class UpdateService:
             same = self._same_update(session, fr, en, chosen)
             if same is not None:
                 logger.info("update %s was published again: not sent twice", same.reference)
-                self._fan_out(_id(same.id))
+                self._fan_out(stored_id(same.id))
                 return Published(summary=self._summary(session, same), new=False)
             now = utc_now()
             reference = next_reference(session=session, prefix="U", year=now.year)
@@ -299,7 +300,7 @@ class UpdateService:
             )
             session.commit()
             session.refresh(update)
-        self._fan_out(_id(update.id))
+        self._fan_out(stored_id(update.id))
         logger.info("update %s published", reference)
         with self.session() as session:
             stored = self._get(session, reference)
@@ -314,8 +315,8 @@ class UpdateService:
         """
         with self.session() as session:
             update = self._get(session, reference)
-            before = self._counts(session, _id(update.id)).total
-        self._fan_out(_id(update.id))
+            before = self._counts(session, stored_id(update.id)).total
+        self._fan_out(stored_id(update.id))
         with self.session() as session:
             summary = self._summary(session, self._get(session, reference))
             session.add(
@@ -392,7 +393,7 @@ class UpdateService:
                 ).all()
                 if not queued:
                     return changed
-                last = _id(queued[-1][0])
+                last = stored_id(queued[-1][0])
                 parts: defaultdict[int, list[tuple[str, str | None, datetime | None]]]
                 parts = defaultdict(list)
                 for message_id, status, error, sent_at in session.exec(
@@ -415,7 +416,7 @@ class UpdateService:
                         changes.append(
                             {"id": delivery_id, "status": DeliveryStatus.FAILED, "error": reason}
                         )
-                        failed.append(_id(delivery_id))
+                        failed.append(stored_id(delivery_id))
                     elif found and all(status == OutboxStatus.SENT for status, _, _ in found):
                         sent = [at for _, _, at in found if at is not None]
                         changes.append(
@@ -469,7 +470,7 @@ class UpdateService:
                     language=delivery.language,
                     place=conversation.place or "private",
                     error=delivery.error or "refused by the platform",
-                    paused=not self._active(session, _id(conversation.id)),
+                    paused=not self._active(session, stored_id(conversation.id)),
                 )
                 for delivery, conversation in rows
             ]
@@ -517,7 +518,7 @@ class UpdateService:
         if limit is not None:
             query = query.limit(limit)
         return [
-            (_id(sub), list(topics or []), _id(conv), channel, key, language)
+            (stored_id(sub), list(topics or []), stored_id(conv), channel, key, language)
             for sub, topics, conv, channel, key, language in session.execute(query)
         ]
 
@@ -625,7 +626,7 @@ class UpdateService:
                     insert(UpdateDelivery),
                     [
                         {
-                            "update_id": _id(update.id),
+                            "update_id": stored_id(update.id),
                             "conversation_id": r.conversation_id,
                             "message_id": message_id,
                             "language": r.language,
@@ -645,7 +646,7 @@ class UpdateService:
                 session.rollback()
                 if attempt == 2:
                     raise
-                reached, taken = self._already_reached(session, _id(update.id))
+                reached, taken = self._already_reached(session, stored_id(update.id))
                 skip |= reached
                 seen |= taken
                 continue
@@ -664,7 +665,7 @@ class UpdateService:
             .where(UpdateDelivery.update_id == update_id)
         )
         for conversation_id, channel, key in rows:
-            conversations.add(_id(conversation_id))
+            conversations.add(stored_id(conversation_id))
             destination = _platform_destination(channel, key)
             if destination is not None:
                 destinations.add((channel, destination))
@@ -695,7 +696,7 @@ class UpdateService:
                 )
                 if destination_of(other) == destination
             ]
-        ids = [_id(c.id) for c in candidates]
+        ids = [stored_id(c.id) for c in candidates]
         paused = list(
             session.exec(
                 select(Subscription).where(
@@ -759,7 +760,7 @@ class UpdateService:
             author=update.author,
             created_at=update.created_at,
             published_at=update.published_at,
-            counts=self._counts(session, _id(update.id)),
+            counts=self._counts(session, stored_id(update.id)),
         )
 
     @staticmethod
@@ -830,9 +831,3 @@ def _clean(text: str) -> str:
     text = _CONTROL.sub("", text.replace("\t", " "))
     lines = [line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _id(value: int | None) -> int:
-    if value is None:
-        raise RuntimeError("a stored row has no id")
-    return value

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.channels.outbound import destination_of
-from bot.core.phrases import say
-from bot.core.text import fold
+from bot.common.phrases import say
+from bot.common.text import fold
 from bot.knowledge import UpdateTopic
+from bot.outbox.outbound import destination_of
 from bot.storage.models import Conversation, Subscription, utc_now
 from bot.updates.topics import TopicCatalog
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.core.text import fold
+from bot.common.text import fold
 from bot.knowledge import UpdateTopic
 
 

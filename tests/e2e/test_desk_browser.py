@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.app import serve_http
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase, cite
 from bot.storage.models import Handoff, HandoffEvent, Message, StaffSession
-from tests.conftest import FakeDialogue
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
 from tests.support.desk import Stage, desk_app
+from tests.support.dialogue import FakeDialogue
 from tests.test_desk_web import (
     CITIZEN_ID,
     HOSTILE_MESSAGE,

@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from bot.app import Assistant
 from bot.channels.base import keep_running
-from bot.channels.discord import DiscordChannel
+from bot.channels.discord.chat import DiscordChannel
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
 from bot.storage.models import Concern
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from bot.channels.identity import Pseudonyms
 from bot.channels.web.conversations import WebConversations
-from bot.register.privacy import ERASED
+from bot.common.text import ERASED
 from bot.storage.models import (
     Concern,
     Conversation,

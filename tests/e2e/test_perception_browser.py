@@ -15,12 +15,12 @@ from playwright.async_api import Page
 from sqlalchemy import Engine
 
 from bot.app import serve_http
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.perception.queries import local_today
 from bot.perception.report import last_complete_week
-from tests.conftest import FakeDialogue
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
+from tests.support.dialogue import FakeDialogue
 from tests.support.perception import WORDS, generate
 from tests.test_desk_web import MARIE_PASSWORD, build_stage
 from tests.test_perception_web import perception_app

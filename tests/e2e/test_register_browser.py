@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pyotp
 import pytest
@@ -25,13 +24,14 @@ from sqlmodel import Session, select
 from bot.app import serve_http
 from bot.channels.base import keep_running
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
-from bot.core.language import LanguageDetector
-from bot.desk.hours import DeskHours, DeskSchedule
+from bot.channels.telegram.chat import TelegramChannel
+from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
+from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.desk.staff_web import staff_section
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
 from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
@@ -47,6 +47,7 @@ from tests.support.browser import (
 from tests.support.desk import Stage, add_staff, desk_app
 from tests.support.dialogue import ScriptedDialogue, scripted_core
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.waiting import until
 
 SHOTS = shots_dir("register")
 CITIZEN = 7301
@@ -54,16 +55,6 @@ MANAGER_PASSWORD = "lac-des-sables-2026"
 AGENT_PASSWORD = "rang-saint-joseph-9"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 ANSWER = "Un arrosage des chemins commence lundi; merci de nous l'avoir signalé."
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout):
-            while not (found := condition()):
-                await asyncio.sleep(0.05)
-            return found
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @dataclass

@@ -12,14 +12,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.app import serve_http
-from bot.core.language import LanguageDetector
+from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import ProjectUpdate, UpdateDelivery
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
-from tests.conftest import FakeDialogue
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
 from tests.support.desk import Stage, desk_app
+from tests.support.dialogue import FakeDialogue
 from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, build_stage
 from tests.test_updates import subscribe
 

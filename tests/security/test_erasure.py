@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bot.common.calendar import BusinessCalendar
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import IncomingMessage
-from bot.register.deadlines import BusinessCalendar
 from bot.register.privacy import purge_older_than
 from bot.register.service import Register
 from bot.storage import repository
@@ -29,7 +29,7 @@ from bot.storage.models import (
     OutboxMessage,
     UnansweredQuestion,
 )
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 
 MARKER = "Zq8marker8qZ"
 

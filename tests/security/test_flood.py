@@ -17,7 +17,7 @@ from bot.channels.web.limits import Rate, WebLimits
 from bot.core.conversation import ConversationCore
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import Conversation, HumanRequest, Message
-from tests.conftest import FakeDialogue
+from tests.support.dialogue import FakeDialogue
 from tests.support.web import chat_app
 
 FLOODER = ("198.51.100.66", 40000)

@@ -19,12 +19,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.channels.identity import Pseudonyms
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram.chat import TelegramChannel
 from bot.channels.web.limits import Rate, WebLimits
 from bot.core.conversation import ConversationCore
 from bot.storage.models import Message
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, desk_app
+from tests.support.dialogue import FakeDialogue
 from tests.test_desk_web import stage  # noqa: F401 (the fixture)
 
 EXAMPLES = settings(

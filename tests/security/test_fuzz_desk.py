@@ -21,19 +21,19 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.common.calendar import BusinessCalendar
 from bot.desk.staff_web import staff_section
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.perception.web import perception_section
-from bot.register.deadlines import BusinessCalendar
 from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
 from bot.settings import PROJECT_ROOT
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, desk_app
+from tests.support.dialogue import FakeDialogue
 from tests.support.register import add_concern
 from tests.test_desk_web import (
     MARIE_PASSWORD,

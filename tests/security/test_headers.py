@@ -14,8 +14,8 @@ import pytest
 from bot.core.conversation import ConversationCore
 from bot.desk.web import LOGIN_CSRF_COOKIE
 from bot.knowledge import KnowledgeBase
-from tests.conftest import FakeDialogue
 from tests.support.desk import Stage, client_for, csrf_of, desk_app
+from tests.support.dialogue import FakeDialogue
 from tests.support.web import chat_app as web_app
 from tests.test_desk_web import MARIE_PASSWORD, stage  # noqa: F401 (the fixture)
 

@@ -55,7 +55,7 @@ def test_there_are_patterns_to_check() -> None:
     names = {name for name, _ in patterns()}
     assert len(names) >= 40
     assert "bot.register.service._PLACE" in names
-    assert "bot.core.text.EMAIL" in names
+    assert "bot.common.text.EMAIL" in names
     assert "bot.register.service._FOLLOW_UPS" in names
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.cli import _WithoutSecrets
-from bot.core.text import without_secrets
+from bot.common.text import without_secrets
 from bot.settings import SettingsError, load_settings
 from bot.storage.database import create_database_engine, migrate
 from bot.storage.models import UnansweredQuestion

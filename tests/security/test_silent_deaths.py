@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.channels import delivery
-from bot.channels.delivery import OrderedWork
-from bot.channels.telegram import TelegramSender
+from bot.channels.telegram.chat import TelegramSender
 from bot.core.conversation import ConversationCore
+from bot.outbox import delivery
+from bot.outbox.delivery import OrderedWork
 from bot.storage.models import OutboxMessage
 from tests.support.fake_telegram import FakeTelegram
 from tests.test_telegram import channel_for, running

@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import Session
 
 from bot.cli import main
-from bot.core.text import for_terminal
-from bot.register.deadlines import BusinessCalendar
-from bot.register.export import neutralise
+from bot.common.calendar import BusinessCalendar
+from bot.common.tabular import neutralise
+from bot.common.text import for_terminal
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.database import open_database

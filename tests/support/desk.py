@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
+from bot.common.calendar import BusinessCalendar
 from bot.core.conversation import ConversationCore
 from bot.desk.accounts import create_account
 from bot.desk.service import Desk
@@ -31,7 +32,6 @@ from bot.desk.web import DeskSection
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
-from bot.register.deadlines import BusinessCalendar
 from bot.register.service import Register
 
 # The web chat's conversation ids, issued as the server would (tests read their pseudonyms).

@@ -11,22 +11,22 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.core.categories import ConcernCategorizer
+from bot.common.calendar import BusinessCalendar
+from bot.common.categories import ConcernCategorizer
+from bot.common.language import LanguageDetector
+from bot.common.types import Interpretation
 from bot.core.conversation import ConversationCore
-from bot.core.language import LanguageDetector
-from bot.core.types import Interpretation
 from bot.desk.service import Desk
 from bot.dialogue.actions import ActionServer
-from bot.dialogue.engine import DialogueEngine, DialogueReply
+from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase
 from bot.listening.concerns import ConcernJudge
 from bot.listening.reading import Reader
-from bot.register.deadlines import BusinessCalendar
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
@@ -134,3 +134,34 @@ def scripted_core(
             register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
         ),
     )
+
+
+class FakeDialogue(DialogueEngine):
+    """A dialogue engine that answers from a function, or fails on demand."""
+
+    def __init__(self, answer: Callable[[str, Mapping[str, Any]], list[str]] | None = None) -> None:
+        self.answer = answer or (lambda text, metadata: [f"echo[{metadata['language']}]: {text}"])
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.failing = False
+        self.intent = "faq/noise"
+        self.actions: list[Callable[[str, Mapping[str, Any]], None]] = []
+
+    async def respond(
+        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+    ) -> DialogueReply:
+        self.calls.append((sender_id, text, dict(metadata)))
+        if self.failing:
+            raise DialogueUnavailable("the fake engine is down")
+        for action in self.actions:
+            action(sender_id, metadata)
+        return DialogueReply(
+            self.answer(text, metadata), Interpretation(intent=self.intent, confidence=0.8)
+        )
+
+    async def parse(self, text: str) -> Interpretation:
+        if self.failing:
+            raise DialogueUnavailable("the fake engine is down")
+        return Interpretation(intent="greet", confidence=1.0)
+
+    async def is_ready(self) -> bool:
+        return not self.failing

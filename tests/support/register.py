@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, select
 
-from bot.core.text import fold
+from bot.common.text import fold
 from bot.storage.models import Concern, Conversation
 
 MARCH = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

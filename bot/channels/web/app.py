@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 
 from bot.channels.web.conversations import WebConversations
 from bot.channels.web.limits import BodyLimit, WebLimits
+from bot.common.text import valid_text
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.core.text import valid_text
-from bot.core.types import IncomingMessage
 from bot.desk.service import Desk
 from bot.desk.web import DeskSection, client_address, desk_router
 from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction

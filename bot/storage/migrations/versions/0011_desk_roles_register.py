@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from bot.core.text import fold
+from bot.common.text import fold
 from bot.storage.models import UTCDateTime
 
 

@@ -1,11 +1,7 @@
-"""Durable intake and outbox shared by the chat platforms.
+"""The outbox shared by the chat platforms, and the ordered, retried work it and the intake
+(`bot.channels.intake`) are built on.
 
-Intake: an update is stored (deduplicated by the platform's id) before the platform is told
-it was received, then handled in order per conversation. Handling it and queueing its answers
-are one transaction, so a crash at any point leads to the update being handled again on
-restart and answered once (the core answers an already-handled message from storage).
-
-Outbox: answers are sent in order per destination, within the platform's rate limits; a
+Answers are sent in order per destination, within the platform's rate limits; a
 rate-limit answer waits the time the platform asks for and retries the same message, a
 network failure is retried with capped back-off and jitter, for as long as it takes. Only a
 refusal for good (the citizen blocked the bot, the chat is gone) marks a message failed, and
@@ -33,7 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.storage import repository
-from bot.storage.models import InboundUpdate, OutboxMessage, OutboxStatus
+from bot.storage.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +105,6 @@ class _Stored(Protocol):
 
 
 Row = TypeVar("Row", bound=_Stored)
-
-UpdateHandler = Callable[[dict[str, Any]], Awaitable[Sequence[Outgoing]]]
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 60.0) -> float:
@@ -223,119 +217,6 @@ class OrderedWork(Generic[Row]):
             if not self._workers:
                 self._idle.set()
                 self._wake.set()  # anything stored meanwhile is picked up
-
-
-class Intake:
-    """Stores a channel's updates before they are confirmed and handles each one once."""
-
-    def __init__(
-        self,
-        *,
-        engine: Engine,
-        channel: str,
-        handler: UpdateHandler,
-        outbox: Outbox,
-        fallback: UpdateHandler | None = None,
-        max_attempts: int = 5,
-        retry_base: float = 0.5,
-    ) -> None:
-        self._db = engine
-        self.channel = channel
-        self._handler = handler
-        self._fallback = fallback
-        self._outbox = outbox
-        self._max_attempts = max_attempts
-        self._retry_base = retry_base
-        self._work: OrderedWork[InboundUpdate] = OrderedWork(
-            load=self._pending,
-            key=lambda update: update.conversation_key or f"update:{update.id}",
-            process=self._handle,
-        )
-
-    def accept(
-        self, *, update_key: str, conversation_key: str | None, payload: dict[str, Any]
-    ) -> bool:
-        """Stores one update (commits before returning); False when it was stored before."""
-        with Session(self._db) as session:
-            new = repository.store_update(
-                session=session,
-                channel=self.channel,
-                update_key=update_key,
-                conversation_key=conversation_key,
-                payload=payload,
-            )
-        if new:
-            self._work.wake()
-        return new
-
-    async def run(self) -> None:
-        """Handles stored updates until cancelled, oldest first, in order per conversation."""
-        await self._work.run()
-
-    async def drained(self) -> None:
-        """Waits until every stored update is handled (wrap in `asyncio.timeout`)."""
-        await self._work.drained()
-
-    def _pending(self) -> list[InboundUpdate]:
-        with Session(self._db, expire_on_commit=False) as session:
-            return repository.pending_updates(session=session, channel=self.channel)
-
-    async def _handle(self, update: InboundUpdate) -> None:
-        update_id = update.id
-        assert update_id is not None
-        attempts = update.attempts
-        while True:
-            try:
-                outgoing = await self._handler(dict(update.payload))
-                with Session(self._db, expire_on_commit=False) as session:
-                    repository.finish_update(
-                        session=session,
-                        update_id=update_id,
-                        outgoing=[outbox_row(self.channel, item) for item in outgoing],
-                    )
-                self._outbox.wake()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Broad on purpose: one bad update must never stop the channel. It is retried
-                # a few times (a database hiccup), then left failed and stored for a person.
-                attempts += 1
-                give_up = attempts >= self._max_attempts
-                logger.exception(
-                    "%s update %s failed (attempt %s%s)",
-                    self.channel,
-                    update.update_key,
-                    attempts,
-                    ", giving up: kept for a person" if give_up else "",
-                )
-                apology = await self._apology(update) if give_up else []
-                with Session(self._db) as session:
-                    repository.fail_update(
-                        session=session,
-                        update_id=update_id,
-                        error=repr(exc),
-                        give_up=give_up,
-                        outgoing=[outbox_row(self.channel, item) for item in apology],
-                    )
-                if give_up:
-                    self._outbox.wake()
-                    return
-                await asyncio.sleep(backoff(attempts, base=self._retry_base, cap=30))
-
-    async def _apology(self, update: InboundUpdate) -> Sequence[Outgoing]:
-        """What the citizen is told when their update cannot be handled (it is kept for a
-        person); nothing when even that fails."""
-        if self._fallback is None:
-            return []
-        try:
-            return await self._fallback(dict(update.payload))
-        except Exception:
-            # Broad on purpose: this is the last resort; the update stays stored, failed.
-            logger.exception(
-                "%s update %s: no apology could be sent", self.channel, update.update_key
-            )
-            return []
 
 
 class Outbox:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.text import fold, words
+from bot.common.text import fold, words
 
 CATEGORIES = (
     "noise",

@@ -3,9 +3,9 @@
 The assistant answers every direct message; in a guild it answers when mentioned, in the
 channels listed in DISCORD_CHANNELS, and in the threads it started (a guild conversation
 moves into a thread opened on the citizen's first message, so the channel stays readable).
-Slash commands come from `bot.core.commands`, with French and English descriptions. In the
+Slash commands come from `bot.common.commands`, with French and English descriptions. In the
 channels listed for listening it also records, without answering, what mentions the project
-(`bot.listening.discord`).
+(`bot.channels.discord.listening`).
 
 Messages go through the same durable intake and outbox as Telegram: stored before they are
 handled, answered once, sent in order with a nonce (Discord drops a retried duplicate) and
@@ -30,9 +30,18 @@ from discord import app_commands
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel
-from bot.channels.delivery import (
-    Intake,
+from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel, ListeningProblems
+from bot.channels.discord.desk import DiscordDeskThreads, desk_payload, is_desk_message
+from bot.channels.discord.desk import staff_message as desk_staff_message
+from bot.channels.discord.listening import DiscordListening, typed_command
+from bot.channels.identity import Pseudonyms
+from bot.channels.intake import Intake
+from bot.common.commands import COMMANDS, Command
+from bot.common.types import Attachment, IncomingMessage, TurnResult
+from bot.core.conversation import ConversationCore
+from bot.desk.relay import Relay
+from bot.desk.service import Desk
+from bot.outbox.delivery import (
     Outbox,
     Outgoing,
     PermanentSendError,
@@ -40,17 +49,7 @@ from bot.channels.delivery import (
     Sender,
     TemporarySendError,
 )
-from bot.channels.identity import Pseudonyms
-from bot.channels.text import split_for
-from bot.core.commands import COMMANDS, Command
-from bot.core.conversation import ConversationCore
-from bot.core.types import Attachment, IncomingMessage, TurnResult
-from bot.desk.discord import DiscordDeskThreads, desk_payload, is_desk_message
-from bot.desk.discord import staff_message as desk_staff_message
-from bot.desk.relay import Relay
-from bot.desk.service import Desk
-from bot.listening.discord import DiscordListening, typed_command
-from bot.listening.groups import ListeningProblems
+from bot.outbox.text import split_for
 from bot.storage import repository
 from bot.storage.models import InboundUpdate, OutboxMessage
 

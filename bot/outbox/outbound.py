@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from bot.channels.delivery import Outgoing, outbox_row
-from bot.channels.text import PLATFORM_LIMITS, split_for
+from bot.outbox.delivery import Outgoing, outbox_row
+from bot.outbox.text import PLATFORM_LIMITS, split_for
 from bot.storage import repository
 from bot.storage.models import Conversation
 

@@ -11,7 +11,7 @@ answers within Telegram's limits (about 1 message a second per chat, 20 a minute
 In a group the assistant answers only when addressed (a mention, a reply to one of its
 messages, or a command), and personal matters get an invitation to continue in private. In a
 group listed for listening it also records, without answering, what mentions the project
-(`bot.listening.telegram`); other group chatter leaves only its update id in the intake.
+(`bot.channels.telegram.listening`); other group chatter leaves only its update id in the intake.
 """
 
 from __future__ import annotations
@@ -58,9 +58,19 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel
-from bot.channels.delivery import (
-    Intake,
+from bot.channels.base import ChannelRejected, ChannelUnavailable, ChatChannel, ListeningProblems
+from bot.channels.identity import Pseudonyms
+from bot.channels.intake import Intake
+from bot.channels.telegram.desk import TelegramDeskThreads, staff_message
+from bot.channels.telegram.listening import PAYLOAD as LISTENING_PAYLOAD
+from bot.channels.telegram.listening import TelegramListening
+from bot.common.commands import COMMAND_NAMES, COMMANDS
+from bot.common.types import Attachment, IncomingMessage, TurnResult
+from bot.core.conversation import ConversationCore
+from bot.desk.relay import Relay
+from bot.desk.service import Desk
+from bot.listening.phrases import OPT_COMMANDS
+from bot.outbox.delivery import (
     Outbox,
     Outgoing,
     PermanentSendError,
@@ -69,18 +79,7 @@ from bot.channels.delivery import (
     TemporarySendError,
     backoff,
 )
-from bot.channels.identity import Pseudonyms
-from bot.channels.text import split_for
-from bot.core.commands import COMMAND_NAMES, COMMANDS
-from bot.core.conversation import ConversationCore
-from bot.core.types import Attachment, IncomingMessage, TurnResult
-from bot.desk.relay import Relay
-from bot.desk.service import Desk
-from bot.desk.telegram import TelegramDeskThreads, staff_message
-from bot.listening.groups import ListeningProblems
-from bot.listening.phrases import OPT_COMMANDS
-from bot.listening.telegram import PAYLOAD as LISTENING_PAYLOAD
-from bot.listening.telegram import TelegramListening
+from bot.outbox.text import split_for
 from bot.storage import repository
 from bot.storage.models import OutboxMessage
 
@@ -130,7 +129,11 @@ class TelegramChannel(ChatChannel):
             desk.on_change(self._desk_changed)
             if desk_chat is not None:
                 self.relay = Relay(
-                    desk=desk, engine=engine, threads=TelegramDeskThreads(self, desk_chat)
+                    desk=desk,
+                    engine=engine,
+                    threads=TelegramDeskThreads(
+                        lambda: self.bot, lambda chat: self.sender.limiters(chat), desk_chat
+                    ),
                 )
         self._token = token
         self._core = core

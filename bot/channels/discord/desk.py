@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from bot.channels.delivery import Outgoing
-from bot.channels.text import split_for
 from bot.desk.relay import (
     CannotDelete,
     DeskThreads,
@@ -25,6 +23,8 @@ from bot.desk.relay import (
     answer_staff,
 )
 from bot.desk.service import Desk, StaffMember
+from bot.outbox.delivery import Outgoing
+from bot.outbox.text import split_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

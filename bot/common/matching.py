@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.core.text import fold
+from bot.common.text import fold
 
 # What may join the words of a keyword: spaces, hyphens of every kind, underscores, apostrophes.
 _JOINERS = r"[\s\-\u2010-\u2015_'\u2019]*"

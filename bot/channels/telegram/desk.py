@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from telegram import LinkPreviewOptions, Message
+from aiolimiter import AsyncLimiter
+from telegram import Bot, LinkPreviewOptions, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.channels.delivery import Outgoing
-from bot.channels.text import split_for
 from bot.desk.relay import (
     CannotDelete,
     DeskThreads,
@@ -25,11 +24,12 @@ from bot.desk.relay import (
     answer_staff,
 )
 from bot.desk.service import Desk, StaffMember
+from bot.outbox.delivery import Outgoing
+from bot.outbox.text import split_for
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from bot.channels.telegram import TelegramChannel
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +41,28 @@ class TelegramDeskThreads(DeskThreads):
 
     desk = DESK
 
-    def __init__(self, channel: TelegramChannel, chat_id: int) -> None:
-        self._channel = channel
+    def __init__(
+        self,
+        bot: Callable[[], Bot],
+        limiters: Callable[[str], Sequence[AsyncLimiter]],
+        chat_id: int,
+    ) -> None:
+        """`bot` gives the running channel's bot; `limiters` the rate limits of a chat (the
+        channel's sender paces the group for every message it gets, the desk's included)."""
+        self._bot = bot
+        self._limiters = limiters
         self.chat_id = chat_id
 
     async def open_thread(self, title: str) -> str:
         topic = await self._call(
-            lambda: self._channel.bot.create_forum_topic(chat_id=self.chat_id, name=title[:128])
+            lambda: self._bot().create_forum_topic(chat_id=self.chat_id, name=title[:128])
         )
         return str(topic.message_thread_id)
 
     async def post(self, thread_id: str, text: str) -> None:
         for part in split_for(DESK, text):
             await self._call(
-                lambda part=part: self._channel.bot.send_message(
+                lambda part=part: self._bot().send_message(
                     chat_id=self.chat_id,
                     text=part,  # plain text: a citizen's words are never read as markup
                     message_thread_id=int(thread_id),
@@ -64,7 +72,7 @@ class TelegramDeskThreads(DeskThreads):
             )
 
     async def set_closed(self, thread_id: str, closed: bool) -> None:
-        bot = self._channel.bot
+        bot = self._bot()
         method = bot.close_forum_topic if closed else bot.reopen_forum_topic
         try:
             await self._call(lambda: method(chat_id=self.chat_id, message_thread_id=int(thread_id)))
@@ -77,7 +85,7 @@ class TelegramDeskThreads(DeskThreads):
     async def delete_thread(self, thread_id: str) -> None:
         try:
             await self._call(
-                lambda: self._channel.bot.delete_forum_topic(
+                lambda: self._bot().delete_forum_topic(
                     chat_id=self.chat_id, message_thread_id=int(thread_id)
                 )
             )
@@ -87,9 +95,7 @@ class TelegramDeskThreads(DeskThreads):
             raise CannotDelete(str(exc)) from exc
 
     async def alert(self, text: str) -> None:
-        await self._call(
-            lambda: self._channel.bot.send_message(chat_id=self.chat_id, text=text[:4000])
-        )
+        await self._call(lambda: self._bot().send_message(chat_id=self.chat_id, text=text[:4000]))
 
     async def notice(self, text: str) -> None:
         await self.alert(text)  # the general topic: no one is called there either way
@@ -97,7 +103,7 @@ class TelegramDeskThreads(DeskThreads):
     async def _call(self, make, *, thread_id: str | None = None):  # type: ignore[no-untyped-def]
         """Calls the Bot API within the group's rate limits; a topic closed by hand is reopened."""
         while True:
-            for limiter in self._channel.sender.limiters(str(self.chat_id)):
+            for limiter in self._limiters(str(self.chat_id)):
                 await limiter.acquire()
             try:
                 return await make()
@@ -108,7 +114,7 @@ class TelegramDeskThreads(DeskThreads):
                 if thread_id is not None and "thread not found" in message:
                     raise ThreadGone(str(exc)) from exc
                 if thread_id is not None and "topic_closed" in message:
-                    await self._channel.bot.reopen_forum_topic(
+                    await self._bot().reopen_forum_topic(
                         chat_id=self.chat_id, message_thread_id=int(thread_id)
                     )
                     continue

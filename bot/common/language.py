@@ -23,7 +23,7 @@ from langdetect import DetectorFactory, LangDetectException
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from wordfreq import word_frequency
 
-from bot.core.text import fold, words
+from bot.common.text import fold, words
 
 Method = Literal["langdetect", "lexicon", "context", "default"]
 

@@ -36,12 +36,13 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.channels.delivery import Outgoing
-from bot.channels.text import split_for
-from bot.core.commands import COMMANDS
+from bot.channels.base import ListeningProblems
+from bot.common.commands import COMMANDS
 from bot.listening import store
-from bot.listening.groups import GroupMessage, Listener, ListeningProblems, forget_payload
+from bot.listening.groups import GroupMessage, Listener, forget_payload
 from bot.listening.phrases import LISTENING_COMMANDS, OPT_COMMANDS
+from bot.outbox.delivery import Outgoing
+from bot.outbox.text import split_for
 
 logger = logging.getLogger(__name__)
 

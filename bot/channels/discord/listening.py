@@ -25,11 +25,12 @@ import discord
 from discord import app_commands
 from sqlmodel import Session
 
-from bot.channels.delivery import Outgoing
-from bot.channels.text import split_for
+from bot.channels.base import ListeningProblems
 from bot.listening import store
-from bot.listening.groups import GroupMessage, Listener, ListeningProblems, forget_payload
+from bot.listening.groups import GroupMessage, Listener, forget_payload
 from bot.listening.phrases import LISTENING_COMMANDS, OPT_COMMANDS
+from bot.outbox.delivery import Outgoing
+from bot.outbox.text import split_for
 from bot.storage.models import ListeningGroup
 
 logger = logging.getLogger(__name__)

@@ -14,6 +14,20 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 # bounded (RFC 5321's lengths), so a long run of letters without "@" costs one try, not one per
 # letter (unbounded, 20,000 digits took two seconds).
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+# A phone number: nine digits or more, with spaces, dots, dashes or brackets between them
+# (North American "(514) 555-0199", French "06 12 34 56 78", "+33 6 12 34 56 78").
+PHONE = re.compile(r"(?<![\w+(])[+(]?\d(?:[\s().-]{0,3}\d){8,}(?!\w)")
+
+
+def redact_personal_data(text: str, mark: str = "…") -> str:
+    """`text` with e-mail addresses and phone numbers replaced by `mark` (the one redaction
+    every published text goes through: the public report, FAQ drafts)."""
+    return PHONE.sub(mark, EMAIL.sub(mark, text))
+
+
+def has_personal_data(text: str) -> bool:
+    """Whether `text` holds an e-mail address or a phone number."""
+    return bool(EMAIL.search(text) or PHONE.search(text))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -43,6 +57,10 @@ def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     lines = [" ".join(line.split()) for line in text.split("\n")]
     return "\n".join(line for line in lines if line).strip()
+
+
+ERASED = "[effacé / erased]"
+"""What stands where a citizen's words were, once they asked to be forgotten."""
 
 
 def fold(text: str) -> str:
