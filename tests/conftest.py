@@ -23,6 +23,7 @@ from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
+from tests.support.desk import Stage, build_stage
 from tests.support.dialogue import CATEGORIZER, FakeDialogue
 from tests.support.live import LiveAssistant
 
@@ -145,3 +146,15 @@ def web(live: LiveAssistant) -> Iterator[httpx.Client]:
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(database_url=f"sqlite:///{tmp_path / 'voisinage.db'}", **overrides)
+
+
+@pytest.fixture
+def stage(
+    database: Engine,
+    fake_dialogue: FakeDialogue,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+) -> Stage:
+    """The web desk's stage (tests/support/desk.py): a desk always open, a citizen's core, two
+    community managers (Marie and Louis). Modules that need another stage define their own."""
+    return build_stage(database, fake_dialogue, detector, knowledge)

@@ -29,7 +29,7 @@ The three constants were chosen on the calibration half of ``tests/data/gap_para
 (FR/EN paraphrases of 13 questions, informal Quebec French included) for the best mean of four
 measures: the F-measure of purity and inverse purity over the whole set, the same over every
 pair of groups, the share of groups kept whole when grouped alone, and the share of a group
-kept together when it is asked 30 times more than the others. ``tests/test_gaps.py`` checks
+kept together when it is asked 30 times more than the others. ``tests/listening/test_gaps.py`` checks
 the held-out half.
 """
 

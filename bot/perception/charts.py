@@ -31,12 +31,10 @@ from bot.perception.words import (
     SOURCE_NAMES,
     month_name,
     name_of,
-    number,
-    percent,
     short_date,
-    signed,
     topic_name,
 )
+from bot.reports.formatting import number, percent, signed
 
 # Okabe-Ito colours, told apart with any colour vision: vermilion, grey, blue.
 SENTIMENT_COLOURS: Final = {

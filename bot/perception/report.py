@@ -64,11 +64,9 @@ from bot.perception.words import (
     LANGUAGES,
     SOURCE_NAMES,
     name_of,
-    number,
-    percent,
-    signed,
     topic_name,
 )
+from bot.reports.formatting import number, percent, signed
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 REPORT_CSS: Final = TEMPLATES / "report.css"

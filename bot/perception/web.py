@@ -68,11 +68,9 @@ from bot.perception.words import (
     SENTIMENT_NAMES,
     SOURCE_NAMES,
     name_of,
-    number,
-    percent,
-    signed,
     topic_name,
 )
+from bot.reports.formatting import number, percent, signed
 
 PERCEPTION_URL: Final = "/desk/perception"
 GAPS_URL: Final = "/desk/gaps"

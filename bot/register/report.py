@@ -52,6 +52,7 @@ from sqlmodel import Session, col
 from bot.charts import Table, chart_style, svg_markup
 from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES, OUTCOME_NAMES, long_date
 from bot.common.text import capitalised, fold, redact_personal_data
+from bot.reports.formatting import number, percent
 from bot.storage.models import (
     Concern,
     ConcernEvent,
@@ -296,9 +297,14 @@ class DeadlineCompliance:
     pending: int
 
     @property
+    def share(self) -> float | None:
+        """The share handled on time (0 to 1); None when nothing could be assessed."""
+        return None if self.assessed == 0 else self.on_time / self.assessed
+
+    @property
     def percent(self) -> float | None:
-        """The share handled on time, in percent; None when nothing could be assessed."""
-        return None if self.assessed == 0 else 100 * self.on_time / self.assessed
+        """The same in percent (0 to 100), for the charts' scale."""
+        return None if self.share is None else 100 * self.share
 
 
 @dataclass(frozen=True)
@@ -873,7 +879,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         return found[language] if found else key
 
     def count(value: PublishedCount) -> str:
-        return value if isinstance(value, str) else _number(value, language)
+        return value if isinstance(value, str) else number(value, language)
 
     def table(
         caption: str,
@@ -913,7 +919,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
             return label("no_data")
         # French counts 0 and 1.5 as singular ("0 jour", "1,5 jour"); English only 1.
         singular = value < 2 if language == "fr" else value == 1
-        return label("day" if singular else "days", n=_number(value, language))
+        return label("day" if singular else "days", n=number(value, language))
 
     def business_days(n: int) -> str:
         return label("business_day" if n == 1 else "business_days", n=n)
@@ -946,7 +952,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         _Section(
             id="received",
             heading=label("received"),
-            paragraphs=(label("received_total", n=_number(report.received_total, language)),),
+            paragraphs=(label("received_total", n=number(report.received_total, language)),),
             charts=(
                 chart(
                     "chart-category",
@@ -992,9 +998,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
             id="open",
             heading=label("open"),
             paragraphs=(
-                label(
-                    "open_total", today=day(report.today), n=_number(report.open_total, language)
-                ),
+                label("open_total", today=day(report.today), n=number(report.open_total, language)),
             ),
             charts=(
                 chart(
@@ -1026,7 +1030,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                     axis=label("axis_percent"),
                     labels=(label("acknowledge_short"), label("respond_short")),
                     values=tuple(item.percent for item in compliance),
-                    texts=tuple(_percent(item.percent, language) for item in compliance),
+                    texts=tuple(percent(item.share, language) for item in compliance),
                     percent=True,
                 ),
             ),
@@ -1042,9 +1046,9 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                     rows=tuple(
                         (
                             row_label,
-                            _number(item.assessed, language),
-                            _number(item.on_time, language),
-                            _percent(item.percent, language),
+                            number(item.assessed, language),
+                            number(item.on_time, language),
+                            percent(item.share, language),
                         )
                         for row_label, item in zip(
                             (
@@ -1061,20 +1065,20 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 label(
                     "overdue",
                     today=day(report.today),
-                    period=_number(report.overdue_in_period, language),
-                    total=_number(report.overdue_total, language),
+                    period=number(report.overdue_in_period, language),
+                    total=number(report.overdue_total, language),
                 ),
                 label(
                     "pending",
-                    acknowledge=_number(report.acknowledgement.pending, language),
-                    respond=_number(report.response.pending, language),
+                    acknowledge=number(report.acknowledgement.pending, language),
+                    respond=number(report.response.pending, language),
                 ),
             ),
         ),
         _Section(
             id="closed",
             heading=label("closed"),
-            paragraphs=(label("closed_total", n=_number(report.closed_total, language)),),
+            paragraphs=(label("closed_total", n=number(report.closed_total, language)),),
             tables=(
                 table(
                     label("by_outcome"),
@@ -1087,12 +1091,12 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 label(
                     "median_respond",
                     days=days(report.median_days_to_respond),
-                    n=_number(report.first_responses, language),
+                    n=number(report.first_responses, language),
                 ),
                 label(
                     "median_close",
                     days=days(report.median_days_to_close),
-                    n=_number(report.closed_total, language),
+                    n=number(report.closed_total, language),
                 ),
             ),
         ),
@@ -1123,22 +1127,6 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
         ),
         sections=sections,
     )
-
-
-def _number(value: float, language: str) -> str:
-    if float(value).is_integer():
-        text = f"{int(value):,}"
-        # French groups thousands with a narrow no-break space.
-        return text.replace(",", "\u202f") if language == "fr" else text
-    text = f"{value:.1f}"
-    return text.replace(".", ",") if language == "fr" else text
-
-
-def _percent(value: float | None, language: str) -> str:
-    if value is None:
-        return "—"
-    whole = int(value + 0.5)  # half up: 62.5 % is 63 %, as people round
-    return f"{whole}\u00a0%" if language == "fr" else f"{whole}%"
 
 
 # --- Markdown -----------------------------------------------------------------------------

@@ -19,16 +19,17 @@ from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase, cite
 from bot.storage.models import Handoff, HandoffEvent, Message, StaffSession
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
-from tests.support.desk import Stage, desk_app
-from tests.support.dialogue import FakeDialogue
-from tests.test_desk_web import (
+from tests.support.desk import (
     CITIZEN_ID,
     HOSTILE_MESSAGE,
     MARIE_PASSWORD,
+    Stage,
     build_stage,
     citizen_says,
+    desk_app,
     hand_a_conversation_to_the_desk,
 )
+from tests.support.dialogue import FakeDialogue
 
 SHOTS = shots_dir("desk")
 LIVE_WAIT_MS = 10_000  # the page asks every 3 s

@@ -20,10 +20,9 @@ from bot.knowledge import KnowledgeBase
 from bot.perception.queries import local_today
 from bot.perception.report import last_complete_week
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
+from tests.support.desk import MARIE_PASSWORD, build_stage
 from tests.support.dialogue import FakeDialogue
-from tests.support.perception import WORDS, generate
-from tests.test_desk_web import MARIE_PASSWORD, build_stage
-from tests.test_perception_web import perception_app
+from tests.support.perception import WORDS, generate, perception_app
 
 SHOTS = shots_dir("perception")
 TORONTO = ZoneInfo("America/Toronto")

@@ -18,10 +18,9 @@ from bot.storage.models import ProjectUpdate, UpdateDelivery
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
 from tests.support.browser import chromium, complaints_of, log_in, screenshot, shots_dir
-from tests.support.desk import Stage, desk_app
+from tests.support.desk import MARIE_PASSWORD, PAYLOAD, Stage, build_stage, desk_app
 from tests.support.dialogue import FakeDialogue
-from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, build_stage
-from tests.test_updates import subscribe
+from tests.support.updates import subscribe
 
 SHOTS = shots_dir("news")
 FRENCH = (

@@ -19,8 +19,8 @@ from bot.settings import SettingsError
 from bot.storage.models import Message
 from tests.conftest import FakeDialogue, settings_for
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.telegram import channel_for
 from tests.support.web import chat_app
-from tests.test_telegram import channel_for
 
 NESTED = "[" * 100_000 + "]" * 100_000
 

@@ -25,7 +25,6 @@ from bot.core.conversation import ConversationCore
 from bot.storage.models import Message
 from tests.support.desk import Stage, desk_app
 from tests.support.dialogue import FakeDialogue
-from tests.test_desk_web import stage  # noqa: F401 (the fixture)
 
 EXAMPLES = settings(
     max_examples=120,
@@ -93,7 +92,7 @@ def body(value: Any) -> bytes:
 
 
 @pytest.fixture
-def app(stage: Stage, fake_dialogue: FakeDialogue) -> FastAPI:  # noqa: F811
+def app(stage: Stage, fake_dialogue: FakeDialogue) -> FastAPI:
     # Limits high enough that every example reaches the code behind them (test_flood.py checks
     # the limits themselves).
     roomy = Rate(burst=100_000, period=1)
@@ -118,7 +117,7 @@ def test_the_chat_api_never_fails_on_any_json(
     language=st.sampled_from([None, "fr", "en"]),
 )
 def test_every_chat_message_accepted_is_stored(
-    loop: asyncio.AbstractEventLoop, app: FastAPI, stage: Stage,  # noqa: F811
+    loop: asyncio.AbstractEventLoop, app: FastAPI, stage: Stage,
     text: str, conversation: str | None, language: str | None,
 ) -> None:  # fmt: skip
     sent = {"text": text, "conversation": conversation, "language": language}

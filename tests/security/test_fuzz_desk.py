@@ -32,15 +32,10 @@ from bot.register.web import register_section
 from bot.settings import PROJECT_ROOT
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
-from tests.support.desk import Stage, desk_app
+from tests.support.desk import MARIE_PASSWORD, Stage, desk_app, hand_a_conversation_to_the_desk
 from tests.support.dialogue import FakeDialogue
+from tests.support.gaps import E5Reader
 from tests.support.register import add_concern
-from tests.test_desk_web import (
-    MARIE_PASSWORD,
-    hand_a_conversation_to_the_desk,
-    stage,  # noqa: F401 (the fixture)
-)
-from tests.test_gaps import E5Reader
 
 EXAMPLES = settings(
     max_examples=150,
@@ -71,7 +66,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def app(stage: Stage, fake_dialogue: FakeDialogue, tmp_path: Path) -> FastAPI:  # noqa: F811
+def app(stage: Stage, fake_dialogue: FakeDialogue, tmp_path: Path) -> FastAPI:
     copy = tmp_path / "repo"
     for folder in ("knowledge", "nlu", "domain"):
         shutil.copytree(PROJECT_ROOT / folder, copy / folder)
@@ -100,7 +95,7 @@ def app(stage: Stage, fake_dialogue: FakeDialogue, tmp_path: Path) -> FastAPI:  
 def signed_in(
     loop: asyncio.AbstractEventLoop,
     app: FastAPI,
-    stage: Stage,  # noqa: F811
+    stage: Stage,
 ) -> tuple[dict[str, str], str]:
     """The session cookie and CSRF token of Marie (a manager), signed in through the form."""
 

@@ -14,10 +14,9 @@ import pytest
 from bot.core.conversation import ConversationCore
 from bot.desk.web import LOGIN_CSRF_COOKIE
 from bot.knowledge import KnowledgeBase
-from tests.support.desk import Stage, client_for, csrf_of, desk_app
+from tests.support.desk import MARIE_PASSWORD, Stage, client_for, csrf_of, desk_app
 from tests.support.dialogue import FakeDialogue
 from tests.support.web import chat_app as web_app
-from tests.test_desk_web import MARIE_PASSWORD, stage  # noqa: F401 (the fixture)
 
 
 def chat_app(
@@ -73,7 +72,7 @@ async def test_health_is_public_without_error_text_and_detailed_with_a_token(
 
 
 @pytest.fixture
-async def proxied(stage: Stage, fake_dialogue: FakeDialogue) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
+async def proxied(stage: Stage, fake_dialogue: FakeDialogue) -> AsyncIterator[httpx.AsyncClient]:
     # Plain HTTP on loopback, as an HTTPS reverse proxy talks to the application.
     async with client_for(desk_app(stage, fake_dialogue), base_url="http://127.0.0.1") as client:
         yield client

@@ -21,7 +21,7 @@ from bot.outbox import delivery
 from bot.outbox.delivery import OrderedWork
 from bot.storage.models import OutboxMessage
 from tests.support.fake_telegram import FakeTelegram
-from tests.test_telegram import channel_for, running
+from tests.support.telegram import channel_for, running
 
 
 @dataclass

@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,19 +21,29 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
 from bot.common.calendar import BusinessCalendar
+from bot.common.hours import DeskHours
+from bot.common.language import LanguageDetector
+from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
 from bot.desk.accounts import create_account
-from bot.desk.service import Desk
+from bot.desk.hours import DeskSchedule
+from bot.desk.service import (
+    Desk,
+)
 from bot.desk.web import DeskSection
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.service import Register
+from bot.storage.models import (
+    Conversation,
+)
+from tests.support.dialogue import FakeDialogue
 
 # The web chat's conversation ids, issued as the server would (tests read their pseudonyms).
 WEB_IDS = WebConversations.ephemeral()
@@ -121,3 +132,94 @@ async def sign_in(client: httpx.AsyncClient, username: str, password: str) -> st
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/desk"
     return csrf_of((await client.get("/desk")).text)
+
+
+PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+
+
+HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"
+
+
+MARIE_PASSWORD = "lac-vert au printemps"
+
+
+LOUIS_PASSWORD = "rivière des prairies 7"
+
+
+# The citizen's web conversation: the id its browser holds, and the pseudonym stored for it.
+CITIZEN_ID = WEB_IDS.issue()
+
+
+CITIZEN = WEB_IDS.key_of(CITIZEN_ID)
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+def build_stage(
+    database: Engine,
+    dialogue: FakeDialogue,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+) -> Stage:
+    desk = Desk(
+        engine=database,
+        schedule=DeskSchedule(DeskHours.parse("always"), BusinessCalendar()),
+        typical_wait_minutes=20,
+    )
+    register = Register(engine=database, calendar=BusinessCalendar())
+    core = ConversationCore(
+        engine=database,
+        dialogue=dialogue,
+        detector=detector,
+        turn_timeout=1.0,
+        register=register,
+        first_contact_notice=False,
+        desk=desk,
+    )
+    add_staff(database, "marie", MARIE_PASSWORD, "Marie Tremblay")
+    add_staff(database, "louis", LOUIS_PASSWORD, "Louis")
+    return Stage(database=database, desk=desk, core=core, knowledge=knowledge)
+
+
+def citizen_says(text: str, key: str = CITIZEN) -> IncomingMessage:
+    return IncomingMessage(channel="web", conversation_key=key, sender_key=key, text=text)
+
+
+async def hand_a_conversation_to_the_desk(stage: Stage, key: str = CITIZEN) -> str:
+    """A citizen asks for a person, then writes the payload while waiting; returns the
+    handoff's reference."""
+    await stage.core.handle(citizen_says("Bonjour, je voudrais parler à quelqu'un.", key))
+    with stage.desk.session() as session:
+        conversation = session.exec(
+            select(Conversation).where(Conversation.external_id == key)
+        ).one()
+        handoff, _ = stage.desk.request(session, conversation, reason="asked_human")
+    await stage.core.handle(citizen_says(HOSTILE_MESSAGE, key))
+    return handoff.reference
+
+
+def shown_flash(page: str) -> list[str]:
+    found = re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', page)
+    return [html.unescape(text) for text in found if text.strip()]
+
+
+def always_open() -> DeskSchedule:
+    return DeskSchedule(DeskHours.parse("always"), BusinessCalendar())
+
+
+def says(
+    text: str, *, key: str = "citizen-1", channel: str = "web", place: str = "private"
+) -> IncomingMessage:
+    return IncomingMessage(
+        channel=channel,
+        conversation_key=key,
+        sender_key=key,
+        text=text,
+        place=place,  # type: ignore[arg-type]
+    )

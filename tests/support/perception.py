@@ -9,14 +9,17 @@ rows."""
 
 from __future__ import annotations
 
+import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
+from bot.perception.web import perception_section
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -25,6 +28,11 @@ from bot.storage.models import (
     Message,
     UnansweredQuestion,
 )
+from tests.support.desk import (
+    Stage,
+    desk_app,
+)
+from tests.support.dialogue import FakeDialogue
 
 CHANNELS = (("web", 5), ("telegram", 3), ("discord", 2))
 LANGUAGES = (("fr", 7), ("en", 3))
@@ -332,3 +340,159 @@ def generate(
         unanswered=len(question_rows),
         rising=rising,
     )
+
+
+@dataclass
+class Community:
+    """Writes messages as citizens would have sent them, one conversation per channel and
+    language (or a new one when asked)."""
+
+    session: Session
+    conversations: dict[tuple[str, str, bool], int] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+
+    def conversation(self, channel: str, language: str, *, erased: bool = False) -> int:
+        key = (channel, language, erased)
+        if key not in self.conversations:
+            number = next(_numbers)
+            row = Conversation(
+                public_id=f"perception-test-{number}",
+                channel=channel,
+                external_id=f"chat-{number}",
+                citizen_id=f"citizen-{number}",
+                language=language,
+                erased_at=datetime(2026, 11, 1, tzinfo=UTC) if erased else None,
+            )
+            self.session.add(row)
+            self.session.flush()
+            assert row.id is not None
+            self.conversations[key] = row.id
+        return self.conversations[key]
+
+    def says(
+        self,
+        at: datetime,
+        *,
+        text: str = "Quand commencent les travaux ?",
+        sentiment: str | None = "neutral",
+        score: float | None = 0.0,
+        topics: list[str] | None = None,
+        channel: str = "web",
+        language: str | None = "fr",
+        intent: str | None = None,
+        erased: bool = False,
+    ) -> Message:
+        message = Message(
+            conversation_id=self.conversation(channel, language or "fr", erased=erased),
+            direction="in",
+            text=text,
+            language=language,
+            intent=intent,
+            sentiment=sentiment,
+            sentiment_score=score,
+            topics=topics,
+            created_at=at,
+        )
+        self.session.add(message)
+        self.session.flush()
+        return message
+
+    def answers(self, at: datetime, channel: str = "web") -> None:
+        self.session.add(
+            Message(
+                conversation_id=self.conversation(channel, "fr"),
+                direction="out",
+                text="Voici la réponse de l'équipe.",
+                created_at=at,
+            )
+        )
+
+    def edits(self, original: Message, at: datetime) -> None:
+        self.session.add(
+            Message(
+                conversation_id=original.conversation_id,
+                direction="in",
+                text=original.text + " (corrigé)",
+                language=original.language,
+                sentiment="negative",
+                sentiment_score=-0.9,
+                topics=original.topics,
+                edit_of=original.id,
+                created_at=at,
+            )
+        )
+
+    def heard(
+        self,
+        at: datetime,
+        *,
+        text: str = "Les camions passent trop vite sur le rang.",
+        sentiment: str | None = "negative",
+        score: float | None = -0.6,
+        topics: list[str] | None = None,
+        channel: str = "telegram",
+        language: str = "fr",
+    ) -> None:
+        if channel not in self.groups:
+            group = ListeningGroup(channel=channel, group_key=f"group-{channel}", title="Voisins")
+            self.session.add(group)
+            self.session.flush()
+            assert group.id is not None
+            self.groups[channel] = group.id
+        self.session.add(
+            HeardMessage(
+                group_id=self.groups[channel],
+                channel=channel,
+                external_id=f"heard-{next(_numbers)}",
+                member=f"member-{next(_numbers)}",
+                text=text,
+                language=language,
+                sentiment=sentiment,
+                sentiment_score=score,
+                topics=topics,
+                created_at=at,
+            )
+        )
+
+    def concern(
+        self,
+        at: datetime,
+        category: str,
+        *,
+        channel: str = "web",
+        language: str = "fr",
+        kind: str = "grievance",
+    ) -> None:
+        number = next(_numbers)
+        self.session.add(
+            Concern(
+                reference=f"C-2026-{number:04d}",
+                conversation_id=self.conversation(channel, language),
+                channel=channel,
+                language=language,
+                category=category,
+                kind=kind,
+                text="Le bruit la nuit.",
+                received_at=at,
+            )
+        )
+
+    def unanswered(self, at: datetime, *, channel: str = "web", language: str = "fr") -> None:
+        self.session.add(
+            UnansweredQuestion(
+                conversation_id=self.conversation(channel, language),
+                text="Le chemin sera-t-il asphalté ?",
+                language=language,
+                reason="low_confidence",
+                created_at=at,
+            )
+        )
+
+
+def perception_app(stage: Stage, dialogue: FakeDialogue) -> FastAPI:
+    """The web application with the perception section of the desk."""
+    section = perception_section(engine=stage.database, project_name=stage.knowledge.name)
+    return desk_app(stage, dialogue, sections=[section])
+
+
+_numbers = itertools.count(1)

@@ -22,8 +22,8 @@ from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.listening.reading import Reading
 from bot.storage.models import Concern, Direction, Message, MessageStatus
+from tests.support.desk import always_open, says
 from tests.support.dialogue import FakeDialogue, ScriptedDialogue, scripted_core
-from tests.test_desk import always_open, says
 
 WORRY = "la poussière rend mes enfants malades"  # the scripted dialogue records it as a concern
 

@@ -130,7 +130,7 @@ async def test_a_configured_channel_is_answered_without_a_mention(world: World) 
 async def test_a_concern_in_a_guild_is_not_repeated_there(
     world: World, fake_dialogue: FakeDialogue, core: ConversationCore
 ) -> None:
-    from tests.test_conversation_platforms import records_a_concern
+    from tests.core.test_conversation_platforms import records_a_concern
 
     records_a_concern(fake_dialogue, core)
     world.fake.post(

@@ -16,15 +16,7 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.common.calendar import BusinessCalendar
-from bot.common.hours import DeskHours
-from bot.common.language import LanguageDetector
-from bot.common.types import IncomingMessage
-from bot.core.conversation import ConversationCore
-from bot.desk.hours import DeskSchedule
-from bot.desk.service import Desk
-from bot.knowledge import KnowledgeBase, cite
-from bot.register.service import Register
+from bot.knowledge import cite
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
@@ -36,75 +28,23 @@ from bot.storage.models import (
     StaffSession,
 )
 from tests.support.desk import (
-    WEB_IDS,
+    CITIZEN_ID,
+    HOSTILE_MESSAGE,
+    LOUIS_PASSWORD,
+    MARIE_PASSWORD,
+    SECURITY_HEADERS,
     Stage,
-    add_staff,
+    citizen_says,
     client_for,
     csrf_of,
     desk_app,
+    hand_a_conversation_to_the_desk,
+    shown_flash,
     sign_in,
 )
 from tests.support.dialogue import FakeDialogue
 
-PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
-HOSTILE_MESSAGE = f"Regardez ce que je reçois : {PAYLOAD}"
-MARIE_PASSWORD = "lac-vert au printemps"
-LOUIS_PASSWORD = "rivière des prairies 7"
-# The citizen's web conversation: the id its browser holds, and the pseudonym stored for it.
-CITIZEN_ID = WEB_IDS.issue()
-CITIZEN = WEB_IDS.key_of(CITIZEN_ID)
-SECURITY_HEADERS = {
-    "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
-    "x-frame-options": "DENY",
-    "referrer-policy": "same-origin",
-    "cache-control": "no-store",
-}
-
-
 # --- the stage: a desk, a citizen, two community managers ------------------------------------
-
-
-def build_stage(
-    database: Engine,
-    dialogue: FakeDialogue,
-    detector: LanguageDetector,
-    knowledge: KnowledgeBase,
-) -> Stage:
-    desk = Desk(
-        engine=database,
-        schedule=DeskSchedule(DeskHours.parse("always"), BusinessCalendar()),
-        typical_wait_minutes=20,
-    )
-    register = Register(engine=database, calendar=BusinessCalendar())
-    core = ConversationCore(
-        engine=database,
-        dialogue=dialogue,
-        detector=detector,
-        turn_timeout=1.0,
-        register=register,
-        first_contact_notice=False,
-        desk=desk,
-    )
-    add_staff(database, "marie", MARIE_PASSWORD, "Marie Tremblay")
-    add_staff(database, "louis", LOUIS_PASSWORD, "Louis")
-    return Stage(database=database, desk=desk, core=core, knowledge=knowledge)
-
-
-def citizen_says(text: str, key: str = CITIZEN) -> IncomingMessage:
-    return IncomingMessage(channel="web", conversation_key=key, sender_key=key, text=text)
-
-
-async def hand_a_conversation_to_the_desk(stage: Stage, key: str = CITIZEN) -> str:
-    """A citizen asks for a person, then writes the payload while waiting; returns the
-    handoff's reference."""
-    await stage.core.handle(citizen_says("Bonjour, je voudrais parler à quelqu'un.", key))
-    with stage.desk.session() as session:
-        conversation = session.exec(
-            select(Conversation).where(Conversation.external_id == key)
-        ).one()
-        handoff, _ = stage.desk.request(session, conversation, reason="asked_human")
-    await stage.core.handle(citizen_says(HOSTILE_MESSAGE, key))
-    return handoff.reference
 
 
 def handoff_row(database: Engine, reference: str) -> Handoff:
@@ -134,21 +74,6 @@ def project_messages(database: Engine) -> list[tuple[str | None, str]]:
 def audit_actions(database: Engine) -> list[tuple[str, str]]:
     with Session(database) as session:
         return [(a.actor, a.action) for a in session.exec(select(AuditEntry))]
-
-
-def shown_flash(page: str) -> list[str]:
-    found = re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', page)
-    return [html.unescape(text) for text in found if text.strip()]
-
-
-@pytest.fixture
-def stage(
-    database: Engine,
-    fake_dialogue: FakeDialogue,
-    detector: LanguageDetector,
-    knowledge: KnowledgeBase,
-) -> Stage:
-    return build_stage(database, fake_dialogue, detector, knowledge)
 
 
 @pytest.fixture

@@ -3,94 +3,19 @@ and in English, in words or with /subscribe and /unsubscribe, in private and in 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.common.language import LanguageDetector
-from bot.common.types import IncomingMessage, Interpretation, Place
+from bot.common.types import IncomingMessage, Place
 from bot.core.conversation import ConversationCore
-from bot.dialogue.engine import DialogueReply
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import Conversation, Subscription
-from bot.updates.subscriptions import Subscriptions
-from tests.support.dialogue import ActingDialogue, scripted_core
-
-# What the scripted dialogue understands, the way the trained model does: a message asking for
-# news is `subscribe_updates`, one asking to stop is `unsubscribe_updates`.
-SUBSCRIBE = (
-    "tenez-moi au courant",
-    "abonnez-moi aux avis de dynamitage",
-    "je veux aussi être avisé des fermetures de routes",
-    "keep me posted",
-    "i'd like notifications when the roads will be closed",
-    "keep me posted about blasting",
+from tests.support.updates import (
+    NewsDialogue,
+    news_core,
 )
-UNSUBSCRIBE = (
-    "désabonnez-moi",
-    "désabonnez-moi du dynamitage",
-    "plus de nouvelles sur les routes svp",
-    "unsubscribe me from the blasting alerts",
-    "unsubscribe",
-)
-
-
-class NewsDialogue(ActingDialogue):
-    """Runs the subscription actions through the real action server, as Rasa would."""
-
-    async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
-    ) -> DialogueReply:
-        lowered = text.lower()
-        if lowered in SUBSCRIBE:
-            intent, action = "subscribe_updates", "action_subscribe"
-        elif lowered in UNSUBSCRIBE:
-            intent, action = "unsubscribe_updates", "action_unsubscribe"
-        else:
-            return DialogueReply(["Les travaux commencent au printemps."], _read("faq/schedule"))
-        assert self.actions is not None
-        answer = await self.actions.run(
-            {
-                "next_action": action,
-                "sender_id": sender_id,
-                "tracker": {
-                    "sender_id": sender_id,
-                    "slots": {},
-                    "latest_message": {
-                        "text": text,
-                        "intent": {"name": intent, "confidence": 0.95},
-                        "metadata": dict(metadata),
-                    },
-                },
-            }
-        )
-        return DialogueReply([r["text"] for r in answer["responses"]], _read(intent))
-
-    async def parse(self, text: str) -> Interpretation:
-        return _read("faq/schedule")
-
-    async def is_ready(self) -> bool:
-        return True
-
-
-def _read(intent: str) -> Interpretation:
-    return Interpretation(intent=intent, confidence=0.95)
-
-
-def news_core(
-    database: Engine, detector: LanguageDetector, knowledge: KnowledgeBase
-) -> ConversationCore:
-    """The conversation core with the project's update topics and the scripted dialogue."""
-    return scripted_core(
-        database,
-        NewsDialogue(),
-        detector,
-        knowledge,
-        subscriptions=Subscriptions(knowledge.update_topics),
-    )
 
 
 @pytest.fixture

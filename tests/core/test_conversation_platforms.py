@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col, select
 
-from bot.common.types import Attachment, IncomingMessage
+from bot.common.types import Attachment
 from bot.core.conversation import ConversationCore
 from bot.storage import repository
 from bot.storage.models import Concern, Conversation, HumanRequest, Message
 from tests.support.dialogue import FakeDialogue
-
-
-def telegram(
-    text: str, *, key: str = "1001", place: str = "private", **extra: Any
-) -> IncomingMessage:
-    return IncomingMessage(
-        channel="telegram",
-        conversation_key=key if place == "private" else f"-500:{key}",
-        sender_key=f"tg-{key}",
-        text=text,
-        place=place,  # type: ignore[arg-type]
-        **extra,
-    )
+from tests.support.telegram import telegram
 
 
 def records_a_concern(fake_dialogue: FakeDialogue, core: ConversationCore) -> None:

@@ -44,7 +44,7 @@ from bot.listening.gaps import DraftMark, Gap, GapQuestion
 from bot.settings import PROJECT_ROOT
 from bot.storage.database import open_database
 from bot.storage.models import AuditEntry, FaqDraft, UnansweredQuestion, utc_now
-from tests.test_gaps import asks, citizen
+from tests.support.gaps import asks, citizen
 
 TODAY = date(2026, 11, 21)
 MARIE = "staff:web:marie"

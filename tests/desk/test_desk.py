@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 from bot.common.calendar import BusinessCalendar
 from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
-from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.relay import CannotDelete, DeskThreads, Relay
@@ -39,14 +38,11 @@ from bot.storage.models import (
     MessageStatus,
     OutboxMessage,
 )
+from tests.support.desk import always_open, says
 from tests.support.dialogue import ScriptedDialogue, scripted_core
 
 MARIE = StaffMember(key="staff:web:marie", name="Marie Tremblay", desk="web")
 LOUIS = StaffMember(key="staff:telegram:42", name="Louis", desk="telegram")
-
-
-def always_open() -> DeskSchedule:
-    return DeskSchedule(DeskHours.parse("always"), BusinessCalendar())
 
 
 @pytest.fixture
@@ -68,18 +64,6 @@ def core(
     knowledge: KnowledgeBase,
 ) -> ConversationCore:
     return scripted_core(database, dialogue, detector, knowledge, desk=desk)
-
-
-def says(
-    text: str, *, key: str = "citizen-1", channel: str = "web", place: str = "private"
-) -> IncomingMessage:
-    return IncomingMessage(
-        channel=channel,
-        conversation_key=key,
-        sender_key=key,
-        text=text,
-        place=place,  # type: ignore[arg-type]
-    )
 
 
 def handoffs(database: Engine) -> list[Handoff]:

@@ -19,11 +19,11 @@ from bot.core.conversation import ConversationCore
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import AuditEntry, DeskThread, Handoff
+from tests.support.desk import always_open
 from tests.support.dialogue import ScriptedDialogue, scripted_core
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.waiting import until
-from tests.test_desk import always_open
 
 CITIZEN = 1001
 STAFF_GROUP = -100999

@@ -25,7 +25,6 @@ from bot.core.conversation import ConversationCore
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.register.privacy import erase_citizen
 from bot.settings import PROJECT_ROOT
-from bot.storage import repository
 from bot.storage.database import open_database
 from bot.storage.models import (
     AuditEntry,
@@ -44,11 +43,10 @@ from bot.updates.service import (
     UpdateNotFound,
     UpdateService,
 )
-from bot.updates.subscriptions import Subscriptions
 from tests.support.fake_discord import FakeDiscord, pointed_at
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.updates import BLASTING_EN, BLASTING_FR, news_core, subscribe
 from tests.support.waiting import until
-from tests.test_updates_chat import news_core
 
 YEAR = utc_now().year
 KNOWLEDGE_BASE = PROJECT_ROOT / "knowledge" / "project.yml"
@@ -62,15 +60,6 @@ GROUP = -100300  # a Telegram group where two members subscribed
 LEA, PAUL = 2001, 2002
 ALICE = 810000000000000011  # Discord, English, blasting
 JULIE = "julie-web-0001"  # web chat, French, all news
-
-BLASTING_FR = (
-    "Dynamitage au chantier de l'éolienne T-07 le mardi 24 novembre entre 10 h et 14 h. "
-    "Le chemin du Rang-Sainte-Anne sera fermé 15 minutes à chaque tir."
-)
-BLASTING_EN = (
-    "Blasting at the T-07 turbine site on Tuesday, November 24, between 10 a.m. and 2 p.m. "
-    "Chemin du Rang-Sainte-Anne will be closed for 15 minutes at each blast."
-)
 
 
 def service_for(database: Engine, knowledge: KnowledgeBase, **extra: Any) -> UpdateService:
@@ -302,31 +291,6 @@ async def test_publishing_again_sends_nothing_twice(neighbourhood: Neighbourhood
 
 
 # --- without the platforms: the rules of the fan-out -----------------------------------------
-
-
-def subscribe(
-    database: Engine,
-    knowledge: KnowledgeBase,
-    channel: str,
-    key: str,
-    text: str = "",
-    *,
-    language: str | None = None,
-    place: str | None = None,
-) -> Conversation:
-    with Session(database, expire_on_commit=False) as session:
-        conversation = repository.get_or_create_conversation(
-            session=session, channel=channel, external_id=key, citizen_id=f"{channel}-{key}",
-            place=place,
-        )  # fmt: skip
-        if language is not None:
-            repository.set_conversation_language(
-                session=session, conversation=conversation, language=language, pinned=False
-            )
-        Subscriptions(knowledge.update_topics).subscribe(
-            session=session, conversation=conversation, text=text, language=language or "fr"
-        )
-        return conversation
 
 
 def count(database: Engine, model: type[Any]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlmodel import Session, select
 
 from bot.app import serve_http
 from bot.channels.base import keep_running
-from bot.channels.identity import Pseudonyms
 from bot.channels.telegram.chat import TelegramChannel
 from bot.core.conversation import ConversationCore
 from bot.storage.models import (
@@ -28,6 +26,7 @@ from bot.storage.models import (
 )
 from tests.support.dialogue import FakeDialogue
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.telegram import channel_for, running
 from tests.support.waiting import until
 
 CITIZEN = 1001
@@ -49,32 +48,6 @@ class World:
     def stored(self) -> list[Message]:
         with Session(self.database) as session:
             return list(session.exec(select(Message).order_by(Message.id)))
-
-
-def channel_for(
-    fake: FakeTelegram, database: Engine, core: ConversationCore, **extra: Any
-) -> TelegramChannel:
-    return TelegramChannel(
-        token=extra.pop("token", fake.token),
-        core=core,
-        engine=database,
-        pseudonyms=Pseudonyms(b"telegram-test-key-012"),
-        base_url=fake.base_url,
-        poll_timeout=1,
-        retry_base=0.01,
-        **extra,
-    )
-
-
-@contextlib.asynccontextmanager
-async def running(channel: TelegramChannel) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(keep_running(channel, retry_base=0.01))
-    try:
-        await until(lambda: channel.status.state in ("running", "stopped"))
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture
@@ -206,7 +179,7 @@ async def test_in_a_group_only_messages_for_the_assistant_are_answered(world: Wo
 async def test_a_concern_in_a_group_is_not_repeated_and_continues_in_private(
     world: World, fake_dialogue: FakeDialogue, core: ConversationCore
 ) -> None:
-    from tests.test_conversation_platforms import records_a_concern
+    from tests.core.test_conversation_platforms import records_a_concern
 
     records_a_concern(fake_dialogue, core)
     world.fake.send_text(

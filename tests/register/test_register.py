@@ -40,7 +40,7 @@ from bot.storage.models import (
     OutboxMessage,
 )
 from tests.support.dialogue import FakeDialogue
-from tests.test_conversation_platforms import telegram
+from tests.support.telegram import telegram
 
 QC = BusinessCalendar(timezone="America/Toronto", country="CA", subdivision="QC")
 

