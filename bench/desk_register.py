@@ -48,14 +48,15 @@ from bot.common.calendar import BusinessCalendar
 from bot.common.categories import CATEGORIES
 from bot.common.hours import DeskHours
 from bot.common.text import fold
-from bot.desk.accounts import create_account
 from bot.desk.hours import DeskSchedule
+from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
-from bot.desk.web import desk_router
 from bot.knowledge import load_knowledge_base
 from bot.register.service import Register
 from bot.register.web import register_section
 from bot.settings import PROJECT_ROOT
+from bot.staff_web.accounts import create_account
+from bot.staff_web.shell import desk_router
 from bot.storage.database import open_database, sqlalchemy_url
 from bot.storage.models import Concern, Conversation
 
@@ -164,8 +165,8 @@ def desk_app(engine: Engine) -> FastAPI:
     app = FastAPI()
     app.include_router(
         desk_router(
-            desk=desk, engine=engine, knowledge=knowledge, session_hours=8,
-            secure_cookies=False, sections=[register_section(register)],
+            engine=engine, zone=calendar.zone, session_hours=8, secure_cookies=False,
+            sections=[inbox_section(desk, knowledge), register_section(register)],
         )
     )  # fmt: skip
     with Session(engine) as session:

@@ -47,10 +47,9 @@ from sqlmodel import Session
 from bot.common.calendar import BusinessCalendar
 from bot.common.hours import DeskHours
 from bot.common.phrases import CATEGORY_NAMES
-from bot.desk.accounts import create_account
 from bot.desk.hours import DeskSchedule
+from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
-from bot.desk.web import desk_router
 from bot.knowledge import load_knowledge_base
 from bot.perception import charts
 from bot.perception.queries import Period, Scope, local_today, read_figures
@@ -63,6 +62,8 @@ from bot.perception.report import (
 from bot.perception.signals import read_signals
 from bot.perception.web import perception_section
 from bot.settings import PROJECT_ROOT
+from bot.staff_web.accounts import create_account
+from bot.staff_web.shell import desk_router
 from bot.storage.database import open_database, sqlalchemy_url
 
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -106,12 +107,14 @@ def desk_app(engine: Engine) -> FastAPI:
     app = FastAPI()
     app.include_router(
         desk_router(
-            desk=desk,
             engine=engine,
-            knowledge=knowledge,
+            zone=desk.schedule.calendar.zone,
             session_hours=8,
             secure_cookies=False,
-            sections=[perception_section(engine=engine, project_name=knowledge.name)],
+            sections=[
+                inbox_section(desk, knowledge),
+                perception_section(engine=engine, project_name=knowledge.name),
+            ],
         )
     )
     with Session(engine) as session:

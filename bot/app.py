@@ -36,7 +36,6 @@ from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
-from bot.desk.staff_web import staff_section
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
@@ -53,6 +52,7 @@ from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
 from bot.settings import Settings
+from bot.staff_web.managers import staff_section
 from bot.storage.database import open_database
 from bot.updates.service import UpdateService
 from bot.updates.subscriptions import Subscriptions

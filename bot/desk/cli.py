@@ -15,7 +15,7 @@ import qrcode  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.desk.accounts import (
+from bot.staff_web.accounts import (
     AGENT,
     ROLES,
     AccountError,

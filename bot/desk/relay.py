@@ -24,15 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
-from bot.desk.service import (
-    Desk,
-    DeskError,
-    StaffMember,
-    TranscriptEntry,
-    parse_outcome,
-)
+from bot.desk.service import Desk, DeskError, TranscriptEntry, parse_outcome
 from bot.outbox.delivery import Outgoing, backoff
 from bot.outbox.text import split_for
+from bot.staff_web.accounts import StaffMember
 from bot.storage.models import AuditEntry, Conversation, DeskThread, Handoff, HandoffStatus
 
 logger = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ from bot.common.ids import stored_id
 from bot.common.phrases import CATEGORY_NAMES, say
 from bot.desk.hours import DeskSchedule
 from bot.outbox.outbound import send_to_conversation
+from bot.staff_web.accounts import StaffMember
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,
@@ -73,21 +74,6 @@ class HandoffClosed(DeskError):
 
 class NotStaff(DeskError):
     """The person is not one of the configured community managers."""
-
-
-@dataclass(frozen=True)
-class StaffMember:
-    """A community manager acting on one desk.
-
-    Attributes:
-        key: stable identity, ``staff:<desk>:<id>`` (web username, Telegram or Discord user id).
-        name: the first name citizens may see (unless staff are anonymous).
-        desk: web, telegram or discord.
-    """
-
-    key: str
-    name: str
-    desk: str
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ does not answer, grouped by meaning, and drafting a new FAQ entry from a group.
 
 Adoption stays on the command line (``bot kb adopt ID``), where the knowledge base files are
 edited and reviewed: the pages say so. Everything sits behind the desk's login, CSRF check and
-security headers (`bot.desk.web.DeskPages`); citizens' words are shown as text by the
+security headers (`bot.staff_web.shell.DeskPages`); citizens' words are shown as text by the
 autoescaping templates. Grouping (which may embed new questions) and saving run in a worker
 thread, one at a time, so that the event loop keeps answering citizens.
 """
@@ -31,7 +31,6 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.desk.web import DeskPages, DeskSection, SignedIn
 from bot.knowledge import KnowledgeBaseError, load_knowledge_base
 from bot.listening.faq_drafts import (
     MAX_ANSWER_CHARS,
@@ -48,6 +47,7 @@ from bot.listening.faq_drafts import (
 )
 from bot.listening.gaps import Gap, GapQuestion, GapReport, GapsError, find_gaps
 from bot.listening.reading import Reader
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
 from bot.storage.models import Conversation, FaqDraft, UnansweredQuestion
 
 GAPS_URL: Final = "/desk/gaps"

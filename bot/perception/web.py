@@ -9,7 +9,7 @@
 * ``/desk/perception/report?week=2026-W47&language=fr``: the weekly report inside the desk,
   with ``report.html`` (the file to send) and ``report.pdf`` next to it.
 
-Everything sits behind the desk's login and security headers (`bot.desk.web.DeskPages`): the
+Everything sits behind the desk's login and security headers (`bot.staff_web.shell.DeskPages`): the
 pages use no script and no inline style, charts are inline SVG. Citizens' words (the messages
 behind a signal) are shown as text by the autoescaping templates. Figures are read and drawn
 in a worker thread, so that the event loop keeps answering citizens meanwhile; nothing is
@@ -30,7 +30,6 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES, long_date
-from bot.desk.web import DeskPages, DeskSection
 from bot.perception import charts
 from bot.perception.queries import (
     CHANNELS,
@@ -71,6 +70,7 @@ from bot.perception.words import (
     topic_name,
 )
 from bot.reports.formatting import number, percent, signed
+from bot.staff_web.shell import DeskPages, DeskSection
 
 PERCEPTION_URL: Final = "/desk/perception"
 GAPS_URL: Final = "/desk/gaps"

@@ -31,11 +31,11 @@ from matplotlib import get_data_path
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.desk.accounts import MANAGER
-from bot.desk.web import DeskPages, DeskSection
 from bot.knowledge import KnowledgeBase
 from bot.register.report import build_report, render_markdown
 from bot.register.service import Register
+from bot.staff_web.accounts import MANAGER
+from bot.staff_web.shell import DeskPages, DeskSection
 from bot.storage.models import AuditEntry, PublicReport, utc_now
 
 REPORTS_URL: Final = "/desk/reports"

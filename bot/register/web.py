@@ -17,7 +17,7 @@ export them without a terminal.
   ids only for a manager who signs in with two steps and states a reason (audited).
 
 Everything sits behind the desk's login, CSRF check and security headers
-(`bot.desk.web.DeskPages`); citizens' words are shown as text by the autoescaping templates.
+(`bot.staff_web.shell.DeskPages`); citizens' words are shown as text by the autoescaping templates.
 The register's rules (transitions, deadlines, what the citizen is told) are `Register`'s.
 """
 
@@ -36,8 +36,6 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from bot.common.categories import CATEGORIES
-from bot.desk.accounts import MANAGER, list_accounts
-from bot.desk.web import DeskPages, DeskSection, SignedIn
 from bot.register.export import stream_concerns
 from bot.register.filters import ConcernFilter
 from bot.register.service import (
@@ -47,6 +45,8 @@ from bot.register.service import (
     RegisterError,
     StaleConcern,
 )
+from bot.staff_web.accounts import MANAGER, list_accounts
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
 from bot.storage.models import (
     Concern,
     ConcernEvent,

@@ -3,7 +3,7 @@ counts, writing a new one in French and English with a preview of who it will re
 confirm step, and a page per update with what was not delivered and why.
 
 The pages live under ``/desk/news`` behind the desk's login, CSRF check and security headers
-(see `bot.desk.web.DeskPages`). Publishing, which may write thousands of rows, runs in a
+(see `bot.staff_web.shell.DeskPages`). Publishing, which may write thousands of rows, runs in a
 worker thread so the event loop keeps serving citizens meanwhile.
 """
 
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from bot.desk.web import DeskPages, DeskSection, SignedIn
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
 from bot.updates.service import (
     MAX_TEXT_CHARS,
     REFERENCE_PATTERN,

@@ -17,16 +17,10 @@ from bot.common.language import LanguageDetector
 from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.relay import CannotDelete, DeskThreads, Relay
-from bot.desk.service import (
-    AlreadyClaimed,
-    Desk,
-    DeskError,
-    HandoffClosed,
-    StaffMember,
-    parse_outcome,
-)
+from bot.desk.service import AlreadyClaimed, Desk, DeskError, HandoffClosed, parse_outcome
 from bot.knowledge import KnowledgeBase
 from bot.register.privacy import erase_citizen
+from bot.staff_web.accounts import StaffMember
 from bot.storage import repository
 from bot.storage.models import (
     AuditEntry,

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.cli import main
 from bot.desk import accounts
-from bot.desk.accounts import (
+from bot.staff_web.accounts import (
     AccountError,
     DuplicateAccount,
     InvalidDisplayName,

@@ -30,11 +30,11 @@ from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
 from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
-from bot.desk.staff_web import staff_section
 from bot.knowledge import KnowledgeBase
 from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
+from bot.staff_web.managers import staff_section
 from bot.storage.models import AuditEntry, Concern, StaffAccount
 from tests.support.browser import (
     accessibility_problems,

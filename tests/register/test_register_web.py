@@ -23,11 +23,11 @@ from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
 from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
-from bot.desk.staff_web import staff_section
 from bot.knowledge import KnowledgeBase
 from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
+from bot.staff_web.managers import staff_section
 from bot.storage.models import AuditEntry, Concern, ConcernEvent, OutboxMessage, StaffAccount
 from tests.support.desk import Stage, add_staff, client_for, desk_app, sign_in
 from tests.support.dialogue import FakeDialogue

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.desk.accounts import create_account, open_session, session_for_token
+from bot.staff_web.accounts import create_account, open_session, session_for_token
 from bot.storage.models import StaffSession, utc_now
 
 

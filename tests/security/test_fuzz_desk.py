@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.common.calendar import BusinessCalendar
-from bot.desk.staff_web import staff_section
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.perception.web import perception_section
@@ -30,6 +29,7 @@ from bot.register.reports_web import reports_section
 from bot.register.service import Register
 from bot.register.web import register_section
 from bot.settings import PROJECT_ROOT
+from bot.staff_web.managers import staff_section
 from bot.updates.service import UpdateService
 from bot.updates.web import news_section
 from tests.support.desk import MARIE_PASSWORD, Stage, desk_app, hand_a_conversation_to_the_desk

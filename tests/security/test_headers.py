@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bot.core.conversation import ConversationCore
-from bot.desk.web import LOGIN_CSRF_COOKIE
 from bot.knowledge import KnowledgeBase
+from bot.staff_web.shell import LOGIN_CSRF_COOKIE
 from tests.support.desk import MARIE_PASSWORD, Stage, client_for, csrf_of, desk_app
 from tests.support.dialogue import FakeDialogue
 from tests.support.web import chat_app as web_app

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from bot.desk.web import client_address
+from bot.staff_web.shell import client_address
 
 
 def request(peer: str, forwarded: str | None = None) -> Request:

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.cli import main
-from bot.desk.accounts import authenticate, create_account, set_totp
+from bot.staff_web.accounts import authenticate, create_account, set_totp
 from bot.storage.database import open_database
 from bot.storage.models import StaffAccount
 

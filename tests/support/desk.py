@@ -30,16 +30,16 @@ from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
 from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
-from bot.desk.accounts import create_account
 from bot.desk.hours import DeskSchedule
 from bot.desk.service import (
     Desk,
 )
-from bot.desk.web import DeskSection
 from bot.dialogue.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.service import Register
+from bot.staff_web.accounts import create_account
+from bot.staff_web.shell import DeskSection
 from bot.storage.models import (
     Conversation,
 )

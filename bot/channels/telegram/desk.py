@@ -23,9 +23,10 @@ from bot.desk.relay import (
     ThreadGone,
     answer_staff,
 )
-from bot.desk.service import Desk, StaffMember
+from bot.desk.service import Desk
 from bot.outbox.delivery import Outgoing
 from bot.outbox.text import split_for
+from bot.staff_web.accounts import StaffMember
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

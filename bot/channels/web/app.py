@@ -20,11 +20,12 @@ from bot.channels.web.limits import BodyLimit, WebLimits
 from bot.common.text import valid_text
 from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
+from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
-from bot.desk.web import DeskSection, client_address, desk_router
 from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
+from bot.staff_web.shell import DeskSection, client_address, desk_router
 
 logger = logging.getLogger(__name__)
 
@@ -174,13 +175,12 @@ def create_app(
             raise ValueError("the web desk needs the database (database=) for staff sessions")
         app.include_router(
             desk_router(
-                desk=desk,
                 engine=database,
-                knowledge=knowledge,
+                zone=desk.schedule.calendar.zone,
                 session_hours=desk_session_hours,
                 idle_minutes=desk_idle_minutes,
                 secure_cookies=secure_cookies,
-                sections=desk_sections,
+                sections=[inbox_section(desk, knowledge), *desk_sections],
                 trusted_proxies=trusted_proxies,
             )
         )

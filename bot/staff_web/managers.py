@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot.common.tabular import LineBuffer, neutralise
-from bot.desk.accounts import MANAGER, ROLES, AccountError, list_accounts, set_role
-from bot.desk.web import DeskPages, DeskSection
+from bot.staff_web.accounts import MANAGER, ROLES, AccountError, list_accounts, set_role
+from bot.staff_web.shell import DeskPages, DeskSection
 from bot.storage.models import AuditEntry
 
 STAFF_URL: Final = "/desk/staff"

@@ -668,3 +668,18 @@ def _client(client: str | None) -> str | None:
 
 def _audit(session: Session, *, actor: str, action: str, **detail: Any) -> None:
     session.add(AuditEntry(actor=actor[:120], action=action, detail=detail))
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A community manager acting on one desk.
+
+    Attributes:
+        key: stable identity, ``staff:<desk>:<id>`` (web username, Telegram or Discord user id).
+        name: the first name citizens may see (unless staff are anonymous).
+        desk: web, telegram or discord.
+    """
+
+    key: str
+    name: str
+    desk: str
