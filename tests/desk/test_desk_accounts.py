@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from bot.cli import main
-from bot.desk import accounts
+from bot.staff_web import accounts
 from bot.staff_web.accounts import (
     AccountError,
     DuplicateAccount,
