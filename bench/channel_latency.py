@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import sys
 import time
 
@@ -28,6 +29,9 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from bench.turn_latency import CHAT_MESSAGES, conversations, percentiles, running_stack
 from tests.support.fake_telegram import FakeTelegram
 
+# A handoff's reference in the notice the citizen gets ("... passed on to the team (H-2026-0006)").
+HANDOFF = re.compile(r"\bH-\d{4}-\d{4,}\b")
+
 
 async def telegram_citizens(
     fake: FakeTelegram, *, users: int, turns: int, think: tuple[float, float]
@@ -35,11 +39,14 @@ async def telegram_citizens(
     """Latency to the first reply and to the last reply of each turn, in seconds."""
     first: list[float] = []
     last: list[float] = []
+    handed: list[int] = []
     rng = random.Random(42)
 
     async def citizen(index: int) -> None:
         chat = 5000 + index
         for turn in range(turns):
+            if chat in handed:
+                return  # with a person now: the assistant is silent, as designed
             await asyncio.sleep(rng.uniform(*think))
             before = len(fake.sent_to(chat))
             started = time.perf_counter()
@@ -59,8 +66,15 @@ async def telegram_citizens(
                     count, quiet_since = len(fake.sent_to(chat)), time.perf_counter()
             replies = fake.sent_to(chat)[before:]
             last.append(to_first + replies[-1].at - replies[0].at)
+            if any(HANDOFF.search(reply.text) for reply in replies):
+                handed.append(chat)
 
     await asyncio.gather(*(citizen(i) for i in range(users)))
+    if handed:
+        print(
+            f"({len(handed)} of {users} Telegram citizens were handed to a person by what they "
+            "wrote; the assistant then stays silent, so their later turns were not sent)"
+        )
     return first, last
 
 
