@@ -571,7 +571,8 @@ class Register:
                     now, self.respond_days_for(concern.kind)
                 ),
             )
-        self._stale_check(concern, seen)
+        if seen is not None and concern.version != seen:
+            raise _stale(concern)
         moved = session.execute(
             update(Concern)
             .where(
@@ -583,6 +584,8 @@ class Register:
         )
         if getattr(moved, "rowcount", 1) != 1:
             session.rollback()
+            if seen is not None:
+                raise _stale(concern)  # a colleague's change raced ours past the check above
             raise TransitionRefused(
                 f"Concern {concern.reference} changed meanwhile; look at it again."
             )
@@ -604,7 +607,6 @@ class Register:
         self, session: Session, concern: Concern, seen: int | None, **values: object
     ) -> None:
         """Changes fields of the concern unless someone changed it since version `seen`."""
-        self._stale_check(concern, seen)
         changed = session.execute(
             update(Concern)
             .where(
@@ -615,19 +617,8 @@ class Register:
         )
         if getattr(changed, "rowcount", 1) != 1:
             session.rollback()
-            raise StaleConcern(
-                f"Concern {concern.reference} was changed by someone else meanwhile: nothing "
-                "was changed; look at it again."
-            )
+            raise _stale(concern)
         session.refresh(concern)
-
-    @staticmethod
-    def _stale_check(concern: Concern, seen: int | None) -> None:
-        if seen is not None and concern.version != seen:
-            raise StaleConcern(
-                f"Concern {concern.reference} was changed by someone else meanwhile: nothing "
-                "was changed; look at it again."
-            )
 
     def _append(
         self,
@@ -693,6 +684,13 @@ class Register:
             )
         ).first()
         return session.get(Concern, event.concern_id) if event else None
+
+
+def _stale(concern: Concern) -> StaleConcern:
+    return StaleConcern(
+        f"Concern {concern.reference} was changed by someone else meanwhile: nothing was "
+        "changed; look at it again."
+    )
 
 
 def find_place(text: str) -> str | None:

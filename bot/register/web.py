@@ -310,10 +310,10 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
         @router.post(CONCERNS_URL + "/export")
         async def export_identified(
             request: Request,
+            shown: Annotated[ListQuery, Depends(list_query)],
             csrf: Annotated[str, Form()] = "",
             reason: Annotated[str, Form(max_length=500)] = "",
             format: Annotated[Literal["csv", "csv-semicolon", "xlsx", "jsonl"], Form()] = "csv",
-            filters: Annotated[str, Form(max_length=2_000)] = "",
         ) -> Response:
             me = pages.posting(request, csrf)
             pages.require(me, MANAGER, "export with identifiers")
@@ -326,8 +326,7 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
                 )
             if not reason.strip():
                 pages.flash(me, "error", "Say why you need the identifiers: it is recorded.")
-                return pages.back(f"{CONCERNS_URL}?{filters}")
-            shown = _query_from(filters)
+                return pages.back(shown.url(page=shown.page))
             return _download(
                 engine, shown.selection(me, today()), format, me, identified=True, reason=reason
             )
@@ -625,26 +624,6 @@ def _history_line(event: ConcernEvent, zone: tzinfo) -> HistoryLine:
 
 def _local(moment: datetime, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-def _query_from(filters: str) -> ListQuery:
-    """The list's filters sent back by the identified export's form (a query string built by
-    `ListQuery.query_string`); anything unknown or malformed is dropped, never trusted."""
-    values: dict[str, Any] = {}
-    for name, value in parse_qsl(filters, max_num_fields=20):
-        if name in ("since", "until"):
-            try:
-                values[name] = date.fromisoformat(value)
-            except ValueError:
-                continue
-        elif name == "overdue":
-            values[name] = value == "1"
-        elif name == "words":
-            values[name] = value[:MAX_WORDS]
-        elif name in ("view", "status", "kind", "category", "channel", "language", "severity",
-                      "assignee", "confidential") and len(value) <= 64:  # fmt: skip
-            values[name] = value
-    return ListQuery(**values)
 
 
 def _download(
