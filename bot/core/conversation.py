@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import weakref
 from datetime import timedelta
 
@@ -34,13 +33,14 @@ from bot.common.types import (
     TranscriptLine,
     TurnResult,
 )
-from bot.desk.service import Desk, misunderstood_twice
-from bot.desk.triggers import danger_words, strongly_negative
+from bot.core import erasure
+from bot.core.erasure import Erasure
+from bot.core.person import PersonCalls
+from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.listening.concerns import Heard
 from bot.listening.reading import Reader
 from bot.register.hearing import ConcernHearing
-from bot.register.privacy import erase_citizen
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.models import (
@@ -78,24 +78,11 @@ DECORATIVE_ATTACHMENTS = frozenset({"sticker"})
 # The web chat shows its introduction (with the notice) before the first message; commands such
 # as /start say it themselves.
 FIRST_CONTACT_NOTICE_SHOWN_ELSEWHERE = frozenset({"web", "terminal"})
-ERASE_CONFIRMATION_WINDOW = timedelta(minutes=15)
 # Channels whose messages nobody sends again after a stop (Telegram and Discord updates are
 # stored by an intake that handles them again), and how old a turn still "received" must be
 # to have been cut short rather than under way.
 RESENT_BY_NOBODY = ("web", "terminal")
 INTERRUPTED_AFTER = timedelta(minutes=2)
-_YES = re.compile(
-    r"^\s*(oui|yes|ouais|confirme|je confirme|confirm|ok|d'accord|effacer|erase)\b", re.I
-)
-_NO = re.compile(r"^\s*(non|no|annule|annuler|cancel|pas maintenant|not now)\b", re.I)
-
-FORGET_CHOICES = {
-    "fr": (
-        Choice(label="Oui, effacer", value="forget:yes"),
-        Choice(label="Non", value="forget:no"),
-    ),
-    "en": (Choice(label="Yes, erase", value="forget:yes"), Choice(label="No", value="forget:no")),
-}
 LANGUAGE_CHOICES = (
     Choice(label="Français", value="language:fr"),
     Choice(label="English", value="language:en"),
@@ -133,6 +120,9 @@ class ConversationCore:
         self._retention_days = retention_days
         self._first_contact_notice = first_contact_notice
         self._desk = desk
+        # Every decision of the turn to bring a person in, and the request to be forgotten.
+        self._person = PersonCalls(desk=desk)
+        self._erasure = Erasure(self._forget_in_dialogue)
         self._subscriptions = subscriptions or Subscriptions()
         # Every message is heard for a concern (grievance or objection), apart from its intent.
         self._hearing = hearing
@@ -198,7 +188,9 @@ class ConversationCore:
                         external_id=message.external_id,
                     )
                 message_id = stored_id(stored.id)
-                _give_up(session, conversation, message_id, message.text, language, reason)
+                self._person.give_up(
+                    session, conversation, message_id, message.text, language, reason
+                )
                 text = say("engine_unavailable", language)
                 repository.add_outgoing_messages(
                     session=session,
@@ -376,8 +368,14 @@ class ConversationCore:
                 language = conversation.language
             intent = interpretation.intent if interpretation else None
             if handled is None and text and answered:
-                texts += self._person_needed(
-                    session, conversation, message, message_id, text, language, intent
+                texts += self._person.after_turn(
+                    session,
+                    conversation,
+                    place=message.place,
+                    message_id=message_id,
+                    text=text,
+                    language=language,
+                    intent=intent,
                 )
             if message.place == "group" and intent is not None:
                 texts = self._group_safe(session, texts, intent, message, message_id, language)
@@ -389,7 +387,7 @@ class ConversationCore:
                 confidence=interpretation.confidence if interpretation else None,
             )
             if not answered:
-                _keep_for_person(
+                self._person.keep(
                     session, conversation, message_id, text, language, "engine_unavailable"
                 )
             if choice is not None and choice.kind != "reviewed":
@@ -407,12 +405,7 @@ class ConversationCore:
                     answered_with=choice.answered_with,
                 )
             if kept:
-                repository.open_human_request(
-                    session=session,
-                    conversation=conversation,
-                    message_id=message_id,
-                    reason="attachment",
-                )
+                self._person.for_attachment(session, conversation, message_id)
             repository.add_outgoing_messages(
                 session=session,
                 conversation=conversation,
@@ -420,10 +413,7 @@ class ConversationCore:
                 language=language,
                 reply_to=message_id,
             )
-            with_person = (
-                self._desk is not None
-                and self._desk.open_handoff(session, stored_id(conversation.id)) is not None
-            )
+            with_person = self._person.with_person(session, conversation)
         self._read_later(message_id, stored.text, language, intent)
         return TurnResult(
             conversation_id=conversation.public_id,
@@ -453,7 +443,7 @@ class ConversationCore:
                 )
             ).all()
             for message, conversation in rows:
-                _give_up(
+                self._person.give_up(
                     session,
                     conversation,
                     stored_id(message.id),
@@ -606,7 +596,7 @@ class ConversationCore:
             )
             told = [
                 acknowledgement,
-                *self._person_for_category(
+                *self._person.for_concern(
                     session, current, message_id, recorded.concern.category, language
                 ),
             ]
@@ -624,27 +614,6 @@ class ConversationCore:
                 return told
             return [*told, *self._hearing.related_answer(recorded.concern.category, language)]
         return [*told, *texts]
-
-    def _person_for_category(
-        self,
-        session: Session,
-        conversation: Conversation,
-        message_id: int,
-        category: str,
-        language: str,
-    ) -> list[str]:
-        """A concern of a category that needs a person brings one in (private threads only:
-        nobody takes over a public group)."""
-        if (
-            self._desk is None
-            or category not in self._desk.handoff_categories
-            or conversation.place == "group"
-        ):
-            return []
-        handoff, new = self._desk.request(
-            session, conversation, reason="category", message_id=message_id, detail=category
-        )
-        return [self._desk.request_notice(handoff, language)] if new else []
 
     async def _ask_dialogue(
         self, conversation: Conversation, text: str, message_id: int, language: str, channel: str
@@ -699,49 +668,6 @@ class ConversationCore:
             with_person=True,
         )
 
-    def _person_needed(
-        self,
-        session: Session,
-        conversation: Conversation,
-        message: IncomingMessage,
-        message_id: int,
-        text: str,
-        language: str,
-        intent: str | None,
-    ) -> list[str]:
-        """Brings a person in when the message speaks of danger, is strongly negative, or is the
-        second in a row the assistant did not understand; returns what the citizen is told.
-        (Asking for a person, and concerns of some categories, are handled by the actions.)"""
-        if self._desk is None:
-            return []
-        conversation_id = stored_id(conversation.id)
-        informational = bool(intent and intent.startswith("faq/")) and "?" in text
-        danger = danger_words(text, informational=informational)
-        if message.place == "group":
-            # Nobody takes over a public thread: the team is told, the citizen is invited to
-            # write in private, and anyone in danger is told whom to call.
-            if not danger:
-                return []
-            repository.open_human_request(
-                session=session, conversation=conversation, message_id=message_id, reason="urgent"
-            )
-            return [say("handoff_emergency", language, number=self._desk.emergency_number)]
-        if self._desk.open_handoff(session, conversation_id) is not None:
-            return []  # asked for in this very turn (the action said so)
-        reason, detail = None, None
-        if danger:
-            reason, detail = "urgent", ", ".join(danger)
-        elif negative := strongly_negative(text):
-            reason, detail = "negative", ", ".join(negative)
-        elif misunderstood_twice(session, conversation_id):
-            reason = "not_understood"
-        if reason is None:
-            return []
-        handoff, _ = self._desk.request(
-            session, conversation, reason=reason, message_id=message_id, detail=detail
-        )
-        return [self._desk.request_notice(handoff, language)]
-
     def _before_dialogue(
         self, conversation: Conversation, text: str, language: str
     ) -> list[str] | None:
@@ -752,7 +678,7 @@ class ConversationCore:
             with self.session() as session:
                 current = session.get(Conversation, conversation.id)
                 if current is not None and current.erase_requested_at is not None:
-                    return self._confirm_erasure(session, current, text, language)
+                    return self._erasure.answer(session, current, text, language)
         if self._desk is not None and text:
             with self.session() as session:
                 score = self._desk.take_rating(session, stored_id(conversation.id), text)
@@ -767,33 +693,6 @@ class ConversationCore:
         if done is None:
             return None
         return [self._follow_up_reply(reference, outcome, language) for reference, outcome in done]
-
-    def _confirm_erasure(
-        self, session: Session, conversation: Conversation, text: str, language: str
-    ) -> list[str] | None:
-        asked = conversation.erase_requested_at
-        conversation.erase_requested_at = None
-        session.add(conversation)
-        session.commit()
-        if asked is None or utc_now() - asked > ERASE_CONFIRMATION_WINDOW:
-            return None  # too late: an old "yes" never erases anything
-        if _NO.match(text):
-            return [say("forget_me_cancelled", language)]
-        if not _YES.match(text):
-            return None  # something else: the request lapses, the message is handled as usual
-        receipt = erase_citizen(session=session, conversation=conversation, actor="citizen")
-        logger.info("citizen erased on request (receipt %s)", receipt.receipt)
-        self._forget_in_dialogue(conversation.public_id)
-        return [
-            say(
-                "forget_me_done",
-                language,
-                messages=receipt.messages,
-                concerns=receipt.concerns,
-                receipt=receipt.receipt,
-                date=receipt.at.date().isoformat(),
-            )
-        ]
 
     def _follow_up_reply(self, reference: str, outcome: str, language: str) -> str:
         if outcome == "not_yours":
@@ -863,19 +762,12 @@ class ConversationCore:
                     texts.append(say("choose_language", language))
                     choices = self._language_choices()
             elif name == "forget" and argument in ("yes", "oui"):
-                conversation.erase_requested_at = utc_now()
-                texts = self._confirm_erasure(session, conversation, "yes", language) or []
+                texts = self._erasure.now(session, conversation, language)
             elif name == "forget" and argument in ("no", "non"):
-                conversation.erase_requested_at = None
-                session.add(conversation)
-                session.commit()
-                texts = [say("forget_me_cancelled", language)]
+                texts = [erasure.cancel(session, conversation, language)]
             elif name == "forget":
-                conversation.erase_requested_at = utc_now()
-                session.add(conversation)
-                session.commit()
-                texts = [say("forget_me_confirm", language)]
-                choices = FORGET_CHOICES[language if language in FORGET_CHOICES else "fr"]
+                texts = [erasure.ask(session, conversation, language)]
+                choices = erasure.choices(language)
             elif name in ("subscribe", "unsubscribe"):
                 texts = self._subscriptions.command(
                     session=session,
@@ -991,47 +883,6 @@ class ConversationCore:
                 session=session, conversation=conversation, language=guess.language, pinned=False
             )
         return guess.language
-
-
-def _give_up(
-    session: Session,
-    conversation: Conversation,
-    message_id: int,
-    text: str,
-    language: str,
-    reason: str,
-) -> None:
-    """Marks a message the assistant will not answer as unanswered and keeps it for a person."""
-    repository.finish_incoming(
-        session=session,
-        message_id=message_id,
-        status=MessageStatus.UNANSWERED,
-        intent=None,
-        confidence=None,
-    )
-    _keep_for_person(session, conversation, message_id, text, language, reason)
-
-
-def _keep_for_person(
-    session: Session,
-    conversation: Conversation,
-    message_id: int,
-    text: str,
-    language: str,
-    reason: str,
-) -> None:
-    """Keeps an unanswered message for the team and asks a person to take the thread up."""
-    repository.record_unanswered_question(
-        session=session,
-        conversation=conversation,
-        message_id=message_id,
-        text=text,
-        language=language,
-        reason=reason,
-    )
-    repository.open_human_request(
-        session=session, conversation=conversation, message_id=message_id, reason=reason
-    )
 
 
 def _served(language: str | None, languages: tuple[str, ...]) -> str | None:

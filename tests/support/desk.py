@@ -34,7 +34,7 @@ from bot.desk.hours import DeskSchedule
 from bot.desk.service import (
     Desk,
 )
-from bot.dialogue.actions import ActionServer
+from bot.core.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.service import Register

@@ -22,7 +22,7 @@ from bot.common.types import IncomingMessage
 from bot.core.conversation import ConversationCore
 from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
-from bot.dialogue.actions import ActionRequestError, ActionServer, UnknownAction
+from bot.core.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.staff_web.shell import DeskSection, client_address, desk_router

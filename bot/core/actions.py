@@ -1,4 +1,4 @@
-"""The custom actions Rasa calls back: the dialogue's side effects, run in the application.
+"""The custom actions Rasa calls back: the turn's second entrance, run in the application.
 
 Rasa decides *which* action runs; this module carries it out against our database
 (recording a concern, opening a request for a person, switching language...) and
@@ -22,12 +22,14 @@ from sqlmodel import Session
 from bot.common.phrases import CATEGORY_NAMES, OUTCOME_NAMES, STATUS_NAMES, say
 from bot.common.text import fold, valid_text
 from bot.common.types import Interpretation
+from bot.core import erasure
+from bot.core.person import PersonCalls
 from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
-from bot.knowledge import KnowledgeBase, contact_line
+from bot.knowledge import KnowledgeBase
 from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.models import Conversation, MessageStatus, utc_now
+from bot.storage.models import Conversation, MessageStatus
 from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ class ActionServer:
         desk: Desk | None = None,
     ) -> None:
         self._db = engine
-        self._desk = desk
+        self._person = PersonCalls(desk=desk, knowledge=knowledge)
         self._kb = knowledge
         self._subscriptions = Subscriptions(knowledge.update_topics)
         self._register = register
@@ -285,23 +287,12 @@ class ActionServer:
     async def request_human(self, turn: Turn) -> ActionResult:
         """Asks the project team to take the conversation up: a person joins it (the desk),
         and meanwhile the assistant is silent."""
-        reason = "unknown_question" if turn.interpretation.intent == "affirm" else "asked_human"
-        if self._desk is not None and turn.conversation.place != "group":
-            handoff, _ = self._desk.request(
-                turn.session, turn.conversation, reason="asked_human", message_id=turn.message_id
-            )
-            return ActionResult(texts=[self._desk.request_notice(handoff, turn.language)], slots={})
-        repository.open_human_request(
-            session=turn.session,
-            conversation=turn.conversation,
-            message_id=turn.message_id,
-            reason=reason,
-        )
-        reply = say(
-            "human_requested",
+        reply = self._person.asked(
+            turn.session,
+            turn.conversation,
+            turn.message_id,
             turn.language,
-            hours=self._kb.contact.hours[turn.language],
-            contact=contact_line(self._kb, turn.language),
+            after_unknown_question=turn.interpretation.intent == "affirm",
         )
         return ActionResult(texts=[reply], slots={})
 
@@ -370,11 +361,10 @@ class ActionServer:
         return ActionResult(texts=texts, slots={})
 
     async def forget_me(self, turn: Turn) -> ActionResult:
-        """Asks the citizen to confirm the erasure (the next "yes" erases: see the core)."""
-        turn.conversation.erase_requested_at = utc_now()
-        turn.session.add(turn.conversation)
-        turn.session.commit()
-        return ActionResult(texts=[say("forget_me_confirm", turn.language)], slots={})
+        """Asks the citizen to confirm the erasure (the next "yes" erases: `bot.core.erasure`)."""
+        return ActionResult(
+            texts=[erasure.ask(turn.session, turn.conversation, turn.language)], slots={}
+        )
 
 
 def _abandoned(session: Session, turn: Turn) -> bool:
