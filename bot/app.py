@@ -32,11 +32,11 @@ from bot.common.calendar import BusinessCalendar
 from bot.common.categories import ConcernCategorizer
 from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
+from bot.core.actions import ActionServer
 from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
-from bot.core.actions import ActionServer
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base

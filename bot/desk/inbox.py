@@ -16,14 +16,14 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from bot.desk.service import OUTCOMES, Desk, DeskError, TranscriptEntry
 from bot.knowledge import LANGUAGES, KnowledgeBase, cite
-from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn, Staff, StaffForm
 from bot.storage import repository
 from bot.storage.models import Conversation, Handoff, HandoffStatus, utc_now
 
@@ -181,8 +181,9 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
         # --- the queue -------------------------------------------------------------------------
 
         @router.get("/desk")
-        async def queue(request: Request) -> Response:
-            me = pages.signed_in(request)
+        async def queue(
+            me: Staff,
+        ) -> Response:
             items = desk.queue(include_closed_since=utc_now() - RECENTLY_CLOSED)
             review = desk.for_review()
             return pages.page(
@@ -207,11 +208,9 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/conversations/{conversation_id}/take-over")
         async def take_over(
-            request: Request,
             conversation_id: Annotated[str, PathParam(pattern=PUBLIC_ID_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
             with desk.session() as session:
                 conversation = repository.conversation_by_public_id(
                     session=session, public_id=conversation_id
@@ -233,11 +232,9 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/conversations/{conversation_id}/dismiss")
         async def dismiss(
-            request: Request,
             conversation_id: Annotated[str, PathParam(pattern=PUBLIC_ID_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
             with desk.session() as session:
                 conversation = repository.conversation_by_public_id(
                     session=session, public_id=conversation_id
@@ -257,11 +254,10 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.get("/desk/h/{reference}")
         async def conversation_page(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: Staff,
             canned: Annotated[str | None, Query(max_length=64)] = None,
         ) -> Response:
-            me = pages.signed_in(request)
             with desk.session() as session:
                 try:
                     handoff = desk.get(session, reference)
@@ -324,12 +320,11 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.get("/desk/h/{reference}/updates")
         async def updates(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: Staff,
             after_message: Annotated[int, Query(ge=0)] = 0,
             after_event: Annotated[int, Query(ge=0)] = 0,
         ) -> Response:
-            me = pages.signed_in(request)
             with desk.session() as session:
                 try:
                     handoff = desk.get(session, reference)
@@ -376,11 +371,9 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/h/{reference}/claim")
         async def claim(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
 
             def claimed(session: Session) -> str:
                 handoff = desk.claim(session, reference, me.staff)
@@ -390,11 +383,9 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/h/{reference}/release")
         async def release(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
 
             def released(session: Session) -> str:
                 handoff = desk.release(session, reference, me.staff)
@@ -404,12 +395,10 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/h/{reference}/reply")
         async def reply(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: StaffForm,
             text: Annotated[str, Form()] = "",
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             text = _from_textarea(text)
 
             def sent(session: Session) -> str:
@@ -421,12 +410,10 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/h/{reference}/note")
         async def note(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: StaffForm,
             text: Annotated[str, Form()] = "",
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             text = _from_textarea(text)
 
             def noted(session: Session) -> str:
@@ -438,13 +425,11 @@ def inbox_section(desk: Desk, knowledge: KnowledgeBase) -> DeskSection:
 
         @router.post("/desk/h/{reference}/close")
         async def close(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: StaffForm,
             outcome: Annotated[str, Form()] = "resolved",
             ask_rating: Annotated[str | None, Form()] = None,
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             asked = ask_rating is not None  # an unticked checkbox sends nothing
 
             def closed(session: Session) -> str:

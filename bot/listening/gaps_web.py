@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -47,7 +47,7 @@ from bot.listening.faq_drafts import (
 )
 from bot.listening.gaps import Gap, GapQuestion, GapReport, GapsError, find_gaps
 from bot.listening.reading import Reader
-from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn, Staff, StaffForm
 from bot.storage.models import Conversation, FaqDraft, UnansweredQuestion
 
 GAPS_URL: Final = "/desk/gaps"
@@ -185,13 +185,12 @@ def gaps_section(*, engine: Engine, reader: Reader, files: KnowledgeFiles) -> De
 
         @router.get(GAPS_URL)
         async def gaps_page(
-            request: Request,
+            me: Staff,
             start: Annotated[date | None, Query()] = None,
             end: Annotated[date | None, Query()] = None,
             language: Annotated[LanguageChoice, Query()] = "",
             channel: Annotated[str, Query(pattern=CHANNEL_PATTERN)] = "",
         ) -> Response:
-            me = pages.signed_in(request)
             try:
                 filters = filters_from(start, end, language, channel)
             except GapsError as exc:
@@ -256,14 +255,13 @@ def gaps_section(*, engine: Engine, reader: Reader, files: KnowledgeFiles) -> De
 
         @router.get(f"{GAPS_URL}/draft")
         async def draft_page(
-            request: Request,
             question: Annotated[int, Query(ge=1)],
+            me: Staff,
             start: Annotated[date | None, Query()] = None,
             end: Annotated[date | None, Query()] = None,
             language: Annotated[LanguageChoice, Query()] = "",
             channel: Annotated[str, Query(pattern=CHANNEL_PATTERN)] = "",
         ) -> Response:
-            me = pages.signed_in(request)
             try:
                 filters = filters_from(start, end, language, channel)
             except GapsError as exc:
@@ -309,22 +307,20 @@ def gaps_section(*, engine: Engine, reader: Reader, files: KnowledgeFiles) -> De
 
         @router.post(f"{GAPS_URL}/drafts")
         async def save(
-            request: Request,
             question: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
             topic: Annotated[str, Form(max_length=200)] = "",
-            answer_fr: Annotated[str, Form(max_length=20_000)] = "",
-            answer_en: Annotated[str, Form(max_length=20_000)] = "",
+            answer_fr: Annotated[str, Form(max_length=20000)] = "",
+            answer_en: Annotated[str, Form(max_length=20000)] = "",
             sources: Annotated[list[str] | None, Form()] = None,
-            questions_fr: Annotated[str, Form(max_length=50_000)] = "",
-            questions_en: Annotated[str, Form(max_length=50_000)] = "",
+            questions_fr: Annotated[str, Form(max_length=50000)] = "",
+            questions_en: Annotated[str, Form(max_length=50000)] = "",
             question_ids: Annotated[list[int] | None, Form()] = None,
             start: Annotated[date | None, Form()] = None,
             end: Annotated[date | None, Form()] = None,
             language: Annotated[LanguageChoice, Form()] = "",
             channel: Annotated[str, Form(pattern=CHANNEL_PATTERN)] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             try:
                 filters = filters_from(start, end, language, channel)
             except GapsError as exc:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import Engine
@@ -70,7 +70,7 @@ from bot.perception.words import (
     topic_name,
 )
 from bot.reports.formatting import number, percent, signed
-from bot.staff_web.shell import DeskPages, DeskSection
+from bot.staff_web.shell import DeskPages, DeskSection, Staff
 
 PERCEPTION_URL: Final = "/desk/perception"
 GAPS_URL: Final = "/desk/gaps"
@@ -138,7 +138,7 @@ def perception_section(
 
         @router.get(PERCEPTION_URL)
         async def dashboard(
-            request: Request,
+            me: Staff,
             period: Annotated[PeriodChoice, Query()] = "30",
             start: Annotated[str, Query(max_length=10)] = "",
             end: Annotated[str, Query(max_length=10)] = "",
@@ -146,7 +146,6 @@ def perception_section(
             language: Annotated[LanguageChoice, Query()] = "",
             source: Annotated[Source, Query()] = "all",
         ) -> Response:
-            me = pages.signed_in(request)
             today = local_today(zone)
             chosen, problem = _period(period, start, end, today)
             scope = Scope(channel=channel or None, language=language or None, source=source)
@@ -182,11 +181,10 @@ def perception_section(
 
         @router.get(f"{PERCEPTION_URL}/report")
         async def report_page(
-            request: Request,
+            me: Staff,
             week: Annotated[str, Query(pattern=WEEK_PATTERN)] = "",
             language: Annotated[Literal["fr", "en"], Query()] = "en",
         ) -> Response:
-            me = pages.signed_in(request)
             today = local_today(zone)
             try:
                 chosen = Period.iso_week(week) if week else last_complete_week(today)
@@ -217,19 +215,19 @@ def perception_section(
 
         @router.get(f"{PERCEPTION_URL}/report.html")
         async def report_file(
-            request: Request,
+            _: Staff,
             week: Annotated[str, Query(pattern=WEEK_PATTERN)] = "",
             language: Annotated[Literal["fr", "en"], Query()] = "en",
         ) -> Response:
-            return await _report_download(request, week, language, "html")
+            return await _report_download(week, language, "html")
 
         @router.get(f"{PERCEPTION_URL}/report.pdf")
         async def report_pdf(
-            request: Request,
+            _: Staff,
             week: Annotated[str, Query(pattern=WEEK_PATTERN)] = "",
             language: Annotated[Literal["fr", "en"], Query()] = "en",
         ) -> Response:
-            return await _report_download(request, week, language, "pdf")
+            return await _report_download(week, language, "pdf")
 
         @router.get(f"{PERCEPTION_URL}/report.css")
         async def report_css() -> Response:
@@ -238,9 +236,8 @@ def perception_section(
             return Response(REPORT_CSS.read_text(encoding="utf-8"), media_type="text/css")
 
         async def _report_download(
-            request: Request, week: str, language: str, kind: Literal["html", "pdf"]
+            week: str, language: str, kind: Literal["html", "pdf"]
         ) -> Response:
-            pages.signed_in(request)
             today = local_today(zone)
             try:
                 chosen = Period.iso_week(week) if week else last_complete_week(today)

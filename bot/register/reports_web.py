@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from fpdf import FPDF
@@ -35,7 +35,7 @@ from bot.knowledge import KnowledgeBase
 from bot.register.report import build_report, render_markdown
 from bot.register.service import Register
 from bot.staff_web.accounts import MANAGER
-from bot.staff_web.shell import DeskPages, DeskSection
+from bot.staff_web.shell import DeskPages, DeskSection, Staff, StaffForm
 from bot.storage.models import AuditEntry, PublicReport, utc_now
 
 REPORTS_URL: Final = "/desk/reports"
@@ -88,8 +88,9 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
             return session.get(PublicReport, report_id)
 
         @router.get(REPORTS_URL)
-        async def list_reports(request: Request) -> Response:
-            me = pages.signed_in(request)
+        async def list_reports(
+            me: Staff,
+        ) -> Response:
             with Session(engine) as session:
                 reports = session.exec(
                     select(PublicReport).order_by(col(PublicReport.id).desc()).limit(200)
@@ -108,13 +109,11 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
 
         @router.post(REPORTS_URL)
         async def draft_report(
-            request: Request,
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
             since: Annotated[date, Form()] = date(2000, 1, 1),
             until: Annotated[date, Form()] = date(2000, 1, 1),
             language: Annotated[Literal["fr", "en"], Form()] = "fr",
         ) -> Response:
-            me = pages.posting(request, csrf)
             if until < since or (until - since).days > LONGEST_PERIOD_DAYS:
                 pages.flash(me, "error", "Choose a period of at most two years, start first.")
                 return pages.back(REPORTS_URL)
@@ -143,9 +142,9 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
 
         @router.get(REPORTS_URL + "/{report_id}")
         async def show_report(
-            request: Request, report_id: Annotated[int, PathParam(ge=1)]
+            report_id: Annotated[int, PathParam(ge=1)],
+            me: Staff,
         ) -> Response:
-            me = pages.signed_in(request)
             with Session(engine) as session:
                 report = find(session, report_id)
             if report is None:
@@ -162,12 +161,10 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
 
         @router.post(REPORTS_URL + "/{report_id}")
         async def save_report(
-            request: Request,
             report_id: Annotated[int, PathParam(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
             markdown: Annotated[str, Form(max_length=MAX_MARKDOWN)] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             if not markdown.strip():
                 pages.flash(me, "error", "The report cannot be empty.")
                 return pages.back(f"{REPORTS_URL}/{report_id}")
@@ -190,11 +187,9 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
 
         @router.post(REPORTS_URL + "/{report_id}/publish")
         async def publish_report(
-            request: Request,
             report_id: Annotated[int, PathParam(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
             pages.require(me, MANAGER, "publish a public report")
             with Session(engine) as session:
                 done = session.execute(
@@ -219,11 +214,10 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
 
         @router.get(REPORTS_URL + "/{report_id}/report.{extension}")
         async def download_report(
-            request: Request,
             report_id: Annotated[int, PathParam(ge=1)],
             extension: Annotated[Literal["html", "pdf"], PathParam()],
+            _: Staff,
         ) -> Response:
-            pages.signed_in(request)
             with Session(engine) as session:
                 report = find(session, report_id)
             if report is None or report.status != "published":

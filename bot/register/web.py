@@ -23,13 +23,13 @@ The register's rules (transitions, deadlines, what the citizen is told) are `Reg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import parse_qsl, quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy import Engine, func
@@ -46,7 +46,7 @@ from bot.register.service import (
     StaleConcern,
 )
 from bot.staff_web.accounts import MANAGER, list_accounts
-from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn, Staff, StaffForm
 from bot.storage.models import (
     Concern,
     ConcernEvent,
@@ -188,6 +188,32 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
+class ConcernForm:
+    """A form that changes a concern: who sends it, the concern, and the version of the
+    concern the form was made from (a change made on an older one is refused)."""
+
+    me: SignedIn
+    reference: str
+    version: int
+
+    @property
+    def actor(self) -> str:
+        return self.me.staff.key
+
+
+def concern_form(
+    me: StaffForm,
+    reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+    version: Annotated[int, Form(ge=1)],
+) -> ConcernForm:
+    """The dependency of every form that changes a concern (the CSRF token checked)."""
+    return ConcernForm(me=me, reference=reference, version=version)
+
+
+Change = Annotated[ConcernForm, Depends(concern_form)]
+
+
+@dataclass(frozen=True)
 class Row:
     """A concern as a line of the list."""
 
@@ -262,9 +288,9 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
         @router.get(CONCERNS_URL)
         async def concern_list(
-            request: Request, shown: Annotated[ListQuery, Depends(list_query)]
+            shown: Annotated[ListQuery, Depends(list_query)],
+            me: Staff,
         ) -> Response:
-            me = pages.signed_in(request)
             day = today()
             selection = shown.selection(me, day)
             with Session(engine) as session:
@@ -298,24 +324,21 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
         @router.get(CONCERNS_URL + "/export")
         async def export_pseudonymised(
-            request: Request,
             shown: Annotated[ListQuery, Depends(list_query)],
+            me: Staff,
             format: Annotated[Literal["csv", "csv-semicolon", "xlsx", "jsonl"], Query()] = "csv",
         ) -> Response:
-            me = pages.signed_in(request)
             return _download(
                 engine, shown.selection(me, today()), format, me, identified=False, reason=None
             )
 
         @router.post(CONCERNS_URL + "/export")
         async def export_identified(
-            request: Request,
             shown: Annotated[ListQuery, Depends(list_query)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
             reason: Annotated[str, Form(max_length=500)] = "",
             format: Annotated[Literal["csv", "csv-semicolon", "xlsx", "jsonl"], Form()] = "csv",
         ) -> Response:
-            me = pages.posting(request, csrf)
             pages.require(me, MANAGER, "export with identifiers")
             if not me.two_step:
                 return pages.problem(
@@ -333,18 +356,16 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
         @router.get(CONCERNS_URL + "/{reference}")
         async def concern_page(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: Staff,
         ) -> Response:
-            me = pages.signed_in(request)
             return _concern_page(pages, me, reference)
 
         @router.get(CONCERNS_URL + "/{reference}/conversation")
         async def conversation_page(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: Staff,
         ) -> Response:
-            me = pages.signed_in(request)
             try:
                 concern = register.get(reference)
             except ConcernNotFound as exc:
@@ -375,16 +396,14 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
             )
 
         def act(
-            request: Request,
-            reference: str,
-            csrf: str,
-            work: Any,
+            form: ConcernForm,
+            work: Callable[[ConcernForm], object],
             done: str,
             typed: dict[str, str] | None = None,
         ) -> Response:
-            me = pages.posting(request, csrf)
+            me, reference = form.me, form.reference
             try:
-                work(me)
+                work(form)
             except StaleConcern as exc:
                 return _concern_page(pages, me, reference, conflict=str(exc), typed=typed or {})
             except RegisterError as exc:
@@ -395,124 +414,109 @@ def register_section(register: Register, *, project_channels: Sequence[str] = ()
 
         @router.post(CONCERNS_URL + "/{reference}/acknowledge")
         async def acknowledge(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
-            message: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+            form: Change, message: Annotated[str, Form(max_length=MAX_TEXT)] = ""
         ) -> Response:
             return act(
-                request, reference, csrf,
-                lambda me: register.acknowledge(
-                    reference, actor=me.staff.key, message=message.strip() or None, seen=version
+                form,
+                lambda f: register.acknowledge(
+                    f.reference, actor=f.actor, message=message.strip() or None, seen=f.version
                 ),
                 "Acknowledged: the citizen was told.",
                 {"acknowledge": message},
-            )  # fmt: skip
+            )
 
         @router.post(CONCERNS_URL + "/{reference}/assign")
         async def assign(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            form: Change,
             assignee: Annotated[str, Form(max_length=64, pattern=CHOICE_PATTERN)] = "",
         ) -> Response:
-            def work(me: SignedIn) -> None:
+            def work(f: ConcernForm) -> None:
                 if assignee:
                     with Session(engine) as session:
                         known = {a.username for a in list_accounts(session=session) if a.active}
                     if assignee not in known:
                         raise RegisterError(f"There is no active staff account {assignee}.")
-                register.assign(reference, actor=me.staff.key, assignee=assignee, seen=version)
+                register.assign(f.reference, actor=f.actor, assignee=assignee, seen=f.version)
 
             return act(
-                request, reference, csrf, work,
-                f"Assigned to {assignee}." if assignee else "Assigned to nobody.",
-            )  # fmt: skip
+                form, work, f"Assigned to {assignee}." if assignee else "Assigned to nobody."
+            )
 
         @router.post(CONCERNS_URL + "/{reference}/classify")
         async def classify(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            form: Change,
             category: Annotated[str, Form(max_length=32, pattern=CHOICE_PATTERN)] = "",
             severity: Annotated[str, Form(max_length=8, pattern=CHOICE_PATTERN)] = "",
         ) -> Response:
             return act(
-                request, reference, csrf,
-                lambda me: register.classify(
-                    reference, actor=me.staff.key, category=category or None,
-                    severity=severity or None, seen=version,
+                form,
+                lambda f: register.classify(
+                    f.reference,
+                    actor=f.actor,
+                    category=category or None,
+                    severity=severity or None,
+                    seen=f.version,
                 ),
                 "Category and severity saved (the history keeps the old ones).",
-            )  # fmt: skip
+            )
 
         @router.post(CONCERNS_URL + "/{reference}/note")
         async def note(
-            request: Request,
+            me: StaffForm,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
             text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
-            def work(me: SignedIn) -> None:
+            def work(f: ConcernForm) -> None:
                 if not text.strip():
                     raise RegisterError("A note needs a text.")
-                register.note(reference, actor=me.staff.key, text=text.strip())
+                register.note(f.reference, actor=f.actor, text=text.strip())
 
-            return act(request, reference, csrf, work, "Noted (the citizen never sees notes).")
+            # A note changes nothing a colleague could be changing at once: no version.
+            form = ConcernForm(me=me, reference=reference, version=0)
+            return act(form, work, "Noted (the citizen never sees notes).")
 
         @router.post(CONCERNS_URL + "/{reference}/answer")
         async def answer(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
-            text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+            form: Change, text: Annotated[str, Form(max_length=MAX_TEXT)] = ""
         ) -> Response:
             return act(
-                request, reference, csrf,
-                lambda me: register.respond(
-                    reference, actor=me.staff.key, text=text.strip(), seen=version
+                form,
+                lambda f: register.respond(
+                    f.reference, actor=f.actor, text=text.strip(), seen=f.version
                 ),
                 "Answer sent to the citizen, on their channel.",
                 {"answer": text},
-            )  # fmt: skip
+            )
 
         @router.post(CONCERNS_URL + "/{reference}/close")
         async def close(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
+            form: Change,
             outcome: Annotated[str, Form(max_length=16, pattern=CHOICE_PATTERN)] = "",
             message: Annotated[str, Form(max_length=MAX_TEXT)] = "",
         ) -> Response:
             return act(
-                request, reference, csrf,
-                lambda me: register.close(
-                    reference, actor=me.staff.key, outcome=outcome,
-                    message=message.strip() or None, seen=version,
+                form,
+                lambda f: register.close(
+                    f.reference,
+                    actor=f.actor,
+                    outcome=outcome,
+                    message=message.strip() or None,
+                    seen=f.version,
                 ),
                 "Closed: the citizen was told how to accept or appeal.",
                 {"close": message},
-            )  # fmt: skip
+            )
 
         @router.post(CONCERNS_URL + "/{reference}/reopen")
         async def reopen(
-            request: Request,
-            reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            version: Annotated[int, Form(ge=1)],
-            csrf: Annotated[str, Form()] = "",
-            reason: Annotated[str, Form(max_length=MAX_TEXT)] = "",
+            form: Change, reason: Annotated[str, Form(max_length=MAX_TEXT)] = ""
         ) -> Response:
-            def work(me: SignedIn) -> None:
+            def work(f: ConcernForm) -> None:
                 if not reason.strip():
                     raise RegisterError("Say why the concern is reopened (e.g. an appeal).")
-                register.reopen(reference, actor=me.staff.key, reason=reason.strip(), seen=version)
+                register.reopen(f.reference, actor=f.actor, reason=reason.strip(), seen=f.version)
 
-            return act(request, reference, csrf, work, "Reopened for review.", {"reopen": reason})
+            return act(form, work, "Reopened for review.", {"reopen": reason})
 
         def _concern_page(
             pages: DeskPages,

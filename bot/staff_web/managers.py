@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import Engine
@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from bot.common.tabular import LineBuffer, neutralise
 from bot.staff_web.accounts import MANAGER, ROLES, AccountError, list_accounts, set_role
-from bot.staff_web.shell import DeskPages, DeskSection
+from bot.staff_web.shell import DeskPages, DeskSection, Staff, StaffForm
 from bot.storage.models import AuditEntry
 
 STAFF_URL: Final = "/desk/staff"
@@ -44,8 +44,9 @@ def staff_section(*, engine: Engine) -> DeskSection:
         zone = pages.zone
 
         @router.get(STAFF_URL)
-        async def staff_page(request: Request) -> Response:
-            me = pages.signed_in(request)
+        async def staff_page(
+            me: Staff,
+        ) -> Response:
             pages.require(me, MANAGER, "see the staff accounts")
             with Session(engine) as session:
                 accounts = list_accounts(session=session)
@@ -60,12 +61,10 @@ def staff_section(*, engine: Engine) -> DeskSection:
 
         @router.post(STAFF_URL + "/{username}/role")
         async def change_role(
-            request: Request,
             username: Annotated[str, PathParam(pattern=USERNAME_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
             role: Annotated[str, Form(max_length=16)] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             pages.require(me, MANAGER, "change a staff account's role")
             with Session(engine, expire_on_commit=False) as session:
                 managers = [
@@ -88,14 +87,13 @@ def staff_section(*, engine: Engine) -> DeskSection:
 
         @router.get(AUDIT_URL)
         async def audit_page(
-            request: Request,
+            me: Staff,
             actor: Annotated[str, Query(max_length=120, pattern=FILTER_PATTERN)] = "",
             action: Annotated[str, Query(max_length=32, pattern=FILTER_PATTERN)] = "",
             since: Annotated[date | None, Query()] = None,
             until: Annotated[date | None, Query()] = None,
-            page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+            page: Annotated[int, Query(ge=1, le=100000)] = 1,
         ) -> Response:
-            me = pages.signed_in(request)
             pages.require(me, MANAGER, "read the audit trail")
             query = _audit_query(actor, action, since, until)
             with Session(engine) as session:
@@ -133,13 +131,12 @@ def staff_section(*, engine: Engine) -> DeskSection:
 
         @router.get(AUDIT_URL + "/export.csv")
         async def audit_export(
-            request: Request,
+            me: Staff,
             actor: Annotated[str, Query(max_length=120, pattern=FILTER_PATTERN)] = "",
             action: Annotated[str, Query(max_length=32, pattern=FILTER_PATTERN)] = "",
             since: Annotated[date | None, Query()] = None,
             until: Annotated[date | None, Query()] = None,
         ) -> Response:
-            me = pages.signed_in(request)
             pages.require(me, MANAGER, "export the audit trail")
             query = _audit_query(actor, action, since, until).order_by(col(AuditEntry.id))
 

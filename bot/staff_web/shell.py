@@ -25,9 +25,9 @@ from collections.abc import Callable, Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -141,14 +141,18 @@ def _problem(title: str, sentence: str, *, status_code: int) -> HTMLResponse:
 
 
 class _DeskRoute(APIRoute):
-    """A desk route: turns "not signed in" and "forged form" into their answers, and puts the
-    security headers on every response, whatever the handler returned or raised."""
+    """A desk route: gives the dependencies below the shell it belongs to, turns "not signed
+    in" and "forged form" into their answers, and puts the security headers on every
+    response, whatever the handler returned or raised."""
+
+    shell: ClassVar[_Shell | None] = None  # set on each router's own subclass
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             response: Response
+            request.state.desk_shell = self.shell
             try:
                 response = await handle(request)
             except _NotSignedIn:
@@ -171,6 +175,36 @@ class _DeskRoute(APIRoute):
             return response
 
         return guarded
+
+
+@dataclass(frozen=True)
+class _Shell:
+    signed_in: Callable[[Request], SignedIn]
+    posting: Callable[[Request, str], SignedIn]
+
+
+def _shell(request: Request) -> _Shell:
+    shell = getattr(request.state, "desk_shell", None)
+    if not isinstance(shell, _Shell):
+        raise RuntimeError("a desk dependency used outside a route of the desk's router")
+    return shell
+
+
+def _signed_in(request: Request) -> SignedIn:
+    return _shell(request).signed_in(request)
+
+
+def _posted(request: Request, csrf: Annotated[str, Form()] = "") -> SignedIn:
+    return _shell(request).posting(request, csrf)
+
+
+Staff = Annotated[SignedIn, Depends(_signed_in)]
+"""A route parameter: the community manager behind the request (not signed in: the login form,
+or 401 for JSON)."""
+
+StaffForm = Annotated[SignedIn, Depends(_posted)]
+"""A route parameter for a form (POST): the same, once the form's ``csrf`` field is checked
+against the session's token (403 and nothing done otherwise)."""
 
 
 # --- what is shown once after a redirect -----------------------------------------------------
@@ -215,11 +249,11 @@ class _Flashes:
 @dataclass(frozen=True)
 class DeskPages:
     """What a section of the web desk (perception, updates...) needs to add its own pages
-    behind the same login, CSRF check, security headers and flash messages.
+    behind the same login, CSRF check, security headers and flash messages. Who is signed in
+    comes to a route as a dependency: a parameter ``me: Staff`` (pages) or ``me: StaffForm``
+    (forms, CSRF checked).
 
     Attributes:
-        signed_in: the community manager behind a request (or a redirect to the login form).
-        posting: the same, for a POST whose CSRF token is checked (403 otherwise).
         require: ``require(me, "manager", "what they tried")`` refuses (403, audited as
             ``desk.refused``) an account whose role is below the one needed.
         page: renders a template of ``bot/staff_web/templates`` (autoescaped) as the answer:
@@ -235,8 +269,6 @@ class DeskPages:
         zone: the project's time zone, for showing times.
     """
 
-    signed_in: Callable[[Request], SignedIn]
-    posting: Callable[[Request, str], SignedIn]
     require: Callable[[SignedIn, str, str], None]
     page: Callable[..., HTMLResponse]
     problem: Callable[..., HTMLResponse]
@@ -295,7 +327,11 @@ def desk_router(
         sections: the pages behind the login, in order (the first one's ``/desk`` is where a
             login lands: the inbox).
     """
-    router = APIRouter(route_class=_DeskRoute, include_in_schema=False)
+    # Each router's routes know their own shell (the dependencies `Staff`, `StaffForm` use it).
+    class DeskRoute(_DeskRoute):
+        pass
+
+    router = APIRouter(route_class=DeskRoute, include_in_schema=False)
     router.mount("/desk/static", StaticFiles(directory=DESK_STATIC), name="desk-static")
     throttle = LoginThrottle()
     flashes = _Flashes()
@@ -443,8 +479,7 @@ def desk_router(
         return response
 
     @router.post("/desk/logout")
-    async def log_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-        me = posting(request, csrf)
+    async def log_out(request: Request, me: StaffForm) -> Response:
         client = client_address(request, trusted_proxies)
         with accounts_session() as session:
             close_session(session=session, token=me.token, client=client)
@@ -453,9 +488,8 @@ def desk_router(
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
 
+    DeskRoute.shell = _Shell(signed_in=signed_in, posting=posting)
     pages = DeskPages(
-        signed_in=signed_in,
-        posting=posting,
         require=require,
         page=_page,
         problem=_problem,

@@ -13,11 +13,11 @@ import asyncio
 from datetime import datetime, tzinfo
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from bot.staff_web.shell import DeskPages, DeskSection, SignedIn
+from bot.staff_web.shell import DeskPages, DeskSection, SignedIn, Staff, StaffForm
 from bot.updates.service import (
     MAX_TEXT_CHARS,
     REFERENCE_PATTERN,
@@ -70,19 +70,18 @@ def news_section(service: UpdateService) -> DeskSection:
             )
 
         @router.get(NEWS_URL)
-        async def news(request: Request) -> Response:
-            me = pages.signed_in(request)
+        async def news(
+            me: Staff,
+        ) -> Response:
             return await asyncio.to_thread(compose, me)
 
         @router.post(f"{NEWS_URL}/preview")
         async def preview(
-            request: Request,
+            me: StaffForm,
             text_fr: Annotated[str, Form()] = "",
             text_en: Annotated[str, Form()] = "",
             topic: Annotated[str, Form(max_length=64)] = "",
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             try:
                 fr, en, chosen = service.check(text_fr=text_fr, text_en=text_en, topic=topic)
             except UpdateError as exc:
@@ -125,26 +124,22 @@ def news_section(service: UpdateService) -> DeskSection:
 
         @router.post(f"{NEWS_URL}/edit")
         async def edit(
-            request: Request,
+            me: StaffForm,
             text_fr: Annotated[str, Form()] = "",
             text_en: Annotated[str, Form()] = "",
             topic: Annotated[str, Form(max_length=64)] = "",
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             return await asyncio.to_thread(
                 compose, me, text_fr=text_fr, text_en=text_en, topic=topic
             )
 
         @router.post(f"{NEWS_URL}/publish")
         async def publish(
-            request: Request,
+            me: StaffForm,
             text_fr: Annotated[str, Form()] = "",
             text_en: Annotated[str, Form()] = "",
             topic: Annotated[str, Form(max_length=64)] = "",
-            csrf: Annotated[str, Form()] = "",
         ) -> Response:
-            me = pages.posting(request, csrf)
             try:
                 published = await asyncio.to_thread(
                     service.publish,
@@ -184,10 +179,9 @@ def news_section(service: UpdateService) -> DeskSection:
 
         @router.get(NEWS_URL + "/{reference}")
         async def update_page(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
+            me: Staff,
         ) -> Response:
-            me = pages.signed_in(request)
             try:
                 report = await asyncio.to_thread(service.report, reference)
             except UpdateNotFound as exc:
@@ -216,11 +210,9 @@ def news_section(service: UpdateService) -> DeskSection:
 
         @router.post(NEWS_URL + "/{reference}/send")
         async def send(
-            request: Request,
             reference: Annotated[str, PathParam(pattern=REFERENCE_PATTERN)],
-            csrf: Annotated[str, Form()] = "",
+            me: StaffForm,
         ) -> Response:
-            me = pages.posting(request, csrf)
             try:
                 summary = await asyncio.to_thread(service.send, reference, actor=me.staff.key)
             except UpdateNotFound as exc:

@@ -19,10 +19,10 @@ from bot.channels.web.conversations import WebConversations
 from bot.channels.web.limits import BodyLimit, WebLimits
 from bot.common.text import valid_text
 from bot.common.types import IncomingMessage
+from bot.core.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.core.conversation import ConversationCore
 from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
-from bot.core.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.staff_web.shell import DeskSection, client_address, desk_router
