@@ -21,7 +21,6 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from bot.charts import chart_style, png_bytes, svg_markup
 from bot.perception.queries import Period, Step, Tally
 from bot.perception.signals import Signal
 from bot.perception.words import (
@@ -34,6 +33,7 @@ from bot.perception.words import (
     short_date,
     topic_name,
 )
+from bot.reports.charts import chart_style, png_bytes, svg_markup
 from bot.reports.formatting import number, percent, signed
 
 # Okabe-Ito colours, told apart with any colour vision: vermilion, grey, blue.

@@ -16,22 +16,15 @@ and concerns over the week and the 8 before; weak signals with the 8 weeks befor
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Final
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
-from fpdf.fonts import FontFace
-from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
-from matplotlib import get_data_path
 from sqlalchemy import Engine
 
-from bot.charts import Table
 from bot.common.phrases import CATEGORY_NAMES, long_date
 from bot.common.text import capitalised
 from bot.listening.gaps import knowledge_gaps
@@ -66,7 +59,9 @@ from bot.perception.words import (
     name_of,
     topic_name,
 )
+from bot.reports.document import Document, Labels, Section, Table, templates
 from bot.reports.formatting import number, percent, signed
+from bot.reports.pdf import document_pdf
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 REPORT_CSS: Final = TEMPLATES / "report.css"
@@ -227,218 +222,200 @@ def build_weekly_report(
 
 # --- what the report says, for both renderings ----------------------------------------------
 
-LABELS: Final[dict[str, dict[str, str]]] = {
-    "title": {
-        "fr": "{project} : rapport hebdomadaire de perception",
-        "en": "{project}: weekly perception report",
-    },
-    "week": {
-        "fr": "Semaine {number} de {year}, du {start} au {end}.",
-        "en": "Week {number} of {year}, {start} to {end}.",
-    },
-    "as_of": {"fr": "Chiffres au {today}.", "en": "Figures as of {today}."},
-    "not_over": {
-        "fr": "La semaine n'est pas terminée : chiffres au {today}.",
-        "en": "The week is not over: figures as of {today}.",
-    },
-    "glance": {"fr": "En bref", "en": "At a glance"},
-    "glance_caption": {
-        "fr": "La semaine comparée à la précédente",
-        "en": "The week compared with the one before",
-    },
-    "col_figure": {"fr": "Indicateur", "en": "Figure"},
-    "col_week": {"fr": "Cette semaine", "en": "This week"},
-    "col_previous": {"fr": "Semaine précédente", "en": "Previous week"},
-    "col_change": {"fr": "Évolution", "en": "Change"},
-    "messages": {"fr": "Messages de citoyens", "en": "Messages from citizens"},
-    "in_groups": {
-        "fr": "dont entendus dans les groupes de la communauté",
-        "en": "of which heard in community groups",
-    },
-    "negative_share": {"fr": "Part de messages négatifs", "en": "Share of negative messages"},
-    "mean_score": {"fr": "Score moyen (de −1 à +1)", "en": "Mean score (−1 to +1)"},
-    "concerns": {"fr": "Préoccupations reçues", "en": "Concerns received"},
-    "concerns_grievance": {"fr": "dont plaintes", "en": "of which grievances"},
-    "concerns_objection": {"fr": "dont objections", "en": "of which objections"},
-    "faq": {"fr": "Questions répondues par la FAQ", "en": "Questions answered from the FAQ"},
-    "unanswered": {"fr": "Questions restées sans réponse", "en": "Questions left unanswered"},
-    "signals_count": {"fr": "Signaux faibles", "en": "Weak signals"},
-    "points": {"fr": "points", "en": "points"},
-    "no_messages": {
-        "fr": "Aucun message de citoyen cette semaine.",
-        "en": "No message from citizens this week.",
-    },
-    "trend": {"fr": "La perception sur neuf semaines", "en": "Perception over nine weeks"},
-    "trend_text": {
-        "fr": (
-            "Chaque message d'un citoyen est lu automatiquement à son arrivée : négatif, "
-            "neutre ou positif, avec un score de −1 (très négatif) à +1 (très positif). La "
-            "hauteur d'une barre est le nombre de messages de la semaine."
-        ),
-        "en": (
-            "Every citizen's message is read automatically when it arrives: negative, neutral "
-            "or positive, with a score from −1 (most negative) to +1 (most positive). The "
-            "height of a bar is the number of messages of the week."
-        ),
-    },
-    "trend_table": {"fr": "Messages par semaine", "en": "Messages per week"},
-    "col_week_of": {"fr": "Semaine du", "en": "Week of"},
-    "col_messages": {"fr": "Messages", "en": "Messages"},
-    "col_negative": {"fr": "Négatifs", "en": "Negative"},
-    "col_neutral": {"fr": "Neutres", "en": "Neutral"},
-    "col_positive": {"fr": "Positifs", "en": "Positive"},
-    "col_score": {"fr": "Score moyen", "en": "Mean score"},
-    "where": {"fr": "Par source, canal et langue", "en": "By source, channel and language"},
-    "where_table": {
-        "fr": "Messages de la semaine par source, canal et langue",
-        "en": "The week's messages by source, channel and language",
-    },
-    "col_group": {"fr": "Groupe", "en": "Group"},
-    "col_negative_share": {"fr": "Négatifs", "en": "Negative"},
-    "source": {"fr": "Source", "en": "Source"},
-    "channel": {"fr": "Canal", "en": "Channel"},
-    "language": {"fr": "Langue", "en": "Language"},
-    "concerns_section": {"fr": "Préoccupations par catégorie", "en": "Concerns by category"},
-    "concerns_table": {
-        "fr": "Préoccupations reçues par catégorie",
-        "en": "Concerns received by category",
-    },
-    "col_category": {"fr": "Catégorie", "en": "Category"},
-    "col_nine_weeks": {"fr": "Neuf semaines", "en": "Nine weeks"},
-    "no_concerns": {
-        "fr": "Aucune préoccupation reçue en neuf semaines.",
-        "en": "No concern received in nine weeks.",
-    },
-    "questions": {"fr": "Questions les plus posées", "en": "Most asked questions"},
-    "questions_table": {
-        "fr": "Questions répondues par la FAQ, par sujet",
-        "en": "Questions answered from the FAQ, by topic",
-    },
-    "col_topic": {"fr": "Sujet", "en": "Topic"},
-    "no_questions": {
-        "fr": "Aucune question de la FAQ cette semaine.",
-        "en": "No FAQ question this week.",
-    },
-    "signals": {"fr": "Signaux faibles", "en": "Weak signals"},
-    "signals_text": {
-        "fr": (
-            "Un sujet est un signal faible quand on en parle nettement plus que d'habitude "
-            "(au moins 5 messages, une fois et demie son niveau habituel des 8 semaines "
-            "précédentes, et un nombre que le hasard n'atteindrait qu'une semaine sur mille), "
-            "ou quand ses messages sont nettement plus négatifs que d'habitude. Les messages "
-            "eux-mêmes ne figurent pas dans ce rapport : l'équipe les consulte sur le poste "
-            "de travail."
-        ),
-        "en": (
-            "A topic is a weak signal when it is spoken of clearly more than usual (at least "
-            "5 messages, one and a half times its usual level over the previous 8 weeks, and "
-            "a count chance would reach only one week in a thousand), or when its messages "
-            "are clearly more negative than usual. The messages themselves are not in this "
-            "report: the team reads them on the desk."
-        ),
-    },
-    "signals_table": {"fr": "Signaux faibles de la semaine", "en": "Weak signals of the week"},
-    "col_recent": {"fr": "Messages", "en": "Messages"},
-    "col_usual": {"fr": "Habituel", "en": "Usual"},
-    "col_negative_now": {"fr": "Négatifs", "en": "Negative"},
-    "col_negative_usual": {"fr": "Négatifs d'habitude", "en": "Usually negative"},
-    "col_why": {"fr": "Pourquoi", "en": "Why"},
-    "rising": {"fr": "en hausse", "en": "rising"},
-    "more_negative": {"fr": "plus négatif", "en": "more negative"},
-    "no_signals": {
-        "fr": "Aucun sujet n'a nettement dépassé son niveau habituel cette semaine.",
-        "en": "No topic rose clearly above its usual level this week.",
-    },
-    "not_assessed": {
-        "fr": (
-            "Pas encore assez d'historique pour repérer des signaux faibles : {n} semaine(s) "
-            "de messages avant celle-ci, {needed} sont nécessaires."
-        ),
-        "en": (
-            "Not enough history yet to find weak signals: {n} week(s) of messages before "
-            "this one, {needed} are needed."
-        ),
-    },
-    "gaps": {"fr": "Lacunes de la base de connaissances", "en": "Knowledge gaps"},
-    "gaps_text": {
-        "fr": (
-            "Questions semblables auxquelles l'assistant n'a pas su répondre cette semaine, "
-            "regroupées : autant de nouvelles entrées possibles pour la FAQ. Les questions "
-            "elles-mêmes ne figurent pas dans ce rapport : l'équipe les consulte sur le poste "
-            "de travail."
-        ),
-        "en": (
-            "Similar questions the assistant could not answer this week, grouped: each group "
-            "is a possible new FAQ entry. The questions themselves are not in this report: "
-            "the team reads them on the desk."
-        ),
-    },
-    "gaps_table": {"fr": "Groupes de questions sans réponse", "en": "Unanswered question groups"},
-    "col_gap": {"fr": "Groupe", "en": "Group"},
-    "col_citizens": {"fr": "Citoyens", "en": "Citizens"},
-    "col_languages": {"fr": "Langues", "en": "Languages"},
-    "col_draft": {"fr": "Entrée de FAQ rédigée", "en": "FAQ entry drafted"},
-    "no_draft": {"fr": "pas encore", "en": "not yet"},
-    "col_questions": {"fr": "Questions", "en": "Questions"},
-    "no_gaps": {
-        "fr": "Aucune question sans réponse à regrouper cette semaine.",
-        "en": "No unanswered question to group this week.",
-    },
-    "about": {"fr": "À propos de ces chiffres", "en": "About these figures"},
-    "about_text": {
-        "fr": (
-            "Les messages sont ceux que les citoyens ont écrits à l'assistant (site web, "
-            "Telegram, Discord) et ceux entendus dans les groupes de la communauté où "
-            "l'assistant écoute ; une modification d'un message compte une fois. La tonalité "
-            "est lue par un modèle automatique, qui peut se tromper sur un message mais donne "
-            "une tendance fiable. Les semaines vont du lundi au dimanche, à l'heure du projet."
-        ),
-        "en": (
-            "Messages are those citizens wrote to the assistant (web chat, Telegram, Discord) "
-            "and those heard in the community groups where the assistant listens; an edited "
-            "message counts once. Sentiment is read by an automatic model, which may misread "
-            "a message but gives a reliable trend. Weeks run from Monday to Sunday, in the "
-            "project's time zone."
-        ),
-    },
-    "privacy": {
-        "fr": (
-            "Ce rapport ne contient que des chiffres : aucun nom, identifiant ni propos de "
-            "citoyen. Il peut être transmis tel quel."
-        ),
-        "en": (
-            "This report contains figures only: no name, identifier or words of a citizen. "
-            "It can be forwarded as it is."
-        ),
-    },
-    "page": {"fr": "Page {n} sur {total}", "en": "Page {n} of {total}"},
-}
+LABELS: Final = Labels(
+    {
+        "title": {
+            "fr": "{project} : rapport hebdomadaire de perception",
+            "en": "{project}: weekly perception report",
+        },
+        "week": {
+            "fr": "Semaine {number} de {year}, du {start} au {end}.",
+            "en": "Week {number} of {year}, {start} to {end}.",
+        },
+        "as_of": {"fr": "Chiffres au {today}.", "en": "Figures as of {today}."},
+        "not_over": {
+            "fr": "La semaine n'est pas terminée : chiffres au {today}.",
+            "en": "The week is not over: figures as of {today}.",
+        },
+        "glance": {"fr": "En bref", "en": "At a glance"},
+        "glance_caption": {
+            "fr": "La semaine comparée à la précédente",
+            "en": "The week compared with the one before",
+        },
+        "col_figure": {"fr": "Indicateur", "en": "Figure"},
+        "col_week": {"fr": "Cette semaine", "en": "This week"},
+        "col_previous": {"fr": "Semaine précédente", "en": "Previous week"},
+        "col_change": {"fr": "Évolution", "en": "Change"},
+        "messages": {"fr": "Messages de citoyens", "en": "Messages from citizens"},
+        "in_groups": {
+            "fr": "dont entendus dans les groupes de la communauté",
+            "en": "of which heard in community groups",
+        },
+        "negative_share": {"fr": "Part de messages négatifs", "en": "Share of negative messages"},
+        "mean_score": {"fr": "Score moyen (de −1 à +1)", "en": "Mean score (−1 to +1)"},
+        "concerns": {"fr": "Préoccupations reçues", "en": "Concerns received"},
+        "concerns_grievance": {"fr": "dont plaintes", "en": "of which grievances"},
+        "concerns_objection": {"fr": "dont objections", "en": "of which objections"},
+        "faq": {"fr": "Questions répondues par la FAQ", "en": "Questions answered from the FAQ"},
+        "unanswered": {"fr": "Questions restées sans réponse", "en": "Questions left unanswered"},
+        "signals_count": {"fr": "Signaux faibles", "en": "Weak signals"},
+        "points": {"fr": "points", "en": "points"},
+        "no_messages": {
+            "fr": "Aucun message de citoyen cette semaine.",
+            "en": "No message from citizens this week.",
+        },
+        "trend": {"fr": "La perception sur neuf semaines", "en": "Perception over nine weeks"},
+        "trend_text": {
+            "fr": (
+                "Chaque message d'un citoyen est lu automatiquement à son arrivée : négatif, "
+                "neutre ou positif, avec un score de −1 (très négatif) à +1 (très positif). La "
+                "hauteur d'une barre est le nombre de messages de la semaine."
+            ),
+            "en": (
+                "Every citizen's message is read automatically when it arrives: negative, neutral "
+                "or positive, with a score from −1 (most negative) to +1 (most positive). The "
+                "height of a bar is the number of messages of the week."
+            ),
+        },
+        "trend_table": {"fr": "Messages par semaine", "en": "Messages per week"},
+        "col_week_of": {"fr": "Semaine du", "en": "Week of"},
+        "col_messages": {"fr": "Messages", "en": "Messages"},
+        "col_negative": {"fr": "Négatifs", "en": "Negative"},
+        "col_neutral": {"fr": "Neutres", "en": "Neutral"},
+        "col_positive": {"fr": "Positifs", "en": "Positive"},
+        "col_score": {"fr": "Score moyen", "en": "Mean score"},
+        "where": {"fr": "Par source, canal et langue", "en": "By source, channel and language"},
+        "where_table": {
+            "fr": "Messages de la semaine par source, canal et langue",
+            "en": "The week's messages by source, channel and language",
+        },
+        "col_group": {"fr": "Groupe", "en": "Group"},
+        "col_negative_share": {"fr": "Négatifs", "en": "Negative"},
+        "source": {"fr": "Source", "en": "Source"},
+        "concerns_section": {"fr": "Préoccupations par catégorie", "en": "Concerns by category"},
+        "concerns_table": {
+            "fr": "Préoccupations reçues par catégorie",
+            "en": "Concerns received by category",
+        },
+        "col_nine_weeks": {"fr": "Neuf semaines", "en": "Nine weeks"},
+        "no_concerns": {
+            "fr": "Aucune préoccupation reçue en neuf semaines.",
+            "en": "No concern received in nine weeks.",
+        },
+        "questions": {"fr": "Questions les plus posées", "en": "Most asked questions"},
+        "questions_table": {
+            "fr": "Questions répondues par la FAQ, par sujet",
+            "en": "Questions answered from the FAQ, by topic",
+        },
+        "col_topic": {"fr": "Sujet", "en": "Topic"},
+        "no_questions": {
+            "fr": "Aucune question de la FAQ cette semaine.",
+            "en": "No FAQ question this week.",
+        },
+        "signals": {"fr": "Signaux faibles", "en": "Weak signals"},
+        "signals_text": {
+            "fr": (
+                "Un sujet est un signal faible quand on en parle nettement plus que d'habitude "
+                "(au moins 5 messages, une fois et demie son niveau habituel des 8 semaines "
+                "précédentes, et un nombre que le hasard n'atteindrait qu'une semaine sur mille), "
+                "ou quand ses messages sont nettement plus négatifs que d'habitude. Les messages "
+                "eux-mêmes ne figurent pas dans ce rapport : l'équipe les consulte sur le poste "
+                "de travail."
+            ),
+            "en": (
+                "A topic is a weak signal when it is spoken of clearly more than usual (at least "
+                "5 messages, one and a half times its usual level over the previous 8 weeks, and "
+                "a count chance would reach only one week in a thousand), or when its messages "
+                "are clearly more negative than usual. The messages themselves are not in this "
+                "report: the team reads them on the desk."
+            ),
+        },
+        "signals_table": {"fr": "Signaux faibles de la semaine", "en": "Weak signals of the week"},
+        "col_recent": {"fr": "Messages", "en": "Messages"},
+        "col_usual": {"fr": "Habituel", "en": "Usual"},
+        "col_negative_now": {"fr": "Négatifs", "en": "Negative"},
+        "col_negative_usual": {"fr": "Négatifs d'habitude", "en": "Usually negative"},
+        "col_why": {"fr": "Pourquoi", "en": "Why"},
+        "rising": {"fr": "en hausse", "en": "rising"},
+        "more_negative": {"fr": "plus négatif", "en": "more negative"},
+        "no_signals": {
+            "fr": "Aucun sujet n'a nettement dépassé son niveau habituel cette semaine.",
+            "en": "No topic rose clearly above its usual level this week.",
+        },
+        "not_assessed": {
+            "fr": (
+                "Pas encore assez d'historique pour repérer des signaux faibles : {n} semaine(s) "
+                "de messages avant celle-ci, {needed} sont nécessaires."
+            ),
+            "en": (
+                "Not enough history yet to find weak signals: {n} week(s) of messages before "
+                "this one, {needed} are needed."
+            ),
+        },
+        "gaps": {"fr": "Lacunes de la base de connaissances", "en": "Knowledge gaps"},
+        "gaps_text": {
+            "fr": (
+                "Questions semblables auxquelles l'assistant n'a pas su répondre cette semaine, "
+                "regroupées : autant de nouvelles entrées possibles pour la FAQ. Les questions "
+                "elles-mêmes ne figurent pas dans ce rapport : l'équipe les consulte sur le poste "
+                "de travail."
+            ),
+            "en": (
+                "Similar questions the assistant could not answer this week, grouped: each group "
+                "is a possible new FAQ entry. The questions themselves are not in this report: "
+                "the team reads them on the desk."
+            ),
+        },
+        "gaps_table": {
+            "fr": "Groupes de questions sans réponse",
+            "en": "Unanswered question groups",
+        },
+        "col_gap": {"fr": "Groupe", "en": "Group"},
+        "col_citizens": {"fr": "Citoyens", "en": "Citizens"},
+        "col_languages": {"fr": "Langues", "en": "Languages"},
+        "col_draft": {"fr": "Entrée de FAQ rédigée", "en": "FAQ entry drafted"},
+        "no_draft": {"fr": "pas encore", "en": "not yet"},
+        "col_questions": {"fr": "Questions", "en": "Questions"},
+        "no_gaps": {
+            "fr": "Aucune question sans réponse à regrouper cette semaine.",
+            "en": "No unanswered question to group this week.",
+        },
+        "about_text": {
+            "fr": (
+                "Les messages sont ceux que les citoyens ont écrits à l'assistant (site web, "
+                "Telegram, Discord) et ceux entendus dans les groupes de la communauté où "
+                "l'assistant écoute ; une modification d'un message compte une fois. La tonalité "
+                "est lue par un modèle automatique, qui peut se tromper sur un message mais donne "
+                "une tendance fiable. Les semaines vont du lundi au dimanche, à l'heure du projet."
+            ),
+            "en": (
+                "Messages are those citizens wrote to the assistant (web chat, Telegram, Discord) "
+                "and those heard in the community groups where the assistant listens; an edited "
+                "message counts once. Sentiment is read by an automatic model, which may misread "
+                "a message but gives a reliable trend. Weeks run from Monday to Sunday, in the "
+                "project's time zone."
+            ),
+        },
+        "privacy": {
+            "fr": (
+                "Ce rapport ne contient que des chiffres : aucun nom, identifiant ni propos de "
+                "citoyen. Il peut être transmis tel quel."
+            ),
+            "en": (
+                "This report contains figures only: no name, identifier or words of a citizen. "
+                "It can be forwarded as it is."
+            ),
+        },
+        "page": {"fr": "Page {n} sur {total}", "en": "Page {n} of {total}"},
+    }
+)
 
 
-@dataclass(frozen=True)
-class _Section:
-    id: str
-    heading: str
-    paragraphs: tuple[str, ...] = ()
-    chart: charts.Chart | None = None
-    tables: tuple[Table, ...] = ()
-    empty: str | None = None  # said instead of a chart and tables
-
-
-@dataclass(frozen=True)
-class _Document:
-    language: str
-    title: str
-    subtitle: str
-    as_of: str
-    sections: tuple[_Section, ...] = field(default_factory=tuple)
-
-
-def _document(report: WeeklyReport, project_name: str) -> _Document:
+def _document(report: WeeklyReport, project_name: str) -> Document[charts.Chart]:
     language = report.language
 
     def label(key: str, **values: Any) -> str:
-        return LABELS[key][language].format(**values)
+        return LABELS(key, language, **values)
 
     def count(value: float) -> str:
         return number(value, language)
@@ -526,8 +503,8 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
         ),
         (label("signals_count"), count(signal_count), "—", "—"),
     )
-    sections: list[_Section] = [
-        _Section(
+    sections: list[Section[charts.Chart]] = [
+        Section(
             id="glance",
             heading=label("glance"),
             tables=(
@@ -543,11 +520,11 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="trend",
             heading=label("trend"),
             paragraphs=(label("trend_text"),),
-            chart=charts.sentiment_trend(trend.buckets, trend.step, trend.trend, language),
+            charts=_one(charts.sentiment_trend(trend.buckets, trend.step, trend.trend, language)),
             tables=(
                 Table(
                     caption=label("trend_table"),
@@ -578,19 +555,21 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
         (label(group), names, tallies)
         for group, names, tallies in (
             ("source", SOURCE_NAMES, week.by_source),
-            ("channel", CHANNEL_NAMES, week.by_channel),
-            ("language", LANGUAGE_NAMES, week.by_language),
+            ("col_channel", CHANNEL_NAMES, week.by_channel),
+            ("col_language", LANGUAGE_NAMES, week.by_language),
         )
     ]
     sections.append(
-        _Section(
+        Section(
             id="where",
             heading=label("where"),
-            chart=charts.sentiment_breakdown(
-                week.by_source, week.by_channel, week.by_language, language
-            )
-            if this_week.total
-            else None,
+            charts=_one(
+                charts.sentiment_breakdown(
+                    week.by_source, week.by_channel, week.by_language, language
+                )
+                if this_week.total
+                else None
+            ),
             tables=(
                 Table(
                     caption=label("where_table"),
@@ -619,14 +598,16 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
     )
     category_names = {key: names[language] for key, names in CATEGORY_NAMES.items()}
     sections.append(
-        _Section(
+        Section(
             id="concerns",
             heading=label("concerns_section"),
-            chart=charts.concerns_over_time(
-                concerns.buckets, Step.WEEK, concerns.by_category, category_names, language
-            )
-            if concerns.by_category
-            else None,
+            charts=_one(
+                charts.concerns_over_time(
+                    concerns.buckets, Step.WEEK, concerns.by_category, category_names, language
+                )
+                if concerns.by_category
+                else None
+            ),
             tables=(
                 Table(
                     caption=label("concerns_table"),
@@ -654,14 +635,16 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
     )
     top = [q for q in questions.topics if q.count][:TOP_QUESTIONS]
     sections.append(
-        _Section(
+        Section(
             id="questions",
             heading=label("questions"),
-            chart=charts.faq_topics(
-                [(q.topic, q.count, q.previous) for q in top], language, weekly=True
-            )
-            if top
-            else None,
+            charts=_one(
+                charts.faq_topics(
+                    [(q.topic, q.count, q.previous) for q in top], language, weekly=True
+                )
+                if top
+                else None
+            ),
             tables=(
                 Table(
                     caption=label("questions_table"),
@@ -689,11 +672,13 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
     else:
         signals_empty = None if signals.signals else label("no_signals")
     sections.append(
-        _Section(
+        Section(
             id="signals",
             heading=label("signals"),
             paragraphs=(label("signals_text"),),
-            chart=charts.weak_signals(signals.signals, language) if signals.signals else None,
+            charts=_one(
+                charts.weak_signals(signals.signals, language) if signals.signals else None
+            ),
             tables=(
                 Table(
                     caption=label("signals_table"),
@@ -732,7 +717,7 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
     )
     if report.gaps is not None:
         sections.append(
-            _Section(
+            Section(
                 id="gaps",
                 heading=label("gaps"),
                 paragraphs=(label("gaps_text"),),
@@ -767,24 +752,28 @@ def _document(report: WeeklyReport, project_name: str) -> _Document:
             )
         )
     sections.append(
-        _Section(
+        Section(
             id="about",
             heading=label("about"),
             paragraphs=(label("about_text"), label("privacy")),
         )
     )
     year, week_number, _ = report.week.start.isocalendar()
-    return _Document(
+    return Document(
         language=language,
         title=label("title", project=project_name),
-        subtitle=label(
-            "week",
-            number=week_number,
-            year=year,
-            start=day(report.week.start),
-            end=day(report.week.end),
+        subtitle=" ".join(
+            (
+                label(
+                    "week",
+                    number=week_number,
+                    year=year,
+                    start=day(report.week.start),
+                    end=day(report.week.end),
+                ),
+                label("as_of" if report.finished else "not_over", today=day(report.today)),
+            )
         ),
-        as_of=label("as_of" if report.finished else "not_over", today=day(report.today)),
         sections=tuple(sections),
     )
 
@@ -802,13 +791,7 @@ def _arrow(change: float, language: str, *, unit: str) -> str:
 
 # --- HTML ----------------------------------------------------------------------------------
 
-_ENVIRONMENT: Final = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENVIRONMENT: Final = templates(TEMPLATES)
 
 
 def render_body(report: WeeklyReport, *, project_name: str) -> Markup:
@@ -820,7 +803,7 @@ def render_body(report: WeeklyReport, *, project_name: str) -> Markup:
         project_name: the project's name in the report's language.
     """
     document = _document(report, project_name)
-    svgs = {section.id: section.chart.svg() for section in document.sections if section.chart}
+    svgs = {chart.id: chart.svg() for chart in document.charts}
     body = _ENVIRONMENT.get_template("weekly_report_body.html.j2").render(
         document=document, charts=svgs
     )
@@ -853,34 +836,6 @@ def _document_head(report: WeeklyReport, project_name: str) -> str:
 
 # --- PDF -----------------------------------------------------------------------------------
 
-_FONTS: Final = Path(get_data_path()) / "fonts" / "ttf"
-_INK: Final = (34, 34, 34)
-_MUTED: Final = (90, 90, 90)
-_RULE: Final = (200, 205, 210)
-_HEAD_FILL: Final = (236, 241, 239)
-
-
-class _Pdf(FPDF):
-    """A4 pages in DejaVu Sans (matplotlib ships it: every French character is there), with
-    the page number in the footer."""
-
-    def __init__(self, language: str, footer_text: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self._footer_text = footer_text
-        self.add_font("DejaVu", "", str(_FONTS / "DejaVuSans.ttf"))
-        self.add_font("DejaVu", "B", str(_FONTS / "DejaVuSans-Bold.ttf"))
-        self.set_lang(language)
-        self.set_margins(18, 16, 18)
-        self.set_auto_page_break(auto=True, margin=18)
-        self.alias_nb_pages("{total}")
-
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("DejaVu", "", 8)
-        self.set_text_color(*_MUTED)
-        # "{total}" stays as it is: fpdf2 writes the number of pages there at the end.
-        self.cell(0, 6, self._footer_text.format(n=self.page_no(), total="{total}"), align="C")
-
 
 def render_pdf(report: WeeklyReport, *, project_name: str) -> bytes:
     """The report as a PDF: the same sections, tables and charts as the HTML page (the charts
@@ -890,87 +845,12 @@ def render_pdf(report: WeeklyReport, *, project_name: str) -> bytes:
         report: the figures, from `build_weekly_report`.
         project_name: the project's name in the report's language.
     """
-    document = _document(report, project_name)
-    language = report.language
-    pdf = _Pdf(language, LABELS["page"][language])
-    pdf.set_title(_document_head(report, project_name))
-    pdf.set_creator("Voisinage")
-    pdf.add_page()
-    width = pdf.epw
-    pdf.set_text_color(*_INK)
-    pdf.set_font("DejaVu", "B", 16)
-    pdf.multi_cell(width, 8, document.title, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font("DejaVu", "", 10)
-    pdf.set_text_color(*_MUTED)
-    pdf.multi_cell(
-        width,
-        5.5,
-        f"{document.subtitle} {document.as_of}",
-        align="L",
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
+    return document_pdf(
+        _document(report, project_name),
+        title=_document_head(report, project_name),
+        footer_text=LABELS["page"][report.language],
     )
-    pdf.set_text_color(*_INK)
-    for section in document.sections:
-        pdf.ln(4)
-        if pdf.will_page_break(40):
-            pdf.add_page()
-        pdf.set_font("DejaVu", "B", 12.5)
-        pdf.multi_cell(width, 7, section.heading, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_draw_color(*_RULE)
-        pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
-        pdf.ln(2)
-        pdf.set_font("DejaVu", "", 9.5)
-        for paragraph in section.paragraphs:
-            pdf.multi_cell(width, 5, paragraph, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-            pdf.ln(1.5)
-        if section.chart is not None:
-            _pdf_chart(pdf, section.chart, width)
-        for table in section.tables:
-            _pdf_table(pdf, table, width)
-        if section.empty:
-            pdf.multi_cell(width, 5, section.empty, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    buffer = io.BytesIO()
-    pdf.output(buffer)
-    return buffer.getvalue()
 
 
-def _pdf_chart(pdf: FPDF, chart: charts.Chart, width: float) -> None:
-    figure_width, figure_height = chart.figure.get_size_inches()
-    height = width * figure_height / figure_width
-    if pdf.will_page_break(height + 8):
-        pdf.add_page()
-    pdf.set_font("DejaVu", "B", 9.5)
-    pdf.multi_cell(width, 5, chart.title, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.image(io.BytesIO(chart.png()), w=width, h=height, alt_text=chart.description)
-    pdf.ln(2)
-    pdf.set_font("DejaVu", "", 9.5)
-
-
-def _pdf_table(pdf: FPDF, table: Table, width: float) -> None:
-    pdf.set_font("DejaVu", "B", 9.5)
-    if pdf.will_page_break(14 + 6 * min(len(table.rows), 4)):
-        pdf.add_page()
-    pdf.multi_cell(width, 5.5, table.caption, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    first = 0.38 if len(table.columns) > 2 else 0.6
-    rest = (1 - first) / (len(table.columns) - 1)
-    widths = (first, *([rest] * (len(table.columns) - 1)))
-    pdf.set_font("DejaVu", "", 8.5)
-    pdf.set_draw_color(*_RULE)
-    with pdf.table(
-        col_widths=widths,
-        width=width,
-        text_align=("LEFT", *(["RIGHT"] * (len(table.columns) - 1))),
-        headings_style=_heading_style(),
-        line_height=5,
-        first_row_as_headings=True,
-    ) as grid:
-        for cells in (table.columns, *table.rows):
-            row = grid.row()
-            for cell in cells:
-                row.cell(cell)
-    pdf.ln(3)
-
-
-def _heading_style() -> FontFace:
-    return FontFace(emphasis="BOLD", fill_color=_HEAD_FILL)
+def _one(chart: charts.Chart | None) -> tuple[charts.Chart, ...]:
+    return () if chart is None else (chart,)

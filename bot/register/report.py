@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -49,9 +48,10 @@ from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from bot.charts import Table, chart_style, svg_markup
 from bot.common.phrases import CATEGORY_NAMES, KIND_NAMES, OUTCOME_NAMES, long_date
 from bot.common.text import capitalised, fold, redact_personal_data
+from bot.reports.charts import chart_style, svg_markup
+from bot.reports.document import Document, Group, Labels, Section, Table, templates
 from bot.reports.formatting import number, percent
 from bot.storage.models import (
     Concern,
@@ -78,206 +78,213 @@ _STATUSES = tuple(status.value for status in ConcernStatus)
 _OUTCOMES = tuple(outcome.value for outcome in ConcernOutcome)
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-LABELS: dict[str, dict[str, str]] = {
-    "title": {
-        "fr": "{project} : registre des préoccupations, rapport public",
-        "en": "{project}: concern register, public report",
-    },
-    "period": {
-        "fr": "Période du {start} au {end}. Données arrêtées au {today}.",
-        "en": "Period from {start} to {end}. Figures as of {today}.",
-    },
-    "mechanism": {"fr": "Comment fonctionne le mécanisme", "en": "How the mechanism works"},
-    "mechanism_text": {
-        "fr": (
-            "Toute personne peut faire part d'une préoccupation au sujet du projet, en français "
-            "ou en anglais, à l'assistant de dialogue ou à l'équipe du projet. Chaque "
-            "préoccupation est consignée dans un registre, comme plainte (un tort ou une "
-            "nuisance subis par la personne ou la collectivité) ou comme objection (au projet "
-            "ou à sa démarche), avec un numéro de suivi remis à la personne. L'équipe en accuse "
-            "réception dans un délai de {acknowledge} et répond à une plainte dans un délai de "
-            "{respond}, à une objection dans un délai de {objection_respond}. Si la réponse ne "
-            "vous satisfait pas, vous pouvez faire appel : votre préoccupation est alors "
-            "rouverte et examinée de nouveau."
-        ),
-        "en": (
-            "Anyone can raise a concern about the project, in French or in English, with the "
-            "dialogue assistant or with the project team. Each concern is logged in a register, "
-            "as a grievance (a harm or nuisance to the person or the community) or as an "
-            "objection (to the project or its process), and the person receives a reference "
-            "number. The team acknowledges it within {acknowledge} and responds within "
-            "{respond} to a grievance and within {objection_respond} to an objection. If you "
-            "are not satisfied with the response, you can appeal: your concern is then reopened "
-            "and looked into again."
-        ),
-    },
-    "privacy": {
-        "fr": (
-            "Ce rapport ne contient que des chiffres anonymes : aucun nom, numéro de suivi ni "
-            "propos d'un citoyen. Dans les tableaux, un nombre de 1 ou 2 est indiqué « < 3 » "
-            "afin que personne ne puisse être reconnu."
-        ),
-        "en": (
-            "This report contains anonymous figures only: no name, reference number or words "
-            "of a citizen. In the tables, a number of 1 or 2 is shown as “< 3” so that nobody "
-            "can be recognised."
-        ),
-    },
-    "business_day": {"fr": "{n} jour ouvrable", "en": "{n} business day"},
-    "business_days": {"fr": "{n} jours ouvrables", "en": "{n} business days"},
-    "day": {"fr": "{n} jour", "en": "{n} day"},
-    "days": {"fr": "{n} jours", "en": "{n} days"},
-    "received": {
-        "fr": "Préoccupations reçues pendant la période",
-        "en": "Concerns received in the period",
-    },
-    "received_total": {"fr": "Préoccupations reçues : {n}.", "en": "Concerns received: {n}."},
-    "by_category": {
-        "fr": "Préoccupations reçues par catégorie",
-        "en": "Concerns received by category",
-    },
-    "by_kind": {"fr": "Préoccupations reçues par type", "en": "Concerns received by kind"},
-    "by_status": {
-        "fr": "Préoccupations reçues, par état actuel",
-        "en": "Concerns received, by current status",
-    },
-    "by_channel": {"fr": "Préoccupations reçues par canal", "en": "Concerns received by channel"},
-    "by_language": {
-        "fr": "Préoccupations reçues par langue",
-        "en": "Concerns received by language",
-    },
-    "col_category": {"fr": "Catégorie", "en": "Category"},
-    "col_kind": {"fr": "Type", "en": "Kind"},
-    "col_status": {"fr": "État", "en": "Status"},
-    "col_channel": {"fr": "Canal", "en": "Channel"},
-    "col_language": {"fr": "Langue", "en": "Language"},
-    "col_age": {"fr": "Ancienneté", "en": "Age"},
-    "col_outcome": {"fr": "Issue", "en": "Outcome"},
-    "col_count": {"fr": "Nombre", "en": "Number"},
-    "col_commitment": {"fr": "Engagement", "en": "Commitment"},
-    "col_assessed": {"fr": "Échéances évaluées", "en": "Deadlines assessed"},
-    "col_on_time": {"fr": "Respectées", "en": "Kept"},
-    "col_rate": {"fr": "Taux", "en": "Rate"},
-    "open": {"fr": "Préoccupations en cours", "en": "Open concerns"},
-    "open_total": {
-        "fr": "Préoccupations en cours au {today} : {n}.",
-        "en": "Concerns open on {today}: {n}.",
-    },
-    "by_age": {
-        "fr": "Préoccupations en cours par ancienneté (jours depuis la réception)",
-        "en": "Open concerns by age (days since received)",
-    },
-    "age_0-7": {"fr": "0 à 7 jours", "en": "0 to 7 days"},
-    "age_8-30": {"fr": "8 à 30 jours", "en": "8 to 30 days"},
-    "age_31-90": {"fr": "31 à 90 jours", "en": "31 to 90 days"},
-    "age_90+": {"fr": "plus de 90 jours", "en": "more than 90 days"},
-    "deadlines": {"fr": "Respect des délais", "en": "Deadlines kept"},
-    "deadlines_text": {
-        "fr": (
-            "Sont évaluées les préoccupations dont l'échéance tombait pendant la période et "
-            "qui ont été traitées, ou dont l'échéance est passée sans qu'elles le soient. Une "
-            "préoccupation fermée (par exemple retirée) avant son échéance n'est pas comptée."
-        ),
-        "en": (
-            "Assessed: concerns whose deadline fell in the period and that were handled, or "
-            "whose deadline passed without it. A concern closed (for example withdrawn) before "
-            "its deadline is not counted."
-        ),
-    },
-    "deadlines_table": {"fr": "Délais respectés", "en": "Deadlines kept"},
-    "acknowledge_row": {
-        "fr": "Accusé de réception en {days}",
-        "en": "Acknowledged within {days}",
-    },
-    "respond_row": {"fr": "Réponse en {days}", "en": "Response within {days}"},
-    "respond_row_by_kind": {
-        "fr": "Réponse en {grievance} (plainte) ou en {objection} (objection)",
-        "en": "Response within {grievance} (grievance) or {objection} (objection)",
-    },
-    "acknowledge_short": {"fr": "Accusé de réception", "en": "Acknowledgement"},
-    "respond_short": {"fr": "Réponse", "en": "Response"},
-    "pending": {
-        "fr": "Échéances de la période pas encore arrivées : {acknowledge} accusé(s) de réception, {respond} réponse(s).",
-        "en": "Deadlines of the period not reached yet: {acknowledge} acknowledgement(s), {respond} response(s).",
-    },
-    "overdue": {
-        "fr": (
-            "Sans réponse après leur échéance, au {today} : {period} préoccupation(s) dont "
-            "l'échéance tombait pendant la période, {total} dans tout le registre."
-        ),
-        "en": (
-            "Without a response past their deadline on {today}: {period} concern(s) due in "
-            "the period, {total} in the whole register."
-        ),
-    },
-    "closed": {
-        "fr": "Préoccupations fermées pendant la période",
-        "en": "Concerns closed in the period",
-    },
-    "closed_total": {"fr": "Préoccupations fermées : {n}.", "en": "Concerns closed: {n}."},
-    "by_outcome": {"fr": "Préoccupations fermées par issue", "en": "Concerns closed by outcome"},
-    "median_respond": {
-        "fr": "Délai médian de première réponse : {days} ({n} préoccupation(s) ayant reçu une première réponse pendant la période).",
-        "en": "Median time to a first response: {days} ({n} concern(s) first responded to in the period).",
-    },
-    "median_close": {
-        "fr": "Délai médian de fermeture : {days} ({n} préoccupation(s) fermée(s) pendant la période).",
-        "en": "Median time to close: {days} ({n} concern(s) closed in the period).",
-    },
-    "no_data": {"fr": "aucune donnée", "en": "no data"},
-    "you_said": {"fr": "Vous avez dit, nous avons fait", "en": "You said, we did"},
-    "you_said_text": {
-        "fr": (
-            "Les réponses de l'équipe aux préoccupations résolues pendant la période, par "
-            "catégorie, sauf celles que leurs auteurs ont demandé de garder confidentielles. "
-            "Ce sont les mots de l'équipe, abrégés ; numéros de suivi, coordonnées et propos "
-            "des citoyens en sont retirés (…)."
-        ),
-        "en": (
-            "The team's responses to concerns resolved in the period, by category, except "
-            "those their authors asked to keep confidential. These are the team's words, "
-            "shortened; reference numbers, contact details and citizens' words are removed (…)."
-        ),
-    },
-    "you_said_none": {
-        "fr": "Aucune réponse à publier pour cette période.",
-        "en": "No response to publish for this period.",
-    },
-    "about": {"fr": "À propos de ces chiffres", "en": "About these figures"},
-    "about_text": {
-        "fr": (
-            "Les jours sont des jours civils du projet ; l'ancienneté d'une préoccupation est "
-            "le nombre de jours depuis sa réception. Les délais médians sont en jours civils."
-        ),
-        "en": (
-            "Days are the project's calendar days; the age of a concern is the number of days "
-            "since it was received. Median times are in calendar days."
-        ),
-    },
-    "chart_by_category": {
-        "fr": "Préoccupations reçues par catégorie",
-        "en": "Concerns received by category",
-    },
-    "chart_by_age": {"fr": "Préoccupations en cours par ancienneté", "en": "Open concerns by age"},
-    "chart_compliance": {
-        "fr": "Part des délais respectés (en %)",
-        "en": "Share of deadlines kept (in %)",
-    },
-    "axis_count": {"fr": "Nombre de préoccupations", "en": "Number of concerns"},
-    "axis_percent": {"fr": "Pourcentage", "en": "Percentage"},
-    "status_received": {"fr": "reçue", "en": "received"},
-    "status_acknowledged": {"fr": "prise en charge", "en": "acknowledged"},
-    "status_in_review": {"fr": "à l'étude", "en": "in review"},
-    "status_responded": {"fr": "répondue", "en": "responded"},
-    "status_closed": {"fr": "fermée", "en": "closed"},
-    "outcome_unrecorded": {"fr": "non précisée", "en": "not recorded"},
-    "channel_web": {"fr": "site web", "en": "website"},
-    "channel_telegram": {"fr": "Telegram", "en": "Telegram"},
-    "channel_discord": {"fr": "Discord", "en": "Discord"},
-    "channel_terminal": {"fr": "terminal", "en": "terminal"},
-    "language_fr": {"fr": "français", "en": "French"},
-    "language_en": {"fr": "anglais", "en": "English"},
-}
+LABELS: Final = Labels(
+    {
+        "title": {
+            "fr": "{project} : registre des préoccupations, rapport public",
+            "en": "{project}: concern register, public report",
+        },
+        "period": {
+            "fr": "Période du {start} au {end}. Données arrêtées au {today}.",
+            "en": "Period from {start} to {end}. Figures as of {today}.",
+        },
+        "mechanism": {"fr": "Comment fonctionne le mécanisme", "en": "How the mechanism works"},
+        "mechanism_text": {
+            "fr": (
+                "Toute personne peut faire part d'une préoccupation au sujet du projet, en français "
+                "ou en anglais, à l'assistant de dialogue ou à l'équipe du projet. Chaque "
+                "préoccupation est consignée dans un registre, comme plainte (un tort ou une "
+                "nuisance subis par la personne ou la collectivité) ou comme objection (au projet "
+                "ou à sa démarche), avec un numéro de suivi remis à la personne. L'équipe en accuse "
+                "réception dans un délai de {acknowledge} et répond à une plainte dans un délai de "
+                "{respond}, à une objection dans un délai de {objection_respond}. Si la réponse ne "
+                "vous satisfait pas, vous pouvez faire appel : votre préoccupation est alors "
+                "rouverte et examinée de nouveau."
+            ),
+            "en": (
+                "Anyone can raise a concern about the project, in French or in English, with the "
+                "dialogue assistant or with the project team. Each concern is logged in a register, "
+                "as a grievance (a harm or nuisance to the person or the community) or as an "
+                "objection (to the project or its process), and the person receives a reference "
+                "number. The team acknowledges it within {acknowledge} and responds within "
+                "{respond} to a grievance and within {objection_respond} to an objection. If you "
+                "are not satisfied with the response, you can appeal: your concern is then reopened "
+                "and looked into again."
+            ),
+        },
+        "privacy": {
+            "fr": (
+                "Ce rapport ne contient que des chiffres anonymes : aucun nom, numéro de suivi ni "
+                "propos d'un citoyen. Dans les tableaux, un nombre de 1 ou 2 est indiqué « < 3 » "
+                "afin que personne ne puisse être reconnu."
+            ),
+            "en": (
+                "This report contains anonymous figures only: no name, reference number or words "
+                "of a citizen. In the tables, a number of 1 or 2 is shown as “< 3” so that nobody "
+                "can be recognised."
+            ),
+        },
+        "business_day": {"fr": "{n} jour ouvrable", "en": "{n} business day"},
+        "business_days": {"fr": "{n} jours ouvrables", "en": "{n} business days"},
+        "day": {"fr": "{n} jour", "en": "{n} day"},
+        "days": {"fr": "{n} jours", "en": "{n} days"},
+        "received": {
+            "fr": "Préoccupations reçues pendant la période",
+            "en": "Concerns received in the period",
+        },
+        "received_total": {"fr": "Préoccupations reçues : {n}.", "en": "Concerns received: {n}."},
+        "by_category": {
+            "fr": "Préoccupations reçues par catégorie",
+            "en": "Concerns received by category",
+        },
+        "by_kind": {"fr": "Préoccupations reçues par type", "en": "Concerns received by kind"},
+        "by_status": {
+            "fr": "Préoccupations reçues, par état actuel",
+            "en": "Concerns received, by current status",
+        },
+        "by_channel": {
+            "fr": "Préoccupations reçues par canal",
+            "en": "Concerns received by channel",
+        },
+        "by_language": {
+            "fr": "Préoccupations reçues par langue",
+            "en": "Concerns received by language",
+        },
+        "col_kind": {"fr": "Type", "en": "Kind"},
+        "col_status": {"fr": "État", "en": "Status"},
+        "col_age": {"fr": "Ancienneté", "en": "Age"},
+        "col_outcome": {"fr": "Issue", "en": "Outcome"},
+        "col_count": {"fr": "Nombre", "en": "Number"},
+        "col_commitment": {"fr": "Engagement", "en": "Commitment"},
+        "col_assessed": {"fr": "Échéances évaluées", "en": "Deadlines assessed"},
+        "col_on_time": {"fr": "Respectées", "en": "Kept"},
+        "col_rate": {"fr": "Taux", "en": "Rate"},
+        "open": {"fr": "Préoccupations en cours", "en": "Open concerns"},
+        "open_total": {
+            "fr": "Préoccupations en cours au {today} : {n}.",
+            "en": "Concerns open on {today}: {n}.",
+        },
+        "by_age": {
+            "fr": "Préoccupations en cours par ancienneté (jours depuis la réception)",
+            "en": "Open concerns by age (days since received)",
+        },
+        "age_0-7": {"fr": "0 à 7 jours", "en": "0 to 7 days"},
+        "age_8-30": {"fr": "8 à 30 jours", "en": "8 to 30 days"},
+        "age_31-90": {"fr": "31 à 90 jours", "en": "31 to 90 days"},
+        "age_90+": {"fr": "plus de 90 jours", "en": "more than 90 days"},
+        "deadlines": {"fr": "Respect des délais", "en": "Deadlines kept"},
+        "deadlines_text": {
+            "fr": (
+                "Sont évaluées les préoccupations dont l'échéance tombait pendant la période et "
+                "qui ont été traitées, ou dont l'échéance est passée sans qu'elles le soient. Une "
+                "préoccupation fermée (par exemple retirée) avant son échéance n'est pas comptée."
+            ),
+            "en": (
+                "Assessed: concerns whose deadline fell in the period and that were handled, or "
+                "whose deadline passed without it. A concern closed (for example withdrawn) before "
+                "its deadline is not counted."
+            ),
+        },
+        "deadlines_table": {"fr": "Délais respectés", "en": "Deadlines kept"},
+        "acknowledge_row": {
+            "fr": "Accusé de réception en {days}",
+            "en": "Acknowledged within {days}",
+        },
+        "respond_row": {"fr": "Réponse en {days}", "en": "Response within {days}"},
+        "respond_row_by_kind": {
+            "fr": "Réponse en {grievance} (plainte) ou en {objection} (objection)",
+            "en": "Response within {grievance} (grievance) or {objection} (objection)",
+        },
+        "acknowledge_short": {"fr": "Accusé de réception", "en": "Acknowledgement"},
+        "respond_short": {"fr": "Réponse", "en": "Response"},
+        "pending": {
+            "fr": "Échéances de la période pas encore arrivées : {acknowledge} accusé(s) de réception, {respond} réponse(s).",
+            "en": "Deadlines of the period not reached yet: {acknowledge} acknowledgement(s), {respond} response(s).",
+        },
+        "overdue": {
+            "fr": (
+                "Sans réponse après leur échéance, au {today} : {period} préoccupation(s) dont "
+                "l'échéance tombait pendant la période, {total} dans tout le registre."
+            ),
+            "en": (
+                "Without a response past their deadline on {today}: {period} concern(s) due in "
+                "the period, {total} in the whole register."
+            ),
+        },
+        "closed": {
+            "fr": "Préoccupations fermées pendant la période",
+            "en": "Concerns closed in the period",
+        },
+        "closed_total": {"fr": "Préoccupations fermées : {n}.", "en": "Concerns closed: {n}."},
+        "by_outcome": {
+            "fr": "Préoccupations fermées par issue",
+            "en": "Concerns closed by outcome",
+        },
+        "median_respond": {
+            "fr": "Délai médian de première réponse : {days} ({n} préoccupation(s) ayant reçu une première réponse pendant la période).",
+            "en": "Median time to a first response: {days} ({n} concern(s) first responded to in the period).",
+        },
+        "median_close": {
+            "fr": "Délai médian de fermeture : {days} ({n} préoccupation(s) fermée(s) pendant la période).",
+            "en": "Median time to close: {days} ({n} concern(s) closed in the period).",
+        },
+        "no_data": {"fr": "aucune donnée", "en": "no data"},
+        "you_said": {"fr": "Vous avez dit, nous avons fait", "en": "You said, we did"},
+        "you_said_text": {
+            "fr": (
+                "Les réponses de l'équipe aux préoccupations résolues pendant la période, par "
+                "catégorie, sauf celles que leurs auteurs ont demandé de garder confidentielles. "
+                "Ce sont les mots de l'équipe, abrégés ; numéros de suivi, coordonnées et propos "
+                "des citoyens en sont retirés (…)."
+            ),
+            "en": (
+                "The team's responses to concerns resolved in the period, by category, except "
+                "those their authors asked to keep confidential. These are the team's words, "
+                "shortened; reference numbers, contact details and citizens' words are removed (…)."
+            ),
+        },
+        "you_said_none": {
+            "fr": "Aucune réponse à publier pour cette période.",
+            "en": "No response to publish for this period.",
+        },
+        "about_text": {
+            "fr": (
+                "Les jours sont des jours civils du projet ; l'ancienneté d'une préoccupation est "
+                "le nombre de jours depuis sa réception. Les délais médians sont en jours civils."
+            ),
+            "en": (
+                "Days are the project's calendar days; the age of a concern is the number of days "
+                "since it was received. Median times are in calendar days."
+            ),
+        },
+        "chart_by_category": {
+            "fr": "Préoccupations reçues par catégorie",
+            "en": "Concerns received by category",
+        },
+        "chart_by_age": {
+            "fr": "Préoccupations en cours par ancienneté",
+            "en": "Open concerns by age",
+        },
+        "chart_compliance": {
+            "fr": "Part des délais respectés (en %)",
+            "en": "Share of deadlines kept (in %)",
+        },
+        "axis_count": {"fr": "Nombre de préoccupations", "en": "Number of concerns"},
+        "axis_percent": {"fr": "Pourcentage", "en": "Percentage"},
+        "status_received": {"fr": "reçue", "en": "received"},
+        "status_acknowledged": {"fr": "prise en charge", "en": "acknowledged"},
+        "status_in_review": {"fr": "à l'étude", "en": "in review"},
+        "status_responded": {"fr": "répondue", "en": "responded"},
+        "status_closed": {"fr": "fermée", "en": "closed"},
+        "outcome_unrecorded": {"fr": "non précisée", "en": "not recorded"},
+        "channel_web": {"fr": "site web", "en": "website"},
+        "channel_telegram": {"fr": "Telegram", "en": "Telegram"},
+        "channel_discord": {"fr": "Discord", "en": "Discord"},
+        "channel_terminal": {"fr": "terminal", "en": "terminal"},
+        "language_fr": {"fr": "français", "en": "French"},
+        "language_en": {"fr": "anglais", "en": "English"},
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -438,8 +445,7 @@ def build_report(
     """
     if period_end < period_start:
         raise ValueError("The period ends before it starts.")
-    if language not in LANGUAGES:
-        raise ValueError(f"The report is written in {' or '.join(LANGUAGES)}, not {language!r}.")
+    LABELS.check_language(language)
     clock = _Clock(ZoneInfo(timezone), today)
     start, end = clock.midnight(period_start), clock.midnight(period_end + timedelta(days=1))
     received_at = col(Concern.received_at)
@@ -838,39 +844,12 @@ class _Chart:
         )
 
 
-@dataclass(frozen=True)
-class _Group:
-    heading: str
-    lines: tuple[ResponseLine, ...]
-
-
-@dataclass(frozen=True)
-class _Section:
-    id: str
-    heading: str
-    paragraphs: tuple[str, ...] = ()
-    charts: tuple[_Chart, ...] = ()
-    tables: tuple[Table, ...] = ()
-    notes: tuple[str, ...] = ()
-    groups: tuple[_Group, ...] = ()
-    empty: str | None = None  # said when a section of groups has none
-
-
-@dataclass(frozen=True)
-class _Document:
-    language: str
-    title: str
-    period: str
-    sections: tuple[_Section, ...]
-
-
-def _document(report: RegisterReport, project_name: str) -> _Document:
+def _document(report: RegisterReport, project_name: str) -> Document[_Chart]:
     language = report.language
-    if language not in LANGUAGES:
-        raise ValueError(f"The report is written in {' or '.join(LANGUAGES)}, not {language!r}.")
+    LABELS.check_language(language)
 
     def label(key: str, **values: Any) -> str:
-        return LABELS[key][language].format(**values)
+        return LABELS(key, language, **values)
 
     def name(prefix: str, key: str) -> str:
         if prefix == "outcome" and key in OUTCOME_NAMES:
@@ -936,8 +915,8 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
     )
     age_names = [name("age", band) for band in report.open_by_age]
     compliance = (report.acknowledgement, report.response)
-    sections = (
-        _Section(
+    sections: tuple[Section[_Chart], ...] = (
+        Section(
             id="mechanism",
             heading=label("mechanism"),
             paragraphs=(
@@ -949,7 +928,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="received",
             heading=label("received"),
             paragraphs=(label("received_total", n=number(report.received_total, language)),),
@@ -994,7 +973,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="open",
             heading=label("open"),
             paragraphs=(
@@ -1019,7 +998,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="deadlines",
             heading=label("deadlines"),
             paragraphs=(label("deadlines_text"),),
@@ -1075,7 +1054,7 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="closed",
             heading=label("closed"),
             paragraphs=(label("closed_total", n=number(report.closed_total, language)),),
@@ -1100,26 +1079,26 @@ def _document(report: RegisterReport, project_name: str) -> _Document:
                 ),
             ),
         ),
-        _Section(
+        Section(
             id="you-said-we-did",
             heading=label("you_said"),
             paragraphs=(label("you_said_text"),),
             groups=tuple(
-                _Group(heading=capitalised(category(key)), lines=lines)
+                Group(heading=capitalised(category(key)), lines=lines)
                 for key, lines in report.you_said_we_did.items()
             ),
             empty=label("you_said_none"),
         ),
-        _Section(
+        Section(
             id="about",
             heading=label("about"),
             paragraphs=(label("privacy"), label("about_text")),
         ),
     )
-    return _Document(
+    return Document(
         language=language,
         title=label("title", project=project_name),
-        period=label(
+        subtitle=label(
             "period",
             start=day(report.period_start),
             end=day(report.period_end),
@@ -1167,7 +1146,7 @@ def render_markdown(report: RegisterReport, *, project_name: str) -> str:
         ValueError: the report's language is not one the report is written in.
     """
     document = _document(report, project_name)
-    lines = [f"# {_md(document.title)}", "", _md(document.period), ""]
+    lines = [f"# {_md(document.title)}", "", _md(document.subtitle), ""]
     for section in document.sections:
         lines += [f"## {_md(section.heading)}", ""]
         for paragraph in section.paragraphs:
@@ -1187,13 +1166,7 @@ def render_markdown(report: RegisterReport, *, project_name: str) -> str:
 
 # --- HTML ---------------------------------------------------------------------------------
 
-_ENVIRONMENT = Environment(
-    loader=FileSystemLoader(_TEMPLATES),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_ENVIRONMENT: Final = templates(_TEMPLATES)
 _BAR_COLOUR = "#2a6496"
 
 
@@ -1215,7 +1188,7 @@ def render_html(report: RegisterReport, *, project_name: str) -> str:
         ValueError: the report's language is not one the report is written in.
     """
     document = _document(report, project_name)
-    charts = {chart.id: _svg(chart) for section in document.sections for chart in section.charts}
+    charts = {chart.id: _svg(chart) for chart in document.charts}
     template = _ENVIRONMENT.get_template("public_report.html.j2")
     return template.render(document=document, charts=charts)
 

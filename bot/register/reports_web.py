@@ -23,17 +23,16 @@ from typing import Annotated, Final, Literal
 from fastapi import APIRouter, Form
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
-from fpdf import FPDF
-from jinja2 import Environment, FileSystemLoader
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from matplotlib import get_data_path
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bot.knowledge import KnowledgeBase
 from bot.register.report import build_report, render_markdown
 from bot.register.service import Register
+from bot.reports.document import templates
+from bot.reports.pdf import html_pdf
 from bot.staff_web.accounts import MANAGER
 from bot.staff_web.shell import DeskPages, DeskSection, Staff, StaffForm
 from bot.storage.models import AuditEntry, PublicReport, utc_now
@@ -41,14 +40,11 @@ from bot.storage.models import AuditEntry, PublicReport, utc_now
 REPORTS_URL: Final = "/desk/reports"
 MAX_MARKDOWN: Final = 200_000
 LONGEST_PERIOD_DAYS: Final = 731
-FONTS: Final = Path(get_data_path()) / "fonts" / "ttf"  # DejaVu, shipped with matplotlib
 HERE = Path(__file__).resolve().parent
 
 # CommonMark with tables; raw HTML is off: what a person types stays text.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-_published = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True
-)
+_published = templates(HERE / "templates")
 
 
 def to_html(markdown: str) -> Markup:
@@ -63,18 +59,9 @@ def published_page(report: PublicReport, title: str) -> str:
     )
 
 
-def published_pdf(report: PublicReport) -> bytes:
+def published_pdf(report: PublicReport, title: str) -> bytes:
     """The PDF of a published report (fpdf2 writes the rendered HTML with a Unicode font)."""
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
-    pdf.add_font("DejaVu", "I", str(FONTS / "DejaVuSans-Oblique.ttf"))
-    pdf.add_font("DejaVu", "BI", str(FONTS / "DejaVuSans-BoldOblique.ttf"))
-    pdf.set_font("DejaVu", size=10)
-    pdf.add_page()
-    pdf.write_html(str(to_html(report.markdown)), font_family="DejaVu")
-    return bytes(pdf.output())
+    return html_pdf(str(to_html(report.markdown)), language=report.language, title=title)
 
 
 def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSection:
@@ -234,7 +221,7 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
                     headers={"Content-Disposition": f'attachment; filename="{name}.html"'},
                 )
             return Response(
-                published_pdf(report),
+                published_pdf(report, title),
                 media_type="application/pdf",
                 headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
             )

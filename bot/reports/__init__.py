@@ -1,2 +1,3 @@
-"""What the register's public report and the perception report share: numbers written each
-language's way (more to come: the document model, renderers and charts)."""
+"""The report kit the register's public report and the weekly perception report share: the
+document model and label tables (`document`), numbers written each language's way
+(`formatting`), charts as accessible SVG and PNG (`charts`), and PDF files (`pdf`)."""

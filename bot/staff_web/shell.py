@@ -327,6 +327,7 @@ def desk_router(
         sections: the pages behind the login, in order (the first one's ``/desk`` is where a
             login lands: the inbox).
     """
+
     # Each router's routes know their own shell (the dependencies `Staff`, `StaffForm` use it).
     class DeskRoute(_DeskRoute):
         pass

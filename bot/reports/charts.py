@@ -22,7 +22,6 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 from xml.sax.saxutils import escape as xml_escape
 
@@ -88,15 +87,6 @@ _ROOT_STROKES = ' stroke-linejoin="round" stroke-linecap="butt"'
 # Matplotlib's settings are global: two threads drawing at once (the web pages draw in
 # worker threads) would restore each other's settings midway. One draws at a time.
 _DRAWING = threading.RLock()
-
-
-@dataclass(frozen=True)
-class Table:
-    """The figures behind a chart (or a table of their own), as a report shows them."""
-
-    caption: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
 
 
 @contextmanager
