@@ -95,6 +95,8 @@ class TurnResult:
     intent: str | None = None
     replayed: bool = False  # the message had been handled before: these are the stored replies
     with_person: bool = False  # a person of the team was asked to join or is in the conversation
+    # The conversation's row id, for what the channel queues in the outbox (no second lookup).
+    stored_conversation_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ class ConversationCore:
         self._read_later(message_id, stored.text, language)
         return TurnResult(
             conversation_id=conversation.public_id,
+            stored_conversation_id=conversation.id,
             message_id=message_id,
             language=language,
             replies=(Reply(text=text, language=language),),
@@ -417,6 +418,7 @@ class ConversationCore:
         self._read_later(message_id, stored.text, language, intent)
         return TurnResult(
             conversation_id=conversation.public_id,
+            stored_conversation_id=conversation.id,
             message_id=message_id,
             language=language,
             replies=tuple(Reply(text=t, language=language) for t in texts),
@@ -661,6 +663,7 @@ class ConversationCore:
                 )
         return TurnResult(
             conversation_id=conversation.public_id,
+            stored_conversation_id=conversation.id,
             message_id=message_id,
             language=language,
             replies=tuple(Reply(text=t, language=language) for t in texts),
@@ -811,6 +814,7 @@ class ConversationCore:
             replies[-1] = Reply(text=texts[-1], language=language, choices=choices)
         return TurnResult(
             conversation_id=conversation.public_id,
+            stored_conversation_id=conversation.id,
             message_id=stored_id(incoming.id),
             language=language,
             replies=tuple(replies),
@@ -854,6 +858,7 @@ class ConversationCore:
         language = replies[0].language if replies and replies[0].language else stored.language
         return TurnResult(
             conversation_id=conversation.public_id,
+            stored_conversation_id=conversation.id,
             message_id=message_id,
             language=language or self._detector.default,
             replies=tuple(Reply(text=r.text, language=r.language or "") for r in replies),

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from bot.common.ids import stored_id
 from bot.storage.models import (
@@ -66,7 +66,7 @@ def get_or_create_conversation(
         # Another worker created it between our read and our write: use theirs.
         session.rollback()
         return session.exec(query).one()
-    session.refresh(conversation)
+    _loaded(session, conversation)
     return conversation
 
 
@@ -152,7 +152,7 @@ def add_message(
     session.add(message)
     session.add(conversation)
     session.commit()
-    session.refresh(message)
+    _loaded(session, message)
     return message
 
 
@@ -184,8 +184,7 @@ def add_outgoing_messages(
     session.add_all(messages)
     session.add(conversation)
     session.commit()
-    for message in messages:
-        session.refresh(message)
+    _loaded(session, *messages)
     return messages
 
 
@@ -285,7 +284,7 @@ def record_concern(
     )
     session.add(concern)
     session.commit()
-    session.refresh(concern)
+    _loaded(session, concern)
     return concern
 
 
@@ -329,7 +328,7 @@ def record_unanswered_question(
     )
     session.add(question)
     session.commit()
-    session.refresh(question)
+    _loaded(session, question)
     return question
 
 
@@ -353,7 +352,7 @@ def open_human_request(
     )
     session.add(request)
     session.commit()
-    session.refresh(request)
+    _loaded(session, request)
     return request
 
 
@@ -480,8 +479,7 @@ def finish_update(
     session.add(row)
     session.add_all(outgoing)
     session.commit()
-    for message in outgoing:
-        session.refresh(message)
+    _loaded(session, *outgoing)
     return list(outgoing)
 
 
@@ -506,7 +504,7 @@ def fail_update(
         session.add_all(outgoing)
     session.add(row)
     session.commit()
-    session.refresh(row)
+    _loaded(session, row)
     return row
 
 
@@ -542,3 +540,14 @@ def mark_outbox(
         update(OutboxMessage).where(col(OutboxMessage.id) == outbox_id).values(**values)
     )
     session.commit()
+
+
+def _loaded(session: Session, *rows: SQLModel) -> None:
+    """Makes rows just committed usable after their session closes. A session that expires
+    what it committed (SQLModel's default) reads them again, one more transaction each; one
+    that keeps them (``expire_on_commit=False``: the turn's, the intake's) already has them
+    whole: ids are assigned when the rows are written, and every column has its value on the
+    Python side."""
+    if session.expire_on_commit:
+        for row in rows:
+            session.refresh(row)

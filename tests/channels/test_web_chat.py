@@ -12,8 +12,8 @@ from bot.app import serve_http
 from bot.channels.web.app import create_app
 from bot.channels.web.conversations import WebConversations
 from bot.common.calendar import BusinessCalendar
-from bot.core.conversation import ConversationCore
 from bot.core.actions import ActionServer
+from bot.core.conversation import ConversationCore
 from bot.knowledge import load_knowledge_base
 from bot.outbox.outbound import send_to_conversation
 from bot.register.service import Register

@@ -13,8 +13,8 @@ from bot.app import serve_http
 from bot.channels.web.app import create_app
 from bot.common.calendar import BusinessCalendar
 from bot.common.categories import ConcernCategorizer
-from bot.core.conversation import ConversationCore
 from bot.core.actions import ActionServer, UnknownAction
+from bot.core.conversation import ConversationCore
 from bot.knowledge import load_knowledge_base
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT

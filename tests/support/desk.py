@@ -29,12 +29,12 @@ from bot.common.calendar import BusinessCalendar
 from bot.common.hours import DeskHours
 from bot.common.language import LanguageDetector
 from bot.common.types import IncomingMessage
+from bot.core.actions import ActionServer
 from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.service import (
     Desk,
 )
-from bot.core.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.service import Register

@@ -20,9 +20,9 @@ from bot.common.calendar import BusinessCalendar
 from bot.common.categories import ConcernCategorizer
 from bot.common.language import LanguageDetector
 from bot.common.types import Interpretation
+from bot.core.actions import ActionServer
 from bot.core.conversation import ConversationCore
 from bot.desk.service import Desk
-from bot.core.actions import ActionServer
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase
 from bot.listening.concerns import ConcernJudge

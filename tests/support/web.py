@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from bot.channels.web.app import create_app
 from bot.common.calendar import BusinessCalendar
-from bot.core.conversation import ConversationCore
 from bot.core.actions import ActionServer
+from bot.core.conversation import ConversationCore
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
 from bot.register.service import Register

@@ -50,7 +50,6 @@ from bot.outbox.delivery import (
     TemporarySendError,
 )
 from bot.outbox.text import split_for
-from bot.storage import repository
 from bot.storage.models import InboundUpdate, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -386,10 +385,6 @@ class DiscordChannel(ChatChannel):
     def _answers(
         self, result: TurnResult, destination: int, *, reply_to: int | None
     ) -> list[Outgoing]:
-        with Session(self._db) as session:
-            conversation = repository.conversation_by_public_id(
-                session=session, public_id=result.conversation_id
-            )
         outgoing: list[Outgoing] = []
         for number, answer in enumerate(result.replies):
             for index, part in enumerate(split_for(CHANNEL, answer.text)):
@@ -401,7 +396,7 @@ class DiscordChannel(ChatChannel):
                         destination=str(destination),
                         text=part,
                         options=options,
-                        conversation_id=conversation.id if conversation else None,
+                        conversation_id=result.stored_conversation_id,
                         message_id=result.message_id,
                     )
                 )

@@ -524,11 +524,7 @@ class TelegramChannel(ChatChannel):
         """The turn's replies as Telegram messages, cut at Telegram's limit."""
         outgoing: list[Outgoing] = []
         chat = str(message.chat.id)
-        with Session(self._db) as session:
-            conversation = repository.conversation_by_public_id(
-                session=session, public_id=result.conversation_id
-            )
-        conversation_id = conversation.id if conversation else None
+        conversation_id = result.stored_conversation_id
         for reply_index, answer in enumerate(result.replies):
             parts = split_for(CHANNEL, answer.text)
             for index, part in enumerate(parts):
