@@ -39,6 +39,7 @@ from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
+from bot.dialogue.tracker_store import tracker_store_for
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.listening.concerns import ModelConcernJudge
 from bot.listening.faq_drafts import KnowledgeFiles
@@ -196,13 +197,18 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     core: ConversationCore | None = None
     try:
         if runtime is not None:
+            # Rasa keeps its conversations beside our database: a restart of Rasa loses none.
+            tracker_store = tracker_store_for(settings.database_url)
             rasa_server = runtime.server(
                 action_url=None,  # set below, once our port is known
                 action_token=settings.action_token,
                 port=settings.rasa_port,
                 startup_timeout=settings.rasa_startup_timeout,
+                tracker_store=tracker_store.endpoint if tracker_store else None,
             )
-            dialogue = RasaEngine(rasa_server.url, token=rasa_server.token)
+            dialogue = RasaEngine(
+                rasa_server.url, token=rasa_server.token, tracker_store=tracker_store
+            )
         else:
             dialogue = RasaEngine(str(settings.rasa_url), token=settings.rasa_token)
         core = ConversationCore(
@@ -247,6 +253,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 }
                 for c in channels
             },
+            dialogue_status=(
+                rasa_server.status if rasa_server is not None else lambda: {"managed": False}
+            ),
             desk=desk,
             database=database,
             desk_session_hours=settings.desk_session_hours,
@@ -465,6 +474,11 @@ async def wait_for_dialogue(assistant: Assistant) -> None:
         runtime = rasa_runtime(assistant.settings)
         model = await runtime.ensure_model()
         await assistant.rasa_server.start(model)
+        # From now on a Rasa server that dies is started again (the conversations wait in its
+        # tracker store); the task ends with the channels' at shutdown, before Rasa is stopped.
+        assistant.channel_tasks.append(
+            asyncio.create_task(assistant.rasa_server.supervise(), name="rasa-supervisor")
+        )
         return
     deadline = asyncio.get_running_loop().time() + assistant.settings.rasa_startup_timeout
     warned = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.common.text import without_secrets
 from bot.common.types import Interpretation
@@ -18,6 +20,7 @@ from bot.dialogue.engine import (
     DialogueUnavailable,
     interpretation_from_parse,
 )
+from bot.dialogue.tracker_store import TrackerStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +38,17 @@ class RasaEngine(DialogueEngine):
     against a JSON schema).
     """
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        tracker_store: TrackerStore | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Where the Rasa server keeps its conversations when we manage it (erasure reaches it).
+        self._tracker_store = tracker_store
         self._params = {"token": token} if token else {}
         self._slot_language: OrderedDict[str, str] = OrderedDict()
         self._client = httpx.AsyncClient(
@@ -109,8 +121,17 @@ class RasaEngine(DialogueEngine):
 
     async def forget(self, sender_id: str) -> None:
         # Rasa keeps every event of a conversation (the citizen's words among them) and never
-        # drops them on its own: they are replaced by none.
+        # drops them on its own. In its SQL tracker store (when we manage it) the rows are
+        # deleted in its database, as replacing the events through the API only appends there;
+        # then the API replaces them by none (a tracker Rasa holds in memory).
         self._slot_language.pop(sender_id, None)
+        if self._tracker_store is not None:
+            try:
+                await asyncio.to_thread(self._tracker_store.forget, sender_id)
+            except SQLAlchemyError as exc:
+                raise DialogueUnavailable(
+                    f"Rasa's tracker store could not forget a conversation: {type(exc).__name__}"
+                ) from exc
         conversation = f"/conversations/{quote(sender_id, safe='')}"
         try:
             response = await self._client.put(
@@ -120,6 +141,8 @@ class RasaEngine(DialogueEngine):
             )
             response.raise_for_status()
         except httpx.HTTPError as exc:
+            if self._tracker_store is not None:
+                return  # Rasa is down: what it kept is deleted, and it holds nothing in memory
             raise DialogueUnavailable(
                 f"Rasa could not forget a conversation: {without_secrets(repr(exc))}"
             ) from exc

@@ -23,10 +23,12 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 
+from bot.dialogue.tracker_store import RASA_POOL
 from bot.knowledge import build_domain_file
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ def rasa_environment() -> dict[str, str]:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         }
     )
+    for name, value in RASA_POOL.items():  # a small pool for a tracker store on PostgreSQL
+        env.setdefault(name, value)
     return env
 
 
@@ -241,8 +245,10 @@ class RasaRuntime:
         action_token: str | None,
         port: int = 0,
         startup_timeout: float = 240.0,
+        tracker_store: dict[str, Any] | None = None,
     ) -> LocalRasaServer:
-        """A Rasa server (not started yet) calling our action endpoint at `action_url`."""
+        """A Rasa server (not started yet) calling our action endpoint at `action_url`, keeping
+        its conversations in `tracker_store` (the endpoints' section; None: in memory)."""
         self.check()
         return LocalRasaServer(
             runtime=self,
@@ -250,11 +256,13 @@ class RasaRuntime:
             action_token=action_token,
             port=port or _free_port(),
             startup_timeout=startup_timeout,
+            tracker_store=tracker_store,
         )
 
 
 class LocalRasaServer:
-    """A `rasa run` process on 127.0.0.1, used as an async context manager."""
+    """A `rasa run` process on 127.0.0.1: started, supervised (started again when it dies),
+    stopped."""
 
     def __init__(
         self,
@@ -264,6 +272,7 @@ class LocalRasaServer:
         action_token: str | None,
         port: int,
         startup_timeout: float,
+        tracker_store: dict[str, Any] | None = None,
     ) -> None:
         self._runtime = runtime
         self.action_url = action_url
@@ -272,7 +281,11 @@ class LocalRasaServer:
         self.token = secrets.token_hex(16)  # hex: an argument starting with "-" would break the CLI
         self._startup_timeout = startup_timeout
         self._process: asyncio.subprocess.Process | None = None
+        self._model: Path | None = None
+        self._tracker_store = tracker_store
         self.log = runtime.log_dir / "rasa-server.log"
+        self.restarts = 0  # how many times it was started again after dying
+        self.last_exit: int | None = None  # the exit code of the last unexpected death
 
     @property
     def url(self) -> str:
@@ -287,9 +300,31 @@ class LocalRasaServer:
             if self._action_token:
                 action["token"] = self._action_token
             endpoints["action_endpoint"] = action
+        if self._tracker_store:
+            endpoints["tracker_store"] = self._tracker_store
         path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
         path.chmod(0o600)
         return path
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id (None when it is not started)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server's process is alive (it may still be loading its model)."""
+        return self._process is not None and self._process.returncode is None
+
+    def status(self) -> dict[str, Any]:
+        """For the health details: whether it runs, how often it was started again."""
+        return {
+            "managed": True,
+            "running": self.running,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "conversations_kept": "in memory" if not self._tracker_store else "tracker store",
+        }
 
     async def start(self, model: Path) -> None:
         """Starts the server on `model` and waits until the model is loaded.
@@ -297,6 +332,48 @@ class LocalRasaServer:
         Raises:
             RasaRuntimeError: when it exits early or is not ready within the start-up timeout.
         """
+        self._model = model
+        await self._launch(model)
+
+    async def supervise(self, *, longest_wait: float = 60.0) -> None:
+        """Runs until cancelled: when the server dies without having been stopped, starts it
+        again on the same port and model, waiting 1, 2, 4... seconds (at most `longest_wait`)
+        between failed attempts. Meanwhile turns fail fast and citizens are told honestly that
+        the assistant cannot answer (their messages are kept for a person); conversations
+        continue where they were once it is back (the tracker store keeps them)."""
+        while True:
+            process = self._process
+            if process is None or self._model is None:
+                await asyncio.sleep(0.5)  # not started yet, or stopped
+                continue
+            code = await process.wait()
+            if self._process is not process:
+                continue  # stopped (or replaced) on purpose
+            self.last_exit = code
+            logger.error(
+                "the Rasa server died (exit code %s, see %s): starting it again; until it is "
+                "back, citizens are told the assistant cannot answer and their messages are "
+                "kept for a person",
+                code,
+                self.log,
+            )
+            wait = 1.0
+            while True:
+                try:
+                    await self._launch(self._model)
+                    break
+                except RasaRuntimeError as exc:
+                    logger.error("the Rasa server could not start again (%s); next try in "
+                                 "%.0f s", exc, wait)  # fmt: skip
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, longest_wait)
+                    if self._process is None:
+                        break  # stopped meanwhile
+            if self._process is not None:
+                self.restarts += 1
+                logger.warning("the Rasa server is back (restart %d)", self.restarts)
+
+    async def _launch(self, model: Path) -> None:
         self._runtime.log_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self._write_endpoints()
         logger.info("starting Rasa on %s (log: %s)", self.url, self.log)
@@ -323,7 +400,7 @@ class LocalRasaServer:
                         logger.info("Rasa is ready on %s", self.url)
                         return
                 await asyncio.sleep(0.5)
-        await self.stop()
+        await _end(self._process)
         raise RasaRuntimeError(
             f"The Rasa server was not ready within {self._startup_timeout:.0f} s (see {self.log})."
         )
@@ -333,10 +410,17 @@ class LocalRasaServer:
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=15)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await _end(process)
         logger.info("Rasa stopped")
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Ends a process: SIGTERM, then SIGKILL after 15 s."""
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout=15)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

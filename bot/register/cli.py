@@ -13,6 +13,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+from bot.dialogue.tracker_store import tracker_store_for
 from bot.knowledge import load_knowledge_base
 from bot.register.export import FORMATS, export_concerns
 from bot.register.filters import ConcernFilter
@@ -20,7 +21,7 @@ from bot.register.privacy import purge_older_than
 from bot.register.report import build_report, render_html, render_markdown
 from bot.register.service import Register, RegisterError
 from bot.settings import Settings
-from bot.storage.models import Concern, ConcernKind, ConcernStatus
+from bot.storage.models import Concern, ConcernKind, ConcernStatus, utc_now
 
 KINDS = tuple(kind.value for kind in ConcernKind)
 
@@ -100,6 +101,13 @@ def run(args: argparse.Namespace, settings: Settings, register: Register) -> int
         counts = purge_older_than(
             engine=register.engine, days=days, actor=actor, dry_run=args.dry_run
         )
+        # What the Rasa server we manage keeps of conversations goes with them.
+        tracker_store = tracker_store_for(settings.database_url) if settings.manages_rasa else None
+        dialogue_events = (
+            tracker_store.purge_before(utc_now() - timedelta(days=days))
+            if tracker_store is not None and not args.dry_run
+            else 0
+        )
         verb, gone = (
             ("would be anonymised", "would be deleted")
             if args.dry_run
@@ -108,7 +116,8 @@ def run(args: argparse.Namespace, settings: Settings, register: Register) -> int
         print(
             f"Older than {days} days: {counts['conversations']} conversations and "
             f"{counts['concerns']} concerns {verb}, {counts['heard_messages']} messages heard "
-            f"in community groups {gone}."
+            f"in community groups {gone}"
+            + (f", {dialogue_events} dialogue events of Rasa deleted." if dialogue_events else ".")
         )
         return 0
     verb = args.verb

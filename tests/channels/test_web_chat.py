@@ -111,8 +111,12 @@ async def test_health_reports_the_dialogue(
         "dialogue_ready": True,
         "channels": {},
     }
+    assert (await web.get("/api/health/ready")).status_code == 200
     fake_dialogue.failing = True
-    assert (await web.get("/api/health")).json()["dialogue_ready"] is False
+    health = (await web.get("/api/health")).json()
+    assert (health["status"], health["dialogue_ready"]) == ("degraded", False)
+    assert (await web.get("/api/health/ready")).status_code == 503
+    assert (await web.get("/api/health/live")).json() == {"status": "alive"}
 
 
 async def test_the_conversation_comes_back_after_a_reload(web: httpx.AsyncClient) -> None:

@@ -26,41 +26,10 @@ from bot.storage.models import (
     MessageStatus,
     UnansweredQuestion,
 )
-from tests.support.live import LiveAssistant
+from tests.support.live import Citizen, LiveAssistant
 
 pytestmark = pytest.mark.rasa
 REFERENCE = re.compile(r"C-\d{4}-\d{4}")
-
-
-class Citizen:
-    """One browser talking to the web chat."""
-
-    def __init__(self, web: httpx.Client) -> None:
-        self.web = web
-        self.conversation: str | None = None  # issued by the server with the first answer
-        # Each citizen has an address of their own, behind the (trusted) local proxy.
-        self.address = (
-            f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-        )
-
-    def says(self, text: str) -> dict[str, object]:
-        sent: dict[str, str] = {"text": text}
-        if self.conversation is not None:
-            sent["conversation"] = self.conversation
-        answer = self.web.post(
-            "/api/messages", json=sent, headers={"X-Forwarded-For": self.address}
-        )
-        assert answer.status_code == 200, answer.text
-        body: dict[str, object] = answer.json()
-        self.conversation = str(body["conversation"])
-        return body
-
-    def reads(self, text: str) -> str:
-        body = self.says(text)
-        replies = body["replies"]
-        assert isinstance(replies, list)
-        assert replies, f"no reply to {text!r}"
-        return "\n".join(str(r["text"]) for r in replies)
 
 
 def conversation_of(session: Session, citizen: Citizen, live: LiveAssistant) -> Conversation:
@@ -423,6 +392,13 @@ def test_erase_my_data_asks_to_confirm_then_gives_a_receipt(
     assert marker not in httpx.get(tracker, params=params).text
     assert live.assistant is not None
     path = Path(live.assistant.database.url.database or "")
-    for file in (path, path.with_name(path.name + "-wal")):
+    rasa = path.with_name(f"{path.stem}-rasa.db")  # Rasa's tracker store, beside ours
+    assert rasa.exists()
+    for file in (
+        path,
+        path.with_name(path.name + "-wal"),
+        rasa,
+        rasa.with_name(rasa.name + "-wal"),
+    ):
         if file.exists():
             assert marker.encode() not in file.read_bytes(), file

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import httpx
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
 from bot.settings import Settings
@@ -102,3 +105,34 @@ def bot_parse(live: LiveAssistant, lines: Sequence[str]) -> list[dict[str, Any]]
     printed = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(printed) == len(lines)
     return printed
+
+
+class Citizen:
+    """One browser talking to the web chat."""
+
+    def __init__(self, web: httpx.Client) -> None:
+        self.web = web
+        self.conversation: str | None = None  # issued by the server with the first answer
+        # Each citizen has an address of their own, behind the (trusted) local proxy.
+        self.address = (
+            f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+        )
+
+    def says(self, text: str) -> dict[str, object]:
+        sent: dict[str, str] = {"text": text}
+        if self.conversation is not None:
+            sent["conversation"] = self.conversation
+        answer = self.web.post(
+            "/api/messages", json=sent, headers={"X-Forwarded-For": self.address}
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, object] = answer.json()
+        self.conversation = str(body["conversation"])
+        return body
+
+    def reads(self, text: str) -> str:
+        body = self.says(text)
+        replies = body["replies"]
+        assert isinstance(replies, list)
+        assert replies, f"no reply to {text!r}"
+        return "\n".join(str(r["text"]) for r in replies)

@@ -115,6 +115,7 @@ def create_app(
     knowledge: KnowledgeBase,
     action_token: str | None,
     channel_status: Callable[[], dict[str, dict[str, str]]] | None = None,
+    dialogue_status: Callable[[], dict[str, Any]] | None = None,
     desk: Desk | None = None,
     database: Engine | None = None,
     desk_session_hours: int = 12,
@@ -196,13 +197,33 @@ def create_app(
 
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
-        # Public (load balancers, the page): alive, ready, each channel's state; no error text.
+        # Public (load balancers, the page): ready or not, each channel's state; no error text.
+        # "degraded" while the dialogue engine is down: citizens are then told honestly that
+        # the assistant cannot answer, and their messages are kept for a person.
         channels = channel_status() if channel_status else {}
+        ready = await dialogue.is_ready()
         return {
-            "status": "ok",
-            "dialogue_ready": await dialogue.is_ready(),
+            "status": "ok" if ready else "degraded",
+            "dialogue_ready": ready,
             "channels": {name: {"state": c.get("state")} for name, c in channels.items()},
         }
+
+    @app.get("/api/health/live")
+    async def live() -> dict[str, str]:
+        # Liveness: the process answers (restarting it would not help a dialogue engine down).
+        return {"status": "alive"}
+
+    @app.get("/api/health/ready")
+    async def ready() -> Response:
+        # Readiness: whether this process can answer citizens now (a load balancer sends them
+        # elsewhere meanwhile).
+        if await dialogue.is_ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "not ready", "reason": "the dialogue engine does not answer"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.get("/api/health/details", include_in_schema=False)
     async def health_details(request: Request) -> dict[str, Any]:
@@ -216,7 +237,13 @@ def create_app(
         if health_token is None or not hmac.compare_digest(given, health_token.encode()):
             raise HTTPException(status_code=401, detail="a monitoring token is needed")
         channels = channel_status() if channel_status else {}
-        return {"status": "ok", "dialogue_ready": await dialogue.is_ready(), "channels": channels}
+        ready = await dialogue.is_ready()
+        return {
+            "status": "ok" if ready else "degraded",
+            "dialogue_ready": ready,
+            "dialogue": dialogue_status() if dialogue_status else {},
+            "channels": channels,
+        }
 
     @app.post("/api/messages")
     async def post_message(request: ChatRequest, http: Request) -> Response:

@@ -1,0 +1,83 @@
+"""The Rasa server the application manages dies mid-conversation (SIGKILL): citizens are told
+honestly meanwhile, the application starts it again, and the conversation continues where it
+was, in its language, with the question the assistant had asked still pending (Rasa keeps its
+conversations in its tracker store beside our database, not in its memory)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from bot.settings import load_settings
+from bot.storage.models import Handoff
+from tests.support.live import Citizen, LiveAssistant
+
+pytestmark = pytest.mark.rasa
+
+
+@pytest.fixture(scope="module")
+def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
+    """An assistant of its own (its Rasa server is killed here, nobody else's)."""
+    tmp = tmp_path_factory.mktemp("supervised")
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp / 'supervised.db'}",
+        pseudonym_key_file=tmp / "secrets" / "pseudonym.key",
+        web_port=0,
+        trusted_proxies=("127.0.0.1",),
+    )
+    assistant = LiveAssistant(settings)
+    assistant.start()
+    yield assistant
+    assistant.stop()
+
+
+def test_rasa_killed_mid_conversation_is_started_again_and_the_conversation_continues(
+    supervised: LiveAssistant,
+) -> None:
+    assert supervised.assistant is not None
+    server = supervised.assistant.rasa_server
+    assert server is not None
+    with httpx.Client(base_url=supervised.assistant.web_url, timeout=30) as web:
+        citizen = Citizen(web)
+        first = citizen.says("Will the trucks drive past the school during the works?")
+        assert first["language"] == "en"
+        offer = citizen.reads("blorp flim flam")
+        assert "Would you like me to pass it to a person" in offer  # the pending question
+
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while server.pid == pid and server.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Meanwhile: an honest answer, the message kept for a person, and the health says so.
+        meanwhile = citizen.says("hello?")
+        assert meanwhile["answered"] is False
+        assert "cannot answer" in str(meanwhile["replies"])
+        assert web.get("/api/health").json()["status"] == "degraded"
+        assert web.get("/api/health/ready").status_code == 503
+
+        deadline = time.monotonic() + 240
+        while web.get("/api/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, f"Rasa was not started again (see {server.log})"
+            time.sleep(1)
+        assert server.restarts == 1
+        assert server.pid != pid
+
+        # The offer made before the crash still stands: "yes" brings a person in, in English.
+        accepted = citizen.says("yes")
+        assert accepted["language"] == "en"
+        assert accepted["answered"] is True
+    with Session(supervised.assistant.database) as session:
+        handoffs = session.exec(select(Handoff)).all()
+    assert [(h.reason, h.status) for h in handoffs] == [("asked_human", "waiting")]
+    # Rasa's conversations are in a file beside the database, not only in its memory.
+    database = Path(supervised.assistant.database.url.database or "")
+    assert database.with_name(f"{database.stem}-rasa.db").exists()
