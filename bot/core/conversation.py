@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import weakref
 from datetime import timedelta
 
@@ -40,6 +41,7 @@ from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.listening.concerns import Heard
 from bot.listening.reading import Reader
+from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage import repository
@@ -151,8 +153,13 @@ class ConversationCore:
         (`replayed`), so a platform's redelivery is never answered twice.
         """
         message = _valid(message)
+        started = time.perf_counter()
         async with self._lock(message):
-            return await self._handle(message)
+            result = await self._handle(message)
+        if not result.replayed:
+            TURNS.labels(message.channel, "true" if result.answered else "false").inc()
+            TURN_SECONDS.labels(message.channel).observe(time.perf_counter() - started)
+        return result
 
     async def command(
         self, message: IncomingMessage, name: str, argument: str | None = None
@@ -632,6 +639,9 @@ class ConversationCore:
             )
         except (DialogueUnavailable, TimeoutError) as exc:
             logger.warning("dialogue engine unavailable for message %s: %r", message_id, exc)
+            DIALOGUE_FAILURES.labels(
+                "timeout" if isinstance(exc, TimeoutError) else "unavailable"
+            ).inc()
             return [say("engine_unavailable", language)], None, False
         if not reply.texts and (
             reply.interpretation is None or reply.interpretation.intent != "report_concern"

@@ -30,6 +30,7 @@ import yaml
 
 from bot.dialogue.tracker_store import RASA_POOL
 from bot.knowledge import build_domain_file
+from bot.metrics import RASA_RESTARTS
 
 logger = logging.getLogger(__name__)
 
@@ -371,6 +372,7 @@ class LocalRasaServer:
                         break  # stopped meanwhile
             if self._process is not None:
                 self.restarts += 1
+                RASA_RESTARTS.inc()
                 logger.warning("the Rasa server is back (restart %d)", self.restarts)
 
     async def _launch(self, model: Path) -> None:

@@ -28,6 +28,7 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot.metrics import RATE_LIMITED
 from bot.storage import repository
 from bot.storage.models import OutboxMessage, OutboxStatus
 
@@ -282,6 +283,7 @@ class Outbox:
             try:
                 platform_id = await self._sender.send(message)
             except RateLimited as exc:
+                RATE_LIMITED.labels(self.channel).inc()
                 logger.warning(
                     "%s asks to wait %.1f s before sending to a chat",
                     self.channel,

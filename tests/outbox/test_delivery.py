@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.channels.intake import Intake
+from bot.metrics import RATE_LIMITED
 from bot.outbox.delivery import (
     Outbox,
     Outgoing,
@@ -191,11 +192,13 @@ async def test_the_outbox_waits_out_rate_limits_and_network_failures_in_order(
     sender = FakeSender()
     sender.failures = [RateLimited(0.05), TemporarySendError("connection reset")]
     outbox = Outbox(engine=database, channel="test", sender=sender, retry_base=0.01)
+    slowed = RATE_LIMITED.labels("test")._value.get()
     async with running(outbox):
         outbox.queue([Outgoing(destination="42", text=str(n)) for n in range(4)])
         async with asyncio.timeout(10):
             await outbox.drained()
     assert [text for _, text, _ in sender.sent] == ["0", "1", "2", "3"]
+    assert RATE_LIMITED.labels("test")._value.get() == slowed + 1  # the operators see the 429
     with Session(database) as session:
         first = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).first()
     assert first is not None

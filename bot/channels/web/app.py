@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy import Engine
 
@@ -25,6 +27,7 @@ from bot.desk.inbox import inbox_section
 from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine
 from bot.knowledge import KnowledgeBase
+from bot.metrics import exposition
 from bot.staff_web.shell import DeskSection, client_address, desk_router
 
 logger = logging.getLogger(__name__)
@@ -225,10 +228,9 @@ def create_app(
             headers={"Retry-After": "5"},
         )
 
-    @app.get("/api/health/details", include_in_schema=False)
-    async def health_details(request: Request) -> dict[str, Any]:
-        # For monitoring and staff: what each channel last said (errors included), behind the
-        # HEALTH_TOKEN bearer token; without a token configured, nobody.
+    def monitoring_only(request: Request) -> None:
+        """Refuses (401) a request without the monitoring token (HEALTH_TOKEN) as its bearer
+        token; without a token configured, everybody is refused."""
         given = (
             request.headers.get("authorization", "")
             .removeprefix("Bearer ")
@@ -236,6 +238,12 @@ def create_app(
         )
         if health_token is None or not hmac.compare_digest(given, health_token.encode()):
             raise HTTPException(status_code=401, detail="a monitoring token is needed")
+
+    @app.get("/api/health/details", include_in_schema=False)
+    async def health_details(request: Request) -> dict[str, Any]:
+        # For monitoring and staff: what each channel last said (errors included), behind the
+        # HEALTH_TOKEN bearer token; without a token configured, nobody.
+        monitoring_only(request)
         channels = channel_status() if channel_status else {}
         ready = await dialogue.is_ready()
         return {
@@ -244,6 +252,15 @@ def create_app(
             "dialogue": dialogue_status() if dialogue_status else {},
             "channels": channels,
         }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        # For the operators' Prometheus, behind the same monitoring token as the details.
+        monitoring_only(request)
+        if database is None:
+            raise HTTPException(status_code=404, detail="no metrics without a database")
+        body = await asyncio.to_thread(exposition, database)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/messages")
     async def post_message(request: ChatRequest, http: Request) -> Response:
