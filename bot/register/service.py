@@ -209,26 +209,25 @@ class Register:
             )
             session.commit()
             return Recorded(concern=open_one, attached=True)
-        concern = repository.record_concern(
+        received = utc_now()
+        concern, new = repository.add_concern(
             session=session,
             conversation=conversation,
             message_id=message_id,
             category=category,
             language=language,
             text=text,
+            received_at=received,
+            citizen_id=conversation.citizen_id,
+            kind=kind,
+            place=find_place(text),
+            severity=severity_of(text, category),
+            confidential=asks_confidentiality(text),
+            acknowledge_by=self.calendar.add_business_days(received, self.acknowledge_days),
+            respond_by=self.calendar.add_business_days(received, self.respond_days_for(kind)),
         )
-        concern.citizen_id = conversation.citizen_id
-        concern.kind = kind
-        concern.place = find_place(text)
-        concern.severity = severity_of(text, category)
-        concern.confidential = asks_confidentiality(text)
-        concern.acknowledge_by = self.calendar.add_business_days(
-            concern.received_at, self.acknowledge_days
-        )
-        concern.respond_by = self.calendar.add_business_days(
-            concern.received_at, self.respond_days_for(kind)
-        )
-        session.add(concern)
+        if not new:
+            return Recorded(concern=concern, attached=False)  # another turn recorded it first
         self._append(
             session,
             concern,

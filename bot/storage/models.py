@@ -221,6 +221,14 @@ class Concern(SQLModel, table=True):
             sqlite_where=sql_text("status != 'closed' AND responded_at IS NULL"),
             postgresql_where=sql_text("status != 'closed' AND responded_at IS NULL"),
         ),
+        # One concern per message, whatever the number of processes handling turns.
+        Index(
+            "uq_concern_message",
+            "message_id",
+            unique=True,
+            sqlite_where=sql_text("message_id IS NOT NULL"),
+            postgresql_where=sql_text("message_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

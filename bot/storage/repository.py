@@ -264,12 +264,39 @@ def record_concern(
     text: str,
     received_at: datetime | None = None,
 ) -> Concern:
-    """Stores a concern under a fresh unique reference; a message already recorded as a concern
-    (a redelivered or retried turn) gives back its concern instead of a second one."""
+    """Stores a concern under a fresh unique reference, or gives back the concern already
+    recorded from this message (see `add_concern`)."""
+    concern, _ = add_concern(
+        session=session,
+        conversation=conversation,
+        message_id=message_id,
+        category=category,
+        language=language,
+        text=text,
+        received_at=received_at,
+    )
+    return concern
+
+
+def add_concern(
+    *,
+    session: Session,
+    conversation: Conversation,
+    message_id: int | None,
+    category: str,
+    language: str,
+    text: str,
+    received_at: datetime | None = None,
+    **fields: Any,
+) -> tuple[Concern, bool]:
+    """Stores a concern (with `fields`: kind, deadlines...) under a fresh unique reference, in
+    one statement; returns it and True. A message already recorded as a concern (a redelivered
+    or retried turn, or the same message's turn on another process a moment ago: the
+    database's unique index decides) gives back that concern and False, never a second one."""
     if message_id is not None:
         existing = session.exec(select(Concern).where(Concern.message_id == message_id)).first()
         if existing is not None:
-            return existing
+            return existing, False
     received = received_at or utc_now()
     reference = next_reference(session=session, prefix="C", year=received.year)
     concern = Concern(
@@ -281,11 +308,19 @@ def record_concern(
         category=category,
         text=text,
         received_at=received,
+        **fields,
     )
     session.add(concern)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if message_id is None:
+            raise
+        # Recorded from this message by another turn in the meantime: that one stands.
+        return session.exec(select(Concern).where(Concern.message_id == message_id)).one(), False
     _loaded(session, concern)
-    return concern
+    return concern, True
 
 
 def concerns_of_citizen(*, session: Session, conversation: Conversation) -> list[Concern]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
@@ -520,3 +522,44 @@ async def test_first_contact_on_a_platform_says_what_is_kept_and_for_how_long(
     assert "robot" in first.replies[0].text
     second = await noticed.handle(telegram("Et une autre question"))
     assert all("365 jours" not in r.text for r in second.replies)
+
+
+def test_two_turns_of_one_message_at_once_record_one_concern(
+    register: Register, database: Engine
+) -> None:
+    """Two turns of the same message on two processes (a redelivery racing its original): both
+    find no concern yet and both write one; the database's unique index keeps the first, and
+    the second turn gets it back, so the citizen has one reference."""
+    with Session(database, expire_on_commit=False) as session:
+        conversation = citizen(session)
+        message = repository.add_message(
+            session=session, conversation=conversation, direction="in",  # type: ignore[arg-type]
+            text="Les camions passent la nuit", language="fr",
+        )  # fmt: skip
+    both_writing = threading.Barrier(2, timeout=10)
+
+    def turn() -> str:
+        with Session(database, expire_on_commit=False) as session:
+
+            @event.listens_for(session, "before_flush")
+            def together(flushing: Session, *_: object) -> None:
+                if any(isinstance(row, Concern) for row in flushing.new):
+                    both_writing.wait()  # both have looked, found nothing, and now write
+
+            return register.record(
+                session=session, conversation=conversation, message_id=message.id,
+                text="Les camions passent la nuit", language="fr", category="traffic",
+            ).concern.reference  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        references = list(pool.map(lambda _: turn(), range(2)))
+    assert references[0] == references[1]
+    with Session(database) as session:
+        concerns = session.exec(select(Concern)).all()
+        received = session.exec(select(ConcernEvent).where(ConcernEvent.kind == "received")).all()
+    assert len(concerns) == 1
+    assert len(received) == 1
+    with Session(database) as session:
+        session.add(Concern(**{**concerns[0].model_dump(), "id": None, "reference": "C-2099-9999"}))
+        with pytest.raises(IntegrityError):  # the index itself refuses a second one
+            session.commit()
