@@ -462,6 +462,22 @@ def start_channels(assistant: Assistant) -> None:
     assistant.channel_tasks.append(
         asyncio.create_task(alert_loop(assistant.desk), name="desk-alerts")
     )
+    assistant.channel_tasks.append(
+        asyncio.create_task(reading_sweep(assistant.core), name="reading-sweep")
+    )
+
+
+async def reading_sweep(core: ConversationCore, *, every: float = 600.0) -> None:
+    """Every ten minutes, reads the messages whose reading never happened (see
+    `ConversationCore.read_missed`): the first round at start, for those a stop cut short."""
+    while True:
+        try:
+            core.read_missed()
+        except Exception:
+            # Broad on purpose: the sweep must come back after a failed round (a database
+            # hiccup); the messages wait for the next one.
+            logger.exception("the sweep of messages never read failed")
+        await asyncio.sleep(every)
 
 
 async def wait_for_dialogue(assistant: Assistant) -> None:

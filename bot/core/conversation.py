@@ -24,7 +24,7 @@ from bot.common.commands import COMMAND_NAMES, command_list
 from bot.common.ids import stored_id
 from bot.common.language import LanguageDetector, LanguageGuess
 from bot.common.phrases import ATTACHMENT_NAMES, STATUS_NAMES, say
-from bot.common.text import clean_text, for_engine, valid_text
+from bot.common.text import ERASED, clean_text, for_engine, valid_text
 from bot.common.types import (
     Attachment,
     Choice,
@@ -135,6 +135,7 @@ class ConversationCore:
         # the tasks are kept here so that none is lost before it ends (see `settle_readings`).
         self._reader = reader
         self._readings: set[asyncio.Task[None]] = set()
+        self._swept_to = 0  # the last message the sweep of missed readings looked at
         # Turns of one conversation run one at a time, so replies keep their order. A lock
         # lives only while some turn holds or awaits it (weak values), so idle ones go away.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -463,6 +464,40 @@ class ConversationCore:
         if rows:
             logger.warning("%d messages cut short by a stop were kept for a person", len(rows))
         return len(rows)
+
+    def read_missed(self, *, older_than: timedelta = INTERRUPTED_AFTER, limit: int = 500) -> int:
+        """Reads, in the background, citizens' messages whose reading (sentiment, topics) never
+        happened: the process stopped between a turn and its reading, or the reader failed.
+        Each call goes on from where the last one stopped (at most `limit` messages), so a
+        message with nothing to read (a photo) is passed over, not read again and again.
+        Returns how many readings were started."""
+        if self._reader is None:
+            return 0
+        cutoff = utc_now() - older_than
+        with self.session() as session:
+            rows = session.exec(
+                select(Message.id, Message.text, Message.language, Message.intent)
+                .where(
+                    col(Message.id) > self._swept_to,
+                    Message.direction == Direction.INCOMING,
+                    col(Message.sentiment).is_(None),
+                    col(Message.status).is_not(None),
+                    Message.status != MessageStatus.RECEIVED,
+                    col(Message.created_at) < cutoff,
+                )
+                .order_by(col(Message.id))
+                .limit(limit)
+            ).all()
+        started = 0
+        for message_id, text, language, intent in rows:
+            assert message_id is not None
+            self._swept_to = message_id
+            if text and text != ERASED and clean_text(text):
+                self._read_later(message_id, text, language, intent)
+                started += 1
+        if started:
+            logger.info("%d messages never read (sentiment, topics) are read now", started)
+        return started
 
     async def settle_readings(self) -> None:
         """Waits for the readings of messages still under way: at shutdown, before the database

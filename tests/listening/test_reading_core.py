@@ -5,9 +5,11 @@ that fails or is slow never costs the citizen their message or their answer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +23,7 @@ from bot.core.conversation import ConversationCore
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.listening.reading import Reading
-from bot.storage.models import Concern, Direction, Message, MessageStatus
+from bot.storage.models import Concern, Direction, Message, MessageStatus, utc_now
 from tests.support.desk import always_open, says
 from tests.support.dialogue import FakeDialogue, ScriptedDialogue, scripted_core
 
@@ -251,3 +253,31 @@ async def test_a_message_kept_for_a_person_is_read(
     assert message.id == result.message_id
     assert (message.sentiment, message.sentiment_score) == ("negative", -0.75)
     assert reader.calls[0]["intent"] is None
+
+
+async def test_a_reading_that_never_happened_is_made_by_the_sweep(
+    reading_core: ConversationCore, reader: ScriptedReader, database: Engine
+) -> None:
+    """The reader failed (or the process stopped before the reading): the sweep reads the
+    message later; a message with nothing to read (a photo) is passed over, not read again."""
+    reader.failure = RuntimeError("the model is not there yet")
+    await reading_core.handle(says(WORRY))
+    await reading_core.handle(
+        dataclasses.replace(says(""), attachments=(Attachment(kind="photo", details={}),))
+    )
+    await reading_core.settle_readings()
+    assert [m.sentiment for m in incoming(database)] == [None, None]
+    reader.failure = None
+
+    assert reading_core.read_missed() == 0  # a turn of a moment ago may still be reading
+    with Session(database) as session:
+        session.execute(update(Message).values(created_at=utc_now() - timedelta(hours=1)))
+        session.commit()
+    assert reading_core.read_missed() == 1  # the photo has nothing to read
+    await reading_core.settle_readings()
+    worry, photo = incoming(database)
+    assert (worry.sentiment, worry.sentiment_score) == ("negative", -0.75)
+    assert photo.sentiment is None
+    calls = len(reader.calls)
+    assert reading_core.read_missed() == 0  # each message is looked at once
+    assert len(reader.calls) == calls
