@@ -13,10 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from bot.dialogue.tracker_store import tracker_store_for
 from bot.settings import load_settings
 from bot.storage.models import Handoff
+from tests.conftest import _empty_postgres
 from tests.support.live import Citizen, LiveAssistant
 
 pytestmark = pytest.mark.rasa
@@ -81,3 +84,33 @@ def test_rasa_killed_mid_conversation_is_started_again_and_the_conversation_cont
     # Rasa's conversations are in a file beside the database, not only in its memory.
     database = Path(supervised.assistant.database.url.database or "")
     assert database.with_name(f"{database.stem}-rasa.db").exists()
+
+
+def test_on_postgresql_rasa_keeps_its_conversations_in_a_database_of_its_own(
+    tmp_path: Path,
+) -> None:
+    server = os.environ.get("TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("TEST_POSTGRES_URL is not set")
+    url = _empty_postgres(server)
+    settings = load_settings(
+        database_url=url,
+        pseudonym_key_file=tmp_path / "secrets" / "pseudonym.key",
+        web_port=0,
+        trusted_proxies=("127.0.0.1",),
+    )
+    assistant = LiveAssistant(settings)
+    assistant.start()
+    try:
+        assert assistant.assistant is not None
+        with httpx.Client(base_url=assistant.assistant.web_url, timeout=30) as web:
+            Citizen(web).reads("When do the works start?")
+        store = tracker_store_for(url)
+        assert store is not None
+        rasa = create_engine(store.url)  # created by Rasa on its first start
+        with rasa.connect() as connection:
+            kept = connection.execute(text("SELECT count(*) FROM events")).scalar_one()
+        rasa.dispose()
+        assert kept > 0
+    finally:
+        assistant.stop()
