@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from bot.register.web import register_section
 from bot.settings import Settings
 from bot.staff_web.managers import staff_section
 from bot.storage.database import open_database
+from bot.storage.roles import Roles
 from bot.updates.service import UpdateService
 from bot.updates.subscriptions import Subscriptions
 from bot.updates.web import news_section
@@ -103,6 +105,7 @@ class Assistant:
     channel_tasks: list[asyncio.Task[None]]
     desk: Desk
     web_conversations: WebConversations
+    roles: Roles  # what one process alone may do, when several share the database
 
 
 class _Server(uvicorn.Server):
@@ -195,6 +198,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         name="answer-relevance-warm-up",
     )
     core: ConversationCore | None = None
+    roles = Roles(database)
     try:
         if runtime is not None:
             # Rasa keeps its conversations beside our database: a restart of Rasa loses none.
@@ -256,6 +260,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             dialogue_status=(
                 rasa_server.status if rasa_server is not None else lambda: {"managed": False}
             ),
+            roles_status=lambda: roles.held,
             desk=desk,
             database=database,
             desk_session_hours=settings.desk_session_hours,
@@ -313,6 +318,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             channel_tasks=channel_tasks,
             desk=desk,
             web_conversations=web_conversations,
+            roles=roles,
         )
     finally:
         for task in channel_tasks:
@@ -454,17 +460,19 @@ def chat_channels(
 
 
 def start_channels(assistant: Assistant) -> None:
-    """Connects the chat platforms (each keeps itself running; see `keep_running`)."""
+    """Connects the chat platforms (each keeps itself running; see `keep_running`), and starts
+    the desk's alerts and the sweep of missed readings. Each is a role that one process alone
+    holds when several share a PostgreSQL database (`Roles`): a platform's connection, intake,
+    outbox and staff desk together, so that nothing is received or sent twice."""
+    roles = assistant.roles
+
+    def hold(role: str, work: Callable[[], Awaitable[None]]) -> None:
+        assistant.channel_tasks.append(asyncio.create_task(roles.run(role, work), name=role))
+
     for channel in assistant.channels:
-        assistant.channel_tasks.append(
-            asyncio.create_task(keep_running(channel), name=f"channel-{channel.name}")
-        )
-    assistant.channel_tasks.append(
-        asyncio.create_task(alert_loop(assistant.desk), name="desk-alerts")
-    )
-    assistant.channel_tasks.append(
-        asyncio.create_task(reading_sweep(assistant.core), name="reading-sweep")
-    )
+        hold(f"channel-{channel.name}", functools.partial(keep_running, channel))
+    hold("desk-alerts", functools.partial(alert_loop, assistant.desk))
+    hold("reading-sweep", functools.partial(reading_sweep, assistant.core))
 
 
 async def reading_sweep(core: ConversationCore, *, every: float = 600.0) -> None:

@@ -55,6 +55,8 @@ class Intake:
             load=self._pending,
             key=lambda update: update.conversation_key or f"update:{update.id}",
             process=self._handle,
+            # Updates stored by another process (a webhook received there) are found too.
+            poll_every=5.0,
         )
 
     def accept(

@@ -15,6 +15,7 @@ class FakeRasa:
     def __init__(self, token: str | None = None) -> None:
         self.mode = "ok"
         self.token = token
+        self.delay = 0.0  # seconds each turn takes (a busy server)
         self.received: list[dict[str, Any]] = []
         self.app = FastAPI()
         self.app.add_api_route("/status", self.status, methods=["GET"])
@@ -96,6 +97,8 @@ class FakeRasa:
         if refused:
             return refused
         body = await request.json()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.received.append(body)
         self.latest[body["sender"]] = {
             "text": body["message"],

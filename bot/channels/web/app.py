@@ -119,6 +119,7 @@ def create_app(
     action_token: str | None,
     channel_status: Callable[[], dict[str, dict[str, str]]] | None = None,
     dialogue_status: Callable[[], dict[str, Any]] | None = None,
+    roles_status: Callable[[], list[str]] | None = None,
     desk: Desk | None = None,
     database: Engine | None = None,
     desk_session_hours: int = 12,
@@ -250,6 +251,7 @@ def create_app(
             "status": "ok" if ready else "degraded",
             "dialogue_ready": ready,
             "dialogue": dialogue_status() if dialogue_status else {},
+            "roles": roles_status() if roles_status else [],
             "channels": channels,
         }
 
