@@ -57,6 +57,7 @@ from bot.settings import Settings
 from bot.staff_web.managers import staff_section
 from bot.storage.database import open_database
 from bot.storage.roles import Roles
+from bot.storage.wakeups import Wakeups
 from bot.updates.service import UpdateService
 from bot.updates.subscriptions import Subscriptions
 from bot.updates.web import news_section
@@ -106,6 +107,7 @@ class Assistant:
     desk: Desk
     web_conversations: WebConversations
     roles: Roles  # what one process alone may do, when several share the database
+    wakeups: Wakeups  # work stored by another process wakes ours
 
 
 class _Server(uvicorn.Server):
@@ -319,6 +321,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             desk=desk,
             web_conversations=web_conversations,
             roles=roles,
+            wakeups=Wakeups(database),
         )
     finally:
         for task in channel_tasks:
@@ -471,6 +474,11 @@ def start_channels(assistant: Assistant) -> None:
 
     for channel in assistant.channels:
         hold(f"channel-{channel.name}", functools.partial(keep_running, channel))
+        for topic, wake in channel.wake_ups().items():
+            assistant.wakeups.on(topic, wake)
+    # Work another process stores (a webhook it received, an answer written on its desk) is
+    # taken up at once by the holder of the platform's role (PostgreSQL's LISTEN/NOTIFY).
+    assistant.channel_tasks.append(asyncio.create_task(assistant.wakeups.listen(), name="wakeups"))
     hold("desk-alerts", functools.partial(alert_loop, assistant.desk))
     hold("reading-sweep", functools.partial(reading_sweep, assistant.core))
 

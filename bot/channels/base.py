@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.outbox.delivery import backoff
@@ -49,6 +50,11 @@ class ChatChannel(ABC):
 
     def __init__(self) -> None:
         self.status = ChannelState()
+
+    def wake_ups(self) -> dict[str, Callable[[], None]]:
+        """What to wake when another process stores work for this channel, by topic
+        (``<table>:<platform>``, see `bot.storage.wakeups`)."""
+        return {}
 
     @abstractmethod
     async def run(self) -> None:

@@ -75,6 +75,10 @@ class Intake:
             self._work.wake()
         return new
 
+    def wake(self) -> None:
+        """Says updates were stored (by another process): they are handled now."""
+        self._work.wake()
+
     async def run(self) -> None:
         """Handles stored updates until cancelled, oldest first, in order per conversation."""
         await self._work.run()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -123,6 +123,12 @@ class DiscordChannel(ChatChannel):
         if self._client is None:
             raise RuntimeError("the Discord channel is not running")
         return self._client
+
+    def wake_ups(self) -> dict[str, Callable[[], None]]:
+        return {
+            f"inbound_update:{self.intake.channel}": self.intake.wake,
+            f"outbox_message:{self.outbox.channel}": self.outbox.wake,
+        }
 
     async def run(self) -> None:
         intents = discord.Intents.default()

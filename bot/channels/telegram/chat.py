@@ -25,7 +25,7 @@ import os
 import secrets
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -174,6 +174,12 @@ class TelegramChannel(ChatChannel):
     def username(self) -> str:
         """The bot's @username, without the @."""
         return self._me.username or "" if self._me is not None else ""
+
+    def wake_ups(self) -> dict[str, Callable[[], None]]:
+        return {
+            f"inbound_update:{self.intake.channel}": self.intake.wake,
+            f"outbox_message:{self.outbox.channel}": self.outbox.wake,
+        }
 
     async def run(self) -> None:
         kwargs: dict[str, Any] = {
