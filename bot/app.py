@@ -57,6 +57,7 @@ from bot.settings import Settings
 from bot.staff_web.managers import staff_section
 from bot.storage.database import open_database
 from bot.storage.roles import Roles
+from bot.storage.turns import TurnLocks
 from bot.storage.wakeups import Wakeups
 from bot.updates.service import UpdateService
 from bot.updates.subscriptions import Subscriptions
@@ -201,6 +202,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     )
     core: ConversationCore | None = None
     roles = Roles(database)
+    turn_locks = TurnLocks(database)  # one turn per conversation across replicas
     try:
         if runtime is not None:
             # Rasa keeps its conversations beside our database: a restart of Rasa loses none.
@@ -231,6 +233,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             reader=reader,
             hearing=hearing,
             answers=GuardedAnswerer(answerer),
+            turn_locks=turn_locks,
         )
         # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
         core.recover_interrupted()
@@ -343,6 +346,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await core.settle_readings()
+        turn_locks.dispose()
         database.dispose()
 
 

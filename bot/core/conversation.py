@@ -10,10 +10,12 @@ for a person. Nothing here knows about Telegram, Discord, HTTP or Rasa.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
 import weakref
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -53,6 +55,7 @@ from bot.storage.models import (
     MessageStatus,
     utc_now,
 )
+from bot.storage.turns import TurnLocks
 from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
@@ -111,6 +114,7 @@ class ConversationCore:
         reader: Reader | None = None,
         hearing: ConcernHearing | None = None,
         answers: GuardedAnswerer | None = None,
+        turn_locks: TurnLocks | None = None,
     ) -> None:
         self._db = engine
         self._dialogue = dialogue
@@ -122,6 +126,7 @@ class ConversationCore:
         self._retention_days = retention_days
         self._first_contact_notice = first_contact_notice
         self._desk = desk
+        self._turn_locks = turn_locks
         # Every decision of the turn to bring a person in, and the request to be forgotten.
         self._person = PersonCalls(desk=desk)
         self._erasure = Erasure(self._forget_in_dialogue)
@@ -155,7 +160,7 @@ class ConversationCore:
         """
         message = _valid(message)
         started = time.perf_counter()
-        async with self._lock(message):
+        async with self._turn(message):
             result = await self._handle(message)
         if not result.replayed:
             TURNS.labels(message.channel, "true" if result.answered else "false").inc()
@@ -170,13 +175,13 @@ class ConversationCore:
         The command and its answer are stored like any exchange; no dialogue engine is needed.
         """
         message = _valid(message)
-        async with self._lock(message):
+        async with self._turn(message):
             return self._command(message, name.lower(), (argument or "").strip().lower())
 
     async def keep_for_person(self, message: IncomingMessage, reason: str) -> TurnResult:
         """For a message the assistant could not handle: stores it (if it was not), marks it
         unanswered, opens a request for a person and says so honestly."""
-        async with self._lock(message):
+        async with self._turn(message):
             with self.session() as session:
                 conversation = self._conversation(session, message)
                 stored = None
@@ -226,6 +231,17 @@ class ConversationCore:
             notice=self._project_notice.get(language, self._project_notice.get("fr", "")),
             days=self._retention_days,
         ).strip()
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, message: IncomingMessage) -> AsyncIterator[None]:
+        """One turn at a time per conversation: in this process (an asyncio lock), and across
+        processes sharing PostgreSQL (the conversation's turn lock)."""
+        async with self._lock(message):
+            if self._turn_locks is None:
+                yield
+                return
+            async with self._turn_locks.held(f"{message.channel}:{message.conversation_key}"):
+                yield
 
     def _lock(self, message: IncomingMessage) -> asyncio.Lock:
         key = (message.channel, message.conversation_key)
