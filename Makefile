@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-flood bench-export bench-perception bench-reader bench-desk clean
+.PHONY: help setup run chat parse test test-fast lint format typecheck validate train documents bench bench-channels bench-replicas bench-flood bench-export bench-perception bench-reader bench-desk clean
 
 help:
 	@echo "make run    set up everything and start the assistant (web chat on http://127.0.0.1:8000)"
@@ -86,6 +86,10 @@ bench: setup
 
 bench-channels: setup
 	.venv/bin/python bench/channel_latency.py
+
+# One application process and Rasa server against two, on PostgreSQL, in the same run.
+bench-replicas: setup
+	.venv/bin/python bench/replicas.py
 
 bench-flood: setup
 	.venv/bin/python bench/flood.py

@@ -1,0 +1,126 @@
+"""What a second replica buys on this machine: the web chat's turn latency and throughput on
+PostgreSQL with one application process and its Rasa server, then with two of each sharing the
+database (each citizen always on the same one, as a proxy with sticky sessions does), measured
+in the same run with the same messages as `make bench` (the full turn: concern judgement and
+answer check on).
+
+Uses the PostgreSQL of BENCH_POSTGRES_URL, or starts a throw-away one (scripts/test-postgres.sh).
+Run it with `make bench-replicas`; it is not a test and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+from sqlalchemy import create_engine, text
+
+from bot.settings import PROJECT_ROOT
+from bot.storage.database import sqlalchemy_url
+
+sys.path.insert(0, str(PROJECT_ROOT))
+from bench.turn_latency import Stack, conversations, percentiles, running_stack
+
+
+def fresh_database(server: str, name: str) -> str:
+    admin = create_engine(sqlalchemy_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for database in (name, f"{name}_rasa"):
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+@contextlib.asynccontextmanager
+async def replicas(count: int, database: str) -> AsyncIterator[list[Stack]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(running_stack({"DATABASE_URL": database}))
+            for _ in range(count)
+        ]
+
+
+async def load(
+    stacks: list[Stack], users: int, turns: int, think: tuple[float, float]
+) -> tuple[list[float], float, int]:
+    """`users` citizens spread over the replicas, each always on the same one."""
+    share = users // len(stacks)
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(conversations(s.web_url, users=share, turns=turns, think=think) for s in stacks)
+    )
+    elapsed = time.perf_counter() - started
+    samples = [sample for result in results for sample in result[0]]
+    return samples, len(samples) / elapsed, sum(result[2] for result in results)
+
+
+def line(name: str, measured: tuple[list[float], float, int]) -> dict[str, float]:
+    samples, rate, failed = measured
+    p = percentiles(samples)
+    print(
+        f"{name:<48} n={len(samples):4d}  p50 {p['p50']:7.1f} ms  p95 {p['p95']:7.1f} ms  "
+        f"{rate:6.1f} turns/s  failed={failed}"
+    )
+    return {**p, "rate": rate}
+
+
+async def main(server: str, users: int, turns: int) -> None:
+    figures: dict[int, dict[str, dict[str, float]]] = {}
+    for count in (1, 2):
+        database = fresh_database(server, f"voisinage_bench_replicas_{count}")
+        async with replicas(count, database) as stacks:
+            await load(stacks, 4, 5, (0, 0))  # warm-up
+            print(f"\n{count} application process(es) and {count} Rasa server(s), "
+                  f"PostgreSQL, {os.cpu_count()} cores")  # fmt: skip
+            figures[count] = {
+                "hurried": line(
+                    f"{users} citizens, hurried pace (0.5-1.5 s)",
+                    await load(stacks, users, turns, (0.5, 1.5)),
+                ),
+                "saturation": line(
+                    f"{users} citizens, no pause (saturation)",
+                    await load(stacks, users, turns, (0, 0)),
+                ),
+            }
+    one, two = figures[1], figures[2]
+    print("\nTwo replicas against one (same run):")
+    for pace in ("hurried", "saturation"):
+        print(
+            f"  {pace:<10}  p95 {one[pace]['p95']:7.1f} -> {two[pace]['p95']:7.1f} ms "
+            f"({two[pace]['p95'] / one[pace]['p95']:.2f}x)   "
+            f"{one[pace]['rate']:.1f} -> {two[pace]['rate']:.1f} turns/s "
+            f"({two[pace]['rate'] / one[pace]['rate']:.2f}x)"
+        )
+
+
+def run(users: int, turns: int) -> None:
+    server = os.environ.get("BENCH_POSTGRES_URL")
+    script = ["bash", "scripts/test-postgres.sh"]
+    if server:
+        asyncio.run(main(server, users, turns))
+        return
+    # A server already running for this checkout (the tests') is used and left running.
+    ours = subprocess.run([*script, "running"], cwd=PROJECT_ROOT, check=False).returncode != 0
+    server = subprocess.run(
+        [*script, "start"], cwd=PROJECT_ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        asyncio.run(main(server, users, turns))
+    finally:
+        if ours:
+            subprocess.run([*script, "stop"], cwd=PROJECT_ROOT, check=False)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=15)
+    options = parser.parse_args()
+    run(options.users, options.turns)
