@@ -65,6 +65,12 @@ class RasaEngine(DialogueEngine):
         if language and self._slot_language.get(sender_id) != language:
             event = [{"event": "slot", "name": "language", "value": language}]
             await self._post(f"{conversation}/tracker/events", event, include_events="NONE")
+            if sender_id not in self._slot_language:
+                # Perhaps a new conversation: Rasa then starts its session after reading the
+                # event, so the session's start comes later than the event, and an SQL
+                # tracker store reads back only what came after it (the slot would be lost,
+                # and the answer given in the default language). Set again, it is kept.
+                await self._post(f"{conversation}/tracker/events", event, include_events="NONE")
             self._remember(sender_id, str(language))
         body = {"sender": sender_id, "message": text, "metadata": dict(metadata)}
         try:
