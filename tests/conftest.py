@@ -25,7 +25,7 @@ from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
 from tests.support.desk import Stage, build_stage
 from tests.support.dialogue import CATEGORIZER, FakeDialogue
-from tests.support.live import LiveAssistant
+from tests.support.live import LiveAssistant, live_settings
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
 
@@ -119,15 +119,7 @@ def knowledge() -> KnowledgeBase:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
     """The whole assistant with a real Rasa server (trains the model first if needed)."""
-    tmp = tmp_path_factory.mktemp("live")
-    # Citizens of the tests come through this machine as if through a reverse proxy: each has
-    # its own address (X-Forwarded-For), as real citizens do, for the per-client limits.
-    settings = load_settings(
-        database_url=f"sqlite:///{tmp / 'live.db'}",
-        pseudonym_key_file=tmp / "secrets" / "pseudonym.key",
-        web_port=0,
-        trusted_proxies=("127.0.0.1",),
-    )
+    settings = live_settings(tmp_path_factory.mktemp("live"))
     # The documents' passages are indexed (once, kept in var/) before the assistant starts, so
     # that its answer relevance decision is ready for the first question, as after a first run.
     ModelAnswerer(load_knowledge_base(settings.knowledge_base)).warm_up()

@@ -17,10 +17,9 @@ from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from bot.dialogue.tracker_store import tracker_store_for
-from bot.settings import load_settings
 from bot.storage.models import Handoff
 from tests.conftest import _empty_postgres
-from tests.support.live import Citizen, LiveAssistant
+from tests.support.live import Citizen, LiveAssistant, live_settings
 
 pytestmark = pytest.mark.rasa
 
@@ -28,14 +27,7 @@ pytestmark = pytest.mark.rasa
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAssistant]:
     """An assistant of its own (its Rasa server is killed here, nobody else's)."""
-    tmp = tmp_path_factory.mktemp("supervised")
-    settings = load_settings(
-        database_url=f"sqlite:///{tmp / 'supervised.db'}",
-        pseudonym_key_file=tmp / "secrets" / "pseudonym.key",
-        web_port=0,
-        trusted_proxies=("127.0.0.1",),
-    )
-    assistant = LiveAssistant(settings)
+    assistant = LiveAssistant(live_settings(tmp_path_factory.mktemp("supervised")))
     assistant.start()
     yield assistant
     assistant.stop()
@@ -93,13 +85,7 @@ def test_on_postgresql_rasa_keeps_its_conversations_in_a_database_of_its_own(
     if not server:
         pytest.skip("TEST_POSTGRES_URL is not set")
     url = _empty_postgres(server)
-    settings = load_settings(
-        database_url=url,
-        pseudonym_key_file=tmp_path / "secrets" / "pseudonym.key",
-        web_port=0,
-        trusted_proxies=("127.0.0.1",),
-    )
-    assistant = LiveAssistant(settings)
+    assistant = LiveAssistant(live_settings(tmp_path, url))
     assistant.start()
     try:
         assert assistant.assistant is not None

@@ -16,9 +16,22 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 
 T = TypeVar("T")
+
+
+def live_settings(folder: Path, database_url: str | None = None) -> Settings:
+    """The settings of a whole assistant for a test: its database (SQLite in `folder` unless
+    `database_url`), its pseudonym key in `folder`, any free port, and the test's citizens
+    coming through this machine as if through a reverse proxy (each with an address of its
+    own in X-Forwarded-For, for the per-client limits)."""
+    return load_settings(
+        database_url=database_url or f"sqlite:///{folder / 'live.db'}",
+        pseudonym_key_file=folder / "secrets" / "pseudonym.key",
+        web_port=0,
+        trusted_proxies=("127.0.0.1",),
+    )
 
 
 class LiveAssistant:
