@@ -35,6 +35,9 @@ class TurnLocks:
 
     def __init__(self, engine: Engine, *, pool_size: int = 10) -> None:
         self._engine: Engine | None = None
+        # Turns beyond the pool's capacity wait here, on the event loop: a worker thread never
+        # waits for a connection (while the threads that would give one back wait their turn).
+        self._slots = asyncio.Semaphore(5 * pool_size)
         if engine.dialect.name == "postgresql":
             self._engine = create_engine(
                 engine.url, pool_size=pool_size, max_overflow=4 * pool_size, pool_pre_ping=True
@@ -47,12 +50,18 @@ class TurnLocks:
             yield
             return
         key = turn_key(conversation)
-        try:
-            connection = await asyncio.to_thread(self._engine.connect)
-        except SQLAlchemyError as exc:
-            logger.warning("no turn lock (%s): the turn goes on", type(exc).__name__)
-            yield
-            return
+        async with self._slots:
+            try:
+                connection = await asyncio.to_thread(self._engine.connect)
+            except SQLAlchemyError as exc:
+                logger.warning("no turn lock (%s): the turn goes on", type(exc).__name__)
+                yield
+                return
+            async with self._holding(connection, key):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, connection: Connection, key: int) -> AsyncIterator[None]:
         try:
             waited = 0.0
             while not await asyncio.to_thread(_try, connection, key):

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from sqlalchemy import Engine
@@ -46,16 +47,20 @@ class Wakeups:
             return
         loop = asyncio.get_running_loop()
         self._stop.clear()
+        # A thread of its own: listening lasts as long as the process, and must not take one of
+        # the few threads the event loop lends to short blocking calls.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wakeups")
         try:
             while True:
                 try:
-                    await asyncio.to_thread(self._listen, loop)
+                    await loop.run_in_executor(thread, self._listen, loop)
                 except psycopg.Error as exc:
                     logger.warning("listening for work stored elsewhere failed (%s): again in 5 s",
                                    type(exc).__name__)  # fmt: skip
                 await asyncio.sleep(5)
         finally:
             self._stop.set()
+            thread.shutdown(wait=False)
 
     def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         with psycopg.connect(self._url, autocommit=True) as connection:

@@ -85,3 +85,26 @@ async def test_without_the_turn_lock_two_replicas_would_overlap(
     )
     (_, end_1), (start_2, _) = sorted(spans)
     assert start_2 < end_1
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_more_turns_at_once_than_the_lock_pool_holds_all_go_through(
+    database: Engine,
+) -> None:
+    """Many citizens at once, more than the turn locks' connections: the extra turns wait their
+    turn on the event loop (not in worker threads, which would then be missing to give the
+    connections back: every turn stuck until the pool's time-out)."""
+    locks = TurnLocks(database, pool_size=1)  # room for 5 turns at once
+    done: list[int] = []
+
+    async def turn(n: int) -> None:
+        async with locks.held(f"web:citizen-{n}"):
+            await asyncio.sleep(0.1)
+            done.append(n)
+
+    try:
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(turn(n) for n in range(40)))
+    finally:
+        locks.dispose()
+    assert sorted(done) == list(range(40))
