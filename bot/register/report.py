@@ -69,7 +69,6 @@ PublishedCount = int | Literal["< 3"]
 MIN_PUBLISHED_COUNT: Final = 3
 RESPONSE_LIMIT: Final = 400
 AGE_BANDS: Final = ("0-7", "8-30", "31-90", "90+")
-LANGUAGES: Final = ("fr", "en")
 UNRECORDED_OUTCOME: Final = "unrecorded"
 
 # A run of this many words shared with what the citizen wrote is taken as quoting them.

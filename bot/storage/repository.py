@@ -294,7 +294,7 @@ def add_concern(
     or retried turn, or the same message's turn on another process a moment ago: the
     database's unique index decides) gives back that concern and False, never a second one."""
     if message_id is not None:
-        existing = session.exec(select(Concern).where(Concern.message_id == message_id)).first()
+        existing = concern_of_message(session=session, message_id=message_id)
         if existing is not None:
             return existing, False
     received = received_at or utc_now()
@@ -315,10 +315,15 @@ def add_concern(
         session.commit()
     except IntegrityError:
         session.rollback()
-        if message_id is None:
-            raise
         # Recorded from this message by another turn in the meantime: that one stands.
-        return session.exec(select(Concern).where(Concern.message_id == message_id)).one(), False
+        winner = (
+            None
+            if message_id is None
+            else concern_of_message(session=session, message_id=message_id)
+        )
+        if winner is None:
+            raise
+        return winner, False
     _loaded(session, concern)
     return concern, True
 

@@ -36,9 +36,9 @@ KEEPALIVES = {
 }
 
 
-def role_key(role: str) -> int:
-    """The advisory lock's number for a role (the same in every process)."""
-    return int.from_bytes(hashlib.sha256(f"voisinage:{role}".encode()).digest()[:8], "big") >> 1
+def advisory_key(name: str) -> int:
+    """The number of PostgreSQL's advisory lock called `name` (the same in every process)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") >> 1
 
 
 class Roles:
@@ -66,7 +66,7 @@ class Roles:
             finally:
                 self._held.discard(role)
             return
-        key = role_key(role)
+        key = advisory_key(f"voisinage:{role}")
         while True:
             connection = await asyncio.to_thread(self._take, key)
             if connection is None:

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.storage.roles import advisory_key
+
 logger = logging.getLogger(__name__)
 
 WAIT_AT_MOST = 30.0  # seconds; then the turn goes on all the same (a message is never dropped)
-
-
-def turn_key(conversation: str) -> int:
-    """The advisory lock's number for a conversation (the same in every process)."""
-    digest = hashlib.sha256(f"voisinage-turn:{conversation}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 class TurnLocks:
@@ -49,7 +44,7 @@ class TurnLocks:
         if self._engine is None:
             yield
             return
-        key = turn_key(conversation)
+        key = advisory_key(f"voisinage-turn:{conversation}")
         async with self._slots:
             try:
                 connection = await asyncio.to_thread(self._engine.connect)
