@@ -1,6 +1,8 @@
 """What a second replica buys on this machine: the web chat's turn latency and throughput on
-PostgreSQL with one application process and its Rasa server, then with two of each sharing the
-database (each citizen always on the same one, as a proxy with sticky sessions does), measured
+PostgreSQL with one application process and its Rasa server, then with one application process
+and two Rasa servers (RASA_URL lists both; each conversation goes to its own), then with two of
+each sharing the database (each citizen always on the same application process, as a proxy
+with sticky sessions does), measured
 in the same run with the same messages as `make bench` (the full turn: concern judgement and
 answer check on).
 
@@ -39,10 +41,12 @@ def fresh_database(server: str, name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def replicas(count: int, database: str) -> AsyncIterator[list[Stack]]:
+async def replicas(count: int, database: str, rasa_servers: int = 1) -> AsyncIterator[list[Stack]]:
     async with contextlib.AsyncExitStack() as stack:
         yield [
-            await stack.enter_async_context(running_stack({"DATABASE_URL": database}))
+            await stack.enter_async_context(
+                running_stack({"DATABASE_URL": database}, rasa_servers=rasa_servers)
+            )
             for _ in range(count)
         ]
 
@@ -71,15 +75,22 @@ def line(name: str, measured: tuple[list[float], float, int]) -> dict[str, float
     return {**p, "rate": rate}
 
 
+CONFIGURATIONS = {  # name: (application processes, Rasa servers each)
+    "one": (1, 1),
+    "one app, two Rasa": (1, 2),
+    "two": (2, 1),
+}
+
+
 async def main(server: str, users: int, turns: int) -> None:
-    figures: dict[int, dict[str, dict[str, float]]] = {}
-    for count in (1, 2):
-        database = fresh_database(server, f"voisinage_bench_replicas_{count}")
-        async with replicas(count, database) as stacks:
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    for index, (name, (count, rasas)) in enumerate(CONFIGURATIONS.items()):
+        database = fresh_database(server, f"voisinage_bench_replicas_{index}")
+        async with replicas(count, database, rasas) as stacks:
             await load(stacks, 4, 5, (0, 0))  # warm-up
-            print(f"\n{count} application process(es) and {count} Rasa server(s), "
+            print(f"\n{count} application process(es) with {rasas} Rasa server(s) each, "
                   f"PostgreSQL, {os.cpu_count()} cores")  # fmt: skip
-            figures[count] = {
+            figures[name] = {
                 "hurried": line(
                     f"{users} citizens, hurried pace (0.5-1.5 s)",
                     await load(stacks, users, turns, (0.5, 1.5)),
@@ -89,15 +100,17 @@ async def main(server: str, users: int, turns: int) -> None:
                     await load(stacks, users, turns, (0, 0)),
                 ),
             }
-    one, two = figures[1], figures[2]
-    print("\nTwo replicas against one (same run):")
-    for pace in ("hurried", "saturation"):
-        print(
-            f"  {pace:<10}  p95 {one[pace]['p95']:7.1f} -> {two[pace]['p95']:7.1f} ms "
-            f"({two[pace]['p95'] / one[pace]['p95']:.2f}x)   "
-            f"{one[pace]['rate']:.1f} -> {two[pace]['rate']:.1f} turns/s "
-            f"({two[pace]['rate'] / one[pace]['rate']:.2f}x)"
-        )
+    one = figures["one"]
+    for name in ("one app, two Rasa", "two"):
+        other = figures[name]
+        print(f"\n{name} against one app and one Rasa (same run):")
+        for pace in ("hurried", "saturation"):
+            print(
+                f"  {pace:<10}  p95 {one[pace]['p95']:7.1f} -> {other[pace]['p95']:7.1f} ms "
+                f"({other[pace]['p95'] / one[pace]['p95']:.2f}x)   "
+                f"{one[pace]['rate']:.1f} -> {other[pace]['rate']:.1f} turns/s "
+                f"({other[pace]['rate'] / one[pace]['rate']:.2f}x)"
+            )
 
 
 def run(users: int, turns: int) -> None:

@@ -166,25 +166,30 @@ async def running_stack(
     extra_env: dict[str, str] | None = None,
     *,
     ready: Callable[[dict[str, Any]], bool] | None = None,
+    rasa_servers: int = 1,
 ) -> AsyncIterator[Stack]:
-    """Starts Rasa (training if needed) and `bot run` on a fresh SQLite database; waits until
-    `/api/health` satisfies `ready` (default: the dialogue is ready)."""
+    """Starts Rasa (training if needed; `rasa_servers` of them, listed in RASA_URL) and `bot
+    run` on a fresh SQLite database; waits until `/api/health` satisfies `ready` (default: the
+    dialogue is ready)."""
     settings = load_settings()
     runtime = rasa_runtime(settings)
     model = await runtime.ensure_model()
     web_port = free_port()
     action_token = secrets.token_urlsafe(16)
-    server = runtime.server(
+    servers = runtime.servers(
+        rasa_servers,
         action_url=f"http://127.0.0.1:{web_port}/actions/webhook", action_token=action_token,
         startup_timeout=settings.rasa_startup_timeout,
     )  # fmt: skip
-    await server.start(model)
+    server = servers[0]
+    for each in servers:
+        await each.start(model)
     is_ready = ready or (lambda health: bool(health.get("dialogue_ready")))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
-            "RASA_URL": server.url,
+            "RASA_URL": ",".join(each.url for each in servers),
             "RASA_TOKEN": server.token,
             "ACTION_TOKEN": action_token,
             "WEB_PORT": str(web_port),
@@ -221,7 +226,8 @@ async def running_stack(
             if app.returncode is None:
                 app.terminate()
             await app.wait()
-            await server.stop()
+            for each in servers:
+                await each.stop()
 
 
 async def measure(users: int, turns: int, *, variant: str) -> dict[str, dict[str, float]]:

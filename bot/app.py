@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -40,7 +41,7 @@ from bot.desk.relay import alert_loop
 from bot.desk.service import Desk
 from bot.dialogue.rasa_client import RasaEngine
 from bot.dialogue.rasa_runtime import LocalRasaServer, RasaRuntime, RasaRuntimeError
-from bot.dialogue.tracker_store import tracker_store_for
+from bot.dialogue.tracker_store import lock_store_for, tracker_store_for
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.listening.concerns import ModelConcernJudge
 from bot.listening.faq_drafts import KnowledgeFiles
@@ -102,13 +103,18 @@ class Assistant:
     actions: ActionServer
     web: FastAPI
     web_url: str
-    rasa_server: LocalRasaServer | None
+    rasa_servers: list[LocalRasaServer]  # the local ones we run (none with RASA_URL)
     channels: list[ChatChannel]
     channel_tasks: list[asyncio.Task[None]]
     desk: Desk
     web_conversations: WebConversations
     roles: Roles  # what one process alone may do, when several share the database
     wakeups: Wakeups  # work stored by another process wakes ours
+
+    @property
+    def rasa_server(self) -> LocalRasaServer | None:
+        """The first local Rasa server (the only one unless RASA_WORKERS says more)."""
+        return self.rasa_servers[0] if self.rasa_servers else None
 
 
 class _Server(uvicorn.Server):
@@ -162,7 +168,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     categorizer = ConcernCategorizer.from_nlu_file(settings.rasa_project / CONCERN_EXAMPLES)
 
     runtime: RasaRuntime | None = None
-    rasa_server: LocalRasaServer | None = None
+    rasa_servers: list[LocalRasaServer] = []
     if settings.manages_rasa:
         runtime = rasa_runtime(settings)
         runtime.check()
@@ -206,19 +212,25 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     try:
         if runtime is not None:
             # Rasa keeps its conversations beside our database: a restart of Rasa loses none.
+            # With several servers, all share that store (and Redis's locks, if set), and
+            # each conversation goes to its own unless it is down.
             tracker_store = tracker_store_for(settings.database_url)
-            rasa_server = runtime.server(
+            rasa_servers = runtime.servers(
+                settings.rasa_workers,
                 action_url=None,  # set below, once our port is known
                 action_token=settings.action_token,
                 port=settings.rasa_port,
                 startup_timeout=settings.rasa_startup_timeout,
                 tracker_store=tracker_store.endpoint if tracker_store else None,
+                lock_store=lock_store_for(settings.redis_url),
             )
             dialogue = RasaEngine(
-                rasa_server.url, token=rasa_server.token, tracker_store=tracker_store
+                [server.url for server in rasa_servers],
+                token=rasa_servers[0].token,
+                tracker_store=tracker_store,
             )
         else:
-            dialogue = RasaEngine(str(settings.rasa_url), token=settings.rasa_token)
+            dialogue = RasaEngine(settings.rasa_urls, token=settings.rasa_token)
         core = ConversationCore(
             engine=database,
             dialogue=dialogue,
@@ -263,7 +275,9 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 for c in channels
             },
             dialogue_status=(
-                rasa_server.status if rasa_server is not None else lambda: {"managed": False}
+                (lambda: rasa_status(rasa_servers))
+                if rasa_servers
+                else (lambda: {"managed": False, "servers": len(settings.rasa_urls)})
             ),
             roles_status=lambda: roles.held,
             desk=desk,
@@ -306,7 +320,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 app.include_router(channel.webhook_router())
         web_server, web_task, port = await serve_http(app, settings.web_host, settings.web_port)
         web_url = f"http://{settings.web_host}:{port}"
-        if rasa_server is not None:
+        for rasa_server in rasa_servers:
             rasa_server.action_url = settings.action_endpoint_url or f"{web_url}/actions/webhook"
         yield Assistant(
             settings=settings,
@@ -318,7 +332,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             actions=actions,
             web=app,
             web_url=web_url,
-            rasa_server=rasa_server,
+            rasa_servers=rasa_servers,
             channels=channels,
             channel_tasks=channel_tasks,
             desk=desk,
@@ -330,8 +344,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         for task in channel_tasks:
             task.cancel()
         await asyncio.gather(*channel_tasks, return_exceptions=True)
-        if rasa_server is not None:
-            await rasa_server.stop()
+        await asyncio.gather(*(rasa_server.stop() for rasa_server in rasa_servers))
         if web_server is not None and web_task is not None:
             web_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -500,21 +513,32 @@ async def reading_sweep(core: ConversationCore, *, every: float = 600.0) -> None
         await asyncio.sleep(every)
 
 
+def rasa_status(servers: list[LocalRasaServer]) -> dict[str, Any]:
+    """The health details of the local Rasa servers: the first one's as before, and each."""
+    statuses = [server.status() for server in servers]
+    return {**statuses[0], "servers": statuses} if len(statuses) > 1 else statuses[0]
+
+
 async def wait_for_dialogue(assistant: Assistant) -> None:
     """Trains the model if needed and starts the local Rasa server, or checks the external one.
 
     Raises:
         RasaRuntimeError: when the local runtime cannot train or start.
     """
-    if assistant.rasa_server is not None:
+    if assistant.rasa_servers:
         runtime = rasa_runtime(assistant.settings)
         model = await runtime.ensure_model()
-        await assistant.rasa_server.start(model)
+        # The first server creates the tracker store's tables (or database) on its start; the
+        # others then start side by side (each loads the model: 20-30 s on 2 cores).
+        first, *others = assistant.rasa_servers
+        await first.start(model)
+        await asyncio.gather(*(server.start(model) for server in others))
         # From now on a Rasa server that dies is started again (the conversations wait in its
-        # tracker store); the task ends with the channels' at shutdown, before Rasa is stopped.
-        assistant.channel_tasks.append(
-            asyncio.create_task(assistant.rasa_server.supervise(), name="rasa-supervisor")
-        )
+        # tracker store); the tasks end with the channels' at shutdown, before Rasa is stopped.
+        for server in assistant.rasa_servers:
+            assistant.channel_tasks.append(
+                asyncio.create_task(server.supervise(), name=f"rasa-supervisor-{server.number}")
+            )
         return
     deadline = asyncio.get_running_loop().time() + assistant.settings.rasa_startup_timeout
     warned = False

@@ -135,7 +135,7 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
         await server.start(model)
         engine = RasaEngine(server.url, token=server.token)
     else:
-        engine = RasaEngine(str(settings.rasa_url), token=settings.rasa_token)
+        engine = RasaEngine(settings.rasa_urls, token=settings.rasa_token)
     try:
         for raw in lines:
             text = raw.rstrip("\n")

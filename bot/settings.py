@@ -13,6 +13,7 @@ import secrets
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -56,15 +57,29 @@ class Settings(BaseSettings):
 
     rasa_url: str | None = Field(
         default=None,
-        description="URL of an external Rasa server. Empty: train and run a local one.",
+        description="URL of an external Rasa server, or several separated by commas (they must "
+        "share a tracker store). Empty: train and run a local one.",
     )
     rasa_token: str | None = None
-    rasa_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    rasa_port: int = Field(
+        default=0, ge=0, le=65535, description="0 picks a free port (the next ones for workers)."
+    )
+    rasa_workers: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="How many local Rasa servers to run (each about 1.2 GB); conversations are "
+        "spread over them.",
+    )
     rasa_runtime: Path = PROJECT_ROOT / ".venv-rasa"
     rasa_project: Path = PROJECT_ROOT
     models_dir: Path = PROJECT_ROOT / "models"
     rasa_startup_timeout: float = Field(default=240.0, gt=0)
     rasa_turn_timeout: float = Field(default=4.0, gt=0, le=60)
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis as the local Rasa servers' lock store (redis://[:password@]host:port/db).",
+    )
     action_token: str | None = Field(
         default=None,
         description="Shared secret Rasa sends to our action endpoint. Generated for a local Rasa.",
@@ -462,8 +477,38 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("rasa_url", mode="before")
+    @classmethod
+    def _check_rasa_urls(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be an http:// or https:// URL, or several separated by commas")
+        urls = [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+        if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError("must be an http:// or https:// URL, or several separated by commas")
+        return ",".join(urls)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a redis:// or rediss:// URL (redis://host:6379/0)")
+        try:
+            database = urlsplit(value).path.lstrip("/")
+            urlsplit(value).port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError as exc:
+            raise ValueError(
+                "must be a redis:// URL with a numeric port (redis://host:6379/0)"
+            ) from exc
+        if database and not database.isdigit():
+            raise ValueError("must end with a database number (redis://host:6379/0)")
+        return value
+
     @field_validator(
-        "rasa_url", "action_endpoint_url", "telegram_webhook_url", "telegram_api_url", mode="before"
+        "action_endpoint_url", "telegram_webhook_url", "telegram_api_url", mode="before"
     )
     @classmethod
     def _check_http_url(cls, value: object) -> object:
@@ -514,10 +559,21 @@ class Settings(BaseSettings):
             )
         if self.desk_discord_channel is not None and self.desk_discord_role is None:
             raise ValueError("DESK_DISCORD_CHANNEL needs DESK_DISCORD_ROLE (who may act there)")
+        if self.rasa_url is not None and self.rasa_workers > 1:
+            raise ValueError(
+                "RASA_WORKERS is for the local Rasa servers; with RASA_URL, list the servers there"
+            )
+        if self.rasa_port and self.rasa_port + self.rasa_workers - 1 > 65535:
+            raise ValueError("RASA_PORT leaves no room for RASA_WORKERS servers (ports above it)")
         if self.rasa_url is None and self.action_token is None:
             # A local Rasa server is ours: a fresh secret per run is enough.
             self.action_token = secrets.token_urlsafe(24)
         return self
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        """The external Rasa servers (none when the application runs its own)."""
+        return self.rasa_url.split(",") if self.rasa_url else []
 
     @property
     def manages_rasa(self) -> bool:

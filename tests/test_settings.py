@@ -26,6 +26,12 @@ def test_defaults_need_no_configuration() -> None:
         ("WEB_PORT", "eighty", "WEB_PORT"),
         ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL"),
         ("RASA_URL", "localhost:5005", "RASA_URL"),
+        ("RASA_URL", "http://rasa-1:5005,rasa-2:5005", "RASA_URL"),
+        ("RASA_WORKERS", "0", "RASA_WORKERS"),
+        ("RASA_WORKERS", "9", "RASA_WORKERS"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL"),
+        ("REDIS_URL", "redis://localhost:port/0", "REDIS_URL"),
+        ("REDIS_URL", "redis://localhost:6379/zero", "REDIS_URL"),
         ("LANGUAGES", "fr,de", "LANGUAGES"),
         ("DEFAULT_LANGUAGE", "es", "DEFAULT_LANGUAGE"),
         ("RASA_TOKEN", "changeme", "RASA_TOKEN"),
@@ -43,6 +49,16 @@ def test_a_wrong_value_is_named_in_one_sentence(
     assert named in message
     assert "\n" not in message
     assert message.endswith(".")
+
+
+def test_several_rasa_servers_are_listed_in_rasa_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RASA_URL", " http://rasa-1:5005/, https://rasa-2 ,")
+    assert load_settings().rasa_urls == ["http://rasa-1:5005", "https://rasa-2"]
+    monkeypatch.setenv("RASA_WORKERS", "2")  # workers are local servers: not with RASA_URL
+    with pytest.raises(SettingsError, match="RASA_WORKERS"):
+        load_settings()
+    monkeypatch.delenv("RASA_URL")
+    assert load_settings().rasa_workers == 2
 
 
 def test_default_language_must_be_served(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -337,6 +337,7 @@ class ConversationCore:
         interpretation: Interpretation | None = None
         choice: AnswerChoice | None = None
         texts: list[str] = []
+        asked_dialogue, told = False, conversation.dialogue_language
         kept = [a for a in message.attachments if a.kind not in DECORATIVE_ATTACHMENTS]
         handled = self._before_dialogue(conversation, text, language)
         if handled is not None:
@@ -348,9 +349,10 @@ class ConversationCore:
             texts = [say("edit_of_concern", language, reference=edited_concern.reference)]
         elif text:
             hearing = self._start_hearing(text)
-            texts, interpretation, answered = await self._ask_dialogue(
+            texts, interpretation, answered, told = await self._ask_dialogue(
                 conversation, text, message_id, language, message.channel
             )
+            asked_dialogue = True
             choice = await self._check_answer(text, language, interpretation, answered)
             if choice is not None and self._answers is not None:
                 texts = [self._answers.reply(choice, language)]
@@ -389,6 +391,10 @@ class ConversationCore:
         with self.session() as session:
             # The language may have been switched by the dialogue (action_change_language).
             conversation = session.get(Conversation, conversation.id) or conversation
+            if asked_dialogue and conversation.dialogue_language != told:
+                # What the dialogue engine holds, kept where every replica reads it.
+                conversation.dialogue_language = told
+                session.add(conversation)
             if conversation.language_pinned and conversation.language:
                 language = conversation.language
             intent = interpretation.intent if interpretation else None
@@ -677,14 +683,16 @@ class ConversationCore:
 
     async def _ask_dialogue(
         self, conversation: Conversation, text: str, message_id: int, language: str, channel: str
-    ) -> tuple[list[str], Interpretation | None, bool]:
-        """The dialogue engine's replies; an honest apology when it is down or too slow."""
+    ) -> tuple[list[str], Interpretation | None, bool, str | None]:
+        """The dialogue engine's replies, whether it answered, and the language it now holds
+        for the conversation (None: unknown); an honest apology when it is down or too slow."""
         try:
             reply = await asyncio.wait_for(
                 self._dialogue.respond(
                     sender_id=conversation.public_id,
                     text=for_engine(text),
                     metadata={"language": language, "message_id": message_id, "channel": channel},
+                    told_language=conversation.dialogue_language,
                 ),
                 timeout=self._turn_timeout,
             )
@@ -693,14 +701,16 @@ class ConversationCore:
             DIALOGUE_FAILURES.labels(
                 "timeout" if isinstance(exc, TimeoutError) else "unavailable"
             ).inc()
-            return [say("engine_unavailable", language)], None, False
+            # It may have lost the conversation (an engine keeping it in memory, restarted):
+            # the next turn tells it the language again.
+            return [say("engine_unavailable", language)], None, False, None
         if not reply.texts and (
             reply.interpretation is None or reply.interpretation.intent != "report_concern"
         ):
             # An action failed and nothing was said: be honest, and keep it for a person. (For a
             # concern the dialogue says nothing on purpose: the concern step speaks.)
-            return [say("engine_unavailable", language)], reply.interpretation, False
-        return list(reply.texts), reply.interpretation, True
+            return [say("engine_unavailable", language)], reply.interpretation, False, language
+        return list(reply.texts), reply.interpretation, True, language
 
     def _to_desk(
         self, conversation: Conversation, message: IncomingMessage, message_id: int, language: str

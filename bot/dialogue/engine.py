@@ -27,11 +27,19 @@ class DialogueEngine(ABC):
 
     @abstractmethod
     async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        told_language: str | None = None,
     ) -> DialogueReply:
         """The assistant's replies to one citizen message.
 
         `metadata` carries at least `language` (the language to answer in) and `message_id`.
+        `told_language` is the language the engine was last told for this conversation (kept
+        in our database, so that every replica knows it; None: never, or not since it may have
+        lost it); the engine is told `metadata["language"]` first when it differs.
 
         Raises:
             DialogueUnavailable: when no answer can be had in time.
@@ -48,6 +56,10 @@ class DialogueEngine(ABC):
     @abstractmethod
     async def is_ready(self) -> bool:
         """True when the engine has a model loaded and answers."""
+
+    async def servers_ready(self) -> list[bool]:
+        """Whether each of the engine's servers answers (one, unless it has several)."""
+        return [await self.is_ready()]
 
     async def forget(self, sender_id: str) -> None:  # noqa: B027 (optional hook)
         """Erases what the engine keeps of a conversation (its tracker: every message and slot),

@@ -247,9 +247,12 @@ class RasaRuntime:
         port: int = 0,
         startup_timeout: float = 240.0,
         tracker_store: dict[str, Any] | None = None,
+        lock_store: dict[str, Any] | None = None,
+        number: int = 1,
     ) -> LocalRasaServer:
         """A Rasa server (not started yet) calling our action endpoint at `action_url`, keeping
-        its conversations in `tracker_store` (the endpoints' section; None: in memory)."""
+        its conversations in `tracker_store` and locking them in `lock_store` (the endpoints'
+        sections; None: in its memory). `number` tells several servers' logs apart."""
         self.check()
         return LocalRasaServer(
             runtime=self,
@@ -258,7 +261,38 @@ class RasaRuntime:
             port=port or _free_port(),
             startup_timeout=startup_timeout,
             tracker_store=tracker_store,
+            lock_store=lock_store,
+            number=number,
         )
+
+    def servers(
+        self,
+        count: int,
+        *,
+        action_url: str | None,
+        action_token: str | None,
+        port: int = 0,
+        startup_timeout: float = 240.0,
+        tracker_store: dict[str, Any] | None = None,
+        lock_store: dict[str, Any] | None = None,
+    ) -> list[LocalRasaServer]:
+        """`count` Rasa servers sharing one tracker store and one API token (on `port` and the
+        next ones, or free ports)."""
+        servers = [
+            self.server(
+                action_url=action_url,
+                action_token=action_token,
+                port=port + index if port else 0,
+                startup_timeout=startup_timeout,
+                tracker_store=tracker_store,
+                lock_store=lock_store,
+                number=index + 1,
+            )
+            for index in range(count)
+        ]
+        for server in servers[1:]:
+            server.token = servers[0].token
+        return servers
 
 
 class LocalRasaServer:
@@ -274,6 +308,8 @@ class LocalRasaServer:
         port: int,
         startup_timeout: float,
         tracker_store: dict[str, Any] | None = None,
+        lock_store: dict[str, Any] | None = None,
+        number: int = 1,
     ) -> None:
         self._runtime = runtime
         self.action_url = action_url
@@ -284,7 +320,11 @@ class LocalRasaServer:
         self._process: asyncio.subprocess.Process | None = None
         self._model: Path | None = None
         self._tracker_store = tracker_store
-        self.log = runtime.log_dir / "rasa-server.log"
+        self._lock_store = lock_store
+        self.number = number
+        suffix = "" if number == 1 else f"-{number}"
+        self.log = runtime.log_dir / f"rasa-server{suffix}.log"
+        self._endpoints = runtime.log_dir / f"rasa-endpoints{suffix}.yml"
         self.restarts = 0  # how many times it was started again after dying
         self.last_exit: int | None = None  # the exit code of the last unexpected death
 
@@ -294,7 +334,7 @@ class LocalRasaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _write_endpoints(self) -> Path:
-        path = self._runtime.log_dir / "rasa-endpoints.yml"
+        path = self._endpoints
         endpoints: dict[str, object] = {}
         if self.action_url:
             action: dict[str, object] = {"url": self.action_url}
@@ -303,6 +343,8 @@ class LocalRasaServer:
             endpoints["action_endpoint"] = action
         if self._tracker_store:
             endpoints["tracker_store"] = self._tracker_store
+        if self._lock_store:
+            endpoints["lock_store"] = self._lock_store
         path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
         path.chmod(0o600)
         return path
@@ -321,10 +363,12 @@ class LocalRasaServer:
         """For the health details: whether it runs, how often it was started again."""
         return {
             "managed": True,
+            "url": self.url,
             "running": self.running,
             "restarts": self.restarts,
             "last_exit": self.last_exit,
             "conversations_kept": "in memory" if not self._tracker_store else "tracker store",
+            "locks": "in memory" if not self._lock_store else "redis",
         }
 
     async def start(self, model: Path) -> None:
@@ -353,8 +397,8 @@ class LocalRasaServer:
             self.last_exit = code
             logger.error(
                 "the Rasa server died (exit code %s, see %s): starting it again; until it is "
-                "back, citizens are told the assistant cannot answer and their messages are "
-                "kept for a person",
+                "back, its conversations go to the other servers, or without any, citizens "
+                "are told the assistant cannot answer and their messages are kept for a person",
                 code,
                 self.log,
             )

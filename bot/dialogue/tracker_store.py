@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -96,3 +97,30 @@ def tracker_store_for(database_url: str) -> TrackerStore | None:
             endpoint["password"] = url.password
         return TrackerStore(url=url.set(database=name), endpoint=endpoint)
     return None
+
+
+def lock_store_for(redis_url: str | None) -> dict[str, Any] | None:
+    """The endpoints' `lock_store` section for Rasa's Redis lock store at `redis_url`
+    (`redis://[:password@]host:port/db`); None: Rasa locks conversations in its own memory.
+
+    Rasa's Redis lock is not atomic (its ticket is read, changed and written back), so our
+    turn lock still keeps one conversation's turns apart; Redis makes the servers agree
+    on the queue of a conversation's messages as Rasa's own docs ask of replicated servers.
+    """
+    if not redis_url:
+        return None
+    url = urlsplit(redis_url)
+    section: dict[str, Any] = {
+        "type": "redis",
+        "url": url.hostname or "localhost",
+        "port": url.port or 6379,
+        "db": int(url.path.lstrip("/") or 0),
+        "key_prefix": "voisinage",
+    }
+    if url.password:
+        section["password"] = unquote(url.password)
+    if url.username:
+        section["username"] = unquote(url.username)
+    if url.scheme == "rediss":
+        section["use_ssl"] = True
+    return section

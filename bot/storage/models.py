@@ -95,6 +95,12 @@ class Conversation(SQLModel, table=True):
     citizen_id: str = Field(max_length=255, description="Pseudonymous sender id on the channel.")
     language: str | None = Field(default=None, max_length=8)
     language_pinned: bool = False
+    dialogue_language: str | None = Field(
+        default=None,
+        max_length=8,
+        description="The language the dialogue engine was last told for this thread (its slot); "
+        "kept here so that every replica knows it.",
+    )
     place: str | None = Field(
         default=None, max_length=16, description="private, group or channel (where it is public)."
     )

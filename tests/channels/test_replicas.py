@@ -1,7 +1,8 @@
 """Two `bot run` processes on one PostgreSQL database, with the Telegram Bot API and Rasa stood
 in for on loopback: one of them holds the Telegram channel (polling, intake, outbox), so every
-citizen's message is answered once; killed, its role is taken over by the other within 15
-seconds and the messages that follow are answered once too."""
+citizen's message is answered once, in order in each chat, and Telegram's limits hold in
+aggregate (the stand-in enforces them: no 429); killed, its role is taken over by the other
+within 15 seconds and the messages that follow are answered once too."""
 
 from __future__ import annotations
 
@@ -77,18 +78,18 @@ async def holder(replicas: list[Replica], deadline: float) -> Replica:
         await asyncio.sleep(0.2)
 
 
-def answers(telegram: FakeTelegram, numbers: range) -> Counter[int]:
+def answers(telegram: FakeTelegram, numbers: range, word: str = "bonjour") -> Counter[int]:
     """How many times each message of `numbers` was answered."""
-    return Counter(n for m in telegram.sent for n in numbers if m.text.endswith(f"bonjour {n}"))
+    return Counter(n for m in telegram.sent for n in numbers if m.text.endswith(f"{word} {n}"))
 
 
-async def answered_once(telegram: FakeTelegram, numbers: range) -> None:
+async def answered_once(telegram: FakeTelegram, numbers: range, word: str = "bonjour") -> None:
     """Waits until every message of `numbers` is answered, then a moment more: none twice."""
     async with asyncio.timeout(60):
-        while len(answers(telegram, numbers)) < len(numbers):
+        while len(answers(telegram, numbers, word)) < len(numbers):
             await asyncio.sleep(0.2)
     await asyncio.sleep(3)  # a second answer, if any, would come in this time
-    assert set(answers(telegram, numbers).values()) == {1}, answers(telegram, numbers)
+    assert set(answers(telegram, numbers, word).values()) == {1}, answers(telegram, numbers, word)
 
 
 @contextlib.asynccontextmanager
@@ -115,6 +116,7 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
         fake_rasa() as rasa_url,
         FakeTelegram(token="123456:replica-test-token-abcdefgh") as telegram,
     ):
+        telegram.enforce_rate_limits = True  # ~1/s per chat, 20/min per group, 30/s overall
         env = {
             **os.environ,
             "DATABASE_URL": database,
@@ -142,9 +144,18 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
             survivor = next(r for r in replicas if r is not leader)
             assert await holder([survivor], killed + 15) is survivor
             took = time.monotonic() - killed
-            for n in SECOND:
+            for n in SECOND:  # two messages in each chat: answered in the order they came
                 telegram.send_text(chat_id=5000 + n, user_id=5000 + n, text=f"bonjour {n}")
+                telegram.send_text(chat_id=5000 + n, user_id=5000 + n, text=f"encore {n}")
             await answered_once(telegram, SECOND)
+            await answered_once(telegram, SECOND, "encore")
+            for n in SECOND:
+                said = [
+                    m.text.split()[-2]
+                    for m in telegram.sent_to(5000 + n)
+                    if m.text.endswith((f"bonjour {n}", f"encore {n}"))
+                ]
+                assert said == ["bonjour", "encore"], said
             print(f"the Telegram channel was taken over {took:.1f} s after its holder died")
 
             # Killed in the middle of a burst: nothing is lost; a message whose answer was
@@ -166,6 +177,8 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
             twice = sorted(n for n, count in answers(telegram, THIRD).items() if count > 1)
             print(f"killed mid-burst: all {len(THIRD)} answered, {len(twice)} twice: {twice}")
             assert max(answers(telegram, THIRD).values()) <= 2
+            # One sender at a time paced every reply: Telegram never had to refuse one.
+            assert telegram.rate_limited == []
         finally:
             for replica in replicas:
                 if replica.process.returncode is None:

@@ -119,6 +119,18 @@ async def test_health_reports_the_dialogue(
     assert (await web.get("/api/health/live")).json() == {"status": "alive"}
 
 
+async def test_one_dialogue_server_down_of_several_is_degraded_but_ready(
+    web: httpx.AsyncClient, fake_dialogue: FakeDialogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def one_of_two() -> list[bool]:
+        return [True, False]
+
+    monkeypatch.setattr(fake_dialogue, "servers_ready", one_of_two)
+    health = (await web.get("/api/health")).json()
+    # The other server answers for it: citizens are served, operators see it.
+    assert (health["status"], health["dialogue_ready"]) == ("degraded", True)
+
+
 async def test_the_conversation_comes_back_after_a_reload(web: httpx.AsyncClient) -> None:
     first = await web.post("/api/messages", json={"text": "hello there, are you a bot?"})
     conversation = first.json()["conversation"]

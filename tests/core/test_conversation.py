@@ -70,6 +70,27 @@ async def test_an_explicit_choice_holds_over_short_messages(core: ConversationCo
     assert moved.language == "en"
 
 
+async def test_what_the_engine_was_told_is_read_from_the_database(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    """Every replica reads the language the dialogue engine holds from the conversation's row:
+    none of them remembers it alone."""
+    await core.handle(said("When will the construction work start on my road?"))
+    await core.handle(said("And how long will the works last on the road?"))
+    assert fake_dialogue.told == [None, "en"]
+    another_replica = FakeDialogue()
+    core._dialogue = another_replica
+    await core.handle(said("Will there be trucks at night on the road?"))
+    assert another_replica.told == ["en"]
+    another_replica.failing = True  # it may lose the conversation: tell it again next time
+    await core.handle(said("Will there be trucks on Sunday on the road?"))
+    another_replica.failing = False
+    await core.handle(said("Will there be trucks on Saturday on the road?"))
+    assert another_replica.told == ["en", "en", None]
+    with core.session() as session:
+        assert session.exec(select(Conversation.dialogue_language)).one() == "en"
+
+
 async def test_engine_down_gets_an_honest_answer_and_reaches_a_person(
     core: ConversationCore, fake_dialogue: FakeDialogue
 ) -> None:
@@ -157,7 +178,7 @@ async def test_turns_of_one_conversation_keep_their_order(
         return DialogueReply([f"re: {text}"])
 
     class Ordered(FakeDialogue):
-        async def respond(self, *, sender_id, text, metadata):  # type: ignore[no-untyped-def,override]
+        async def respond(self, *, sender_id, text, metadata, told_language=None):  # type: ignore[no-untyped-def,override]
             return await slow_echo(text)
 
     core._dialogue = Ordered()

@@ -29,7 +29,12 @@ class SlowDialogue(FakeDialogue):
         self.spans = spans
 
     async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        told_language: str | None = None,
     ) -> DialogueReply:
         started = time.monotonic()
         await asyncio.sleep(0.3)

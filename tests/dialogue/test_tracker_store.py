@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.dialogue.rasa_client import RasaEngine
-from bot.dialogue.tracker_store import tracker_store_for
+from bot.dialogue.rasa_runtime import RasaRuntime
+from bot.dialogue.tracker_store import lock_store_for, tracker_store_for
 
 # Rasa 3.6's table (rasa/core/tracker_store.py, SQLTrackerStore.SQLEvent).
 RASA_EVENTS = """
@@ -63,6 +65,46 @@ def test_beside_postgresql_rasa_gets_a_database_of_its_own() -> None:
         "password": "s3cret",
     }
     assert store.url == make_url("postgresql+psycopg://app:s3cret@db.internal:5433/voisinage_rasa")
+
+
+def test_redis_is_told_to_rasa_as_its_lock_store() -> None:
+    assert lock_store_for(None) is None
+    assert lock_store_for("redis://:p%40ss@cache.internal:6380/2") == {
+        "type": "redis",
+        "url": "cache.internal",
+        "port": 6380,
+        "db": 2,
+        "key_prefix": "voisinage",
+        "password": "p@ss",
+    }
+    assert lock_store_for("rediss://cache")["use_ssl"] is True  # type: ignore[index]
+
+
+def test_several_local_servers_share_their_stores_and_token(tmp_path: Path) -> None:
+    runtime = RasaRuntime(
+        runtime=tmp_path / "venv",
+        project=tmp_path,
+        models_dir=tmp_path / "models",
+        knowledge_base=tmp_path / "kb.yml",
+        log_dir=tmp_path / "var",
+    )
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "rasa").touch()
+    (tmp_path / "var").mkdir()
+    tracker = {"type": "SQL", "dialect": "sqlite", "db": str(tmp_path / "x-rasa.db")}
+    locks = lock_store_for("redis://127.0.0.1:6379/0")
+    servers = runtime.servers(
+        2, action_url="http://127.0.0.1:8000/actions/webhook", action_token="t0k",
+        port=5105, tracker_store=tracker, lock_store=locks,
+    )  # fmt: skip
+    assert [server.port for server in servers] == [5105, 5106]
+    assert servers[0].token == servers[1].token  # the engine uses one token for both
+    assert [server.log.name for server in servers] == ["rasa-server.log", "rasa-server-2.log"]
+    for server in servers:
+        endpoints = yaml.safe_load(server._write_endpoints().read_text())
+        assert endpoints["tracker_store"] == tracker
+        assert endpoints["lock_store"] == locks
+        assert endpoints["action_endpoint"]["token"] == "t0k"
 
 
 def test_erasure_deletes_a_conversation_and_its_words_from_the_file(tmp_path: Path) -> None:

@@ -63,7 +63,12 @@ class ScriptedDialogue(ActingDialogue):
         self.calls: list[str] = []
 
     async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        told_language: str | None = None,
     ) -> DialogueReply:
         self.calls.append(text)
         intent, action = SCRIPT.get(text.lower(), ("faq/schedule", None))
@@ -142,14 +147,21 @@ class FakeDialogue(DialogueEngine):
     def __init__(self, answer: Callable[[str, Mapping[str, Any]], list[str]] | None = None) -> None:
         self.answer = answer or (lambda text, metadata: [f"echo[{metadata['language']}]: {text}"])
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.told: list[str | None] = []  # the language each turn said the engine was told
         self.failing = False
         self.intent = "faq/noise"
         self.actions: list[Callable[[str, Mapping[str, Any]], None]] = []
 
     async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        told_language: str | None = None,
     ) -> DialogueReply:
         self.calls.append((sender_id, text, dict(metadata)))
+        self.told.append(told_language)
         if self.failing:
             raise DialogueUnavailable("the fake engine is down")
         for action in self.actions:

@@ -28,6 +28,7 @@ class FakeRasa:
         self.slots: dict[str, dict[str, Any]] = {}
         self.events_received: list[tuple[str, list[dict[str, Any]]]] = []
         self.latest: dict[str, dict[str, Any]] = {}
+        self.trackers_read: list[str] = []
 
     async def _refuse(self, request: Request) -> JSONResponse | PlainTextResponse | None:
         if self.token is not None and request.query_params.get("token") != self.token:
@@ -86,6 +87,7 @@ class FakeRasa:
         refused = await self._refuse(request)
         if refused:
             return refused
+        self.trackers_read.append(sender)
         return {
             "sender_id": sender,
             "slots": self.slots.get(sender, {}),

@@ -74,7 +74,12 @@ class NewsDialogue(ActingDialogue):
     """Runs the subscription actions through the real action server, as Rasa would."""
 
     async def respond(
-        self, *, sender_id: str, text: str, metadata: Mapping[str, Any]
+        self,
+        *,
+        sender_id: str,
+        text: str,
+        metadata: Mapping[str, Any],
+        told_language: str | None = None,
     ) -> DialogueReply:
         lowered = text.lower()
         if lowered in SUBSCRIBE:
