@@ -15,8 +15,10 @@ import dataclasses
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -47,6 +49,7 @@ from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage import repository
+from bot.storage.database import database_threads
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -59,6 +62,8 @@ from bot.storage.turns import TurnLocks
 from bot.updates.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What is said about these stays out of a group: the group sees a short acknowledgement and an
 # invitation to continue in private (the action itself still happens and is stored).
@@ -94,6 +99,37 @@ LANGUAGE_CHOICES = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Opened:
+    """A turn's message, stored, and what was known of it before the dialogue."""
+
+    conversation: Conversation
+    stored: Message
+    language: str
+    first_contact: bool
+    edited: Message | None  # the message this one edits, on platforms that edit
+    concern: Concern | None  # the concern recorded from the edited message, if any
+
+
+@dataclasses.dataclass(frozen=True)
+class _Turn:
+    """What a turn decided, to be stored."""
+
+    conversation: Conversation
+    message: IncomingMessage
+    message_id: int
+    text: str
+    language: str
+    texts: list[str]
+    handled: bool  # answered before the dialogue (a confirmation, a rating...)
+    answered: bool
+    interpretation: Interpretation | None
+    choice: AnswerChoice | None
+    kept: bool  # attachments kept for a person
+    asked_dialogue: bool
+    told: str | None  # the language the dialogue engine now holds (None: unknown)
+
+
 class ConversationCore:
     """Turns incoming messages into stored, answered turns."""
 
@@ -117,6 +153,12 @@ class ConversationCore:
         turn_locks: TurnLocks | None = None,
     ) -> None:
         self._db = engine
+        # A turn's database work runs in threads of its own, off the event loop (which keeps
+        # serving the other citizens meanwhile): one on SQLite (its writes take turns anyway:
+        # more would only wait on its lock), as many as the connection pool on PostgreSQL.
+        self._db_threads = ThreadPoolExecutor(
+            max_workers=database_threads(engine), thread_name_prefix="turn-db"
+        )
         self._dialogue = dialogue
         self._detector = detector
         self._turn_timeout = turn_timeout
@@ -278,8 +320,13 @@ class ConversationCore:
         """A database session (for channels that need to read what the core stored)."""
         return Session(self._db, expire_on_commit=False)
 
-    async def _handle(self, message: IncomingMessage) -> TurnResult:
-        text = clean_text(message.text)
+    async def _in_db(self, work: Callable[..., T], /, *args: Any) -> T:
+        """Runs `work(*args)` (database work of a turn) in the turn's database threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_threads, work, *args)
+
+    def _open_turn(self, message: IncomingMessage, text: str) -> _Opened | TurnResult:
+        """Finds the conversation and stores the message (in a database thread); a message
+        handled before gets its stored outcome back instead."""
         with self.session() as session:
             conversation = self._conversation(session, message)
             stored: Message | None = None
@@ -325,10 +372,19 @@ class ConversationCore:
                 if edited is not None and edited.id is not None
                 else None
             )
+        return _Opened(conversation, stored, language, first_contact, edited, edited_concern)
+
+    async def _handle(self, message: IncomingMessage) -> TurnResult:
+        text = clean_text(message.text)
+        opened = await self._in_db(self._open_turn, message, text)
+        if isinstance(opened, TurnResult):
+            return opened
+        conversation, stored, language = opened.conversation, opened.stored, opened.language
+        first_contact, edited, edited_concern = opened.first_contact, opened.edited, opened.concern
         message_id = stored_id(stored.id)
 
         if conversation.erase_requested_at is None:
-            at_desk = self._to_desk(conversation, message, message_id, language)
+            at_desk = await self._in_db(self._to_desk, conversation, message, message_id, language)
             if at_desk is not None:
                 self._read_later(message_id, stored.text, language)
                 return at_desk
@@ -358,7 +414,8 @@ class ConversationCore:
                 texts = [self._answers.reply(choice, language)]
             if hearing is not None:
                 heard = await hearing
-                texts = self._concern_step(
+                texts = await self._in_db(
+                    self._concern_step,
                     conversation,
                     message,
                     message_id,
@@ -388,17 +445,49 @@ class ConversationCore:
             # What is kept, for how long, who reads it: said once, before anything else.
             texts.insert(0, say("privacy_notice", language, days=self._retention_days))
 
+        result = await self._in_db(
+            self._close_turn,
+            _Turn(
+                conversation=conversation,
+                message=message,
+                message_id=message_id,
+                text=text,
+                language=language,
+                texts=texts,
+                handled=handled is not None,
+                answered=answered,
+                interpretation=interpretation,
+                choice=choice,
+                kept=bool(kept),
+                asked_dialogue=asked_dialogue,
+                told=told,
+            ),
+        )
+        self._read_later(message_id, stored.text, result.language, result.intent)
+        return result
+
+    def _close_turn(self, turn: _Turn) -> TurnResult:
+        """Stores the outcome of a turn: the replies, the message's status, a request for a
+        person or a knowledge gap when there is one (in a database thread)."""
+        conversation, message, message_id, text = (
+            turn.conversation,
+            turn.message,
+            turn.message_id,
+            turn.text,
+        )
+        language, texts, answered = turn.language, list(turn.texts), turn.answered
+        interpretation, choice = turn.interpretation, turn.choice
         with self.session() as session:
             # The language may have been switched by the dialogue (action_change_language).
             conversation = session.get(Conversation, conversation.id) or conversation
-            if asked_dialogue and conversation.dialogue_language != told:
+            if turn.asked_dialogue and conversation.dialogue_language != turn.told:
                 # What the dialogue engine holds, kept where every replica reads it.
-                conversation.dialogue_language = told
+                conversation.dialogue_language = turn.told
                 session.add(conversation)
             if conversation.language_pinned and conversation.language:
                 language = conversation.language
             intent = interpretation.intent if interpretation else None
-            if handled is None and text and answered:
+            if not turn.handled and text and answered:
                 texts += self._person.after_turn(
                     session,
                     conversation,
@@ -435,7 +524,7 @@ class ConversationCore:
                     confidence=interpretation.confidence if interpretation else None,
                     answered_with=choice.answered_with,
                 )
-            if kept:
+            if turn.kept:
                 self._person.for_attachment(session, conversation, message_id)
             repository.add_outgoing_messages(
                 session=session,
@@ -445,7 +534,6 @@ class ConversationCore:
                 reply_to=message_id,
             )
             with_person = self._person.with_person(session, conversation)
-        self._read_later(message_id, stored.text, language, intent)
         return TurnResult(
             conversation_id=conversation.public_id,
             stored_conversation_id=conversation.id,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,16 @@ def create_database_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def database_threads(engine: Engine) -> int:
+    """How many threads may do database work at once: one on SQLite (its writes take turns:
+    more threads would only wait on its lock), the connection pool's capacity otherwise."""
+    if engine.dialect.name == "sqlite":
+        return 1
+    pool = engine.pool
+    size = pool.size() if isinstance(pool, QueuePool) else 5
+    return max(1, size + max(getattr(pool, "_max_overflow", 0), 0))
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

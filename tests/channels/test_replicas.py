@@ -178,7 +178,10 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
             print(f"killed mid-burst: all {len(THIRD)} answered, {len(twice)} twice: {twice}")
             assert max(answers(telegram, THIRD).values()) <= 2
             # One sender at a time paced every reply: Telegram never had to refuse one.
-            assert telegram.rate_limited == []
+            assert telegram.rate_limited == [], [  # (chat, sends in the second before)
+                (chat, sum(1 for m in telegram.sent if at - 1 < m.at <= at))
+                for chat, at in telegram.rate_limited
+            ]
         finally:
             for replica in replicas:
                 if replica.process.returncode is None:
