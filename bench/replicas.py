@@ -1,5 +1,6 @@
 """What a second replica buys on this machine: the web chat's turn latency and throughput on
-PostgreSQL with one application process and its Rasa server, then with one application process
+PostgreSQL with one application process and its Rasa server (its turns' database work on the
+event loop, then in database threads as by default), then with one application process
 and two Rasa servers (RASA_URL lists both; each conversation goes to its own), then with two of
 each sharing the database (each citizen always on the same application process, as a proxy
 with sticky sessions does), measured
@@ -41,11 +42,13 @@ def fresh_database(server: str, name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def replicas(count: int, database: str, rasa_servers: int = 1) -> AsyncIterator[list[Stack]]:
+async def replicas(
+    count: int, database: str, rasa_servers: int = 1, env: dict[str, str] | None = None
+) -> AsyncIterator[list[Stack]]:
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(
-                running_stack({"DATABASE_URL": database}, rasa_servers=rasa_servers)
+                running_stack({"DATABASE_URL": database, **(env or {})}, rasa_servers=rasa_servers)
             )
             for _ in range(count)
         ]
@@ -75,21 +78,22 @@ def line(name: str, measured: tuple[list[float], float, int]) -> dict[str, float
     return {**p, "rate": rate}
 
 
-CONFIGURATIONS = {  # name: (application processes, Rasa servers each)
-    "one": (1, 1),
-    "one app, two Rasa": (1, 2),
-    "two": (2, 1),
+CONFIGURATIONS = {  # name: (application processes, Rasa servers each, settings)
+    "one, database work on the event loop": (1, 1, {"DATABASE_THREADS": "0"}),
+    "one": (1, 1, {}),
+    "one app, two Rasa": (1, 2, {}),
+    "two": (2, 1, {}),
 }
 
 
 async def main(server: str, users: int, turns: int) -> None:
     figures: dict[str, dict[str, dict[str, float]]] = {}
-    for index, (name, (count, rasas)) in enumerate(CONFIGURATIONS.items()):
+    for index, (name, (count, rasas, env)) in enumerate(CONFIGURATIONS.items()):
         database = fresh_database(server, f"voisinage_bench_replicas_{index}")
-        async with replicas(count, database, rasas) as stacks:
+        async with replicas(count, database, rasas, env) as stacks:
             await load(stacks, 4, 5, (0, 0))  # warm-up
-            print(f"\n{count} application process(es) with {rasas} Rasa server(s) each, "
-                  f"PostgreSQL, {os.cpu_count()} cores")  # fmt: skip
+            print(f"\n{name}: {count} application process(es) with {rasas} Rasa server(s) "
+                  f"each, PostgreSQL, {os.cpu_count()} cores")  # fmt: skip
             figures[name] = {
                 "hurried": line(
                     f"{users} citizens, hurried pace (0.5-1.5 s)",
@@ -100,10 +104,13 @@ async def main(server: str, users: int, turns: int) -> None:
                     await load(stacks, users, turns, (0, 0)),
                 ),
             }
-    one = figures["one"]
-    for name in ("one app, two Rasa", "two"):
-        other = figures[name]
-        print(f"\n{name} against one app and one Rasa (same run):")
+    for base, name in (
+        ("one, database work on the event loop", "one"),
+        ("one", "one app, two Rasa"),
+        ("one", "two"),
+    ):
+        one, other = figures[base], figures[name]
+        print(f"\n{name} against {base} (same run):")
         for pace in ("hurried", "saturation"):
             print(
                 f"  {pace:<10}  p95 {one[pace]['p95']:7.1f} -> {other[pace]['p95']:7.1f} ms "

@@ -246,6 +246,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             hearing=hearing,
             answers=GuardedAnswerer(answerer),
             turn_locks=turn_locks,
+            database_threads=settings.database_threads,
         )
         # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
         core.recover_interrupted()

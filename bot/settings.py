@@ -158,6 +158,13 @@ class Settings(BaseSettings):
         description="Addresses of the reverse proxies in front of the web server, separated by "
         "commas: only from them is X-Forwarded-For believed (for the login throttle).",
     )
+    database_threads: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Threads doing a turn's database work off the event loop (empty: one on "
+        "SQLite, the connection pool's capacity on PostgreSQL; 0: on the event loop).",
+    )
     hear_concerns: bool = Field(
         default=True,
         description="Hear every message for a concern with the trained model (false: only messages "
@@ -416,6 +423,7 @@ class Settings(BaseSettings):
         "desk_discord_channel",
         "desk_discord_role",
         "desk_secure_cookies",
+        "database_threads",
         mode="before",
     )
     @classmethod

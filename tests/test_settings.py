@@ -30,6 +30,7 @@ def test_defaults_need_no_configuration() -> None:
         ("RASA_WORKERS", "0", "RASA_WORKERS"),
         ("RASA_WORKERS", "9", "RASA_WORKERS"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL"),
+        ("DATABASE_THREADS", "-1", "DATABASE_THREADS"),
         ("REDIS_URL", "redis://localhost:port/0", "REDIS_URL"),
         ("REDIS_URL", "redis://localhost:6379/zero", "REDIS_URL"),
         ("LANGUAGES", "fr,de", "LANGUAGES"),

@@ -49,7 +49,7 @@ from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage import repository
-from bot.storage.database import database_threads
+from bot.storage.database import database_threads as thread_count
 from bot.storage.models import (
     Concern,
     Conversation,
@@ -151,13 +151,18 @@ class ConversationCore:
         hearing: ConcernHearing | None = None,
         answers: GuardedAnswerer | None = None,
         turn_locks: TurnLocks | None = None,
+        database_threads: int | None = None,
     ) -> None:
         self._db = engine
         # A turn's database work runs in threads of its own, off the event loop (which keeps
-        # serving the other citizens meanwhile): one on SQLite (its writes take turns anyway:
-        # more would only wait on its lock), as many as the connection pool on PostgreSQL.
-        self._db_threads = ThreadPoolExecutor(
-            max_workers=database_threads(engine), thread_name_prefix="turn-db"
+        # serving the other citizens meanwhile): by default one on SQLite (its writes take
+        # turns anyway: more would only wait on its lock), as many as the connection pool on
+        # PostgreSQL; 0 keeps it on the event loop.
+        threads = thread_count(engine) if database_threads is None else database_threads
+        self._db_threads = (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="turn-db")
+            if threads
+            else None
         )
         self._dialogue = dialogue
         self._detector = detector
@@ -322,6 +327,8 @@ class ConversationCore:
 
     async def _in_db(self, work: Callable[..., T], /, *args: Any) -> T:
         """Runs `work(*args)` (database work of a turn) in the turn's database threads."""
+        if self._db_threads is None:
+            return work(*args)
         return await asyncio.get_running_loop().run_in_executor(self._db_threads, work, *args)
 
     def _open_turn(self, message: IncomingMessage, text: str) -> _Opened | TurnResult:

@@ -198,3 +198,43 @@ async def test_channels_and_conversations_are_kept_apart(core: ConversationCore)
     assert len({a.conversation_id, b.conversation_id, c.conversation_id}) == 3
     with Session(core._db) as session:
         assert len(session.exec(select(Conversation)).all()) == 3
+
+
+@pytest.mark.parametrize(("threads", "loop_free"), [(None, True), (0, False)])
+async def test_a_turn_s_database_work_leaves_the_event_loop_free(
+    core: ConversationCore,
+    monkeypatch: pytest.MonkeyPatch,
+    threads: int | None,
+    loop_free: bool,
+) -> None:
+    """While a turn stores its message (here a database that takes 0.3 s), the event loop goes
+    on serving the others: the work is in a database thread (unless DATABASE_THREADS=0)."""
+    import time
+
+    from bot.storage import repository
+
+    if threads == 0:
+        core._db_threads = None
+    slow_store = repository.add_message
+
+    def add_message(**kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return slow_store(**kwargs)
+
+    monkeypatch.setattr(repository, "add_message", add_message)
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    await asyncio.sleep(0.02)
+    before = ticks
+    result = await core.handle(said("When will the construction work start on my road?"))
+    during = ticks - before
+    ticker.cancel()
+    assert result.answered
+    assert (during >= 10) is loop_free, during
