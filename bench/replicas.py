@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -28,7 +29,7 @@ from bot.settings import PROJECT_ROOT
 from bot.storage.database import sqlalchemy_url
 
 sys.path.insert(0, str(PROJECT_ROOT))
-from bench.turn_latency import Stack, conversations, percentiles, running_stack
+from bench.turn_latency import Stack, conversations, parse_floor, percentiles, running_stack
 
 
 def fresh_database(server: str, name: str) -> str:
@@ -54,26 +55,44 @@ async def replicas(
         ]
 
 
-async def load(
-    stacks: list[Stack], users: int, turns: int, think: tuple[float, float]
-) -> tuple[list[float], float, int]:
-    """`users` citizens spread over the replicas, each always on the same one."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used (user + system, all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Measured = tuple[list[float], float, int, float, float]
+
+
+async def load(stacks: list[Stack], users: int, turns: int, think: tuple[float, float]) -> Measured:
+    """`users` citizens spread over the replicas, each always on the same one; with the CPU
+    time the application processes and the Rasa servers used meanwhile."""
     share = users // len(stacks)
+    apps = [s.app_pid for s in stacks]
+    rasas = [pid for s in stacks for pid in s.rasa_pids]
+    app_cpu, rasa_cpu = sum(map(cpu_seconds, apps)), sum(map(cpu_seconds, rasas))
     started = time.perf_counter()
     results = await asyncio.gather(
         *(conversations(s.web_url, users=share, turns=turns, think=think) for s in stacks)
     )
     elapsed = time.perf_counter() - started
+    app_cpu = sum(map(cpu_seconds, apps)) - app_cpu
+    rasa_cpu = sum(map(cpu_seconds, rasas)) - rasa_cpu
     samples = [sample for result in results for sample in result[0]]
-    return samples, len(samples) / elapsed, sum(result[2] for result in results)
+    return samples, len(samples) / elapsed, sum(result[2] for result in results), app_cpu, rasa_cpu
 
 
-def line(name: str, measured: tuple[list[float], float, int]) -> dict[str, float]:
-    samples, rate, failed = measured
+def line(name: str, measured: Measured) -> dict[str, float]:
+    samples, rate, failed, app_cpu, rasa_cpu = measured
     p = percentiles(samples)
+    turns = max(len(samples), 1)
     print(
         f"{name:<48} n={len(samples):4d}  p50 {p['p50']:7.1f} ms  p95 {p['p95']:7.1f} ms  "
-        f"{rate:6.1f} turns/s  failed={failed}"
+        f"{rate:6.1f} turns/s  failed={failed}  CPU a turn: application "
+        f"{1000 * app_cpu / turns:5.1f} ms, Rasa {1000 * rasa_cpu / turns:5.1f} ms"
     )
     return {**p, "rate": rate}
 
@@ -104,6 +123,16 @@ async def main(server: str, users: int, turns: int) -> None:
                     await load(stacks, users, turns, (0, 0)),
                 ),
             }
+            if name == "one":
+                # Where a turn's CPU goes in Rasa: understanding the message alone (its NLU
+                # pipeline) against the whole turn (the tracker store, the policies, the
+                # action call-backs besides).
+                stack = stacks[0]
+                before = sum(map(cpu_seconds, stack.rasa_pids))
+                calls = len(await parse_floor(stack.rasa_url, stack.rasa_token, 200))
+                parse_cpu = sum(map(cpu_seconds, stack.rasa_pids)) - before
+                print(f"{'Rasa /model/parse alone, sequential':<48} n={calls:4d}  CPU a call: "
+                      f"Rasa {1000 * parse_cpu / max(calls, 1):5.1f} ms")  # fmt: skip
     for base, name in (
         ("one, database work on the event loop", "one"),
         ("one", "one app, two Rasa"),

@@ -159,6 +159,8 @@ class Stack:
     rasa_token: str
     web_url: str
     database_url: str
+    app_pid: int = 0
+    rasa_pids: tuple[int, ...] = ()
 
 
 @contextlib.asynccontextmanager
@@ -221,6 +223,8 @@ async def running_stack(
                 rasa_token=server.token,
                 web_url=web_url,
                 database_url=env["DATABASE_URL"],
+                app_pid=app.pid,
+                rasa_pids=tuple(each.pid or 0 for each in servers),
             )
         finally:
             if app.returncode is None:

@@ -33,7 +33,7 @@ async def test_respond_sends_text_and_metadata_and_keeps_text_replies(
     )
     assert reply.texts == ["[fr] bonjour"]
     assert reply.interpretation is not None
-    assert (reply.interpretation.intent, reply.interpretation.confidence) == ("greet", 0.97)
+    assert (reply.interpretation.intent, reply.interpretation.confidence) == ("greet", 0.99)
     assert fake.received[0] == {
         "sender": "abc",
         "message": "bonjour",

@@ -51,26 +51,7 @@ class FakeRasa:
         refused = await self._refuse(request)
         if refused:
             return refused
-        text = (await request.json())["text"]
-        if "bruit" in text or "noise" in text:
-            return {
-                "text": text,
-                "intent": {"name": "faq", "confidence": 0.9},
-                "intent_ranking": [
-                    {"name": "faq", "confidence": 0.9},
-                    {"name": "report_concern", "confidence": 0.1},
-                ],
-                "response_selector": {
-                    "faq": {"response": {"intent_response_key": "faq/noise", "confidence": 0.8}}
-                },
-            }
-        if "puits" in text or "well" in text:
-            return {
-                "text": text,
-                "intent": {"name": "report_concern", "confidence": 0.97},
-                "intent_ranking": [],
-            }
-        return {"text": text, "intent": {"name": "greet", "confidence": 0.99}, "intent_ranking": []}
+        return understood((await request.json())["text"])
 
     async def events(self, sender: str, request: Request) -> Any:
         refused = await self._refuse(request)
@@ -102,12 +83,43 @@ class FakeRasa:
         if self.delay:
             await asyncio.sleep(self.delay)
         self.received.append(body)
-        self.latest[body["sender"]] = {
-            "text": body["message"],
-            "intent": {"name": "greet", "confidence": 0.97},
-        }
+        self.latest[body["sender"]] = understood(body["message"])
         language = self.slots.get(body["sender"], {}).get("language", "none")
         return [
             {"recipient_id": body["sender"], "text": f"[{language}] {body['message']}"},
             {"recipient_id": body["sender"], "image": "https://example.org/x.png"},
         ]
+
+
+def understood(text: str) -> dict[str, Any]:
+    """What the stand-in understands of `text` (as `/model/parse` and a tracker's latest
+    message say): the noise FAQ, a concern about a well, or a greeting."""
+    if "bruit" in text or "noise" in text:
+        return {
+            "text": text,
+            "intent": {"name": "faq", "confidence": 0.9},
+            "intent_ranking": [
+                {"name": "faq", "confidence": 0.9},
+                {"name": "report_concern", "confidence": 0.1},
+            ],
+            "response_selector": {
+                "faq": {"response": {"intent_response_key": "faq/noise", "confidence": 0.8}}
+            },
+        }
+    if "puits" in text or "well" in text:
+        return {
+            "text": text,
+            "intent": {"name": "report_concern", "confidence": 0.97},
+            "intent_ranking": [],
+        }
+    return {"text": text, "intent": {"name": "greet", "confidence": 0.99}, "intent_ranking": []}
+
+
+def serve(port: int, token: str, delay: float) -> None:
+    """Runs a stand-in on 127.0.0.1:`port` in this process until it is stopped (a process of
+    its own carries a load test's dialogue without slowing the test's other stand-ins)."""
+    import uvicorn
+
+    fake = FakeRasa(token=token)
+    fake.delay = delay
+    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

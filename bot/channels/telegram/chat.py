@@ -574,11 +574,12 @@ class TelegramSender(Sender):
         self._channel = channel
         # aiolimiter is a leaky bucket: at most `capacity + rate x window` pass in any window,
         # so each limit is set under Telegram's published one: at most 20 a second overall
-        # (30), 1 every 1.1 s per chat after a burst of 3 (1 a second), at most 19 in any
+        # (30), 1 every 1.33 s per chat after a burst of 3 (1 a second), at most 19 in any
         # minute per group (20). Telegram counts arrivals, and sends paced here can arrive
-        # bunched (a busy process writes several at once after a pause): the overall margin
-        # is wide for that (at 25 a second, the replica test saw 30 arrive within a second
-        # and 3 to 10 429s per run; at 20, none). A 429 is still waited out.
+        # bunched (a busy process writes several at once after a pause): the margins are wide
+        # for that (with 25 a second overall and 1 every 1.1 s per chat, the replica test saw
+        # 30 arrive within a second and 3 to 10 429s in one burst; now 0 to 5). A 429 is
+        # waited out, and the message then sent in order.
         self._overall = AsyncLimiter(4, 0.25)
         self._bulk = AsyncLimiter(2, 0.25)  # news takes at most half of the overall rate
         self._per_chat: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()
@@ -586,7 +587,7 @@ class TelegramSender(Sender):
     def limiters(self, destination: str) -> Sequence[AsyncLimiter]:
         found = self._per_chat.get(destination)
         if found is None:
-            found = [AsyncLimiter(3, 3.3)]  # the burst a multi-part answer needs
+            found = [AsyncLimiter(3, 4.0)]  # the burst a multi-part answer needs
             if destination.startswith("-"):  # groups and supergroups have negative ids
                 found.append(AsyncLimiter(4, 16))
             self._per_chat[destination] = found
