@@ -191,13 +191,18 @@ async def stop_all(replicas: list[Replica]) -> None:
                     await replica.process.wait()
 
 
-async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def database() -> str:
+    """An empty PostgreSQL database the replicas share."""
     server = os.environ.get("TEST_POSTGRES_URL")
     if not server:
         pytest.skip("TEST_POSTGRES_URL is not set")
-    database = _empty_postgres(server)
+    return _empty_postgres(server)
+
+
+async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
+    tmp_path: Path, database: str
+) -> None:
     replicas: list[Replica] = []
     async with (
         fake_rasa() as rasa_url,
@@ -285,7 +290,7 @@ EVERY_REPLY = {"bonjour", "concern", "edit", "encore"}
 
 
 async def test_a_burst_with_concerns_edits_a_group_and_a_handoff_survives_a_replica_killed(
-    tmp_path: Path,
+    tmp_path: Path, database: str
 ) -> None:
     """100 citizens x 4 messages (a greeting, a concern, an edit of the concern, one more), a
     citizen in danger handed to the team's Telegram forum, three people addressing the
@@ -293,11 +298,7 @@ async def test_a_burst_with_concerns_edits_a_group_and_a_handoff_survives_a_repl
     Every message is answered, none twice but for a send under way at the kill (counted), in
     order in each chat; one concern per concern message (the edit keeps its reference); one
     staff topic for the handoff and each of the citizen's lines in it once; Telegram's limits
-    never exceeded (no 429)."""
-    server = os.environ.get("TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("TEST_POSTGRES_URL is not set")
-    database = _empty_postgres(server)
+    held in aggregate (see `within_limits`)."""
     replicas: list[Replica] = []
     async with (
         fake_rasa() as rasa_url,
@@ -427,14 +428,12 @@ def discord_answers(discord: FakeDiscord, users: range) -> Counter[int]:
     )
 
 
-async def test_two_replicas_hold_one_discord_gateway_and_take_it_over(tmp_path: Path) -> None:
+async def test_two_replicas_hold_one_discord_gateway_and_take_it_over(
+    tmp_path: Path, database: str
+) -> None:
     """Two replicas with the Discord stand-in: one process holds the gateway connection (the
     other does not connect), every direct message is answered once; the holder killed, the
     other connects within 15 s and answers the next ones once."""
-    server = os.environ.get("TEST_POSTGRES_URL")
-    if not server:
-        pytest.skip("TEST_POSTGRES_URL is not set")
-    database = _empty_postgres(server)
     replicas: list[Replica] = []
     async with fake_rasa() as rasa_url, FakeDiscord() as discord:
         env = replica_env(tmp_path, database, rasa_url, None, DISCORD_TOKEN=discord.token)

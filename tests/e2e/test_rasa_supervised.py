@@ -6,7 +6,6 @@ conversations in its tracker store beside our database, not in its memory)."""
 from __future__ import annotations
 
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlmodel import Session, select
 from bot.dialogue.tracker_store import tracker_store_for
 from bot.storage.models import Handoff
 from tests.conftest import _empty_postgres
-from tests.support.live import Citizen, LiveAssistant, live_settings
+from tests.support.live import Citizen, LiveAssistant, kill, live_settings
 
 pytestmark = pytest.mark.rasa
 
@@ -46,12 +45,7 @@ def test_rasa_killed_mid_conversation_is_started_again_and_the_conversation_cont
         offer = citizen.reads("blorp flim flam")
         assert "Would you like me to pass it to a person" in offer  # the pending question
 
-        pid = server.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while server.pid == pid and server.running and time.monotonic() < deadline:
-            time.sleep(0.1)
+        pid = kill(server)
         # Meanwhile: an honest answer, the message kept for a person, and the health says so.
         meanwhile = citizen.says("hello?")
         assert meanwhile["answered"] is False

@@ -7,7 +7,6 @@ started again."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.storage.models import Conversation, Handoff
-from tests.support.live import Citizen, LiveAssistant, live_settings
+from tests.support.live import Citizen, LiveAssistant, kill, live_settings
 
 pytestmark = pytest.mark.rasa
 
@@ -73,12 +72,7 @@ def test_two_rasa_servers_share_the_conversations_and_stand_in_for_each_other(
                 sender = session.exec(select(Conversation.public_id)).one()
             url = assistant.dialogue.server_for(sender)
             own = next(server for server in servers if server.url == url)
-            pid = own.pid
-            assert pid is not None
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while own.pid == pid and own.running and time.monotonic() < deadline:
-                time.sleep(0.1)
+            pid = kill(own)
 
             # The other server answers at once, where the conversation was: "yes" to the offer
             # brings a person in, in English.

@@ -6,9 +6,11 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
+from bot.dialogue.rasa_runtime import LocalRasaServer
 from bot.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -97,6 +100,17 @@ class LiveAssistant:
         except BaseException as exc:
             self._error = exc
             self._ready.set()
+
+
+def kill(server: LocalRasaServer) -> int:
+    """SIGKILLs a local Rasa server and waits until its supervisor saw it die; returns its pid."""
+    pid = server.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.pid == pid and server.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pid
 
 
 def database_path(tmp: Path) -> str:
