@@ -9,7 +9,7 @@ of the intake and the outbox, and the handoffs waiting for a person.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -98,10 +98,29 @@ class QueueCollector(Collector):
                 )
 
 
-def exposition(engine: Engine) -> bytes:
-    """This process's metrics and the queues of `engine`, in Prometheus's text format."""
+class RolesCollector(Collector):
+    """The roles this process holds (what one process alone may do among replicas)."""
+
+    def __init__(self, roles: Iterable[str]) -> None:
+        self._roles = sorted(roles)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        held = GaugeMetricFamily(
+            "voisinage_role_held",
+            "Roles this process holds among replicas (1 each; a role held by none is missing).",
+            labels=["role"],
+        )
+        for role in self._roles:
+            held.add_metric([role], 1)
+        yield held
+
+
+def exposition(engine: Engine, roles: Iterable[str] = ()) -> bytes:
+    """This process's metrics, the roles it holds and the queues of `engine`, in Prometheus's
+    text format."""
     queues = CollectorRegistry(auto_describe=False)
     queues.register(QueueCollector(engine))
+    queues.register(RolesCollector(roles))
     return generate_latest(REGISTRY) + generate_latest(queues)
 
 

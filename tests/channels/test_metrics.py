@@ -28,7 +28,14 @@ TOKEN = "monitoring-token-0123456789"
 async def web(
     core: ConversationCore, fake_dialogue: FakeDialogue, database: Engine
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = chat_app(core, fake_dialogue, KB, database=database, health_token=TOKEN)
+    app = chat_app(
+        core,
+        fake_dialogue,
+        KB,
+        database=database,
+        health_token=TOKEN,
+        roles_status=lambda: ["channel-telegram", "desk-alerts"],
+    )
     server, task, port = await serve_http(app, "127.0.0.1", 0)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         yield client
@@ -81,3 +88,6 @@ async def test_metrics_count_turns_and_dialogue_failures_and_show_what_waits(
     assert waiting[("voisinage_outbox", ())] == 1
     assert waiting[("voisinage_outbox_oldest_seconds", ())] >= 0
     assert waiting[("voisinage_intake", ())] == 0
+    # The roles this process holds among replicas.
+    assert waiting[("voisinage_role_held", (("role", "channel-telegram"),))] == 1
+    assert waiting[("voisinage_role_held", (("role", "desk-alerts"),))] == 1

@@ -263,7 +263,7 @@ def create_app(
         monitoring_only(request)
         if database is None:
             raise HTTPException(status_code=404, detail="no metrics without a database")
-        body = await asyncio.to_thread(exposition, database)
+        body = await asyncio.to_thread(exposition, database, roles_status() if roles_status else [])
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/messages")
