@@ -261,8 +261,9 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
             await stop_all(replicas)
 
 
-STAFF_FORUM, STAFF, GROUP = -100777, 777, -100555
-CITIZENS = range(100)
+STAFF_FORUM, STAFF, GROUP, LISTENED = -100777, 777, -100555, -100666
+# 100 by default (about a minute); REPLICA_TEST_CITIZENS=300 runs the issue's 300 x 4.
+CITIZENS = range(int(os.environ.get("REPLICA_TEST_CITIZENS", "100")))
 HANDOFF_CHAT = 4999
 GROUP_MEMBERS = (9001, 9002, 9003)
 
@@ -297,8 +298,8 @@ async def test_a_burst_with_concerns_edits_a_group_and_a_handoff_survives_a_repl
     assistant in a group: one replica killed at 40 % of the burst and started again at 70 %.
     Every message is answered, none twice but for a send under way at the kill (counted), in
     order in each chat; one concern per concern message (the edit keeps its reference); one
-    staff topic for the handoff and each of the citizen's lines in it once; Telegram's limits
-    held in aggregate (see `within_limits`)."""
+    staff topic for the handoff and each of the citizen's lines in it once; one listening
+    notice in a community group; Telegram's limits held in aggregate (see `within_limits`)."""
     replicas: list[Replica] = []
     async with (
         fake_rasa() as rasa_url,
@@ -306,9 +307,15 @@ async def test_a_burst_with_concerns_edits_a_group_and_a_handoff_survives_a_repl
     ):
         telegram.enforce_rate_limits = True
         telegram.add_forum(STAFF_FORUM, title="Équipe du projet")
+        # A community group the assistant listens to: its notice is posted (and pinned) once,
+        # whichever replica holds the channel and however often it changes hands.
+        telegram.send_text(chat_id=LISTENED, user_id=9100, chat_type="supergroup",
+                           text="Quelqu'un sait quand commence le chantier du parc éolien?")  # fmt: skip
+        telegram.set_bot_rights(LISTENED, can_pin_messages=True)
         env = replica_env(
             tmp_path, database, rasa_url, telegram,
             DESK_TELEGRAM_CHAT=str(STAFF_FORUM), DESK_TELEGRAM_STAFF=str(STAFF),
+            LISTEN_TELEGRAM_CHATS=str(LISTENED),
         )  # fmt: skip
         try:
             replicas = list(await asyncio.gather(start(env), start(env)))
@@ -379,6 +386,7 @@ async def test_a_burst_with_concerns_edits_a_group_and_a_handoff_survives_a_repl
                 relayed = [line for line in lines if line.startswith("👤") and words in line]
                 assert len(relayed) == 1, lines
 
+            assert len(telegram.sent_to(LISTENED)) == 1  # the listening notice, once
             within_limits(telegram)
         finally:
             await stop_all(replicas)
