@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +25,8 @@ from bot.dialogue.engine import (
 from bot.dialogue.tracker_store import TrackerStore
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DOWN_FOR = 5.0  # a server that refused a connection is tried last for this many seconds
 
@@ -108,17 +110,24 @@ class RasaEngine(DialogueEngine):
         metadata: Mapping[str, Any],
         told_language: str | None = None,
     ) -> DialogueReply:
-        servers = self._order(sender_id)
+        return await self._on_one_of(
+            self._order(sender_id),
+            lambda server: self._turn(server, sender_id, text, metadata, told_language),
+        )
+
+    async def _on_one_of(
+        self, servers: list[_Server], call: Callable[[_Server], Awaitable[T]]
+    ) -> T:
+        """`call` on the first of `servers` that accepts the connection; one that refuses is
+        tried last for a while (`DOWN_FOR`) and the next one takes its place."""
         for index, server in enumerate(servers):
             try:
-                return await self._turn(server, sender_id, text, metadata, told_language)
+                return await call(server)
             except _Refused as exc:
                 server.down_until = time.monotonic() + DOWN_FOR
                 if index == len(servers) - 1:
                     raise DialogueUnavailable(str(exc)) from exc
-                logger.warning(
-                    "%s; its conversations go to %s meanwhile", exc, servers[index + 1].url
-                )
+                logger.warning("%s; %s answers meanwhile", exc, servers[index + 1].url)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _turn(
@@ -173,15 +182,10 @@ class RasaEngine(DialogueEngine):
     async def parse(self, text: str) -> Interpretation:
         # Parsing touches no conversation: the servers take turns.
         self._next_parse = (self._next_parse + 1) % len(self._servers)
-        servers = self._ring(self._next_parse)
-        for index, server in enumerate(servers):
-            try:
-                answer = await self._post(server, "/model/parse", {"text": text}, first=True)
-                break
-            except _Refused as exc:
-                server.down_until = time.monotonic() + DOWN_FOR
-                if index == len(servers) - 1:
-                    raise DialogueUnavailable(str(exc)) from exc
+        answer = await self._on_one_of(
+            self._ring(self._next_parse),
+            lambda server: self._post(server, "/model/parse", {"text": text}, first=True),
+        )
         if not isinstance(answer, dict):
             raise DialogueUnavailable("Rasa's /model/parse did not return an object")
         return interpretation_from_parse(answer)

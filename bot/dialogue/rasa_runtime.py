@@ -153,6 +153,12 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def new_token() -> str:
+    """A secret for a local Rasa server's HTTP API (hex: an argument starting with "-" would
+    break its command line)."""
+    return secrets.token_hex(16)
+
+
 class RasaRuntime:
     """Trains models and runs a local Rasa server from the Rasa virtual environment."""
 
@@ -249,6 +255,7 @@ class RasaRuntime:
         tracker_store: dict[str, Any] | None = None,
         lock_store: dict[str, Any] | None = None,
         number: int = 1,
+        token: str | None = None,
     ) -> LocalRasaServer:
         """A Rasa server (not started yet) calling our action endpoint at `action_url`, keeping
         its conversations in `tracker_store` and locking them in `lock_store` (the endpoints'
@@ -263,6 +270,7 @@ class RasaRuntime:
             tracker_store=tracker_store,
             lock_store=lock_store,
             number=number,
+            token=token,
         )
 
     def servers(
@@ -278,7 +286,8 @@ class RasaRuntime:
     ) -> list[LocalRasaServer]:
         """`count` Rasa servers sharing one tracker store and one API token (on `port` and the
         next ones, or free ports)."""
-        servers = [
+        token = new_token()
+        return [
             self.server(
                 action_url=action_url,
                 action_token=action_token,
@@ -287,12 +296,10 @@ class RasaRuntime:
                 tracker_store=tracker_store,
                 lock_store=lock_store,
                 number=index + 1,
+                token=token,
             )
             for index in range(count)
         ]
-        for server in servers[1:]:
-            server.token = servers[0].token
-        return servers
 
 
 class LocalRasaServer:
@@ -310,12 +317,13 @@ class LocalRasaServer:
         tracker_store: dict[str, Any] | None = None,
         lock_store: dict[str, Any] | None = None,
         number: int = 1,
+        token: str | None = None,
     ) -> None:
         self._runtime = runtime
         self.action_url = action_url
         self._action_token = action_token
         self.port = port
-        self.token = secrets.token_hex(16)  # hex: an argument starting with "-" would break the CLI
+        self.token = token or new_token()
         self._startup_timeout = startup_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._model: Path | None = None

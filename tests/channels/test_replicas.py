@@ -84,13 +84,14 @@ async def start(env: dict[str, str], command: Sequence[str] = ("-m", "bot", "run
 replicas_reading: set[asyncio.Task[None]] = set()
 
 
-async def holder(replicas: list[Replica], deadline: float) -> Replica:
+async def holder(replicas: list[Replica], deadline: float, role: str = ROLE) -> Replica:
+    """The one replica that holds `role` (the Telegram channel unless said), once one does."""
     while True:
-        held = [r for r in replicas if ROLE in await r.roles()]
-        assert len(held) <= 1, "two processes hold the Telegram channel"
+        held = [r for r in replicas if role in await r.roles()]
+        assert len(held) <= 1, f"two processes hold {role}"
         if held:
             return held[0]
-        assert time.monotonic() < deadline, "nobody took the Telegram channel"
+        assert time.monotonic() < deadline, f"nobody took {role}"
         await asyncio.sleep(0.2)
 
 
@@ -416,16 +417,6 @@ async def start_pointed_at(env: dict[str, str], discord: FakeDiscord) -> Replica
     return await start(env, ["-c", code])
 
 
-async def discord_holder(replicas: list[Replica], deadline: float) -> Replica:
-    while True:
-        held = [r for r in replicas if DISCORD_ROLE in await r.roles()]
-        assert len(held) <= 1, "two processes hold the Discord channel"
-        if held:
-            return held[0]
-        assert time.monotonic() < deadline, "nobody took the Discord channel"
-        await asyncio.sleep(0.2)
-
-
 def discord_answers(discord: FakeDiscord, users: range) -> Counter[int]:
     """How many times each user's "bonjour <n>" was answered in their direct messages."""
     return Counter(
@@ -449,7 +440,7 @@ async def test_two_replicas_hold_one_discord_gateway_and_take_it_over(
             replicas = list(
                 await asyncio.gather(start_pointed_at(env, discord), start_pointed_at(env, discord))
             )
-            leader = await discord_holder(replicas, time.monotonic() + 30)
+            leader = await holder(replicas, time.monotonic() + 30, DISCORD_ROLE)
             async with asyncio.timeout(30):
                 while not discord._live_connections():
                     await asyncio.sleep(0.1)
@@ -466,7 +457,7 @@ async def test_two_replicas_hold_one_discord_gateway_and_take_it_over(
             await leader.process.wait()
             killed = time.monotonic()
             survivor = next(r for r in replicas if r is not leader)
-            assert await discord_holder([survivor], killed + 15) is survivor
+            assert await holder([survivor], killed + 15, DISCORD_ROLE) is survivor
             async with asyncio.timeout(30):
                 while discord.identifies == identified or not discord._live_connections():
                     await asyncio.sleep(0.1)

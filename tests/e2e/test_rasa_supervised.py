@@ -18,7 +18,13 @@ from sqlmodel import Session, select
 from bot.dialogue.tracker_store import tracker_store_for
 from bot.storage.models import Handoff
 from tests.conftest import _empty_postgres
-from tests.support.live import Citizen, LiveAssistant, kill, live_settings
+from tests.support.live import (
+    Citizen,
+    LiveAssistant,
+    kill,
+    live_settings,
+    offer_of_a_person_pending,
+)
 
 pytestmark = pytest.mark.rasa
 
@@ -40,10 +46,7 @@ def test_rasa_killed_mid_conversation_is_started_again_and_the_conversation_cont
     assert server is not None
     with httpx.Client(base_url=supervised.assistant.web_url, timeout=30) as web:
         citizen = Citizen(web)
-        first = citizen.says("Will the trucks drive past the school during the works?")
-        assert first["language"] == "en"
-        offer = citizen.reads("blorp flim flam")
-        assert "Would you like me to pass it to a person" in offer  # the pending question
+        offer_of_a_person_pending(citizen)
 
         pid = kill(server)
         # Meanwhile: an honest answer, the message kept for a person, and the health says so.

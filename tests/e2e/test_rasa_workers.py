@@ -17,7 +17,13 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.storage.models import Conversation, Handoff
-from tests.support.live import Citizen, LiveAssistant, kill, live_settings
+from tests.support.live import (
+    Citizen,
+    LiveAssistant,
+    kill,
+    live_settings,
+    offer_of_a_person_pending,
+)
 
 pytestmark = pytest.mark.rasa
 
@@ -59,10 +65,7 @@ def test_two_rasa_servers_share_the_conversations_and_stand_in_for_each_other(
         with httpx.Client(base_url=assistant.web_url, timeout=30) as web:
             assert web.get("/api/health").json()["status"] == "ok"
             citizen = Citizen(web)
-            first = citizen.says("Will the trucks drive past the school during the works?")
-            assert first["language"] == "en"
-            offer = citizen.reads("blorp flim flam")
-            assert "Would you like me to pass it to a person" in offer  # the pending question
+            offer_of_a_person_pending(citizen)
             # Rasa locked the conversation's turns in Redis.
             used = redis_commands(redis)
             assert used.get("set", 0) > before.get("set", 0)

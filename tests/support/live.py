@@ -102,6 +102,15 @@ class LiveAssistant:
             self._ready.set()
 
 
+def offer_of_a_person_pending(citizen: Citizen) -> None:
+    """An English conversation in which the assistant, not understanding twice, asks whether
+    to pass the message to a person (a question pending in Rasa's tracker)."""
+    first = citizen.says("Will the trucks drive past the school during the works?")
+    assert first["language"] == "en"
+    offer = citizen.reads("blorp flim flam")
+    assert "Would you like me to pass it to a person" in offer
+
+
 def kill(server: LocalRasaServer) -> int:
     """SIGKILLs a local Rasa server and waits until its supervisor saw it die; returns its pid."""
     pid = server.pid

@@ -578,8 +578,8 @@ class TelegramSender(Sender):
         # minute per group (20). Telegram counts arrivals, and sends paced here can arrive
         # bunched (a busy process writes several at once after a pause): the margins are wide
         # for that (with 25 a second overall and 1 every 1.1 s per chat, the replica test saw
-        # 30 arrive within a second and 3 to 10 429s in one burst; now 0 to 5). A 429 is
-        # waited out, and the message then sent in order.
+        # 30 arrive within a second and 3 to 10 429s in one burst; now 0 to 8 in 400 to 700
+        # sends). A 429 is waited out, and the message then sent in order.
         self._overall = AsyncLimiter(4, 0.25)
         self._bulk = AsyncLimiter(2, 0.25)  # news takes at most half of the overall rate
         self._per_chat: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()

@@ -199,17 +199,23 @@ def create_app(
         text = core.introduction(language)
         return {"language": language, "text": text, "project": knowledge.name[language]}
 
+    async def dialogue_health(*, details: bool = False) -> dict[str, Any]:
+        """ "ok" when every dialogue server answers; "degraded" otherwise, ready while one
+        does (with several Rasa servers, the others answer for one that is down)."""
+        servers = await dialogue.servers_ready()
+        health = {"status": "ok" if all(servers) else "degraded", "dialogue_ready": any(servers)}
+        if details:
+            health["dialogue_servers_ready"] = f"{sum(servers)} of {len(servers)}"
+        return health
+
     @app.get("/api/health")
     async def health() -> dict[str, Any]:
         # Public (load balancers, the page): ready or not, each channel's state; no error text.
         # "degraded" while the dialogue engine is down: citizens are then told honestly that
         # the assistant cannot answer, and their messages are kept for a person.
-        # With several Rasa servers, one down is "degraded" too (the others answer for it).
         channels = channel_status() if channel_status else {}
-        servers = await dialogue.servers_ready()
         return {
-            "status": "ok" if all(servers) else "degraded",
-            "dialogue_ready": any(servers),
+            **await dialogue_health(),
             "channels": {name: {"state": c.get("state")} for name, c in channels.items()},
         }
 
@@ -247,11 +253,8 @@ def create_app(
         # HEALTH_TOKEN bearer token; without a token configured, nobody.
         monitoring_only(request)
         channels = channel_status() if channel_status else {}
-        servers = await dialogue.servers_ready()
         return {
-            "status": "ok" if all(servers) else "degraded",
-            "dialogue_ready": any(servers),
-            "dialogue_servers_ready": f"{sum(servers)} of {len(servers)}",
+            **await dialogue_health(details=True),
             "dialogue": dialogue_status() if dialogue_status else {},
             "roles": roles_status() if roles_status else [],
             "channels": channels,
