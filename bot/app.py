@@ -48,6 +48,10 @@ from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.listening.groups import Listener, listener_for
 from bot.listening.model import ModelReader, warm_up_in_background
+from bot.participation.consultations import Consultations
+from bot.participation.ideas import IdeaBox
+from bot.participation.service import Participation
+from bot.participation.web import participation_section
 from bot.perception.report import weekly_gaps
 from bot.perception.web import perception_section
 from bot.register.hearing import ConcernHearing
@@ -110,6 +114,7 @@ class Assistant:
     web_conversations: WebConversations
     roles: Roles  # what one process alone may do, when several share the database
     wakeups: Wakeups  # work stored by another process wakes ours
+    consultations: Consultations  # the questions the project puts to the community
 
     @property
     def rasa_server(self) -> LocalRasaServer | None:
@@ -231,6 +236,19 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             )
         else:
             dialogue = RasaEngine(settings.rasa_urls, token=settings.rasa_token)
+        updates = UpdateService(
+            engine=database,
+            knowledge=knowledge,
+            languages=settings.languages,
+            default_language=settings.default_language,
+        )
+        consultations = Consultations(
+            engine=database,
+            knowledge=knowledge,
+            updates=updates,
+            languages=settings.languages,
+            default_language=settings.default_language,
+        )
         core = ConversationCore(
             engine=database,
             dialogue=dialogue,
@@ -247,6 +265,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             answers=GuardedAnswerer(answerer),
             turn_locks=turn_locks,
             database_threads=settings.database_threads,
+            participation=Participation(consultations),
         )
         # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
         core.recover_interrupted()
@@ -254,7 +273,12 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             settings, database=database, knowledge=knowledge, detector=detector, reader=reader
         )
         channels = chat_channels(
-            settings, core=core, database=database, desk=desk, listener=listener
+            settings,
+            core=core,
+            database=database,
+            desk=desk,
+            listener=listener,
+            consultations=consultations,
         )
         web_conversations = WebConversations(
             Pseudonyms.for_installation(
@@ -296,14 +320,11 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                 conversations=Rate.per(settings.web_conversations_per_hour, 3600),
                 max_in_flight=settings.web_turns_in_flight,
             ),
+            choices_of=consultations.choices_of_messages,
             desk_sections=[
-                news_section(
-                    UpdateService(
-                        engine=database,
-                        knowledge=knowledge,
-                        languages=settings.languages,
-                        default_language=settings.default_language,
-                    )
+                news_section(updates),
+                participation_section(
+                    consultations, IdeaBox(engine=database, reader=reader), database
                 ),
                 perception_section(
                     engine=database, project_name=knowledge.name, gaps=weekly_gaps(reader)
@@ -340,6 +361,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             web_conversations=web_conversations,
             roles=roles,
             wakeups=Wakeups(database),
+            consultations=consultations,
         )
     finally:
         for task in channel_tasks:
@@ -429,6 +451,7 @@ def chat_channels(
     database: Engine,
     desk: Desk | None = None,
     listener: Listener | None = None,
+    consultations: Consultations | None = None,
 ) -> list[ChatChannel]:
     """The chat platforms with a token in the settings (none by default); `listener` listens in
     the groups of LISTEN_TELEGRAM_CHATS and LISTEN_DISCORD_CHANNELS (see `listener_for`)."""
@@ -456,6 +479,7 @@ def chat_channels(
                     if listener is not None and settings.listen_telegram_chats
                     else None
                 ),
+                consultations=consultations,
             )
         )
     if settings.discord_token:
@@ -475,6 +499,7 @@ def chat_channels(
                     if listener is not None and settings.listen_discord_channels
                     else None
                 ),
+                consultations=consultations,
             )
         )
     return channels
@@ -499,6 +524,20 @@ def start_channels(assistant: Assistant) -> None:
     assistant.channel_tasks.append(asyncio.create_task(assistant.wakeups.listen(), name="wakeups"))
     hold("desk-alerts", functools.partial(alert_loop, assistant.desk))
     hold("reading-sweep", functools.partial(reading_sweep, assistant.core))
+    hold("consultations", functools.partial(consultation_clock, assistant.consultations))
+
+
+async def consultation_clock(consultations: Consultations, *, every: float = 30.0) -> None:
+    """Opens the consultations due to open and closes those due to close (their results are
+    then given back), every 30 seconds."""
+    while True:
+        try:
+            await asyncio.to_thread(consultations.tick)
+        except Exception:
+            # Broad on purpose: the clock must come back after a failed round (a database
+            # hiccup); what was due is done at the next one (opening and closing are idempotent).
+            logger.exception("opening or closing consultations failed")
+        await asyncio.sleep(every)
 
 
 async def reading_sweep(core: ConversationCore, *, every: float = 600.0) -> None:

@@ -43,6 +43,7 @@ from bot.knowledge import (
 from bot.listening import cli as listen_cli
 from bot.listening import faq_drafts
 from bot.listening.concerns import GuardedJudge, ModelConcernJudge
+from bot.participation import cli as consultations_cli
 from bot.perception import cli as perception_cli
 from bot.perception.report import ReportError
 from bot.register import cli as register_cli
@@ -246,6 +247,7 @@ def _build_parser() -> argparse.ArgumentParser:
     register_cli.add_commands(commands)
     desk_cli.add_commands(commands)
     updates_cli.add_commands(commands)
+    consultations_cli.add_commands(commands)
     listen_cli.add_commands(commands)
     perception_cli.add_commands(commands)
     return parser
@@ -358,6 +360,12 @@ def _main(argv: Sequence[str] | None) -> int:
             database = open_database(settings.database_url)
             try:
                 return updates_cli.run(args, settings, database)
+            finally:
+                database.dispose()
+        elif args.command == "consultations":
+            database = open_database(settings.database_url)
+            try:
+                return consultations_cli.run(args, settings, database)
             finally:
                 database.dispose()
         elif args.command == "listen":

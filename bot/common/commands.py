@@ -66,6 +66,22 @@ COMMANDS: tuple[Command, ...] = (
         argument="topic",
     ),
     Command(
+        name="vote",
+        description={
+            "fr": "Répondre à une consultation du projet (/vote 2), ou voir votre choix",
+            "en": "Answer a consultation of the project (/vote 2), or see your choice",
+        },
+        argument="choice",
+    ),
+    Command(
+        name="volunteer",
+        description={
+            "fr": "Rejoindre les membres engagés du projet (/volunteer stop pour quitter)",
+            "en": "Join the project's engaged members (/volunteer stop to leave)",
+        },
+        argument="answer",
+    ),
+    Command(
         name="forget",
         description={
             "fr": "Effacer mes données (avec confirmation)",

@@ -27,6 +27,8 @@ from bot.core.person import PersonCalls
 from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase
+from bot.participation import volunteers
+from bot.participation.ideas import record_idea
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.models import Conversation, MessageStatus
@@ -145,6 +147,8 @@ class ActionServer:
             "action_subscribe": self.subscribe,
             "action_unsubscribe": self.unsubscribe,
             "action_forget_me": self.forget_me,
+            "action_record_idea": self.record_idea,
+            "action_offer_volunteer": self.offer_volunteer,
         }
 
     @property
@@ -359,6 +363,25 @@ class ActionServer:
             language=turn.language,
         )
         return ActionResult(texts=texts, slots={})
+
+    async def record_idea(self, turn: Turn) -> ActionResult:
+        """Records the citizen's idea in the idea box, with a reference."""
+        text = self._full_text(turn)
+        acknowledgement = record_idea(
+            session=turn.session,
+            conversation=turn.conversation,
+            message_id=turn.message_id,
+            text=text,
+            language=turn.language,
+        )
+        return ActionResult(texts=[acknowledgement], slots={})
+
+    async def offer_volunteer(self, turn: Turn) -> ActionResult:
+        """Says what joining the engaged members means and asks the citizen to confirm; in a
+        group, invites them to continue in private (their membership is theirs alone)."""
+        return ActionResult(
+            texts=[volunteers.offer(turn.session, turn.conversation, turn.language)], slots={}
+        )
 
     async def forget_me(self, turn: Turn) -> ActionResult:
         """Asks the citizen to confirm the erasure (the next "yes" erases: `bot.core.erasure`)."""

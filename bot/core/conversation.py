@@ -46,6 +46,7 @@ from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.listening.concerns import Heard
 from bot.listening.reading import Reader
 from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
+from bot.participation.service import AfterTurn, Participation
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage import repository
@@ -73,6 +74,7 @@ PRIVATE_INTENTS = frozenset(
         "ask_concern_status",
         "ask_human",
         "forget_me",
+        "volunteer",
     }
 )
 # Intents whose own answer is replaced by the concern's when a concern is heard: the concern's
@@ -152,6 +154,7 @@ class ConversationCore:
         answers: GuardedAnswerer | None = None,
         turn_locks: TurnLocks | None = None,
         database_threads: int | None = None,
+        participation: Participation | None = None,
     ) -> None:
         self._db = engine
         # A turn's database work runs in threads of its own, off the event loop (which keeps
@@ -178,6 +181,8 @@ class ConversationCore:
         self._person = PersonCalls(desk=desk)
         self._erasure = Erasure(self._forget_in_dialogue)
         self._subscriptions = subscriptions or Subscriptions()
+        # Consultations, the idea box's neighbours and the engaged members (the common project).
+        self._participation = participation or Participation()
         # Every message is heard for a concern (grievance or objection), apart from its intent.
         self._hearing = hearing
         # A reviewed answer goes out only when it contains what was asked (else a passage of the
@@ -504,6 +509,10 @@ class ConversationCore:
                     language=language,
                     intent=intent,
                 )
+            after = AfterTurn()
+            if not turn.handled and text and answered and message.place != "group":
+                after = self._participation.after_turn(session, conversation, intent, language)
+                texts += after.texts
             if message.place == "group" and intent is not None:
                 texts = self._group_safe(session, texts, intent, message, message_id, language)
             repository.finish_incoming(
@@ -533,20 +542,25 @@ class ConversationCore:
                 )
             if turn.kept:
                 self._person.for_attachment(session, conversation, message_id)
-            repository.add_outgoing_messages(
+            stored = repository.add_outgoing_messages(
                 session=session,
                 conversation=conversation,
                 texts=texts,
                 language=language,
                 reply_to=message_id,
             )
+            if after.invite_id is not None and stored:
+                self._participation.linked(session, after, stored[-1].id)
             with_person = self._person.with_person(session, conversation)
+        replies = [Reply(text=t, language=language) for t in texts]
+        if after.choices and replies:
+            replies[-1] = Reply(text=texts[-1], language=language, choices=after.choices)
         return TurnResult(
             conversation_id=conversation.public_id,
             stored_conversation_id=conversation.id,
             message_id=message_id,
             language=language,
-            replies=tuple(Reply(text=t, language=language) for t in texts),
+            replies=tuple(replies),
             answered=answered,
             intent=intent,
             with_person=with_person,
@@ -853,15 +867,20 @@ class ConversationCore:
                 score = self._desk.take_rating(session, stored_id(conversation.id), text)
             if score is not None:
                 return [say("handoff_rated", language, score=score)]
-        if self._register is None or not text:
+        if not text:
             return None
         with self.session() as session:
-            done = self._register.citizen_follow_up(
-                session=session, conversation=conversation, text=text
-            )
-        if done is None:
-            return None
-        return [self._follow_up_reply(reference, outcome, language) for reference, outcome in done]
+            if self._register is not None:
+                done = self._register.citizen_follow_up(
+                    session=session, conversation=conversation, text=text
+                )
+                if done is not None:
+                    return [
+                        self._follow_up_reply(reference, outcome, language)
+                        for reference, outcome in done
+                    ]
+            # A vote in a consultation, or an answer about joining the engaged members.
+            return self._participation.before_dialogue(session, conversation, text, language)
 
     def _follow_up_reply(self, reference: str, outcome: str, language: str) -> str:
         if outcome == "not_yours":
@@ -944,6 +963,10 @@ class ConversationCore:
                     name=name,
                     argument=argument,
                     language=language,
+                )
+            elif name in ("vote", "volunteer"):
+                texts, choices = self._participation.command(
+                    session, conversation, name, argument, language
                 )
             elif name == "help":
                 texts = [say("help", language, commands=command_list(language))]

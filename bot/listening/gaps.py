@@ -295,6 +295,38 @@ def find_gaps(
     return GapReport(gaps=tuple(gaps), questions=len(questions), truncated=truncated)
 
 
+@dataclass(frozen=True)
+class TextGroup:
+    """Texts grouped by `group_texts`: their indexes, and the one that best stands for them."""
+
+    members: tuple[int, ...]
+    representative: int
+
+
+def group_texts(
+    reader: Reader,
+    texts: Sequence[str],
+    languages: Sequence[str | None],
+    *,
+    threshold: float = SIMILARITY_THRESHOLD,
+) -> list[TextGroup]:
+    """Groups short texts by meaning across languages, as the knowledge gaps are (embedded,
+    each language's mean removed, average linkage); for other things citizens write, such as
+    the ideas of the idea box.
+
+    Raises:
+        GapsError: the reader cannot embed the texts.
+    """
+    if not texts:
+        return []
+    vectors = _normalised(_embed_texts(reader, list(texts)))
+    centred = centre(vectors, list(languages), _reference_means(reader))
+    return [
+        TextGroup(members=tuple(members), representative=medoid(centred, members))
+        for members in average_linkage(centred, threshold)
+    ]
+
+
 # --- reading the questions --------------------------------------------------------------------
 
 

@@ -65,6 +65,11 @@ INTENT_THRESHOLD_RATIO = 1.0
 WRITTEN_FILE = Path(__file__).parent / "data" / "concerns.yml"
 REAL_TRAINING_FILE = Path(__file__).parent / "data" / "concerns_real_training.yml"
 NLU_DIR = PROJECT_ROOT / "nlu"
+# Intents whose examples do not teach the concern model (their files are not read, nor part of
+# the data digest): an idea or an offer to help may carry a concern ("you should route the
+# trucks away from the school"), so they are not "other" (labelled so, they lowered the
+# cross-validated F1 on real statements from 0.85 to 0.81).
+NOT_TAUGHT = frozenset({"share_idea", "volunteer"})
 EVALUATION_DIR = PROJECT_ROOT / "tests" / "data"
 REAL_FILE = EVALUATION_DIR / "concerns_real.yml"
 CACHE_FILE = PROJECT_ROOT / "var" / "concern-embeddings.npz"
@@ -131,6 +136,8 @@ def nlu_labelled(nlu_dir: Path = NLU_DIR) -> list[Labelled]:
         process = {folded(t) for t, c in read_labelled_examples(concern_file) if c == "process"}
     found = []
     for intent, text in nlu_intent_examples(nlu_dir):
+        if intent in NOT_TAUGHT:
+            continue
         if intent == "report_concern":
             label = "objection" if folded(text) in process else "grievance"
         elif intent.startswith("faq/"):
@@ -188,7 +195,8 @@ def data_digest() -> str:
     """A digest of everything training reads (the weights say which data they were made from)."""
     digest = hashlib.sha256()
     inputs = [WRITTEN_FILE, REAL_TRAINING_FILE, REAL_FILE, READER_FILE]
-    for path in [*inputs, *sorted(NLU_DIR.glob("**/*.yml"))]:
+    nlu = [p for p in sorted(NLU_DIR.glob("**/*.yml")) if p.stem not in NOT_TAUGHT]
+    for path in [*inputs, *nlu]:
         if path.exists():
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

@@ -1,8 +1,10 @@
 """Erasure at a citizen's request, and retention: personal data does not outlive its use.
 
 Erasing a citizen removes their identifiers and the words of their conversations on that
-platform, and what the assistant heard them say in community groups there; their concerns stay in the register in anonymised form (category, dates, status,
-outcome), so the register's counts stay true. Each erasure is in the audit trail and the
+platform, and what the assistant heard them say in community groups there; their concerns stay
+in the register in anonymised form (category, dates, status, outcome), so the register's counts
+stay true; so do their votes in consultations (the choice without the voter) and their ideas
+(counted, without their words); they leave the engaged members. Each erasure is in the audit trail and the
 citizen gets a receipt number.
 """
 
@@ -23,17 +25,20 @@ from bot.storage.models import (
     Concern,
     ConcernEvent,
     ConcernStatus,
+    ConsultationVote,
     Conversation,
     FaqDraft,
     Handoff,
     HandoffEvent,
     HandoffStatus,
     HeardMessage,
+    Idea,
     InboundUpdate,
     Message,
     OutboxMessage,
     Subscription,
     UnansweredQuestion,
+    Volunteer,
     utc_now,
 )
 
@@ -149,6 +154,19 @@ def _erase(
     session.execute(
         update(Subscription).where(col(Subscription.conversation_id).in_(ids)).values(active=False)
     )
+    # Their voices in consultations stay counted, anonymously (no voter, no words); their ideas
+    # stay counted without their words; they leave the engaged members.
+    session.execute(
+        update(ConsultationVote)
+        .where(col(ConsultationVote.conversation_id).in_(ids))
+        .values(voter=None, conversation_id=None, answer=None, group_key=None)
+    )
+    session.execute(
+        update(Idea)
+        .where(col(Idea.conversation_id).in_(ids))
+        .values(text=ERASED, conversation_id=None, message_id=None, erased_at=now)
+    )
+    session.execute(delete(Volunteer).where(col(Volunteer.conversation_id).in_(ids)))
     concern_query = select(Concern).where(
         col(Concern.conversation_id).in_(ids), col(Concern.anonymised_at).is_(None)
     )

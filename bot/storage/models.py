@@ -755,3 +755,138 @@ class PublicReport(SQLModel, table=True):
 def _fold_for_search(_mapper: Any, _connection: Any, concern: Concern) -> None:
     """Keeps a concern's folded words in step with its words (erasure included)."""
     concern.search_text = fold(concern.text or "")
+
+
+class ConsultationStatus(StrEnum):
+    """Where a consultation stands."""
+
+    SCHEDULED = "scheduled"  # written, opens at `opens_at`
+    OPEN = "open"  # delivered, answers taken until `closes_at`
+    CLOSED = "closed"  # answers no longer taken; results given back
+
+
+class Consultation(SQLModel, table=True):
+    """A question the project puts to the community: options to choose from, or open answers.
+
+    `audience` says who is asked: ``subscribers`` (every news subscriber), ``topic:<id>``
+    (subscribers of an update topic), ``group:<channel>:<group key>`` (a community group
+    listened to) or ``anyone`` (whoever talks to the assistant while it is open).
+    """
+
+    __tablename__ = "consultation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32, description="K-YYYY-NNNN")
+    question_fr: str = Field(sa_column=Column(StoredText(), nullable=False))
+    question_en: str = Field(sa_column=Column(StoredText(), nullable=False))
+    options: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description='[{"fr", "en", "ideas": citizens whose ideas it came from}]; empty: open '
+        "answers.",
+    )
+    audience: str = Field(default="subscribers", max_length=160)
+    purpose_fr: str = Field(sa_column=Column(StoredText(), nullable=False))
+    purpose_en: str = Field(sa_column=Column(StoredText(), nullable=False))
+    opens_at: datetime = _timestamp()
+    closes_at: datetime = _timestamp(index=True)
+    status: str = Field(default=ConsultationStatus.SCHEDULED, max_length=16, index=True)
+    author: str = Field(max_length=120)
+    created_at: datetime = _timestamp()
+    opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class ConsultationInvite(SQLModel, table=True):
+    """A consultation put to one conversation (a group counts once), and the platform poll that
+    carries it there, if any."""
+
+    __tablename__ = "consultation_invite"
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "conversation_id"),
+        Index("ix_consultation_invite_poll", "channel", "poll_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    channel: str = Field(max_length=32)
+    language: str = Field(max_length=8)
+    how: str = Field(max_length=16, description="poll (a native poll), text, or group_notice")
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    poll_id: str | None = Field(
+        default=None, max_length=64, description="Telegram's poll id; Discord's message id."
+    )
+    poll_message_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _timestamp()
+    result_sent_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
+
+
+class ConsultationVote(SQLModel, table=True):
+    """One citizen's voice in a consultation: one per pseudonymous platform identity,
+    changeable until closing. Erasure empties `voter`, `conversation_id` and `answer`; the
+    choice, channel and language stay, so the counts stay true."""
+
+    __tablename__ = "consultation_vote"
+    __table_args__ = (UniqueConstraint("consultation_id", "voter"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    voter: str | None = Field(default=None, max_length=300, description="<channel>:<pseudonym>")
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    channel: str = Field(max_length=32)
+    language: str = Field(max_length=8)
+    place: str = Field(default="private", max_length=16, description="private or group")
+    group_key: str | None = Field(
+        default=None, max_length=64, description="The group it came through, if any."
+    )
+    option: int | None = Field(default=None, description="0-based; None for an open answer.")
+    answer: str | None = Field(default=None, sa_column=Column(StoredText(), nullable=True))
+    changes: int = 0
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+
+
+class Idea(SQLModel, table=True):
+    """A citizen's idea or suggestion for the project (the idea box)."""
+
+    __tablename__ = "idea"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(unique=True, max_length=32, description="I-YYYY-NNNN")
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", unique=True)
+    channel: str = Field(max_length=32)
+    language: str = Field(max_length=8)
+    text: str = Field(sa_column=Column(StoredText(), nullable=False))
+    consultation_id: int | None = Field(
+        default=None, foreign_key="consultation.id", index=True,
+        description="The consultation an option of which this idea became.",
+    )  # fmt: skip
+    created_at: datetime = _timestamp(index=True)
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class Volunteer(SQLModel, table=True):
+    """A citizen who chose to join the project's engaged members (ambassadors, follow-up
+    committee): with consent, until they leave."""
+
+    __tablename__ = "volunteer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", unique=True)
+    channel: str = Field(max_length=32)
+    citizen_id: str = Field(max_length=255, description="The pseudonymous platform identity.")
+    language: str = Field(max_length=8)
+    status: str = Field(default="offered", max_length=16, index=True,
+                        description="offered, joined, declined or left")  # fmt: skip
+    shared: str | None = Field(
+        default=None,
+        sa_column=Column(StoredText(), nullable=True),
+        description="What the citizen chose to share (a name, how to reach them, interests).",
+    )
+    offered_at: datetime = _timestamp()
+    joined_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    left_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

@@ -180,7 +180,9 @@ class SubscriberCounts:
 
 
 @dataclass(frozen=True)
-class _Recipient:
+class Recipient:
+    """Who receives what is sent to subscribers: one conversation (a group counts once)."""
+
     conversation_id: int
     channel: str
     destination: str | None  # None: the web chat (or a channel without an outbox)
@@ -372,6 +374,12 @@ class UpdateService:
             by_topic=dict(topics),
         )
 
+    def recipients(self, topic: str | None) -> Iterator[list[Recipient]]:
+        """Batches of who news on `topic` reaches now (None: every subscriber), a group once
+        (for what else the project sends its subscribers, such as consultations)."""
+        with self.session() as session:
+            yield from self._recipients(session, topic, skip=set(), seen=set())
+
     # --- following delivery ------------------------------------------------------------------
 
     def refresh(self) -> int:
@@ -529,7 +537,7 @@ class UpdateService:
         *,
         skip: set[int],
         seen: set[tuple[str, str]],
-    ) -> Iterator[list[_Recipient]]:
+    ) -> Iterator[list[Recipient]]:
         """Batches of who should receive an update on `topic`, in subscription order: active
         subscriptions to all news or to the topic, conversations not erased, not in `skip`,
         and one conversation per platform destination (`seen` holds the destinations taken)."""
@@ -539,7 +547,7 @@ class UpdateService:
             if not rows:
                 return
             last = rows[-1][0]
-            batch: list[_Recipient] = []
+            batch: list[Recipient] = []
             for _, topics, conversation_id, channel, key, language in rows:
                 if topic is not None and topics and topic not in topics:
                     continue
@@ -551,7 +559,7 @@ class UpdateService:
                         continue  # a group already receives it through another member
                     seen.add((channel, destination))
                 batch.append(
-                    _Recipient(conversation_id, channel, destination, self._language(language))
+                    Recipient(conversation_id, channel, destination, self._language(language))
                 )
             if batch:
                 yield batch
@@ -560,7 +568,7 @@ class UpdateService:
         self,
         session: Session,
         update: ProjectUpdate,
-        batch: list[_Recipient],
+        batch: list[Recipient],
         skip: set[int],
         seen: set[tuple[str, str]],
     ) -> None:

@@ -158,7 +158,16 @@ async def test_long_answers_are_cut_at_2000_characters_in_order(
 
 async def test_slash_commands_are_registered_in_both_languages(world: World) -> None:
     commands = {c["name"]: c for c in world.fake.commands[None]}
-    assert set(commands) == {"start", "help", "language", "subscribe", "unsubscribe", "forget"}
+    assert set(commands) == {
+        "start",
+        "help",
+        "language",
+        "subscribe",
+        "unsubscribe",
+        "vote",
+        "volunteer",
+        "forget",
+    }
     assert commands["help"]["description"] == "What the assistant can do"
     assert commands["help"]["description_localizations"]["fr"] == "Ce que l'assistant sait faire"
     assert commands["language"]["options"][0]["name"] == "language"

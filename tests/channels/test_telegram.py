@@ -128,6 +128,8 @@ async def test_commands_are_registered_in_each_language(world: World) -> None:
         "language",
         "subscribe",
         "unsubscribe",
+        "vote",
+        "volunteer",
         "forget",
     ]
     assert by_language["en"][1]["description"] == "What the assistant can do"
@@ -437,7 +439,9 @@ async def test_a_message_costs_a_few_database_transactions(world: World) -> None
     """The path of one private message, from the Bot API to the reply sent: stored, the turn
     (conversation, message, replies), handled, sent. Rows just written are not read again,
     and the channel does not look up the conversation the core already had (the architecture
-    issue measured 15 transactions for it; now 8, not counting the queues' own polling)."""
+    issue measured 15 transactions for it; then 8, not counting the queues' own polling; 9 since
+    a message may answer a consultation or an offer to join the engaged members, which is read
+    in one more)."""
     await world.settled()
     begun: list[str] = []
 
@@ -454,4 +458,4 @@ async def test_a_message_costs_a_few_database_transactions(world: World) -> None
         event.remove(Session, "after_begin", on_begin)
     own = [name for name in begun if name not in ("pending_updates", "pending_outbox")]
     print(f"{len(own)} transactions: {', '.join(own)}")
-    assert len(own) <= 8, own
+    assert len(own) <= 9, own

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import zlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -15,22 +17,46 @@ import pytest
 from discord import app_commands
 from discord.http import Route
 
-from tests.support.fake_discord import PIN_MESSAGES, FakeDiscord, pointed_at, running_client
+from tests.support.fake_discord import (
+    EVERYONE_PERMISSIONS,
+    PIN_MESSAGES,
+    SEND_POLLS,
+    FakeDiscord,
+    pointed_at,
+    running_client,
+)
 
 CITIZEN = 810000000000000001
 
 
 class Bot(discord.Client):
-    """A real discord.py client that queues every message it sees."""
+    """A real discord.py client that queues every message and every poll vote it sees."""
 
-    def __init__(self, *, message_content: bool = True) -> None:
+    def __init__(
+        self, *, message_content: bool = True, guild_polls: bool = True, dm_polls: bool = True
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = message_content
+        intents.guild_polls = guild_polls
+        intents.dm_polls = dm_polls
         super().__init__(intents=intents, guild_ready_timeout=0.1)
         self.received: asyncio.Queue[discord.Message] = asyncio.Queue()
+        self.votes: asyncio.Queue[tuple[str, discord.RawPollVoteActionEvent]] = asyncio.Queue()
 
     async def on_message(self, message: discord.Message) -> None:
         await self.received.put(message)
+
+    async def on_raw_poll_vote_add(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await self.votes.put(("add", payload))
+
+    async def on_raw_poll_vote_remove(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await self.votes.put(("remove", payload))
+
+    async def next_vote(self) -> tuple[str, int, int, int | None, int]:
+        """The next vote event (within 5 s): kind, user, answer, guild and message ids."""
+        async with asyncio.timeout(5):
+            kind, vote = await self.votes.get()
+        return kind, vote.user_id, vote.answer_id, vote.guild_id, vote.message_id
 
     async def next_from(self, user_id: int) -> discord.Message:
         """The next message from `user_id` (within 5 s), skipping the bot's own echoes."""
@@ -604,3 +630,328 @@ async def test_several_members_write_in_a_server_channel(fake: FakeDiscord, bot:
     assert (one.id, one.content, one.guild is not None) == (first, "Les éoliennes, encore?", True)
     assert (two.id, two.author.name) == (second, "voisin")
     assert one.channel.id == two.channel.id == fake.channel_ids["parc-eolien"]
+
+
+def consultation_poll(*, multiple: bool = False) -> discord.Poll:
+    """A 24 h poll with three answers, the way the application asks the neighbourhood."""
+    poll = discord.Poll(
+        question="Où installer le nouveau banc ?", duration=timedelta(hours=24), multiple=multiple
+    )
+    poll.add_answer(text="Place de l'église", emoji="⛪")
+    poll.add_answer(text="Parc des Collines")
+    poll.add_answer(text="Devant la mairie")
+    return poll
+
+
+async def test_a_poll_sent_in_a_dm_and_in_a_guild_channel_gets_votes(
+    fake: FakeDiscord, bot: Bot
+) -> None:
+    fake.dm(user_id=CITIZEN, content="Je veux donner mon avis", username="amelie")
+    await bot.next_from(CITIZEN)
+    dm = await (await bot.fetch_user(CITIZEN)).create_dm()
+    sent = await dm.send(poll=consultation_poll())
+
+    assert sent.poll is not None
+    assert sent.poll.question == "Où installer le nouveau banc ?"
+    assert [(a.id, a.text) for a in sent.poll.answers] == [
+        (1, "Place de l'église"),
+        (2, "Parc des Collines"),
+        (3, "Devant la mairie"),
+    ]
+    assert str(sent.poll.answers[0].emoji) == "⛪"
+    assert sent.poll.duration == timedelta(hours=24)
+    assert sent.poll.expires_at is not None
+    assert abs(sent.poll.expires_at - (datetime.now(UTC) + timedelta(hours=24))) < timedelta(
+        minutes=1
+    )
+    assert (sent.poll.multiple, sent.poll.is_finalised(), sent.poll.total_votes) == (
+        False,
+        False,
+        0,
+    )
+    (posted,) = fake.messages_in(dm.id)
+    assert posted.poll is not None
+    assert posted.poll["duration"] == 24  # discord.py sends 24.0 hours
+    assert posted.content == ""  # a poll needs no content
+
+    fake.vote_poll(channel_id=dm.id, message_id=sent.id, user_id=CITIZEN, answer_id=2)
+    # on_raw_poll_vote_add, not on_poll_vote_add: without the (privileged) members intent
+    # discord.py caches no users, and on_poll_vote_add needs the voter in its cache.
+    assert await bot.next_vote() == ("add", CITIZEN, 2, None, sent.id)
+    fetched = await dm.fetch_message(sent.id)
+    assert fetched.poll is not None
+    assert [a.vote_count for a in fetched.poll.answers] == [0, 1, 0]
+
+    channel = bot.get_channel(fake.channel_ids["parc-eolien"])
+    assert isinstance(channel, discord.TextChannel)
+    public = await channel.send("Consultation ouverte à tous :", poll=consultation_poll())
+    assert public.content == "Consultation ouverte à tous :"
+    assert public.poll is not None
+    assert len(public.poll.answers) == 3
+    fake.vote_poll(
+        channel_id=channel.id,
+        message_id=public.id,
+        user_id=NEIGHBOUR,
+        answer_id=3,
+        guild_id=fake.guild_id,
+    )
+    assert await bot.next_vote() == ("add", NEIGHBOUR, 3, fake.guild_id, public.id)
+    (state,) = fake.polls_in(channel.id)
+    assert state.answers == {1: "Place de l'église", 2: "Parc des Collines", 3: "Devant la mairie"}
+    assert (state.counts, state.voters[3], state.finalized) == (
+        {1: 0, 2: 0, 3: 1},
+        [NEIGHBOUR],
+        False,
+    )
+    assert state.answer_id("Devant la mairie") == 3
+    with pytest.raises(ValueError, match="guild"):  # a guild channel's vote names its guild
+        fake.vote_poll(channel_id=channel.id, message_id=public.id, user_id=CITIZEN, answer_id=1)
+    with pytest.raises(ValueError, match="not in the DM"):
+        fake.vote_poll(channel_id=dm.id, message_id=sent.id, user_id=NEIGHBOUR, answer_id=1)
+
+
+async def test_poll_votes_need_the_poll_intents(fake: FakeDiscord) -> None:
+    fake.dm(user_id=CITIZEN, content="coucou")  # before any session: makes the user known
+    general = fake.channel_ids["general"]
+    only_dms = Bot(guild_polls=False)
+    async with running_client(only_dms, fake):
+        dm = await (await only_dms.fetch_user(CITIZEN)).create_dm()
+        in_dm = await dm.send(poll=consultation_poll())
+        in_guild = await only_dms.get_partial_messageable(general).send(poll=consultation_poll())
+        fake.vote_poll(
+            channel_id=general,
+            message_id=in_guild.id,
+            user_id=NEIGHBOUR,
+            answer_id=1,
+            guild_id=fake.guild_id,
+        )
+        fake.vote_poll(channel_id=dm.id, message_id=in_dm.id, user_id=CITIZEN, answer_id=1)
+        # The guild vote never arrives: the first event is the DM vote, which came after it.
+        assert await only_dms.next_vote() == ("add", CITIZEN, 1, None, in_dm.id)
+        assert only_dms.votes.empty()
+        assert [s.counts[1] for s in fake.polls_in(general)] == [1]  # counted all the same
+    assert not only_dms.intents.guild_polls
+
+    deaf = Bot(guild_polls=False, dm_polls=False)
+    async with running_client(deaf, fake):
+        fake.unvote_poll(channel_id=dm.id, message_id=in_dm.id, user_id=CITIZEN, answer_id=1)
+        fake.dm(user_id=CITIZEN, content="j'ai retiré mon vote")
+        assert (await deaf.next_from(CITIZEN)).content == "j'ai retiré mon vote"
+        assert deaf.votes.empty()
+    assert fake.polls_in(dm.id)[0].counts == {1: 0, 2: 0, 3: 0}
+
+
+async def test_changing_a_vote_and_multiple_answers(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_partial_messageable(fake.channel_ids["general"])
+    single = await channel.send(poll=consultation_poll())
+    vote = functools.partial(
+        fake.vote_poll, channel_id=channel.id, guild_id=fake.guild_id, user_id=CITIZEN
+    )
+    unvote = functools.partial(
+        fake.unvote_poll, channel_id=channel.id, guild_id=fake.guild_id, user_id=CITIZEN
+    )
+    vote(message_id=single.id, answer_id=1)
+    vote(message_id=single.id, answer_id=2)  # changes their mind
+    assert [await bot.next_vote() for _ in range(3)] == [
+        ("add", CITIZEN, 1, fake.guild_id, single.id),
+        ("remove", CITIZEN, 1, fake.guild_id, single.id),
+        ("add", CITIZEN, 2, fake.guild_id, single.id),
+    ]
+    with pytest.raises(ValueError, match="already voted"):
+        vote(message_id=single.id, answer_id=2)
+    with pytest.raises(KeyError):
+        vote(message_id=single.id, answer_id=4)
+
+    several = await channel.send(poll=consultation_poll(multiple=True))
+    assert several.poll is not None
+    assert several.poll.multiple
+    vote(message_id=several.id, answer_id=1)
+    vote(message_id=several.id, answer_id=3)
+    unvote(message_id=several.id, answer_id=1)
+    assert [await bot.next_vote() for _ in range(3)] == [
+        ("add", CITIZEN, 1, fake.guild_id, several.id),
+        ("add", CITIZEN, 3, fake.guild_id, several.id),
+        ("remove", CITIZEN, 1, fake.guild_id, several.id),
+    ]
+    with pytest.raises(ValueError, match="has not voted"):
+        unvote(message_id=several.id, answer_id=1)
+    first, second = fake.polls_in(channel.id)
+    assert (first.counts, second.counts) == ({1: 0, 2: 1, 3: 0}, {1: 0, 2: 0, 3: 1})
+    assert second.allow_multiselect
+
+
+async def test_ending_a_poll_finalizes_it_and_closes_the_vote(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_ids["parc-eolien"])
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send(poll=consultation_poll())
+    assert (await bot.next_from(fake.bot_id)).id == sent.id
+    vote = functools.partial(
+        fake.vote_poll, channel_id=channel.id, message_id=sent.id, guild_id=fake.guild_id
+    )
+    vote(user_id=CITIZEN, answer_id=2)
+    vote(user_id=NEIGHBOUR, answer_id=2, username="voisin")
+    vote(user_id=MANAGER, answer_id=1)
+    for _ in range(3):
+        await bot.next_vote()
+    fetched = await channel.fetch_message(sent.id)
+    assert fetched.poll is not None
+    voters = fetched.poll.get_answer(2)
+    assert voters is not None
+    assert sorted([user.id async for user in voters.voters()]) == [CITIZEN, NEIGHBOUR]
+    assert [user.id async for user in voters.voters(limit=1)] == [CITIZEN]  # by user id
+
+    edited = bot.wait_for("raw_message_edit", timeout=5)
+    ended = await sent.end_poll()
+    assert ended.poll is not None
+    assert ended.poll.is_finalised()
+    assert [a.vote_count for a in ended.poll.answers] == [1, 2, 0]
+    assert (await edited).message_id == sent.id  # MESSAGE_UPDATE, as Discord fires it
+    result = await bot.next_from(fake.bot_id)  # then Discord says the poll has closed
+    assert result.type is discord.MessageType.poll_result
+    assert result.system_content == (
+        f"{fake.bot_name}'s poll Où installer le nouveau banc ? has closed."
+    )
+    assert result.reference is not None
+    assert result.reference.message_id == sent.id
+    fields = {f.name: f.value for f in result.embeds[0].fields}
+    assert (fields["victor_answer_text"], fields["victor_answer_votes"], fields["total_votes"]) == (
+        "Parc des Collines",
+        "2",
+        "3",
+    )
+    assert fake.polls_in(channel.id)[0].finalized
+
+    with pytest.raises(discord.HTTPException) as again:
+        await sent.end_poll()
+    assert (again.value.status, again.value.code, again.value.text) == (400, 520001, "Poll expired")
+    with pytest.raises(ValueError, match="has ended"):
+        vote(user_id=810000000000000077, answer_id=3)
+    with pytest.raises(ValueError, match="has ended"):
+        fake.unvote_poll(
+            channel_id=channel.id,
+            message_id=sent.id,
+            guild_id=fake.guild_id,
+            user_id=CITIZEN,
+            answer_id=2,
+        )
+    assert fake.polls_in(channel.id)[0].counts == {1: 1, 2: 2, 3: 0}
+
+    with pytest.raises(discord.NotFound) as unknown:
+        await channel.get_partial_message(sent.id + 1).end_poll()
+    assert (unknown.value.status, unknown.value.code) == (404, 10008)
+    plain = await channel.send("Pas un sondage")
+    with pytest.raises(discord.HTTPException) as not_a_poll:
+        await plain.end_poll()
+    assert (not_a_poll.value.status, not_a_poll.value.code) == (400, 520006)
+
+
+async def test_citizens_polls_are_not_the_bots_to_end(fake: FakeDiscord, bot: Bot) -> None:
+    general = fake.channel_ids["general"]
+    poll_id = fake.post_poll(
+        channel="general",
+        user_id=CITIZEN,
+        question="Fête des voisins en juin ?",
+        answers=["Oui", "Non"],
+        duration_hours=48,
+    )
+    seen = await bot.next_from(CITIZEN)
+    assert seen.id == poll_id
+    assert seen.poll is not None  # the bot has MESSAGE_CONTENT
+    assert [a.text for a in seen.poll.answers] == ["Oui", "Non"]
+    assert seen.poll.duration == timedelta(hours=48)
+    with pytest.raises(discord.Forbidden) as refused:
+        await seen.end_poll()
+    assert (refused.value.status, refused.value.code) == (403, 50005)
+
+    fake.vote_poll(
+        channel_id=general,
+        message_id=poll_id,
+        user_id=NEIGHBOUR,
+        answer_id=1,
+        guild_id=fake.guild_id,
+    )
+    assert (await bot.next_vote())[:3] == ("add", NEIGHBOUR, 1)
+    fake.expire_poll(channel_id=general, message_id=poll_id)  # 48 hours later
+    closed = await bot.next_from(CITIZEN)
+    assert closed.type is discord.MessageType.poll_result
+    assert closed.system_content == "citizen's poll Fête des voisins en juin ? has closed."
+    refetched = await bot.get_partial_messageable(general).fetch_message(poll_id)
+    assert refetched.poll is not None
+    assert refetched.poll.is_finalised()
+    with pytest.raises(ValueError):
+        fake.post_poll(channel="general", user_id=CITIZEN, question="?", answers=[])
+
+
+async def test_invalid_polls_are_refused_like_discord(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.get_partial_messageable(fake.channel_ids["general"])
+    crowded = discord.Poll(question="Quel jour ?", duration=timedelta(hours=24))
+    for day in range(11):
+        crowded.add_answer(text=f"Jour {day + 1}")
+    with pytest.raises(discord.HTTPException) as too_many:
+        await channel.send(poll=crowded)
+    assert (too_many.value.status, too_many.value.code) == (400, 50035)
+    assert (
+        too_many.value.text == "Invalid Form Body\nIn poll.answers: Must be 10 or fewer in length."
+    )
+
+    wordy = discord.Poll(question="Quel nom pour la place ?", duration=timedelta(hours=24))
+    wordy.add_answer(text="x" * 56)
+    with pytest.raises(discord.HTTPException) as too_long:
+        await channel.send(poll=wordy)
+    assert (too_long.value.status, too_long.value.code) == (400, 50035)
+    assert "In poll.answers.0.poll_media.text: Must be between 1 and 55" in too_long.value.text
+
+    quick = discord.Poll(question="Vite ?", duration=timedelta(minutes=30))
+    quick.add_answer(text="Oui")
+    with pytest.raises(discord.HTTPException) as half_an_hour:
+        await channel.send(poll=quick)
+    assert "In poll.duration" in half_an_hour.value.text
+
+    endless = discord.Poll(question="Pour toujours ?", duration=timedelta(days=33))
+    endless.add_answer(text="Oui")
+    with pytest.raises(discord.HTTPException) as too_late:
+        await channel.send(poll=endless)
+    assert "less than or equal to 768" in too_late.value.text
+    assert fake.messages == []
+    assert fake.polls_in(channel.id) == []
+
+    month = discord.Poll(question="Tout le mois ?", duration=timedelta(days=32))
+    month.add_answer(text="Oui")
+    assert (await channel.send(poll=month)).poll is not None  # 768 hours is the maximum
+
+
+async def test_poll_sends_go_through_blocks_permissions_and_rate_limits() -> None:
+    fake = FakeDiscord(everyone_permissions=EVERYONE_PERMISSIONS & ~SEND_POLLS)
+    bot = Bot()
+    async with fake, running_client(bot, fake):
+        fake.dm(user_id=CITIZEN, content="bonjour")
+        await bot.next_from(CITIZEN)
+        dm = await (await bot.fetch_user(CITIZEN)).create_dm()
+        general = bot.get_partial_messageable(fake.channel_ids["general"])
+        with pytest.raises(discord.Forbidden) as no_polls:
+            await general.send(poll=consultation_poll())
+        assert (no_polls.value.status, no_polls.value.code) == (403, 50013)
+        await general.send("Un simple message passe")  # SEND_POLLS only matters for polls
+        assert (await dm.send(poll=consultation_poll())).poll is not None  # DMs: no permissions
+
+        fake.set_roles(
+            fake.guild_id, fake.bot_id, [fake.add_role("Sondeur", permissions=SEND_POLLS)]
+        )
+        fake.fail_next("POST", f"/channels/{general.id}/messages", retry_after=0.1)
+        retried = await general.send(poll=consultation_poll())
+        assert retried.poll is not None
+        assert [s.message_id for s in fake.polls_in(general.id)] == [retried.id]  # one poll
+
+        fake.block_bot(CITIZEN)
+        with pytest.raises(discord.Forbidden) as blocked:
+            await dm.send(poll=consultation_poll())
+        assert (blocked.value.status, blocked.value.code, blocked.value.text) == (
+            403,
+            50007,
+            "Cannot send messages to this user",
+        )
+        with pytest.raises(discord.Forbidden):
+            await dm.send("Et un message ?")
+        fake.unblock_bot(CITIZEN)
+        await dm.send("De nouveau joignable")
+        assert [len(fake.polls_in(dm.id)), len(fake.messages_in(dm.id))] == [1, 2]

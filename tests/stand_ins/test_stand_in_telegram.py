@@ -15,6 +15,7 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputPollOption,
     Update,
 )
 from telegram.error import (
@@ -686,3 +687,322 @@ async def test_privacy_mode_withholds_group_chatter_from_a_bot_that_is_not_admin
     )
     later = await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
     assert ids(later) == [seen, everything]
+
+
+PARK_QUESTION = "Quel jour pour la réunion sur le parc ?"
+DAYS = ["Mardi", "Jeudi", "Samedi"]
+
+
+async def test_send_poll_returns_the_poll_as_people_see_it(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    message = await bot.send_poll(
+        COMMUNITY,
+        PARK_QUESTION,
+        ["Mardi", InputPollOption("  Jeudi  "), "Samedi"],
+        is_anonymous=False,
+        protect_content=True,
+    )
+
+    poll = message.poll
+    assert poll is not None
+    assert (message.chat.id, message.from_user.id, message.text) == (COMMUNITY, fake.bot_id, None)
+    assert message.has_protected_content
+    assert poll.question == PARK_QUESTION
+    assert [option.text for option in poll.options] == DAYS  # "  Jeudi  " trimmed
+    assert [option.voter_count for option in poll.options] == [0, 0, 0]
+    assert [option.persistent_id for option in poll.options] == ["0", "1", "2"]
+    assert (poll.total_voter_count, poll.is_closed, poll.is_anonymous) == (0, False, False)
+    assert (poll.type, poll.allows_multiple_answers, poll.allows_revoting) == (
+        "regular",
+        False,
+        True,
+    )
+    assert poll.members_only is False
+    # python-telegram-bot 22 sends InputPollOption objects, even for plain strings.
+    assert fake.calls_of("sendPoll")[0]["options"][0] == {"text": "Mardi"}
+
+    (recorded,) = fake.polls_sent_to(COMMUNITY)
+    assert (recorded.message_id, recorded.poll_id) == (message.message_id, poll.id)
+    assert (recorded.question, recorded.options, recorded.votes) == (PARK_QUESTION, DAYS, {})
+    assert (recorded.is_anonymous, recorded.is_closed) == (False, False)
+    assert fake.sent == []  # `sent` keeps sendMessage calls only
+    assert "Samedi" in fake.still_visible(COMMUNITY)
+
+    default = await bot.send_poll(ALICE, "Un café ?", ["Oui"])  # one option: Bot API 10.0
+    assert default.poll.is_anonymous  # Telegram's default
+    assert default.poll.id != poll.id
+    assert [p.question for p in fake.polls_sent_to(ALICE)] == ["Un café ?"]
+
+    quiz = await bot.send_poll(
+        ALICE,
+        "Combien de collines ?",
+        ["Deux", "Trois"],
+        type=telegram.Poll.QUIZ,
+        correct_option_ids=[1],
+        explanation="Trois-Collines, bien sûr",
+    )
+    assert quiz.poll.type == "quiz"
+    assert quiz.poll.correct_option_ids == (1,)  # the bot that sent a quiz sees its solution
+    assert quiz.poll.explanation == "Trois-Collines, bien sûr"
+    assert quiz.poll.allows_revoting is False  # a quiz's default
+
+
+async def test_send_poll_refuses_what_telegram_refuses(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    thirteen = [f"Option {n}" for n in range(13)]
+    with pytest.raises(BadRequest, match=r"^Poll can't have more than 12 options$"):
+        await bot.send_poll(ALICE, PARK_QUESTION, thirteen)
+    with pytest.raises(BadRequest, match=r"^Poll must have at least one answer option$"):
+        await bot.send_poll(ALICE, PARK_QUESTION, [])
+    for question in ["", "  \n "]:
+        with pytest.raises(BadRequest, match=r"^Text must be non-empty$"):
+            await bot.send_poll(ALICE, question, DAYS)
+    with pytest.raises(BadRequest, match=r"^Poll question length must not exceed 300$"):
+        await bot.send_poll(ALICE, "?" * 301, DAYS)
+    with pytest.raises(BadRequest, match=r"^Text must be non-empty$"):
+        await bot.send_poll(ALICE, PARK_QUESTION, ["Mardi", " "])
+    with pytest.raises(BadRequest, match=r"^Poll options length must not exceed 100$"):
+        await bot.send_poll(ALICE, PARK_QUESTION, ["Mardi", "x" * 101])
+    with pytest.raises(BadRequest, match=r"^Correct quiz option list must be non-empty$"):
+        await bot.send_poll(ALICE, "Combien ?", ["Deux", "Trois"], type=telegram.Poll.QUIZ)
+    with pytest.raises(BadRequest, match=r"^Wrong quiz correct_option_id$"):
+        await bot.send_poll(
+            ALICE, "Combien ?", ["Deux", "Trois"], type="quiz", correct_option_ids=[2]
+        )
+    with pytest.raises(BadRequest, match=r"^Unsupported poll type specified$"):
+        await bot.send_poll(ALICE, PARK_QUESTION, DAYS, type="survey")
+    assert fake.polls_sent_to(ALICE) == []  # nothing refused was sent
+    assert fake.still_visible(ALICE) == ""
+
+    twelve = await bot.send_poll(ALICE, "?" * 300, ["x" * 100, *thirteen[:11]])
+    assert len(twelve.poll.options) == 12
+
+
+async def test_votes_in_a_public_poll_reach_the_bot_as_poll_answers(
+    fake: FakeTelegram, bot: telegram.Bot
+) -> None:
+    sent = await bot.send_poll(COMMUNITY, PARK_QUESTION, DAYS, is_anonymous=False)
+    where = {"chat_id": COMMUNITY, "message_id": sent.message_id}
+
+    first = fake.answer_poll(**where, user_id=ALICE, option_ids=[0], first_name="Alice")
+    fake.answer_poll(**where, user_id=BOB, option_ids=[2], first_name="Bob")
+    fake.answer_poll(**where, user_id=ALICE, option_ids=[1])  # Alice changes her mind
+    fake.answer_poll(**where, user_id=BOB, option_ids=[])  # Bob retracts his vote
+    assert fake.answer_poll(**where, user_id=ALICE, option_ids=[1]) == []  # no change, no update
+
+    updates = await bot.get_updates()
+    answers = [update.poll_answer for update in updates if update.poll_answer is not None]
+    assert [(a.user.id, a.option_ids) for a in answers] == [
+        (ALICE, (0,)),
+        (BOB, (2,)),
+        (ALICE, (1,)),
+        (BOB, ()),
+    ]
+    assert {a.poll_id for a in answers} == {sent.poll.id}
+    assert answers[0].user.first_name == "Alice"
+    assert answers[2].option_persistent_ids == ("1",)
+    assert ids(updates)[:2] == first  # a poll_answer, then the poll's new state
+    states = [update.poll for update in updates if update.poll is not None]
+    assert [[o.voter_count for o in state.options] for state in states] == [
+        [1, 0, 0],
+        [1, 0, 1],
+        [0, 1, 1],
+        [0, 1, 0],
+    ]
+    assert states[-1].total_voter_count == 1
+
+    recorded = fake.poll_of(**where)
+    assert recorded.votes == {ALICE: [1]}
+    assert (recorded.voter_counts, recorded.total_voter_count) == ([0, 1, 0], 1)
+
+    with pytest.raises(ValueError, match="only one answer"):
+        fake.answer_poll(**where, user_id=BOB, option_ids=[0, 2])
+    with pytest.raises(ValueError, match="options 0 to 2"):
+        fake.answer_poll(**where, user_id=BOB, option_ids=[3])
+    with pytest.raises(LookupError):
+        fake.answer_poll(chat_id=COMMUNITY, message_id=999, user_id=BOB, option_ids=[0])
+    assert fake.poll_of(**where).votes == {ALICE: [1]}  # refused votes change nothing
+
+
+async def test_votes_follow_the_kind_of_poll(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    anonymous = await bot.send_poll(ALICE, "Un café ?", ["Oui", "Non"])
+    (state_only,) = fake.answer_poll(
+        chat_id=ALICE, message_id=anonymous.message_id, user_id=ALICE, option_ids=[0]
+    )
+    (update,) = await bot.get_updates()
+    assert update.update_id == state_only
+    assert update.poll_answer is None  # nobody learns who voted in an anonymous poll
+    assert update.poll is not None
+    assert [option.voter_count for option in update.poll.options] == [1, 0]
+    with pytest.raises(ValueError, match="only user 3001 can vote"):
+        fake.answer_poll(
+            chat_id=ALICE, message_id=anonymous.message_id, user_id=BOB, option_ids=[1]
+        )
+
+    several = await bot.send_poll(
+        COMMUNITY, "Quels jours ?", DAYS, is_anonymous=False, allows_multiple_answers=True
+    )
+    fake.answer_poll(
+        chat_id=COMMUNITY, message_id=several.message_id, user_id=BOB, option_ids=[2, 0, 2]
+    )
+    answer = (await bot.get_updates(offset=update.update_id + 1))[0].poll_answer
+    assert answer is not None
+    assert answer.option_ids == (0, 2)
+
+    quiz = await bot.send_poll(
+        COMMUNITY, "Combien ?", ["Deux", "Trois"], type="quiz", correct_option_ids=[1]
+    )
+    where = {"chat_id": COMMUNITY, "message_id": quiz.message_id}
+    fake.answer_poll(**where, user_id=BOB, option_ids=[0])
+    with pytest.raises(ValueError, match="already voted"):
+        fake.answer_poll(**where, user_id=BOB, option_ids=[1])
+    with pytest.raises(ValueError, match="cannot be retracted"):
+        fake.answer_poll(**where, user_id=BOB, option_ids=[])
+
+
+async def test_poll_answers_respect_allowed_updates(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    sent = await bot.send_poll(COMMUNITY, PARK_QUESTION, DAYS, is_anonymous=False)
+    where = {"chat_id": COMMUNITY, "message_id": sent.message_id}
+    fake.answer_poll(**where, user_id=ALICE, option_ids=[0])
+    said = fake.send_text(chat_id=COMMUNITY, user_id=BOB, chat_type="supergroup", text="Jeudi!")
+
+    updates = await bot.get_updates(allowed_updates=["message"])
+    assert ids(updates) == [said]
+    assert updates[0].message.text == "Jeudi!"
+    fake.answer_poll(**where, user_id=BOB, option_ids=[1])
+    assert await bot.get_updates(offset=said + 1) == ()  # the list still applies
+
+    (changed, _) = fake.answer_poll(**where, user_id=ALICE, option_ids=[2])
+    (update,) = await bot.get_updates(offset=said + 1, allowed_updates=["poll_answer"])
+    assert update.update_id == changed
+    assert update.poll_answer is not None
+    assert (update.poll_answer.user.id, update.poll_answer.option_ids) == (ALICE, (2,))
+    assert fake.poll_of(**where).voter_counts == [0, 1, 1]  # withheld updates still counted
+
+
+async def test_stop_poll_closes_it_for_good(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    sent = await bot.send_poll(
+        COMMUNITY,
+        PARK_QUESTION,
+        DAYS,
+        is_anonymous=False,
+        reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Détails", url="https://tc.ca")]]),
+    )
+    where = {"chat_id": COMMUNITY, "message_id": sent.message_id}
+    fake.answer_poll(**where, user_id=ALICE, option_ids=[1])
+    fake.answer_poll(**where, user_id=BOB, option_ids=[1])
+
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Résultats", callback_data="res")]])
+    closed = await bot.stop_poll(COMMUNITY, sent.message_id, reply_markup=keyboard)
+    assert isinstance(closed, telegram.Poll)
+    assert (closed.id, closed.is_closed, closed.total_voter_count) == (sent.poll.id, True, 2)
+    assert [option.voter_count for option in closed.options] == [0, 2, 0]
+    recorded = fake.poll_of(**where)
+    assert (recorded.is_closed, recorded.voter_counts) == (True, [0, 2, 0])
+
+    with pytest.raises(BadRequest, match=r"^Poll has already been closed$"):
+        await bot.stop_poll(COMMUNITY, sent.message_id)
+    with pytest.raises(ValueError, match="is closed"):
+        fake.answer_poll(**where, user_id=BOB, option_ids=[0])
+    assert fake.poll_of(**where).votes == {ALICE: [1], BOB: [1]}
+
+    # The bot is told about the stopped poll; a person pressing the new button sees it closed.
+    updates = await bot.get_updates(allowed_updates=["poll", "callback_query"])
+    assert updates[-1].poll is not None
+    assert updates[-1].poll.is_closed
+    fake.press_button(
+        chat_id=COMMUNITY,
+        user_id=ALICE,
+        message_id=sent.message_id,
+        data="res",
+        chat_type="supergroup",
+    )
+    (pressed,) = await bot.get_updates(offset=updates[-1].update_id + 1)
+    assert pressed.callback_query.message.poll.is_closed
+
+    with pytest.raises(BadRequest, match=r"^Message with poll to stop not found$"):
+        await bot.stop_poll(COMMUNITY, 9999)
+    text = await bot.send_message(COMMUNITY, "Pas un sondage")
+    with pytest.raises(BadRequest, match=r"^Message is not a poll$"):
+        await bot.stop_poll(COMMUNITY, text.message_id)
+    with pytest.raises(BadRequest, match=r"^There is no text in the message to edit$"):
+        await bot.edit_message_text("Sondage ?", COMMUNITY, sent.message_id)
+
+
+async def test_send_poll_goes_through_the_checks_of_send_message(
+    fake: FakeTelegram, bot: telegram.Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    fake.block_chat(5)
+    fake.block_chat(-6)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.send_poll(5, PARK_QUESTION, DAYS)
+    with pytest.raises(Forbidden, match="bot was kicked from the group chat"):
+        await bot.send_poll(-6, PARK_QUESTION, DAYS)
+
+    fake.fail_next("sendPoll", retry_after=4)
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_poll(7, PARK_QUESTION, DAYS)
+    assert flood.value.retry_after == dt.timedelta(seconds=4)
+    assert fake.errors[-1] == ("sendPoll", 429, "Too Many Requests: retry after 4")
+    fake.fail_next("stopPoll", status=502)
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.stop_poll(7, 1)
+    assert fake.polls_sent_to(5) == fake.polls_sent_to(-6) == fake.polls_sent_to(7) == []
+
+    now = [1000.0]
+    fake.clock = lambda: now[0]
+    fake.enforce_rate_limits = True
+    await bot.send_message(8, "Un sondage arrive")
+    await bot.send_poll(8, PARK_QUESTION, DAYS)
+    await bot.send_poll(8, "Et l'heure ?", ["18h", "19h"])
+    with pytest.raises(RetryAfter) as flood:  # polls and messages share the per-chat limit
+        await bot.send_poll(8, "Un de trop ?", ["Oui", "Non"])
+    assert flood.value.retry_after == dt.timedelta(seconds=1)
+    assert [p.question for p in fake.polls_sent_to(8)] == [PARK_QUESTION, "Et l'heure ?"]
+    assert fake.rate_limited == [(8, 1000.0)]
+
+    fake.add_forum(STAFF_FORUM)
+    topic = await bot.create_forum_topic(STAFF_FORUM, "Sondage du parc")
+    in_topic = await bot.send_poll(
+        STAFF_FORUM, PARK_QUESTION, DAYS, message_thread_id=topic.message_thread_id
+    )
+    assert (in_topic.message_thread_id, in_topic.is_topic_message) == (
+        topic.message_thread_id,
+        True,
+    )
+    assert fake.polls_sent_to(STAFF_FORUM)[0].message_thread_id == topic.message_thread_id
+    with pytest.raises(BadRequest, match=r"^Message thread not found$"):
+        await bot.send_poll(STAFF_FORUM, PARK_QUESTION, DAYS, message_thread_id=424242)
+
+
+async def test_poll_answers_go_to_the_webhook(fake: FakeTelegram, bot: telegram.Bot) -> None:
+    received: list[dict[str, object]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        sent = await bot.send_poll(COMMUNITY, PARK_QUESTION, DAYS, is_anonymous=False)
+        assert await bot.set_webhook(url, allowed_updates=["poll_answer"])
+        fake.answer_poll(chat_id=COMMUNITY, message_id=sent.message_id, user_id=BOB, option_ids=[2])
+
+        await eventually(lambda: len(received) >= 1)
+        await asyncio.sleep(0.1)  # the poll update is not for this webhook
+        (body,) = received
+        answer = Update.de_json(body, bot).poll_answer
+        assert answer is not None
+        assert (answer.poll_id, answer.user.id, answer.option_ids) == (sent.poll.id, BOB, (2,))
+        assert fake.pending_update_ids() == []
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()

@@ -27,6 +27,7 @@ from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailab
 from bot.knowledge import KnowledgeBase
 from bot.listening.concerns import ConcernJudge
 from bot.listening.reading import Reader
+from bot.participation.service import Participation
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.settings import PROJECT_ROOT
@@ -43,6 +44,16 @@ SCRIPT = {
     "blorp zzz": ("nlu_fallback", "action_unknown_question"),
     "qwerty uiop": ("nlu_fallback", "action_unknown_question"),
     "la poussière rend mes enfants malades": ("report_concern", "action_record_concern"),
+    "j'ai une idée : une patinoire avec le fonds communautaire": (
+        "share_idea",
+        "action_record_idea",
+    ),
+    "idea: a skating rink paid by the community fund": ("share_idea", "action_record_idea"),
+    "suggestion : une piste cyclable sous la ligne": ("share_idea", "action_record_idea"),
+    "je veux m'impliquer": ("volunteer", "action_offer_volunteer"),
+    "how can i help?": ("volunteer", "action_offer_volunteer"),
+    "bravo pour le projet": ("express_support", None),
+    "great project, well done": ("express_support", None),
 }
 
 
@@ -72,6 +83,8 @@ class ScriptedDialogue(ActingDialogue):
     ) -> DialogueReply:
         self.calls.append(text)
         intent, action = SCRIPT.get(text.lower(), ("faq/schedule", None))
+        if intent == "express_support":
+            return DialogueReply(["Merci de votre message."], _read(intent))
         if action is None or self.actions is None:
             return DialogueReply(["Les travaux commencent au printemps."], _read(intent))
         latest = {
@@ -111,6 +124,7 @@ def scripted_core(
     reader: Reader | None = None,
     subscriptions: Subscriptions | None = None,
     judge: ConcernJudge | None = None,
+    participation: Participation | None = None,
 ) -> ConversationCore:
     """The conversation core answering through `dialogue`, whose actions run on the real
     action server (French and English, sharing the core's register and its `desk`); turns
@@ -138,6 +152,7 @@ def scripted_core(
         hearing=ConcernHearing(
             register=register, judge=judge, categorizer=CATEGORIZER, knowledge=knowledge
         ),
+        participation=participation,
     )
 
 

@@ -66,13 +66,34 @@ posts the CHANNEL_PINNED_MESSAGE system message (type 6, by the bot, referencing
 fires CHANNEL_PINS_UPDATE; unpinning a message that is not pinned is a no-op, as on Discord.
 Moderators act in the app with `unpin` and `delete_message`; `pins(channel_id)` lists the pins.
 
-Simplified: one guild, permission checks only for pins and at guild level (channel overwrites are
-not modelled; elsewhere every request the bot makes is allowed and permissions only decide which
-role mentions ping), no real
-rate-limit buckets (only injected 429s), no voice, no presence or typing events, no system
-messages (e.g. "started a thread"), no message caching limits, interaction option types other
-than string/integer/number/boolean are sent as strings without `resolved` data, and
-follow-up/edit tokens never expire.
+Polls (discord.py 2.7: `channel.send(poll=discord.Poll(...))`, `Message.end_poll()`,
+`PollAnswer.voters()`): a message's `poll` (question text <= 300 chars, 1-10 answers of <= 55
+chars with an optional emoji, `duration` in whole hours 1-768 (discord.py sends a float such as
+24.0; 1.5 is refused), `layout_type` 1), with or without content, else 400 Invalid Form Body
+(50035) with the error at its nested field (`poll.answers.0.poll_media.text`). A poll in a guild
+channel needs the bot's SEND_POLLS, which @everyone has by default (`everyone_permissions=` to
+take it away), else 403 50013. The message carries `poll` with `answer_id`s 1, 2, ..., `expiry`
+(now + duration) and `results` (answers without votes are absent from `answer_counts`, as Discord
+documents). `POST /channels/{id}/polls/{message_id}/expire` ends it: finalized results,
+MESSAGE_UPDATE, then the POLL_RESULT system message (type 46, a `poll_result` embed with
+`poll_question_text`, `victor_answer_votes`, `total_votes` and, without a tie, `victor_answer_id`
+and `victor_answer_text`); ending it again is 400 Poll expired (520001), a message without a poll
+400 520006, someone else's poll 403 50005 (the stand-in's choice). `GET .../polls/{message_id}/
+answers/{answer_id}` pages the voters by user id (`after`, `limit` 1-100, 25 by default).
+Citizens vote with `vote_poll`/`unvote_poll` (MESSAGE_POLL_VOTE_ADD/REMOVE only to sessions with
+GUILD_MESSAGE_POLLS (1 << 24) for guild channels or DIRECT_MESSAGE_POLLS (1 << 25) for DMs;
+changing the answer of a single-answer poll is a REMOVE then an ADD), post polls with
+`post_poll`, and `expire_poll` lets the duration run out; `polls_in(channel_id)` shows counts and
+voters. A user who `block_bot`s makes the bot's DMs to them fail with 403 50007. Polls do not
+end by themselves when `expiry` passes (votes are refused after it, though).
+
+Simplified: one guild, permission checks only for pins and polls, and at guild level (channel
+overwrites are not modelled; elsewhere every request the bot makes is allowed and permissions only
+decide which role mentions ping), no real rate-limit buckets (only injected 429s), no voice, no
+presence or typing events, no system messages but pins' and polls' (e.g. no "started a
+thread"), no message caching limits, interaction option types other than
+string/integer/number/boolean are sent as strings without `resolved` data, and follow-up/edit
+tokens never expire.
 """
 
 from __future__ import annotations
@@ -88,7 +109,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -108,6 +129,8 @@ GUILD_PRESENCES = 1 << 8
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
+GUILD_MESSAGE_POLLS = 1 << 24  # MESSAGE_POLL_VOTE_ADD/REMOVE in guild channels and threads
+DIRECT_MESSAGE_POLLS = 1 << 25  # MESSAGE_POLL_VOTE_ADD/REMOVE in DMs
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 # Permissions given to @everyone in the default world.
@@ -127,6 +150,7 @@ EVERYONE_PERMISSIONS = (
     | (1 << 35)  # CREATE_PUBLIC_THREADS
     | (1 << 36)  # CREATE_PRIVATE_THREADS
     | (1 << 38)  # SEND_MESSAGES_IN_THREADS
+    | (1 << 49)  # SEND_POLLS (granted to @everyone by default, as on Discord)
 )
 
 NONCE_WINDOW_SECONDS = 300.0
@@ -139,11 +163,17 @@ _ROLE_MENTION_RE = re.compile(r"<@&(\d+)>")
 ADMINISTRATOR = 1 << 3
 MENTION_EVERYONE = 1 << 17
 PIN_MESSAGES = 1 << 51  # split from MANAGE_MESSAGES (1 << 13), which no longer lets one pin
+SEND_POLLS = 1 << 49
 MAX_PINS = 250
 CHANNEL_PINNED_MESSAGE = 6  # the system message "... pinned a message to this channel"
 THREAD_TYPES = (10, 11, 12)
 AUTO_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 _COMMAND_NAME_RE = re.compile(r"^[-_'\w]{1,32}$")
+POLL_RESULT = 46  # the system message "<author>'s poll <question> has closed"
+MAX_POLL_QUESTION = 300
+MAX_POLL_ANSWER = 55
+MAX_POLL_ANSWERS = 10
+MAX_POLL_HOURS = 32 * 24  # 768 hours (32 days)
 
 
 def _now_iso() -> str:
@@ -163,6 +193,15 @@ def _form_error(field_name: str, code: str, message: str) -> dict[str, Any]:
         50035,
         {field_name: {"_errors": [{"code": code, "message": message}]}},
     )
+
+
+def _nested_form_error(path: tuple[str, ...], code: str, message: str) -> dict[str, Any]:
+    """50035 Invalid Form Body with the error at a nested field, as Discord reports it
+    (e.g. ``("poll", "answers", "0", "poll_media", "text")``)."""
+    errors: dict[str, Any] = {"_errors": [{"code": code, "message": message}]}
+    for key in reversed(path):
+        errors = {key: errors}
+    return _error_body("Invalid Form Body", 50035, errors)
 
 
 class _ApiError(Exception):
@@ -194,6 +233,43 @@ class PostedMessage:
     mention_everyone: bool = False
     mentioned_role_ids: list[int] = field(default_factory=list)  # roles this message pings
     payload: dict[str, Any] = field(default_factory=dict)
+    poll: dict[str, Any] | None = None  # the poll create request, as the bot sent it
+
+
+@dataclass(frozen=True)
+class PollState:
+    """A poll in a channel as Discord holds it now (`FakeDiscord.polls_in`), a snapshot."""
+
+    message_id: int
+    channel_id: int
+    author_id: int
+    question: str
+    answers: dict[int, str]  # answer_id (1, 2, ...) -> text
+    counts: dict[int, int]  # answer_id -> number of votes (every answer, 0 included)
+    voters: dict[int, list[int]]  # answer_id -> user ids, in the order they voted
+    allow_multiselect: bool
+    expiry: datetime
+    finalized: bool
+
+    def answer_id(self, text: str) -> int:
+        """The id of the answer whose text is `text`."""
+        for answer_id, answer_text in self.answers.items():
+            if answer_text == text:
+                return answer_id
+        raise KeyError(f"no answer {text!r} in poll {self.question!r}")
+
+
+@dataclass(eq=False)
+class _Poll:
+    message_id: int
+    channel_id: int
+    author_id: int
+    question: str
+    answers: dict[int, dict[str, Any]]  # answer_id -> poll_media
+    allow_multiselect: bool
+    expiry: datetime
+    votes: dict[int, list[int]] = field(default_factory=dict)  # answer_id -> user ids
+    finalized: bool = False
 
 
 @dataclass
@@ -278,6 +354,7 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 1000,
         interaction_ack_timeout: float | None = 3.0,
         enabled_privileged_intents: int = PRIVILEGED_INTENTS,
+        everyone_permissions: int = EVERYONE_PERMISSIONS,
     ) -> None:
         self.token = token
         self.bot_id = bot_id
@@ -286,6 +363,7 @@ class FakeDiscord:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.interaction_ack_timeout = interaction_ack_timeout
         self.enabled_privileged_intents = enabled_privileged_intents
+        self.everyone_permissions = everyone_permissions  # @everyone's guild permissions
 
         self.guild_id = 700000000000000001
         self.guild_name = "Trois-Collines citoyens"
@@ -330,6 +408,8 @@ class FakeDiscord:
         self._channels: dict[int, dict[str, Any]] = {}
         self._dm_channels: dict[int, int] = {}
         self._messages: dict[int, dict[str, Any]] = {}
+        self._polls: dict[int, _Poll] = {}  # message id -> poll
+        self._blocking_users: set[int] = set()  # users who blocked the bot
         self._nonces: dict[tuple[int, str], tuple[int, float]] = {}
         self._interactions: dict[str, _Interaction] = {}
         self._sessions: dict[str, _Session] = {}
@@ -493,7 +573,7 @@ class FakeDiscord:
             "icon": None,
             "unicode_emoji": None,
             "position": 0,
-            "permissions": str(EVERYONE_PERMISSIONS),
+            "permissions": str(self.everyone_permissions),
             "managed": False,
             "mentionable": False,
             "flags": 0,
@@ -501,7 +581,7 @@ class FakeDiscord:
 
     def _permissions(self, user_id: int) -> int:
         """Guild-level permissions of a member: @everyone's plus those of their roles."""
-        permissions = EVERYONE_PERMISSIONS
+        permissions = self.everyone_permissions
         for role_id in self._member(user_id)["roles"]:
             role = self._roles.get(int(role_id))
             if role is not None:
@@ -900,6 +980,237 @@ class FakeDiscord:
             content_gated=guild_id is not None and author_id != self.bot_id and not mentions_bot,
         )
 
+    # ------------------------------------------------------------------ polls
+
+    @staticmethod
+    def _validate_poll(raw: Any) -> dict[str, Any]:
+        """A poll create request checked like Discord does (first error only), normalized:
+        question text, answers' poll_media, duration in whole hours, allow_multiselect."""
+
+        def fail(path: tuple[str, ...], code: str, message: str) -> _ApiError:
+            return _ApiError(400, _nested_form_error(("poll", *path), code, message))
+
+        if not isinstance(raw, dict):
+            raise fail((), "DICT_TYPE_CONVERT", "Only dictionaries are allowed.")
+        question = raw.get("question")
+        if not isinstance(question, dict):
+            raise fail(("question",), "BASE_TYPE_REQUIRED", "This field is required")
+        text = question.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= MAX_POLL_QUESTION:
+            raise fail(
+                ("question", "text"),
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between 1 and {MAX_POLL_QUESTION} in length.",
+            )
+        answers = raw.get("answers")
+        if not isinstance(answers, list):
+            raise fail(("answers",), "BASE_TYPE_REQUIRED", "This field is required")
+        if not answers:
+            raise fail(("answers",), "BASE_TYPE_MIN_LENGTH", "Must be 1 or more in length.")
+        if len(answers) > MAX_POLL_ANSWERS:
+            raise fail(
+                ("answers",),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_POLL_ANSWERS} or fewer in length.",
+            )
+        medias: list[dict[str, Any]] = []
+        for index, answer in enumerate(answers):
+            media = answer.get("poll_media") if isinstance(answer, dict) else None
+            if not isinstance(media, dict):
+                raise fail(
+                    ("answers", str(index), "poll_media"),
+                    "BASE_TYPE_REQUIRED",
+                    "This field is required",
+                )
+            answer_text = media.get("text")
+            if not isinstance(answer_text, str) or not 1 <= len(answer_text) <= MAX_POLL_ANSWER:
+                raise fail(
+                    ("answers", str(index), "poll_media", "text"),
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {MAX_POLL_ANSWER} in length.",
+                )
+            normalized: dict[str, Any] = {"text": answer_text}
+            emoji = media.get("emoji")
+            if isinstance(emoji, dict) and (emoji.get("id") or emoji.get("name")):
+                normalized["emoji"] = {
+                    "id": None if emoji.get("id") is None else str(emoji["id"]),
+                    "name": emoji.get("name"),
+                }
+                if emoji.get("id") is not None:
+                    normalized["emoji"]["animated"] = bool(emoji.get("animated", False))
+            medias.append(normalized)
+        duration = raw.get("duration", 24)  # discord.py sends hours as a float, e.g. 24.0
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or duration != int(duration)
+        ):
+            raise fail(("duration",), "NUMBER_TYPE_COERCE", f'Value "{duration}" is not int.')
+        if duration < 1:
+            raise fail(
+                ("duration",), "NUMBER_TYPE_MIN", "int value should be greater than or equal to 1."
+            )
+        if duration > MAX_POLL_HOURS:
+            raise fail(
+                ("duration",),
+                "NUMBER_TYPE_MAX",
+                f"int value should be less than or equal to {MAX_POLL_HOURS}.",
+            )
+        layout_type = raw.get("layout_type", 1)
+        if layout_type != 1:
+            raise fail(
+                ("layout_type",),
+                "ENUM_TYPE_COERCE",
+                f'Value "{layout_type}" is not a valid enum value.',
+            )
+        return {
+            "question": text,
+            "answers": medias,
+            "duration": int(duration),
+            "allow_multiselect": bool(raw.get("allow_multiselect", False)),
+        }
+
+    def _new_poll(
+        self, request: dict[str, Any], *, message_id: int, channel_id: int, author_id: int
+    ) -> _Poll:
+        return _Poll(
+            message_id=message_id,
+            channel_id=channel_id,
+            author_id=author_id,
+            question=request["question"],
+            answers=dict(enumerate(request["answers"], start=1)),
+            allow_multiselect=request["allow_multiselect"],
+            expiry=datetime.now(UTC) + timedelta(hours=request["duration"]),
+        )
+
+    @staticmethod
+    def _poll_object(poll: _Poll) -> dict[str, Any]:
+        """The message's `poll` as Discord shows it to the bot (answers without votes are left
+        out of `answer_counts`, as Discord does; apps cannot vote, so `me_voted` is false)."""
+        return {
+            "question": {"text": poll.question},
+            "answers": [
+                {"answer_id": answer_id, "poll_media": copy.deepcopy(media)}
+                for answer_id, media in poll.answers.items()
+            ],
+            "expiry": poll.expiry.isoformat(),
+            "allow_multiselect": poll.allow_multiselect,
+            "layout_type": 1,
+            "results": {
+                "is_finalized": poll.finalized,
+                "answer_counts": [
+                    {"id": answer_id, "count": len(voters), "me_voted": False}
+                    for answer_id, voters in sorted(poll.votes.items())
+                    if voters
+                ],
+            },
+        }
+
+    def _sync_poll(self, poll: _Poll) -> None:
+        message = self._messages.get(poll.message_id)
+        if message is not None:
+            message["poll"] = self._poll_object(poll)
+
+    def _poll_in(self, channel_id: int, message_id: int) -> _Poll:
+        message = self._messages.get(message_id)
+        if message is None or int(message["channel_id"]) != channel_id:
+            raise KeyError(f"no message {message_id} in channel {channel_id}")
+        poll = self._polls.get(message_id)
+        if poll is None:
+            raise KeyError(f"message {message_id} has no poll")
+        return poll
+
+    def _poll_closed(self, poll: _Poll) -> bool:
+        return poll.finalized or datetime.now(UTC) >= poll.expiry
+
+    def _finish_poll(self, poll: _Poll) -> None:
+        """End a poll: finalized results, MESSAGE_UPDATE, then the POLL_RESULT system message
+        (type 46, by the poll's author, replying to the poll) with its `poll_result` embed."""
+        poll.finalized = True
+        self._sync_poll(poll)
+        message = self._messages.get(poll.message_id)
+        if message is None:
+            return
+        self._dispatch_message("MESSAGE_UPDATE", message)
+        counts = {answer_id: len(poll.votes.get(answer_id, [])) for answer_id in poll.answers}
+        top = max(counts.values(), default=0)
+        winners = [answer_id for answer_id, count in counts.items() if count == top and count]
+        fields: list[dict[str, Any]] = [
+            {"name": "poll_question_text", "value": poll.question, "inline": False},
+            {"name": "victor_answer_votes", "value": str(top), "inline": False},
+            {"name": "total_votes", "value": str(sum(counts.values())), "inline": False},
+        ]
+        if len(winners) == 1:  # no victor on a tie or without votes
+            media = poll.answers[winners[0]]
+            fields.append({"name": "victor_answer_id", "value": str(winners[0]), "inline": False})
+            fields.append({"name": "victor_answer_text", "value": media["text"], "inline": False})
+            emoji = media.get("emoji")
+            if emoji is not None:
+                for key in ("id", "name", "animated"):
+                    if emoji.get(key) is not None:
+                        fields.append(
+                            {
+                                "name": f"victor_answer_emoji_{key}",
+                                "value": str(emoji[key]).lower()
+                                if key == "animated"
+                                else str(emoji[key]),
+                                "inline": False,
+                            }
+                        )
+        notice = self._create_message(
+            channel_id=poll.channel_id,
+            author_id=poll.author_id,
+            content="",
+            mention_ids=[],
+            message_type=POLL_RESULT,
+            embeds=[{"type": "poll_result", "fields": fields}],
+            reference={"message_id": str(poll.message_id), "channel_id": str(poll.channel_id)},
+        )
+        self._dispatch_message("MESSAGE_CREATE", notice)
+
+    def _dispatch_vote(self, poll: _Poll, event: str, user_id: int, answer_id: int) -> None:
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "channel_id": str(poll.channel_id),
+            "message_id": str(poll.message_id),
+            "answer_id": answer_id,
+        }
+        guild_id = self._channel_guild(poll.channel_id)
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        self._dispatch(
+            event,
+            data,
+            intent=GUILD_MESSAGE_POLLS if guild_id is not None else DIRECT_MESSAGE_POLLS,
+        )
+
+    def _open_poll_for(
+        self,
+        *,
+        channel_id: int,
+        message_id: int,
+        user_id: int,
+        guild_id: int | None,
+        username: str,
+    ) -> _Poll:
+        poll = self._poll_in(channel_id, message_id)
+        if guild_id != self._channel_guild(channel_id):
+            raise ValueError(
+                f"channel {channel_id} is in guild {self._channel_guild(channel_id)}, "
+                f"not {guild_id}"
+            )
+        if user_id == self.bot_id or self._users.get(user_id, {}).get("bot"):
+            raise ValueError("apps cannot vote on polls (Discord: no rights)")
+        channel = self._channels[channel_id]
+        if channel["type"] == 1 and int(channel["recipients"][0]["id"]) != user_id:
+            raise ValueError(f"user {user_id} is not in the DM channel {channel_id}")
+        if self._poll_closed(poll):
+            raise ValueError(f"the poll {poll.question!r} has ended: no more votes")
+        self._user(user_id, username)
+        if guild_id is not None:
+            self._member(user_id)
+        return poll
+
     # ------------------------------------------------------------------ what citizens do
 
     def dm(self, *, user_id: int, content: str, username: str = "citizen") -> int:
@@ -1005,6 +1316,140 @@ class FakeDiscord:
             intent=GUILD_MESSAGES if guild_id is not None else DIRECT_MESSAGES,
         )
 
+    def block_bot(self, user_id: int) -> None:
+        """`user_id` blocks the bot: from now on the bot's messages to their DM channel answer
+        403 Cannot send messages to this user (50007), as on Discord."""
+        self._user(user_id)
+        self._blocking_users.add(user_id)
+
+    def unblock_bot(self, user_id: int) -> None:
+        """`user_id` unblocks the bot."""
+        self._blocking_users.discard(user_id)
+
+    def post_poll(
+        self,
+        *,
+        user_id: int,
+        question: str,
+        answers: list[str],
+        channel: str | int | None = None,
+        duration_hours: int = 24,
+        allow_multiselect: bool = False,
+        content: str = "",
+        username: str = "citizen",
+    ) -> int:
+        """A citizen posts a poll in a guild channel or thread (`channel`), or in their DM with
+        the bot (no `channel`); returns the message id. ValueError if Discord would refuse it.
+        Without MESSAGE_CONTENT the bot receives guild polls without their `poll`, as on Discord.
+        """
+        self._user(user_id, username)
+        if channel is None:
+            channel_id = self.dm_channel_id(user_id)
+        else:
+            self._member(user_id)
+            channel_id = self._resolve_channel(channel)
+        request = {
+            "question": {"text": question},
+            "answers": [{"poll_media": {"text": text}} for text in answers],
+            "duration": duration_hours,
+            "allow_multiselect": allow_multiselect,
+        }
+        try:
+            normalized = self._validate_poll(request)
+            self._wake_thread(channel_id)
+        except _ApiError as exc:
+            raise ValueError(f"Discord would refuse this poll: {exc.body}") from None
+        message_id = self._snowflake()
+        poll = self._new_poll(
+            normalized, message_id=message_id, channel_id=channel_id, author_id=user_id
+        )
+        message = self._create_message(
+            channel_id=channel_id,
+            author_id=user_id,
+            content=content,
+            mention_ids=[],
+            extra={"poll": self._poll_object(poll)},
+            message_id=message_id,
+        )
+        self._polls[message_id] = poll
+        self._dispatch_message("MESSAGE_CREATE", message)
+        return message_id
+
+    def vote_poll(
+        self,
+        *,
+        channel_id: int,
+        message_id: int,
+        user_id: int,
+        answer_id: int,
+        guild_id: int | None = None,
+        username: str = "citizen",
+    ) -> None:
+        """`user_id` votes for `answer_id` in the poll of `message_id`.
+
+        MESSAGE_POLL_VOTE_ADD goes to the sessions that identified with GUILD_MESSAGE_POLLS
+        (guild channels and threads; give `guild_id`) or DIRECT_MESSAGE_POLLS (DMs). On a
+        single-answer poll, choosing another answer withdraws the previous vote first
+        (MESSAGE_POLL_VOTE_REMOVE, then ADD), as the Discord app does. ValueError for what the
+        app does not let a person do: voting on an ended poll, voting twice for one answer, a
+        vote by the bot or by someone outside the DM; KeyError for an unknown message or answer.
+        """
+        poll = self._open_poll_for(
+            channel_id=channel_id,
+            message_id=message_id,
+            user_id=user_id,
+            guild_id=guild_id,
+            username=username,
+        )
+        if answer_id not in poll.answers:
+            raise KeyError(f"no answer {answer_id} in poll {poll.question!r}")
+        if user_id in poll.votes.get(answer_id, []):
+            raise ValueError(f"user {user_id} already voted for answer {answer_id}")
+        if not poll.allow_multiselect:
+            for previous, voters in list(poll.votes.items()):
+                if user_id in voters:
+                    voters.remove(user_id)
+                    self._sync_poll(poll)
+                    self._dispatch_vote(poll, "MESSAGE_POLL_VOTE_REMOVE", user_id, previous)
+        poll.votes.setdefault(answer_id, []).append(user_id)
+        self._sync_poll(poll)
+        self._dispatch_vote(poll, "MESSAGE_POLL_VOTE_ADD", user_id, answer_id)
+
+    def unvote_poll(
+        self,
+        *,
+        channel_id: int,
+        message_id: int,
+        user_id: int,
+        answer_id: int,
+        guild_id: int | None = None,
+        username: str = "citizen",
+    ) -> None:
+        """`user_id` withdraws their vote for `answer_id` (MESSAGE_POLL_VOTE_REMOVE, with the
+        same intent filter as `vote_poll`). ValueError if they had not voted for it or the poll
+        has ended."""
+        poll = self._open_poll_for(
+            channel_id=channel_id,
+            message_id=message_id,
+            user_id=user_id,
+            guild_id=guild_id,
+            username=username,
+        )
+        voters = poll.votes.get(answer_id, [])
+        if user_id not in voters:
+            raise ValueError(f"user {user_id} has not voted for answer {answer_id}")
+        voters.remove(user_id)
+        self._sync_poll(poll)
+        self._dispatch_vote(poll, "MESSAGE_POLL_VOTE_REMOVE", user_id, answer_id)
+
+    def expire_poll(self, *, channel_id: int, message_id: int) -> None:
+        """The poll's duration runs out (whoever posted it): results finalized, MESSAGE_UPDATE,
+        then the POLL_RESULT system message. ValueError if it has already ended."""
+        poll = self._poll_in(channel_id, message_id)
+        if poll.finalized:
+            raise ValueError(f"the poll {poll.question!r} has already ended")
+        self._finish_poll(poll)
+
     def slash(
         self,
         *,
@@ -1055,7 +1500,7 @@ class FakeDiscord:
             "token": token,
             "version": 1,
             "locale": locale,
-            "app_permissions": str(EVERYONE_PERMISSIONS),
+            "app_permissions": str(self.everyone_permissions),
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
             "context": 0 if guild_id is not None else 1,
@@ -1121,6 +1566,31 @@ class FakeDiscord:
 
     def messages_in(self, channel_id: int) -> list[PostedMessage]:
         return [m for m in self.messages if m.channel_id == channel_id]
+
+    def polls_in(self, channel_id: int) -> list[PollState]:
+        """The polls posted in a channel (by the bot or by citizens), oldest first, as they
+        stand now: answers, counts and voters per answer, whether finalized. A poll whose
+        message was deleted stays listed (a log, like `messages_in`)."""
+        return [
+            PollState(
+                message_id=poll.message_id,
+                channel_id=poll.channel_id,
+                author_id=poll.author_id,
+                question=poll.question,
+                answers={answer_id: media["text"] for answer_id, media in poll.answers.items()},
+                counts={
+                    answer_id: len(poll.votes.get(answer_id, [])) for answer_id in poll.answers
+                },
+                voters={
+                    answer_id: list(poll.votes.get(answer_id, [])) for answer_id in poll.answers
+                },
+                allow_multiselect=poll.allow_multiselect,
+                expiry=poll.expiry,
+                finalized=poll.finalized,
+            )
+            for poll in sorted(self._polls.values(), key=lambda p: p.message_id)
+            if poll.channel_id == channel_id
+        ]
 
     async def wait_for_messages(
         self,
@@ -1494,6 +1964,13 @@ class FakeDiscord:
             ("PATCH", rf"/channels/{cid}/messages/{mid}", self._edit_message, True),
             ("DELETE", rf"/channels/{cid}/messages/{mid}", self._delete_message, True),
             ("POST", rf"/channels/{cid}/typing", self._typing, True),
+            ("POST", rf"/channels/{cid}/polls/{mid}/expire", self._end_poll, True),
+            (
+                "GET",
+                rf"/channels/{cid}/polls/{mid}/answers/(?P<answer_id>\d+)",
+                self._get_poll_voters,
+                True,
+            ),
             (
                 "PUT",
                 rf"/channels/{cid}/messages/{mid}/reactions/(?P<emoji>[^/]+)/@me",
@@ -1799,6 +2276,8 @@ class FakeDiscord:
         body: dict[str, Any] = req.body or {}
         self._validate_message_body(body, req.files)
         self._validate_allowed_mentions(body.get("allowed_mentions"))
+        poll_request = None if body.get("poll") is None else self._validate_poll(body["poll"])
+        self._check_may_send(channel_id, poll=poll_request is not None)
         nonce = None if body.get("nonce") is None else str(body["nonce"])
         enforce_nonce = bool(body.get("enforce_nonce", False))
         now = time.monotonic()
@@ -1829,6 +2308,12 @@ class FakeDiscord:
         mention_ids, everyone = self._mentions(content, allowed, replied_author)
         role_ids = self._role_mentions(content, allowed, self.bot_id)
         self._wake_thread(channel_id)
+        message_id = self._snowflake()
+        poll = None
+        if poll_request is not None:
+            poll = self._new_poll(
+                poll_request, message_id=message_id, channel_id=channel_id, author_id=self.bot_id
+            )
         message = self._create_message(
             channel_id=channel_id,
             author_id=self.bot_id,
@@ -1843,8 +2328,11 @@ class FakeDiscord:
             attachments=self._attachments(req.files),
             components=body.get("components"),
             flags=int(body.get("flags") or 0),
+            extra=None if poll is None else {"poll": self._poll_object(poll)},
+            message_id=message_id,
         )
-        message_id = int(message["id"])
+        if poll is not None:
+            self._polls[message_id] = poll
         if nonce is not None:
             self._nonces[(channel_id, nonce)] = (message_id, now)
         self.messages.append(
@@ -1863,10 +2351,67 @@ class FakeDiscord:
                 mention_everyone=everyone,
                 mentioned_role_ids=role_ids,
                 payload=body,
+                poll=body.get("poll"),
             )
         )
         self._dispatch_message("MESSAGE_CREATE", message)
         return self._rest_message(message)
+
+    def _check_may_send(self, channel_id: int, *, poll: bool) -> None:
+        """DMs to a user who blocked the bot: 403 50007; a poll in a guild channel needs the
+        bot's SEND_POLLS (or ADMINISTRATOR) permission: 403 50013."""
+        channel = self._channels[channel_id]
+        if channel["type"] == 1:
+            if int(channel["recipients"][0]["id"]) in self._blocking_users:
+                raise _ApiError(403, _error_body("Cannot send messages to this user", 50007))
+            return
+        if poll and not self._permissions(self.bot_id) & (SEND_POLLS | ADMINISTRATOR):
+            raise _ApiError(403, _error_body("Missing Permissions", 50013))
+
+    def _poll_or_error(self, req: _Request) -> _Poll:
+        channel_id = self._channel_or_404(req)
+        message = self._message_or_404(req, channel_id)
+        poll = self._polls.get(int(message["id"]))
+        if poll is None:
+            raise _ApiError(400, _error_body("Cannot expire a non-poll message", 520006))
+        return poll
+
+    async def _end_poll(self, req: _Request) -> Any:
+        poll = self._poll_or_error(req)
+        if poll.author_id != self.bot_id:
+            raise _ApiError(
+                403, _error_body("Cannot edit a message authored by another user", 50005)
+            )
+        if self._poll_closed(poll):
+            raise _ApiError(400, _error_body("Poll expired", 520001))
+        self._finish_poll(poll)
+        return self._rest_message(self._messages[poll.message_id])
+
+    async def _get_poll_voters(self, req: _Request) -> Any:
+        poll = self._poll_or_error(req)
+        answer_id = int(req.params["answer_id"])
+        if answer_id not in poll.answers:
+            raise _ApiError(400, _error_body("Unknown poll answer", 0))  # stand-in's wording
+        try:
+            limit = int(req.query.get("limit", "25"))
+            after = int(req.query.get("after", "0"))
+        except ValueError:
+            raise _ApiError(
+                400, _form_error("limit", "NUMBER_TYPE_COERCE", "Value is not int.")
+            ) from None
+        if not 1 <= limit <= 100:
+            raise _ApiError(
+                400,
+                _form_error(
+                    "limit",
+                    "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
+                    "int value should be less than or equal to 100."
+                    if limit > 100
+                    else "int value should be greater than or equal to 1.",
+                ),
+            )
+        voters = sorted(user_id for user_id in poll.votes.get(answer_id, []) if user_id > after)
+        return {"users": [self._users[user_id] for user_id in voters[:limit]]}
 
     async def _edit_message(self, req: _Request) -> Any:
         channel_id = self._channel_or_404(req)

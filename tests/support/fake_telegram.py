@@ -3,9 +3,9 @@
 `FakeTelegram` is an aiohttp.web server bound to 127.0.0.1 on a free port, running in the test's own
 event loop. A real client (python-telegram-bot's ``telegram.Bot(token, base_url=fake.base_url)``)
 talks HTTP to it exactly as it would to ``https://api.telegram.org``; tests play the citizens
-(`send_text`, `send_media`, `edit_text`, `press_button`, `push_update`) and inspect what the bot did
-(`sent`, `calls`, `commands`, `callback_answers`, ...). Faults can be injected (`fail_next`,
-`block_chat`, `enforce_rate_limits`).
+(`send_text`, `send_media`, `edit_text`, `press_button`, `answer_poll`, `push_update`) and inspect
+what the bot did (`sent`, `polls_sent_to`, `calls`, `commands`, `callback_answers`, ...). Faults
+can be injected (`fail_next`, `block_chat`, `enforce_rate_limits`).
 
 A staff desk lives in a forum supergroup (`add_forum`): the bot manages topics with
 ``createForumTopic``, ``editForumTopic``, ``closeForumTopic``, ``reopenForumTopic`` and
@@ -52,8 +52,22 @@ Faithful to the real Bot API:
   found``, ``message to unpin not found``), keep ``disable_notification``, and ``getChat`` shows
   the most recent pinned message as ``pinned_message``; people unpin or delete messages in the app
   (`unpin_by_person`, `delete_by_person`) and the bot is not told, as on Telegram;
-* object shapes (User, Chat, Message, Update, CallbackQuery, media, ChatFullInfo, WebhookInfo) are
-  the Bot API's, so ``telegram.Update.de_json`` parses them.
+* native polls (Bot API 10.0, checked against TDLib's PollOption and the Bot API docs):
+  ``sendPoll`` goes through the checks and limits of ``sendMessage`` (blocked chats, topics,
+  replies, rate limits, `fail_next`) and then TDLib's: the question and each option are trimmed
+  (``text must be non-empty``), at most 300 and 100 characters, 1 to 12 options (``poll must have
+  at least one answer option``, ``poll can't have more than 12 options``); ``is_anonymous``
+  defaults to true, ``allows_revoting`` to true for a regular poll and false for a quiz; a quiz
+  needs increasing ``correct_option_ids`` that exist. The Message carries ``poll`` with its ``id``,
+  options with ``persistent_id`` and ``voter_count``, ``total_voter_count``, ``members_only`` etc.
+  People vote with `answer_poll`: a poll that is not anonymous gives a ``poll_answer`` update
+  (empty ``option_ids`` for a retracted vote), and every change gives a ``poll`` update with the new
+  counts. ``stopPoll`` answers the closed Poll (``message with poll to stop not found``, ``message
+  is not a poll``, ``poll has already been closed``), replaces the keyboard as an edit does and
+  queues a ``poll`` update; a closed poll takes no votes. Polls are recorded apart from `sent`
+  (which holds ``sendMessage`` calls only): see `polls_sent_to`, `poll_of`, `wait_for_polls`;
+* object shapes (User, Chat, Message, Update, CallbackQuery, Poll, PollAnswer, media,
+  ChatFullInfo, WebhookInfo) are the Bot API's, so ``telegram.Update.de_json`` parses them.
 
 Simplified on purpose:
 
@@ -69,7 +83,10 @@ Simplified on purpose:
   with `add_forum`, any ``message_thread_id`` is taken as given (as before forums existed here);
 * only the methods listed in `FakeTelegram._methods` exist; anything else answers 404 as Telegram
   does for unknown methods (still recorded in `calls`);
-* rate limits (opt-in) follow Telegram's published guidance, not its exact (secret) algorithm.
+* rate limits (opt-in) follow Telegram's published guidance, not its exact (secret) algorithm;
+* polls: option ``persistent_id`` is the option's index as text; ``open_period``/``close_date``
+  are shown but polls never close by themselves; options cannot be added after sending; poll
+  media, ``members_only`` and ``country_codes`` are ignored; only the bot's own polls exist.
 
 Everything runs in one event loop; the citizen helpers are plain functions that must be called from
 that loop's thread (or before `start`).
@@ -89,7 +106,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
@@ -97,7 +114,7 @@ from typing import Any, Self
 
 from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
 
-__all__ = ["FakeTelegram", "SentMessage", "Topic"]
+__all__ = ["FakeTelegram", "SentMessage", "SentPoll", "Topic"]
 
 JSONDict = dict[str, Any]
 
@@ -111,6 +128,13 @@ def _words(text: str) -> frozenset[str]:
 MESSAGE_MAX_UTF16 = 4096
 CALLBACK_DATA_MAX_BYTES = 64
 TOPIC_NAME_MAX = 128
+# Native polls: the limits of Bot API 10.0 as python-telegram-bot 22.8 states them
+# (telegram.constants.PollLimit); lengths count characters (code points), as TDLib does.
+POLL_QUESTION_MAX = 300
+POLL_OPTION_MAX = 100
+POLL_OPTIONS_MAX = 12  # and at least one option since Bot API 10.0
+POLL_EXPLANATION_MAX = 200
+POLL_EXPLANATION_LINE_FEEDS = 2
 # The colours Telegram offers for topic icons (the Bot API lists them for createForumTopic).
 TOPIC_ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 
@@ -216,6 +240,45 @@ class Topic:
     creator_id: int  # the bot's id when the bot created it
     closed: bool = False
     deleted: bool = False
+
+
+@dataclass
+class SentPoll:
+    """A native poll the bot sent (``sendPoll``); the helpers hand out copies, which later votes
+    and ``stopPoll`` do not change."""
+
+    chat_id: int
+    message_id: int
+    poll_id: str
+    question: str  # as shown: markup parsed away, trimmed
+    options: list[str]  # option texts as shown, in order (option id = index)
+    is_anonymous: bool
+    type: str  # "regular" or "quiz"
+    allows_multiple_answers: bool
+    allows_revoting: bool
+    is_closed: bool = False
+    votes: dict[int, list[int]] = field(default_factory=dict)  # user_id -> chosen option ids
+    correct_option_ids: list[int] = field(default_factory=list)  # quizzes only
+    message_thread_id: int | None = None
+    reply_markup: dict[str, Any] | None = None
+    at: float = 0.0  # `FakeTelegram.clock()` when sent
+    params: JSONDict = field(default_factory=dict)  # every decoded parameter of the call
+    # Further Poll fields as the bot sees them (question_entities, explanation, open_period...).
+    extra: JSONDict = field(default_factory=dict, repr=False)
+
+    @property
+    def voter_counts(self) -> list[int]:
+        """How many people chose each option, in option order."""
+        counts = [0] * len(self.options)
+        for chosen in self.votes.values():
+            for option_id in chosen:
+                counts[option_id] += 1
+        return counts
+
+    @property
+    def total_voter_count(self) -> int:
+        """How many people voted (a person choosing several options counts once)."""
+        return sum(1 for chosen in self.votes.values() if chosen)
 
 
 @dataclass
@@ -949,6 +1012,7 @@ class FakeTelegram:
         self.pins: dict[int, list[int]] = {}  # chat -> pinned message ids, in the order pinned
         self.withheld: list[int] = []  # update ids a bot in privacy mode does not get
         self._topics: dict[tuple[int, int], Topic] = {}  # (chat_id, thread_id) -> live record
+        self._native_polls: dict[str, SentPoll] = {}  # poll id -> live record, in sending order
         self._counter = itertools.count(1)
         self._chat_sends: dict[int, tuple[float, float]] = {}  # chat -> (tokens, last refill)
         self._group_sends: dict[int, deque[float]] = {}
@@ -970,6 +1034,8 @@ class FakeTelegram:
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "sendmessage": self._send_message,
+            "sendpoll": self._send_poll,
+            "stoppoll": self._stop_poll,
             "answercallbackquery": self._answer_callback_query,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
@@ -1232,6 +1298,70 @@ class FakeTelegram:
         }
         return self.push_update({"callback_query": query})
 
+    def answer_poll(
+        self,
+        *,
+        chat_id: int,
+        message_id: int,
+        user_id: int,
+        option_ids: Sequence[int],
+        first_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = None,
+    ) -> list[int]:
+        """A person votes in the bot's poll, changes their vote or, with empty `option_ids`,
+        retracts it; returns the update_ids queued for the bot (oldest first).
+
+        `option_ids` count from 0; a repeated one counts once. A poll that is not anonymous
+        queues a ``poll_answer`` update (``poll_id``, ``user``, ``option_ids``,
+        ``option_persistent_ids``); then every poll queues a ``poll`` update with the new counts
+        (bots get these about the polls they sent). A vote that changes nothing queues nothing.
+        What a Telegram app would not let the person do raises: LookupError for a message
+        without a poll, ValueError for a closed poll, several options in a poll without multiple
+        answers, an option the poll lacks, changing or retracting a vote where the poll does
+        not allow revoting (quizzes), or a vote by someone else than the person of a private
+        chat.
+        """
+        poll = self._poll_at(chat_id, message_id)
+        if any(isinstance(o, bool) or not isinstance(o, int) for o in option_ids):
+            raise TypeError(f"option_ids are integers, got {list(option_ids)!r}")
+        chosen = sorted(set(option_ids))
+        if poll.is_closed:
+            raise ValueError(f"the poll in message {message_id} of chat {chat_id} is closed")
+        if len(chosen) > 1 and not poll.allows_multiple_answers:
+            raise ValueError(f"the poll in message {message_id} allows only one answer")
+        if not chosen and not poll.allows_revoting:
+            raise ValueError(f"votes in the poll in message {message_id} cannot be retracted")
+        if any(not 0 <= option_id < len(poll.options) for option_id in chosen):
+            raise ValueError(
+                f"the poll in message {message_id} has options 0 to {len(poll.options) - 1}, "
+                f"got {chosen}"
+            )
+        if chat_id > 0 and user_id != chat_id:
+            raise ValueError(f"only user {chat_id} can vote in their private chat with the bot")
+        previous = poll.votes.get(user_id, [])
+        if chosen == previous:
+            return []
+        if previous and not poll.allows_revoting:
+            raise ValueError(f"user {user_id} already voted in the poll in message {message_id}")
+        user = self._citizen(user_id, first_name, language_code, username)
+        if chosen:
+            poll.votes[user_id] = chosen
+        else:
+            poll.votes.pop(user_id, None)
+        self._show_poll(poll)
+        queued: list[int] = []
+        if not poll.is_anonymous:
+            answer = {
+                "poll_id": poll.poll_id,
+                "user": user,
+                "option_ids": chosen,
+                "option_persistent_ids": [str(option_id) for option_id in chosen],
+            }
+            queued.append(self.push_update({"poll_answer": answer}))
+        queued.append(self.push_update({"poll": self._poll_object(poll)}))
+        return queued
+
     # ---------------------------------------------------------------- forums and topics
 
     def add_forum(
@@ -1322,6 +1452,40 @@ class FakeTelegram:
             if message.chat_id == chat_id and message.message_thread_id == thread_id
         ]
 
+    def polls_sent_to(self, chat_id: int) -> list[SentPoll]:
+        """Copies of the polls the bot sent to `chat_id`, oldest first, with their votes now."""
+        return [
+            copy.deepcopy(poll) for poll in self._native_polls.values() if poll.chat_id == chat_id
+        ]
+
+    def poll_of(self, *, chat_id: int, message_id: int) -> SentPoll:
+        """A copy of the poll the bot sent as message `message_id` of `chat_id`."""
+        for poll in self._native_polls.values():
+            if (poll.chat_id, poll.message_id) == (chat_id, message_id):
+                return copy.deepcopy(poll)
+        raise LookupError(f"the bot sent no poll as message {message_id} in chat {chat_id}")
+
+    async def wait_for_polls(
+        self, count: int, *, chat_id: int | None = None, timeout: float = 10.0
+    ) -> list[SentPoll]:
+        """Wait until the bot sent at least `count` polls (to `chat_id`); returns copies."""
+
+        def matching() -> list[SentPoll]:
+            return [
+                copy.deepcopy(poll)
+                for poll in self._native_polls.values()
+                if chat_id is None or poll.chat_id == chat_id
+            ]
+
+        if not await self._wait_until(lambda: len(matching()) >= count, timeout):
+            where = "" if chat_id is None else f" to chat {chat_id}"
+            raise AssertionError(
+                f"expected at least {count} sendPoll{where} within {timeout}s, got "
+                f"{[(p.chat_id, p.question) for p in matching()]}; last API errors: "
+                f"{self.errors[-5:]}; last calls: {[name for name, _ in self.calls[-10:]]}"
+            )
+        return matching()
+
     def topics(self, chat_id: int) -> list[Topic]:
         """Copies of the topics of forum `chat_id` (deleted ones included), oldest first."""
         found = [topic for (chat, _), topic in self._topics.items() if chat == chat_id]
@@ -1347,9 +1511,14 @@ class FakeTelegram:
 
     def still_visible(self, chat_id: int) -> str:
         """Everything a member of the chat can still read there now: the text and captions of
-        its messages and the names of its topics that were not deleted (one string, to search)."""
+        its messages, the questions and options of its polls and the names of its topics that
+        were not deleted (one string, to search)."""
         texts = [
             str(message.get("text") or message.get("caption") or "")
+            if "poll" not in message
+            else "\n".join(
+                [message["poll"]["question"], *(o["text"] for o in message["poll"]["options"])]
+            )
             for (chat, _), message in sorted(self._messages.items())
             if chat == chat_id
         ]
@@ -2083,8 +2252,18 @@ class FakeTelegram:
         text = params.get("text")
         if text is None or text == "":
             raise _ApiError(400, "Bad Request: message text is empty")
-        text = str(text)
-        mode = str(params.get("parse_mode") or "").lower()
+        visible, entities = self._parsed(
+            str(text), params.get("parse_mode"), params.get("entities")
+        )
+        if not visible:
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(visible) > MESSAGE_MAX_UTF16:
+            raise _ApiError(400, "Bad Request: message is too long")
+        return visible, entities
+
+    def _parsed(self, text: str, parse_mode: Any, given: Any) -> tuple[str, list[JSONDict]]:
+        """`text` parsed with `parse_mode` (or with the `given` entities), then trimmed."""
+        mode = str(parse_mode or "").lower()
         try:
             if mode == "html":
                 visible, entities = parse_html(text, strict_ampersand=self.strict_html_ampersand)
@@ -2096,18 +2275,13 @@ class FakeTelegram:
                 raise _ApiError(400, "Bad Request: unsupported parse_mode")
             else:
                 visible = text
-                given = params.get("entities") or []
+                given = given or []
                 if not isinstance(given, list):
                     raise _ApiError(400, "Bad Request: can't parse entities JSON object")
                 entities = [dict(entity) for entity in given]
         except _ParseError as exc:
             raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        visible, entities = _trim(visible, entities)
-        if not visible:
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if utf16_len(visible) > MESSAGE_MAX_UTF16:
-            raise _ApiError(400, "Bad Request: message is too long")
-        return visible, entities
+        return _trim(visible, entities)
 
     @staticmethod
     def _reply_markup(params: JSONDict) -> JSONDict | None:
@@ -2146,6 +2320,46 @@ class FakeTelegram:
         self._check_blocked(chat_id)
         visible, entities = self._formatted(params)
         markup = self._reply_markup(params)
+        topic, thread_id, reply_to = self._placement(chat_id, params)
+
+        now = self.clock()
+        self._check_rate_limits(chat_id, now)
+
+        chat = self._chats.get(chat_id) or self._synthetic_chat(chat_id)
+        message = self._new_message(chat, self._bot_user(full=False))
+        message["text"] = visible
+        if entities:
+            message["entities"] = entities
+        self._place(message, topic, thread_id, reply_to)
+        if params.get("link_preview_options") is not None:
+            message["link_preview_options"] = params["link_preview_options"]
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self._record_message(message)
+
+        self.sent.append(
+            SentMessage(
+                chat_id=chat_id,
+                text=str(params["text"]),
+                parse_mode=params.get("parse_mode"),
+                reply_markup=markup,
+                reply_to_message_id=None if reply_to is None else reply_to["message_id"],
+                message_thread_id=thread_id,
+                message_id=message["message_id"],
+                at=now,
+                entities_text=visible,
+                entities=copy.deepcopy(entities),
+                params=params,
+            )
+        )
+        self._notify()
+        return copy.deepcopy(message)
+
+    def _placement(
+        self, chat_id: int, params: JSONDict
+    ) -> tuple[Topic | None, int | None, JSONDict | None]:
+        """Where a bot's new message goes: its topic, its thread id and the message it replies
+        to (``message_thread_id``, ``reply_parameters``, legacy ``reply_to_message_id``)."""
         thread_id = params.get("message_thread_id")
         topic: Topic | None = None
         if thread_id is not None and chat_id in self._forums:
@@ -2172,39 +2386,7 @@ class FakeTelegram:
             # A reply without message_thread_id goes to the topic of the message it answers.
             thread_id = reply_to["message_thread_id"]
             topic = self._writable_topic(chat_id, thread_id)
-
-        now = self.clock()
-        self._check_rate_limits(chat_id, now)
-
-        chat = self._chats.get(chat_id) or self._synthetic_chat(chat_id)
-        message = self._new_message(chat, self._bot_user(full=False))
-        message["text"] = visible
-        if entities:
-            message["entities"] = entities
-        self._place(message, topic, None if thread_id is None else int(thread_id), reply_to)
-        if params.get("link_preview_options") is not None:
-            message["link_preview_options"] = params["link_preview_options"]
-        if markup is not None and "inline_keyboard" in markup:
-            message["reply_markup"] = markup
-        self._record_message(message)
-
-        self.sent.append(
-            SentMessage(
-                chat_id=chat_id,
-                text=str(params["text"]),
-                parse_mode=params.get("parse_mode"),
-                reply_markup=markup,
-                reply_to_message_id=None if reply_to is None else reply_to["message_id"],
-                message_thread_id=None if thread_id is None else int(thread_id),
-                message_id=message["message_id"],
-                at=now,
-                entities_text=visible,
-                entities=copy.deepcopy(entities),
-                params=params,
-            )
-        )
-        self._notify()
-        return copy.deepcopy(message)
+        return topic, None if thread_id is None else int(thread_id), reply_to
 
     def _bot_message(self, params: JSONDict) -> JSONDict | None:
         """The bot message an edit targets (None for inline messages)."""
@@ -2222,6 +2404,8 @@ class FakeTelegram:
 
     def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:
         stored = self._bot_message(params)
+        if stored is not None and "poll" in stored:
+            raise _ApiError(400, "Bad Request: there is no text in the message to edit")
         visible, entities = self._formatted(params)
         markup = self._reply_markup(params)
         inline = markup if markup is not None and "inline_keyboard" in markup else None
@@ -2289,6 +2473,254 @@ class FakeTelegram:
         del self._messages[(chat_id, message_id)]
         self.deleted.append((chat_id, message_id))
         return True
+
+    # ---------------------------------------------------------------- polls
+
+    def _poll_text(
+        self, text: Any, parse_mode: Any, entities: Any, *, allow_empty: bool = False
+    ) -> tuple[str, list[JSONDict]]:
+        """A poll's question, option or explanation, normalized as TDLib normalizes text."""
+        if text is not None and not isinstance(text, str):
+            text = json.dumps(text) if isinstance(text, (list, dict)) else str(text)
+        visible, parsed = self._parsed(text or "", parse_mode, entities)
+        if not visible and not allow_empty:
+            raise _ApiError(400, "Bad Request: text must be non-empty")
+        return visible, parsed
+
+    def _poll_options(self, given: Any) -> tuple[list[str], list[list[JSONDict]]]:
+        """The ``options`` of sendPoll: InputPollOption objects (or plain strings)."""
+        if not isinstance(given, list):
+            raise _ApiError(400, "Bad Request: can't parse options JSON object")
+        if not given:
+            raise _ApiError(400, "Bad Request: poll must have at least one answer option")
+        if len(given) > POLL_OPTIONS_MAX:
+            raise _ApiError(
+                400, f"Bad Request: poll can't have more than {POLL_OPTIONS_MAX} options"
+            )
+        texts: list[str] = []
+        entities: list[list[JSONDict]] = []
+        for option in given:
+            if isinstance(option, str):
+                option = {"text": option}
+            if not isinstance(option, dict):
+                raise _ApiError(
+                    400,
+                    "Bad Request: can't parse InputPollOption: Expected InputPollOption to be an "
+                    "Object",
+                )
+            if not isinstance(option.get("text"), str):
+                raise _ApiError(
+                    400,
+                    "Bad Request: can't parse InputPollOption: "
+                    'Field "text" must be of type String',
+                )
+            text, parsed = self._poll_text(
+                option["text"], option.get("text_parse_mode"), option.get("text_entities")
+            )
+            if len(text) > POLL_OPTION_MAX:
+                raise _ApiError(
+                    400, f"Bad Request: poll options length must not exceed {POLL_OPTION_MAX}"
+                )
+            texts.append(text)
+            entities.append([e for e in parsed if e["type"] == "custom_emoji"])
+        return texts, entities
+
+    @staticmethod
+    def _flag(params: JSONDict, key: str, default: bool) -> bool:
+        value = params.get(key)
+        return default if value is None or value == "" else bool(value)
+
+    def _quiz(self, params: JSONDict, option_count: int) -> tuple[list[int], JSONDict]:
+        """A quiz's correct options and explanation, checked as TDLib checks them."""
+        correct = params.get("correct_option_ids")
+        if correct is None and params.get("correct_option_id") is not None:
+            correct = [params["correct_option_id"]]
+        correct = [] if correct is None else correct
+        if not isinstance(correct, list) or any(
+            isinstance(i, bool) or not isinstance(i, int) for i in correct
+        ):
+            raise _ApiError(400, "Bad Request: can't parse correct option identifiers JSON object")
+        if not correct:
+            raise _ApiError(400, "Bad Request: correct quiz option list must be non-empty")
+        if any(later <= earlier for earlier, later in itertools.pairwise(correct)):
+            raise _ApiError(400, "Bad Request: correct quiz option list must be increasing")
+        if correct[0] < 0 or correct[-1] >= option_count:
+            raise _ApiError(400, "Bad Request: wrong quiz correct_option_id")
+        shown: JSONDict = {}
+        explanation, entities = self._poll_text(
+            params.get("explanation"),
+            params.get("explanation_parse_mode"),
+            params.get("explanation_entities"),
+            allow_empty=True,
+        )
+        if len(explanation) > POLL_EXPLANATION_MAX:
+            raise _ApiError(
+                400,
+                f"Bad Request: quiz explanation must have at most {POLL_EXPLANATION_MAX} "
+                "characters",
+            )
+        if explanation.count("\n") > POLL_EXPLANATION_LINE_FEEDS:
+            raise _ApiError(
+                400,
+                "Bad Request: quiz explanation must have at most "
+                f"{POLL_EXPLANATION_LINE_FEEDS} line feeds",
+            )
+        if explanation:
+            shown["explanation"] = explanation
+            if entities:
+                shown["explanation_entities"] = entities
+        return list(correct), shown
+
+    def _send_poll(self, params: JSONDict) -> JSONDict:
+        chat_id = self._chat_id(params)
+        self._check_blocked(chat_id)
+        markup = self._reply_markup(params)
+        topic, thread_id, reply_to = self._placement(chat_id, params)
+        question, question_entities = self._poll_text(
+            params.get("question"),
+            params.get("question_parse_mode"),
+            params.get("question_entities"),
+        )
+        if len(question) > POLL_QUESTION_MAX:
+            raise _ApiError(
+                400, f"Bad Request: poll question length must not exceed {POLL_QUESTION_MAX}"
+            )
+        options, option_entities = self._poll_options(params.get("options"))
+        kind = str(params.get("type") or "regular")
+        if kind not in ("regular", "quiz"):
+            raise _ApiError(400, "Bad Request: unsupported poll type specified")
+        extra: JSONDict = {}
+        correct: list[int] = []
+        if kind == "quiz":
+            correct, extra = self._quiz(params, len(options))
+        question_entities = [e for e in question_entities if e["type"] == "custom_emoji"]
+        if question_entities:
+            extra["question_entities"] = question_entities
+        if any(option_entities):
+            extra["option_entities"] = option_entities
+        description = str(params.get("description") or "").strip()
+        if description:
+            extra["description"] = description
+        now_date = int(time.time())
+        if isinstance(params.get("open_period"), int) and params["open_period"] > 0:
+            extra["open_period"] = params["open_period"]
+            extra["close_date"] = now_date + params["open_period"]
+        elif isinstance(params.get("close_date"), int) and params["close_date"] > now_date:
+            extra["close_date"] = params["close_date"]
+            extra["open_period"] = params["close_date"] - now_date
+
+        now = self.clock()
+        self._check_rate_limits(chat_id, now)
+
+        chat = self._chats.get(chat_id) or self._synthetic_chat(chat_id)
+        message = self._new_message(chat, self._bot_user(full=False))
+        poll = SentPoll(
+            chat_id=chat_id,
+            message_id=message["message_id"],
+            poll_id=str(5_000_000_000_000_000_000 + next(self._counter)),
+            question=question,
+            options=options,
+            is_anonymous=self._flag(params, "is_anonymous", True),
+            type=kind,
+            allows_multiple_answers=self._flag(params, "allows_multiple_answers", False),
+            allows_revoting=self._flag(params, "allows_revoting", kind == "regular"),
+            is_closed=self._flag(params, "is_closed", False),
+            correct_option_ids=correct,
+            message_thread_id=thread_id,
+            reply_markup=markup,
+            at=now,
+            params=params,
+            extra=extra,
+        )
+        message["poll"] = self._poll_object(poll)
+        self._place(message, topic, thread_id, reply_to)
+        if markup is not None and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        if params.get("protect_content"):
+            message["has_protected_content"] = True
+        self._record_message(message)
+        self._native_polls[poll.poll_id] = poll
+        self._notify()
+        return copy.deepcopy(message)
+
+    def _stop_poll(self, params: JSONDict) -> JSONDict:
+        markup = self._reply_markup(params)
+        inline = markup if markup is not None and "inline_keyboard" in markup else None
+        chat_id = self._chat_id(params)
+        message_id = params.get("message_id")
+        stored = None
+        if isinstance(message_id, int) and not isinstance(message_id, bool) and message_id > 0:
+            stored = self._messages.get((chat_id, message_id))
+        if stored is None:
+            raise _ApiError(400, "Bad Request: message with poll to stop not found")
+        if "poll" not in stored:
+            raise _ApiError(400, "Bad Request: message is not a poll")
+        poll = self._native_polls.get(str(stored["poll"].get("id")))
+        if poll is None or (stored.get("from") or {}).get("id") != self.bot_id:
+            raise _ApiError(400, "Bad Request: poll can't be stopped")
+        if poll.is_closed:
+            raise _ApiError(400, "Bad Request: poll has already been closed")
+        poll.is_closed = True
+        if inline is None:  # as an edit: no reply_markup drops the keyboard
+            stored.pop("reply_markup", None)
+        else:
+            stored["reply_markup"] = inline
+        self._show_poll(poll)
+        closed = self._poll_object(poll)
+        self.push_update({"poll": closed})  # the bot is told about the manually stopped poll
+        return copy.deepcopy(closed)
+
+    def _poll_at(self, chat_id: int, message_id: int) -> SentPoll:
+        stored = self._messages.get((chat_id, message_id))
+        poll = None if stored is None or "poll" not in stored else stored["poll"]
+        live = None if poll is None else self._native_polls.get(str(poll.get("id")))
+        if live is None:
+            raise LookupError(f"no poll of the bot in message {message_id} of chat {chat_id}")
+        return live
+
+    def _show_poll(self, poll: SentPoll) -> None:
+        """Let the poll's message show the poll as it is now (for replies, pins, buttons...)."""
+        stored = self._messages.get((poll.chat_id, poll.message_id))
+        if stored is not None:
+            stored["poll"] = self._poll_object(poll)
+
+    @staticmethod
+    def _poll_object(poll: SentPoll) -> JSONDict:
+        """The Poll object as the bot that sent it sees it (every count, a quiz's solution)."""
+        counts = poll.voter_counts
+        option_entities = poll.extra.get("option_entities") or [[] for _ in poll.options]
+        options: list[JSONDict] = []
+        for index, text in enumerate(poll.options):
+            option: JSONDict = {
+                "persistent_id": str(index),
+                "text": text,
+                "voter_count": counts[index],
+            }
+            if option_entities[index]:
+                option["text_entities"] = copy.deepcopy(option_entities[index])
+            options.append(option)
+        shown: JSONDict = {
+            "id": poll.poll_id,
+            "question": poll.question,
+            "options": options,
+            "total_voter_count": poll.total_voter_count,
+            "is_closed": poll.is_closed,
+            "is_anonymous": poll.is_anonymous,
+            "type": poll.type,
+            "allows_multiple_answers": poll.allows_multiple_answers,
+            "allows_revoting": poll.allows_revoting,
+            "members_only": False,
+        }
+        if poll.type == "quiz":
+            shown["correct_option_ids"] = list(poll.correct_option_ids)
+        for key in ("question_entities", "explanation", "explanation_entities", "description"):
+            if key in poll.extra:
+                shown[key] = copy.deepcopy(poll.extra[key])
+        if not poll.is_closed:
+            for key in ("open_period", "close_date"):
+                if key in poll.extra:
+                    shown[key] = poll.extra[key]
+        return shown
 
     # ---------------------------------------------------------------- forum topics
 

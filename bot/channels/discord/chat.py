@@ -50,6 +50,7 @@ from bot.outbox.delivery import (
     TemporarySendError,
 )
 from bot.outbox.text import split_for
+from bot.participation.consultations import Consultations
 from bot.storage.models import InboundUpdate, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,11 @@ class DiscordChannel(ChatChannel):
         desk_channel: int | None = None,
         desk_role: int | None = None,
         listening: DiscordListening | None = None,
+        consultations: Consultations | None = None,
     ) -> None:
         super().__init__()
+        # Consultations put to citizens as native polls (their votes come as poll events).
+        self.consultations = consultations
         # Listening in community channels (LISTEN_DISCORD_CHANNELS): None when none is listed.
         self._listening = listening
         self._listening_problems = ListeningProblems(self.status, "Discord")
@@ -133,6 +137,7 @@ class DiscordChannel(ChatChannel):
     async def run(self) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
+        intents.polls = True  # the votes in consultations' polls, in DMs and servers
         client = _Client(self, intents=intents, guild_ready_timeout=self._guild_ready_timeout)
         try:
             await client.login(self._token)
@@ -303,6 +308,22 @@ class DiscordChannel(ChatChannel):
                 taken += self.take(message)
         if taken:
             logger.info("Discord: %s missed messages taken in after a new session", taken)
+
+    def poll_vote(self, payload: discord.RawPollVoteActionEvent, *, added: bool) -> None:
+        """A vote added to or removed from one of our consultations' polls (Discord numbers
+        answers from 1; a change of mind is a removal and an addition)."""
+        if self.consultations is None:
+            return
+        voter = self._pseudonyms.of("dc", payload.user_id)
+        poll_id = str(payload.message_id)
+        if added:
+            self.consultations.record_poll_vote(
+                channel=CHANNEL, poll_id=poll_id, voter=voter, option_ids=[payload.answer_id - 1]
+            )
+        else:
+            self.consultations.withdraw_poll_vote(
+                channel=CHANNEL, poll_id=poll_id, voter=voter, option_id=payload.answer_id - 1
+            )
 
     # --- handling -------------------------------------------------------------------------
 
@@ -488,6 +509,12 @@ class _Client(discord.Client):
         if payload.message.edited_at is not None:
             self._channel.take(payload.message, edited=True)
 
+    async def on_raw_poll_vote_add(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await asyncio.to_thread(self._channel.poll_vote, payload, added=True)
+
+    async def on_raw_poll_vote_remove(self, payload: discord.RawPollVoteActionEvent) -> None:
+        await asyncio.to_thread(self._channel.poll_vote, payload, added=False)
+
 
 def _slash_command(
     channel: DiscordChannel, command: Command
@@ -536,6 +563,9 @@ class DiscordSender(Sender):
         except RuntimeError as exc:
             raise TemporarySendError("the Discord channel is not connected") from exc
         target = client.get_partial_messageable(int(message.destination))
+        if message.options.get("stop_poll"):
+            return await self._stop_poll(client, message)
+        poll = _poll(message.options.get("poll"))
         reply_to = message.options.get("reply_to")
         reference = (
             discord.MessageReference(
@@ -548,7 +578,8 @@ class DiscordSender(Sender):
         )
         try:
             sent = await target.send(
-                message.text,
+                None if poll is not None else message.text,
+                poll=poll,  # type: ignore[arg-type]
                 nonce=message.nonce,
                 allowed_mentions=NO_PINGS,
                 reference=reference,  # type: ignore[arg-type]
@@ -566,7 +597,44 @@ class DiscordSender(Sender):
             raise PermanentSendError(str(exc)) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise TemporarySendError(str(exc)) from exc
+        consultations = self._channel.consultations
+        if poll is not None and consultations is not None:
+            consultations.poll_sent(
+                int(message.options["poll"]["invite"]),
+                poll_id=str(sent.id),
+                poll_message_id=str(sent.id),
+            )
         return str(sent.id)
+
+    async def _stop_poll(self, client: discord.Client, message: OutboxMessage) -> str:
+        """Ends a consultation's poll (already ended or gone: nothing left to do)."""
+        poll_message = int(message.options["stop_poll"])
+        try:
+            await client.http.end_poll(int(message.destination), poll_message)
+        except discord.RateLimited as exc:
+            raise RateLimited(exc.retry_after) from exc
+        except discord.DiscordServerError as exc:
+            raise TemporarySendError(str(exc)) from exc
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                raise RateLimited(1.0) from exc
+            logger.info("Discord: a consultation's poll could not be ended (%s)", exc)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise TemporarySendError(str(exc)) from exc
+        return str(poll_message)
+
+
+def _poll(spec: Any) -> discord.Poll | None:
+    """A consultation's poll for discord.py, from the outbox row's options."""
+    if not isinstance(spec, dict):
+        return None
+    poll = discord.Poll(
+        question=str(spec["question"])[:300],
+        duration=timedelta(hours=max(1, min(int(spec.get("hours", 24)), 768))),
+    )
+    for option in spec["options"]:
+        poll.add_answer(text=str(option)[:55])
+    return poll
 
 
 def _home(channel: Any) -> int:

@@ -80,6 +80,7 @@ from bot.outbox.delivery import (
     backoff,
 )
 from bot.outbox.text import split_for
+from bot.participation.consultations import Consultations
 from bot.storage import repository
 from bot.storage.models import OutboxMessage
 
@@ -90,7 +91,8 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+# poll_answer: a citizen's vote in a consultation's native poll (non-anonymous polls only).
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "poll_answer")
 MEDIA_KINDS = ("photo", "video", "voice", "audio", "document", "sticker", "location", "contact")
 WEBHOOK_PATH = "/telegram/webhook"
 
@@ -116,8 +118,11 @@ class TelegramChannel(ChatChannel):
         desk_chat: int | None = None,
         desk_staff: Sequence[int] = (),
         listening: TelegramListening | None = None,
+        consultations: Consultations | None = None,
     ) -> None:
         super().__init__()
+        # Consultations put to citizens as native polls (their votes come as poll_answer).
+        self.consultations = consultations
         self._desk = desk
         # Listening in community groups (LISTEN_TELEGRAM_CHATS): None when no group is listed.
         self._listening = listening
@@ -341,6 +346,10 @@ class TelegramChannel(ChatChannel):
     def _ordering_key(self, payload: dict[str, Any]) -> str | None:
         """The chat and sender of a raw update (pseudonymised), so the intake keeps each
         citizen's thread in order."""
+        answer = payload.get("poll_answer")
+        if isinstance(answer, dict):
+            user = (answer.get("user") or {}).get("id")
+            return f"poll:{self._pseudonyms.of('tg', str(user))}"
         for field in ("message", "edited_message", "callback_query"):
             item = payload.get(field)
             if isinstance(item, dict):
@@ -391,6 +400,9 @@ class TelegramChannel(ChatChannel):
             await self._listening.handle(payload[LISTENING_PAYLOAD])
             return []  # heard, never answered
         update = Update.de_json(payload, self.bot)
+        if update.poll_answer is not None:
+            self._poll_answer(update.poll_answer)
+            return []  # the poll itself shows the citizen their choice
         if update.callback_query is not None:
             return await self._handle_button(update.callback_query)
         message = update.message or update.edited_message
@@ -427,6 +439,17 @@ class TelegramChannel(ChatChannel):
         else:
             result = await self._core.handle(incoming)
         return self._answers(result, message, reply=group)
+
+    def _poll_answer(self, answer: telegram.PollAnswer) -> None:
+        """A vote (or its withdrawal: no option) in one of our consultations' polls."""
+        if self.consultations is None or answer.user is None:
+            return
+        self.consultations.record_poll_vote(
+            channel=CHANNEL,
+            poll_id=answer.poll_id,
+            voter=self._pseudonyms.of("tg", answer.user.id),
+            option_ids=list(answer.option_ids),
+        )
 
     async def _apologise(self, payload: dict[str, Any]) -> Sequence[Outgoing]:
         """For an update that could not be handled: kept for a person, and the citizen told."""
@@ -606,6 +629,10 @@ class TelegramSender(Sender):
         except RuntimeError as exc:
             raise TemporarySendError("the Telegram channel is not connected") from exc
         options = message.options
+        if options.get("poll"):
+            return await self._send_poll(bot, message)
+        if options.get("stop_poll"):
+            return await self._stop_poll(bot, message)
         markup = None
         if options.get("choices"):
             markup = InlineKeyboardMarkup(
@@ -644,6 +671,46 @@ class TelegramSender(Sender):
             except TelegramError as exc:  # anything else Telegram says: tried again, then given up
                 raise TemporarySendError(str(exc)) from exc
         raise PermanentSendError("the chat moved twice while sending")
+
+    async def _send_poll(self, bot: telegram.Bot, message: OutboxMessage) -> str:
+        """A consultation as a native poll: not anonymous, so that Telegram tells the bot each
+        vote (`poll_answer`); in a private chat nobody else sees it."""
+        poll = message.options["poll"]
+        try:
+            sent = await bot.send_poll(
+                chat_id=int(message.destination),
+                question=str(poll["question"])[:300],
+                options=[str(option)[:100] for option in poll["options"]],
+                is_anonymous=False,
+                allows_multiple_answers=False,
+            )
+        except RetryAfter as exc:
+            raise RateLimited(_retry_after(exc)) from exc
+        except (Forbidden, BadRequest) as exc:
+            raise PermanentSendError(str(exc)) from exc
+        except TelegramError as exc:
+            raise TemporarySendError(str(exc)) from exc
+        consultations = self._channel.consultations
+        if consultations is not None and sent.poll is not None:
+            consultations.poll_sent(
+                int(poll["invite"]), poll_id=sent.poll.id, poll_message_id=str(sent.message_id)
+            )
+        return str(sent.message_id)
+
+    async def _stop_poll(self, bot: telegram.Bot, message: OutboxMessage) -> str:
+        """Closes a consultation's poll (already closed or gone: nothing left to do)."""
+        poll_message = int(message.options["stop_poll"])
+        try:
+            await bot.stop_poll(chat_id=int(message.destination), message_id=poll_message)
+        except RetryAfter as exc:
+            raise RateLimited(_retry_after(exc)) from exc
+        except BadRequest as exc:
+            logger.info("Telegram: a consultation's poll could not be stopped (%s)", exc)
+        except Forbidden as exc:
+            raise PermanentSendError(str(exc)) from exc
+        except TelegramError as exc:
+            raise TemporarySendError(str(exc)) from exc
+        return str(poll_message)
 
 
 def _command(message: Message, username: str) -> tuple[str, str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from bot.channels.web.conversations import WebConversations
 from bot.channels.web.limits import BodyLimit, WebLimits
 from bot.common.text import valid_text
-from bot.common.types import IncomingMessage
+from bot.common.types import Choice, IncomingMessage
 from bot.core.actions import ActionRequestError, ActionServer, UnknownAction
 from bot.core.conversation import ConversationCore
 from bot.desk.inbox import inbox_section
@@ -52,6 +52,7 @@ class Notice(BaseModel):
 
     id: int
     text: str
+    choices: list[str] = []  # buttons (a consultation's options): a click sends the label
 
 
 def _valid_if_text(value: object) -> object:
@@ -72,6 +73,7 @@ class ChatReply(BaseModel):
     """One reply of the assistant."""
 
     text: str
+    choices: list[str] = []  # buttons (a consultation's options): a click sends the label
 
 
 class HistoryLine(BaseModel):
@@ -132,12 +134,15 @@ def create_app(
     health_token: str | None = None,
     limits: WebLimits | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    choices_of: Callable[[list[int]], Mapping[int, Sequence[Choice]]] | None = None,
 ) -> FastAPI:
     """The FastAPI application serving the web chat and the action endpoint, and with a
     `desk` and its `database` the web desk of community managers under ``/desk``.
 
     `secure_cookies` marks the desk's cookies Secure (sent over HTTPS only): needed whenever
     the server is reached from another machine, where it must sit behind HTTPS.
+    `choices_of` gives the buttons of stored messages the project sent first (the options of
+    an open consultation).
     """
     app = FastAPI(title="Voisinage", docs_url=None, redoc_url=None, openapi_url=None)
     web_ids = conversations or WebConversations.ephemeral()
@@ -310,7 +315,10 @@ def create_app(
                 language=result.language,
                 answered=result.answered,
                 with_person=result.with_person,
-                replies=[ChatReply(text=reply.text) for reply in result.replies],
+                replies=[
+                    ChatReply(text=reply.text, choices=[c.label for c in reply.choices])
+                    for reply in result.replies
+                ],
             ).model_dump()
         )
 
@@ -322,7 +330,11 @@ def create_app(
         # The project writing first (a team's answer): the page asks every few seconds.
         key = conversation_key(x_conversation)
         found = core.notices(channel="web", conversation_key=key, after=after)
-        return [Notice(id=notice_id, text=text) for notice_id, text in found]
+        buttons = choices_of([notice_id for notice_id, _ in found]) if choices_of and found else {}
+        return [
+            Notice(id=notice_id, text=text, choices=[c.label for c in buttons.get(notice_id, ())])
+            for notice_id, text in found
+        ]
 
     @app.get("/api/conversation/messages")
     async def history(

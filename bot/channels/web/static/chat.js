@@ -42,6 +42,21 @@
     return item;
   }
 
+  // Buttons under a message (a consultation's options): a click sends the button's words,
+  // which the assistant reads as a plain-text answer ("2. Route A").
+  function addChoices(item, choices) {
+    if (!choices || !choices.length) return;
+    const row = document.createElement("div");
+    row.className = "choices";
+    for (const label of choices) {
+      const button = document.createElement("button");
+      button.type = "button"; button.textContent = label;
+      button.addEventListener("click", () => { input.value = label; form.requestSubmit(); });
+      row.append(button);
+    }
+    item.append(row);
+  }
+
   function applyLanguage() {
     const t = UI[language];
     document.documentElement.lang = language;
@@ -106,7 +121,7 @@
       }
       chosen = null;
       if (answer.language !== language && UI[answer.language]) { language = answer.language; applyLanguage(); }
-      for (const reply of answer.replies) addMessage(reply.text, answer.answered ? "bot" : "notice");
+      for (const reply of answer.replies) addChoices(addMessage(reply.text, answer.answered ? "bot" : "notice"), reply.choices);
     } catch (error) {
       addMessage(UI[language].error, "notice");
     } finally {
@@ -135,7 +150,7 @@
   }
   async function pollNotices() {
     if (document.visibilityState !== "visible") return;
-    try { for (const notice of await fetchNotices()) addMessage(notice.text, "bot"); }
+    try { for (const notice of await fetchNotices()) addChoices(addMessage(notice.text, "bot"), notice.choices); }
     catch (error) { /* try again at the next tick */ }
   }
 
