@@ -208,7 +208,8 @@ async def test_a_consultation_reaches_each_subscriber_where_they_are_and_is_answ
     discord = subscribe(database, knowledge, "discord", "dm:7001", language="fr")
 
     created = consultations.create(draft(), author="staff:web:marie")
-    assert created.status == "open" and created.reference.startswith("K-")
+    assert created.status == "open"
+    assert created.reference.startswith("K-")
     with Session(database) as session:
         invites = {i.conversation_id: i for i in session.exec(select(ConsultationInvite))}
         outbox = list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
@@ -220,7 +221,8 @@ async def test_a_consultation_reaches_each_subscriber_where_they_are_and_is_answ
     assert invites[telegram.id].how == invites[discord.id].how == "poll"
     assert invites[group.id].how == "group_notice"
     # The web chat keeps the question with its options; the platforms get it and a native poll.
-    assert web_text is not None and "1. Par le rang 4" in web_text.text
+    assert web_text is not None
+    assert "1. Par le rang 4" in web_text.text
     polls = [row for row in outbox if row.options.get("poll")]
     assert {(row.channel, row.destination) for row in polls} == {
         ("telegram", "5001"),
@@ -236,7 +238,8 @@ async def test_a_consultation_reaches_each_subscriber_where_they_are_and_is_answ
     # Plain text on the web chat, a change of mind, and the citizen's own view of their choice.
     citizen = Citizen(core, "web", "w-1")
     said = await citizen.says("2")
-    assert "« 2. Par la route 132 »" in said[0] and "changer d'avis" in said[-1]
+    assert "« 2. Par la route 132 »" in said[0]
+    assert "changer d'avis" in said[-1]
     said = await citizen.says("option 1")
     assert "maintenant « 1. Par le rang 4 »" in said[0]
     said = await citizen.command("vote")
@@ -263,7 +266,9 @@ async def test_a_consultation_reaches_each_subscriber_where_they_are_and_is_answ
         channel="discord", poll_id="900", voter="discord-7001", option_id=2
     )
     live = consultations.results(created.reference)
-    assert live.counts == (1, 1, 0) and live.participants == 2 and live.changes == 2
+    assert live.counts == (1, 1, 0)
+    assert live.participants == 2
+    assert live.changes == 2
     assert live.by_channel == {"web": 1, "telegram": 1}
     assert live.by_language == {"fr": 1, "en": 1}
     # A member of the group is sent to the private chat, where nobody sees their choice.
@@ -346,7 +351,8 @@ async def test_open_answers_take_the_message_after_the_question(
     assert "votre réponse à la consultation" in said[0]
     said = await citizen.says("réponse : un trottoir et des arbres")
     results = consultations.results(created.reference)
-    assert results.participants == 1 and results.answers == ("un trottoir et des arbres",)
+    assert results.participants == 1
+    assert results.answers == ("un trottoir et des arbres",)
     assert json.loads(consultations.export(created.reference, "json"))["representative"] is False
 
 
@@ -366,7 +372,8 @@ async def test_participation_concentrated_in_one_channel_is_pointed_out(
             consultations._cast(session, consultation, conversation, "fr", option=n % 3)
     results = consultations.results(created.reference)
     assert results.participants == 12
-    assert results.concentration is not None and "10 of the 12 answers" in results.concentration
+    assert results.concentration is not None
+    assert "10 of the 12 answers" in results.concentration
 
 
 def test_opening_and_closing_happen_on_their_dates_once_across_processes(
@@ -400,7 +407,8 @@ async def test_ideas_are_recorded_with_a_reference_and_grouped_by_meaning(
     said = await Citizen(core, "web", "w-20").says(
         "J'ai une idée : une patinoire avec le fonds communautaire"
     )
-    assert said[0].startswith("Merci pour votre idée") and "I-" in said[0]
+    assert said[0].startswith("Merci pour votre idée")
+    assert "I-" in said[0]
     await Citizen(core, "telegram", "5020").says("Idea: a skating rink paid by the community fund")
     await Citizen(core, "web", "w-21").says("Suggestion : une piste cyclable sous la ligne")
     for key, text in (
@@ -423,7 +431,8 @@ async def test_a_citizen_joins_the_engaged_members_with_consent_shares_and_leave
 ) -> None:
     citizen = Citizen(core, "telegram", "5030")
     said = await citizen.says("Je veux m'impliquer")
-    assert "Voulez-vous rejoindre la liste" in said[0] and "quitter la liste" in said[0]
+    assert "Voulez-vous rejoindre la liste" in said[0]
+    assert "quitter la liste" in said[0]
     assert volunteers.members(database) == []  # nothing without consent
     said = await citizen.says("oui")
     assert said[0].startswith("Bienvenue parmi les membres engagés")
@@ -449,7 +458,8 @@ async def test_a_supporter_is_told_how_to_get_involved_and_no_means_nothing_is_k
 ) -> None:
     supporter = Citizen(core, "web", "w-31")
     said = await supporter.says("Bravo pour le projet")
-    assert said[0] == "Merci de votre message." and "je veux m'impliquer" in said[-1]
+    assert said[0] == "Merci de votre message."
+    assert "je veux m'impliquer" in said[-1]
     english = Citizen(core, "discord", "dm:8031")
     said = await english.says("How can I help?")
     assert "Would you like to join the list?" in said[0]
@@ -488,12 +498,17 @@ async def test_erasure_removes_votes_ideas_and_membership_while_counts_stay(
         ).one()
         erase_citizen(session=session, conversation=conversation, actor="citizen")
     results = consultations.results(created.reference)
-    assert results.counts == (0, 0, 1) and results.participants == 1  # the count stays
+    assert results.counts == (0, 0, 1)
+    assert results.participants == 1
     (vote,) = votes(database)
-    assert vote.voter is None and vote.conversation_id is None and vote.answer is None
+    assert vote.voter is None
+    assert vote.conversation_id is None
+    assert vote.answer is None
     with Session(database) as session:
         (idea,) = session.exec(select(Idea)).all()
-        assert idea.text == ERASED and idea.conversation_id is None and idea.erased_at
+        assert idea.text == ERASED
+        assert idea.conversation_id is None
+        assert idea.erased_at
         assert session.exec(select(Volunteer)).first() is None
 
 
