@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from bot.common.ids import stored_id
@@ -1011,7 +1012,11 @@ class Consultations:
                 vote.updated_at = now
                 vote.language = language
                 session.add(vote)
-                session.commit()
+                try:
+                    session.commit()
+                except StaleDataError:
+                    session.rollback()  # withdrawn meanwhile (the same citizen, elsewhere)
+                    continue
                 return "changed"
             session.add(
                 ConsultationVote(

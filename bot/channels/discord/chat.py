@@ -482,6 +482,7 @@ class _Client(discord.Client):
     def __init__(self, channel: DiscordChannel, **options: Any) -> None:
         super().__init__(**options)
         self._channel = channel
+        self._poll_votes = asyncio.Lock()  # fair: waiters get it in the order they came
         self.tree = app_commands.CommandTree(self)
         for command in COMMANDS:
             self.tree.add_command(_slash_command(channel, command))
@@ -510,10 +511,14 @@ class _Client(discord.Client):
             self._channel.take(payload.message, edited=True)
 
     async def on_raw_poll_vote_add(self, payload: discord.RawPollVoteActionEvent) -> None:
-        await asyncio.to_thread(self._channel.poll_vote, payload, added=True)
+        # One at a time, in the order Discord sent them: a change of mind is a removal then an
+        # addition, which must not overtake each other.
+        async with self._poll_votes:
+            await asyncio.to_thread(self._channel.poll_vote, payload, added=True)
 
     async def on_raw_poll_vote_remove(self, payload: discord.RawPollVoteActionEvent) -> None:
-        await asyncio.to_thread(self._channel.poll_vote, payload, added=False)
+        async with self._poll_votes:
+            await asyncio.to_thread(self._channel.poll_vote, payload, added=False)
 
 
 def _slash_command(
