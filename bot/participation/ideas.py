@@ -25,9 +25,10 @@ logger = logging.getLogger(__name__)
 
 MAX_IDEAS_GROUPED = 2_000  # the most recent: the similarity matrix grows with its square
 # Ideas are closer to one another than questions are (all "the project could..."): the gaps'
-# threshold (0.125) put a skating rink and a bike path together. 0.25 separated six written
-# ideas in four subjects across French and English; it is not calibrated on real ideas yet.
-IDEA_SIMILARITY = 0.25
+# threshold (0.125) put a skating rink and a bike path together. 0.35 kept nine written ideas
+# in five subjects apart across French and English, and three apart as well as nine (at 0.25,
+# three ideas made one group); it is not calibrated on real ideas yet.
+IDEA_SIMILARITY = 0.35
 
 
 class IdeasError(Exception):

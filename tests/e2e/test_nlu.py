@@ -24,6 +24,11 @@ MACRO_F1_THRESHOLD = 0.88
 # with `property_damage` in the contract: 0.865 on heldout.yml and 0.833 on heldout_blind.yml
 # (README, "How concerns are heard"); this floor was 0.85 with the naive Bayes categorizer.
 CATEGORY_THRESHOLD = 0.80
+# Macro-F1 measured before the intents share_idea and volunteer were added (issue 17, commit
+# 98710aa): adding them may cost at most 0.01 on each set.
+BEFORE_NEW_INTENTS = {"heldout.yml": 0.9802, "heldout_blind.yml": 0.9577}
+NEW_INTENTS = ("share_idea", "volunteer")
+NEW_INTENT_F1 = 0.90
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
@@ -112,6 +117,38 @@ def test_bot_parse_on_held_out_messages(live: LiveAssistant, name: str) -> None:
         f"the training data), language {language:.3f}, category {category:.3f}"
     )
     assert score >= MACRO_F1_THRESHOLD
+    assert score >= BEFORE_NEW_INTENTS[name] - 0.01
     assert unseen_score >= MACRO_F1_THRESHOLD
     assert language >= 0.97
     assert category >= CATEGORY_THRESHOLD
+
+
+def test_the_common_project_intents_on_messages_of_another_writer(live: LiveAssistant) -> None:
+    """share_idea and volunteer on held-out messages written by someone who did not write their
+    training examples (tests/data/heldout_common_project.yml, with near misses: support, news,
+    a person, a concern, the consultation's FAQ). Their F1 counts every message of the three
+    held-out sets, so that an old message taken for an idea lowers the precision."""
+    sets = ["heldout_common_project.yml", "heldout.yml", "heldout_blind.yml"]
+    messages = [m for name in sets for m in yaml.safe_load((DATA / name).read_text())["messages"]]
+    parsed = bot_parse(live, [m["text"] for m in messages])
+    gold = [m["intent"] for m in messages]
+    predicted = [p["intent"] for p in parsed]
+    _, per_intent = macro_f1(gold, predicted)
+    errors = [
+        {"text": m["text"], "expected": g, "got": p}
+        for m, g, p in zip(messages, gold, predicted, strict=True)
+        if g != p and (g in NEW_INTENTS or p in NEW_INTENTS)
+    ]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "nlu-common-project.json").write_text(
+        json.dumps(
+            {"f1": {i: round(per_intent[i], 4) for i in NEW_INTENTS}, "errors": errors},
+            ensure_ascii=False,
+            indent=1,
+        )
+    )
+    print(
+        "\ncommon project intents: " + ", ".join(f"{i} F1 {per_intent[i]:.3f}" for i in NEW_INTENTS)
+    )
+    for intent in NEW_INTENTS:
+        assert per_intent[intent] >= NEW_INTENT_F1, (intent, errors)
