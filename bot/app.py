@@ -327,13 +327,16 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
                     consultations, IdeaBox(engine=database, reader=reader), database
                 ),
                 perception_section(
-                    engine=database, project_name=knowledge.name, gaps=weekly_gaps(reader)
+                    engine=database,
+                    project_name=knowledge.name,
+                    gaps=weekly_gaps(reader),
+                    consultations=consultations.in_period,
                 ),
                 gaps_section(
                     engine=database, reader=reader, files=KnowledgeFiles.from_settings(settings)
                 ),
                 register_section(register, project_channels=("web", "telegram", "discord")),
-                reports_section(register, knowledge=knowledge),
+                reports_section(register, knowledge=knowledge, more=consultations.report_markdown),
                 staff_section(engine=database),
             ],
         )

@@ -1154,6 +1154,116 @@ class Consultations:
             purpose=purpose,
         )
 
+    def closed_between(self, since: datetime, until: datetime) -> list[Results]:
+        """The consultations closed in a period, oldest first (for the reports)."""
+        with self.session() as session:
+            references = list(
+                session.exec(
+                    select(Consultation.reference)
+                    .where(
+                        Consultation.status == ConsultationStatus.CLOSED,
+                        col(Consultation.closed_at) >= since,
+                        col(Consultation.closed_at) < until,
+                    )
+                    .order_by(col(Consultation.closed_at))
+                )
+            )
+        return [self.results(reference) for reference in references]
+
+    def in_period(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The consultations open at some time in a period, for the perception dashboard:
+        reference, question, status, participants and the leading choice with its share."""
+        with self.session() as session:
+            references = list(
+                session.exec(
+                    select(Consultation.reference)
+                    .where(
+                        Consultation.status != ConsultationStatus.SCHEDULED,
+                        col(Consultation.opens_at) < until,
+                        col(Consultation.closes_at) >= since,
+                    )
+                    .order_by(col(Consultation.opens_at))
+                )
+            )
+        rows = []
+        for reference in references:
+            results = self.results(reference)
+            leading = None
+            if results.options and results.participants:
+                best = max(range(len(results.counts)), key=lambda i: results.counts[i])
+                leading = f"{results.options[best].en} ({results.share(best):.0%})"
+            rows.append(
+                {
+                    "reference": reference,
+                    "question": results.question_en,
+                    "status": results.status,
+                    "participants": results.participants,
+                    "leading": leading,
+                }
+            )
+        return rows
+
+    def report_markdown(self, since: datetime, until: datetime, language: str) -> str:
+        """The public report's section on the consultations closed in a period: each question,
+        its counts, the participation and what the team will do; no personal data."""
+        closed = self.closed_between(since, until)
+        if not closed:
+            return ""
+        en = language == "en"
+        lines = [
+            "## " + ("Consultations of the community" if en else "Consultations de la communauté"),
+            "",
+        ]
+        lines.append(
+            "These are the views of the people who took part, not representative surveys."
+            if en
+            else "Ce sont les avis des personnes qui ont participé, pas des sondages représentatifs."
+        )
+        lines.append("")
+        for results in closed:
+            question = results.question_en if en else results.question_fr
+            purpose = results.purpose_en if en else results.purpose_fr
+            lines += [f"### {results.reference} — {_md(question)}", ""]
+            if results.open_answers:
+                lines.append(
+                    f"{results.participants} "
+                    + (
+                        "people answered in their own words."
+                        if en
+                        else "personnes ont répondu dans leurs mots."
+                    )
+                )
+            else:
+                for n, (option, count) in enumerate(
+                    zip(results.options, results.counts, strict=True), 1
+                ):
+                    credit = ""
+                    if option.ideas:
+                        credit = (
+                            f" (suggested by {option.ideas} citizens)"
+                            if en
+                            else f" (suggéré par {option.ideas} citoyens)"
+                        )
+                    lines.append(
+                        f"- {_md(option.label(language))}{credit}: {count} ({results.share(n - 1):.0%})"
+                    )
+                lines.append("")
+                lines.append(
+                    f"{results.participants} participants"
+                    + " ("
+                    + ", ".join(
+                        f"{_CHANNEL_NAMES.get(c, c)} {k}"
+                        for c, k in sorted(results.by_channel.items())
+                    )
+                    + ")."
+                )
+            lines += [
+                "",
+                ("What the team will do: " if en else "Ce que l'équipe en fera : ") + _md(purpose),
+                "",
+            ]
+        return "\n".join(lines).rstrip() + "\n"
+
     def export(self, reference: str, fmt: str) -> str:
         """The results as CSV (one row per option, or per open answer) or JSON; no names."""
         results = self.results(reference)
@@ -1359,6 +1469,11 @@ def _group_conversation(session: Session, channel: str, destination: str) -> Con
     return repository.get_or_create_conversation(
         session=session, channel=channel, external_id=external_id, citizen_id="group", place="group"
     )
+
+
+def _md(text: str) -> str:
+    """Text for Markdown, its markup characters escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>])", r"\\\1", " ".join(text.split()))
 
 
 def _clean(text: str) -> str:

@@ -19,9 +19,9 @@ cached.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query
@@ -124,6 +124,7 @@ def perception_section(
     engine: Engine,
     project_name: Mapping[str, str],
     gaps: GapsReader | None = None,
+    consultations: Callable[[datetime, datetime], Sequence[Mapping[str, Any]]] | None = None,
 ) -> DeskSection:
     """The perception section of the desk.
 
@@ -131,6 +132,9 @@ def perception_section(
         engine: the database.
         project_name: the project's name in each language (the report's title).
         gaps: reads a week's knowledge gaps for the report, when that part of the desk exists.
+        consultations: the consultations open or closed in a period (reference, question,
+            status, participants, the leading option and its share), shown beside the
+            perception: what the community chose when it was asked.
     """
 
     def add(router: APIRouter, pages: DeskPages) -> None:
@@ -150,6 +154,11 @@ def perception_section(
             chosen, problem = _period(period, start, end, today)
             scope = Scope(channel=channel or None, language=language or None, source=source)
             view = await asyncio.to_thread(_dashboard, engine, chosen, scope, zone, today)
+            asked: Sequence[Mapping[str, Any]] = ()
+            if consultations is not None:
+                start_at = datetime.combine(chosen.start, time.min, tzinfo=zone)
+                end_at = datetime.combine(chosen.end + timedelta(days=1), time.min, tzinfo=zone)
+                asked = await asyncio.to_thread(consultations, start_at, end_at)
             flash = pages.take_flashes(me)
             if problem:
                 flash.append(("error", problem))
@@ -176,6 +185,7 @@ def perception_section(
                 weeks=_weeks(today),
                 report_week=last_complete_week(today).week_name,
                 gaps_url=GAPS_URL,
+                consultations=asked,
                 **view,
             )
 

@@ -16,7 +16,8 @@ Publishing is audited (``report.publish``); drafting and editing are recorded on
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
@@ -64,8 +65,15 @@ def published_pdf(report: PublicReport, title: str) -> bytes:
     return html_pdf(str(to_html(report.markdown)), language=report.language, title=title)
 
 
-def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSection:
-    """The public reports' pages, for `desk_router(sections=[...])`."""
+def reports_section(
+    register: Register,
+    *,
+    knowledge: KnowledgeBase,
+    more: Callable[[datetime, datetime, str], str] | None = None,
+) -> DeskSection:
+    """The public reports' pages, for `desk_router(sections=[...])`; `more(since, until,
+    language)` adds Markdown of other parts of the project's dialogue to each draft (the
+    consultations' results)."""
     engine = register.engine
 
     def add(router: APIRouter, pages: DeskPages) -> None:
@@ -116,6 +124,12 @@ def reports_section(register: Register, *, knowledge: KnowledgeBase) -> DeskSect
                 timezone=str(zone),
             )
             markdown = render_markdown(report, project_name=knowledge.name[language])
+            if more is not None:
+                start = datetime.combine(since, time.min, tzinfo=zone)
+                end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone)
+                extra = more(start, end, language)
+                if extra:
+                    markdown = markdown.rstrip() + "\n\n" + extra
             with Session(engine) as session:
                 draft = PublicReport(
                     language=language, since=since, until=until, markdown=markdown,

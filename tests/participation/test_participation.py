@@ -548,3 +548,35 @@ def test_the_consultations_command_creates_lists_exports_and_closes(
     spec.write_text('question: {fr: "Quel trajet?"}\n', encoding="utf-8")
     assert main(["consultations", "create", str(spec)]) == 2
     assert "needs a French (fr) and an English (en) text" in capsys.readouterr().err
+
+
+async def test_results_go_to_the_public_report_and_the_perception_dashboard(
+    consultations: Consultations, core: ConversationCore
+) -> None:
+    routes = (ROUTES[0], Option(fr="Par la route 132", en="By Route 132", ideas=14), ROUTES[2])
+    created = consultations.create(draft(audience="anyone", options=routes), author="cli:marie")
+    for n, choice in enumerate(("2", "2", "1")):
+        citizen = Citizen(core, "web", f"w-5{n}")
+        await citizen.says("Bonjour")
+        await citizen.says(choice)
+    before = utc_now() - timedelta(hours=1)
+    shown = consultations.in_period(before, utc_now() + timedelta(days=1))
+    assert shown == [
+        {
+            "reference": created.reference,
+            "question": "Which way should the trucks go next summer?",
+            "status": "open",
+            "participants": 3,
+            "leading": "By Route 132 (67%)",
+        }
+    ]
+    assert consultations.report_markdown(before, utc_now() + timedelta(days=1), "fr") == ""
+    consultations.close(created.reference, actor="cli:marie")
+    markdown = consultations.report_markdown(before, utc_now() + timedelta(days=1), "fr")
+    assert "## Consultations de la communauté" in markdown
+    assert "pas des sondages représentatifs" in markdown
+    assert "- Par la route 132 (suggéré par 14 citoyens): 2 (67%)" in markdown
+    assert "3 participants (web 3)." in markdown
+    english = consultations.report_markdown(before, utc_now() + timedelta(days=1), "en")
+    assert "- By Rang 4: 1 (33%)" in english
+    assert "What the team will do: The team will adopt the preferred route" in english
