@@ -56,7 +56,7 @@ def participation_section(
             now = utc_now().astimezone(zone)
             defaults = {
                 "question_fr": "", "question_en": "", "options": "", "purpose_fr": "",
-                "purpose_en": "", "audience": "subscribers",
+                "purpose_en": "", "audience": "subscribers", "ideas_used": "",
                 "opens": now.strftime("%Y-%m-%dT%H:%M"),
                 "closes": (now + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M"),
             }  # fmt: skip

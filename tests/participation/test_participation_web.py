@@ -157,9 +157,9 @@ async def test_a_manager_turns_ideas_into_a_consultation_follows_it_and_closes_i
         consultations._cast(session, stored, conversation, "fr", option=0)
     page = await web.get(f"/desk/consultations/{reference}")
     text = visible(page.text)
-    assert "1 answers from 2 conversations or groups asked" in text
+    assert "1 answer from 2 conversations or groups asked" in text
     assert "not a representative survey" in text
-    assert "1. A skating rink (Une patinoire) 1 100 % 1 2 citizens" in text
+    assert "1. A skating rink (Une patinoire) 1 100 % 1 2 citizens" in text  # web: 1
     assert "By channel: web 1 · by language: FR 1" in text
 
     closed = await web.post(f"/desk/consultations/{reference}/close", data={"csrf": csrf})
