@@ -123,32 +123,36 @@ def test_bot_parse_on_held_out_messages(live: LiveAssistant, name: str) -> None:
     assert category >= CATEGORY_THRESHOLD
 
 
-def test_the_common_project_intents_on_messages_of_another_writer(live: LiveAssistant) -> None:
-    """share_idea and volunteer on held-out messages written by someone who did not write their
-    training examples (tests/data/heldout_common_project.yml, with near misses: support, news,
-    a person, a concern, the consultation's FAQ). Their F1 counts every message of the three
-    held-out sets, so that an old message taken for an idea lowers the precision."""
-    sets = ["heldout_common_project.yml", "heldout.yml", "heldout_blind.yml"]
-    messages = [m for name in sets for m in yaml.safe_load((DATA / name).read_text())["messages"]]
+@pytest.mark.parametrize("name", ["heldout_common_project.yml", "heldout_common_project_blind.yml"])
+def test_the_common_project_intents_on_messages_of_other_writers(
+    live: LiveAssistant, name: str
+) -> None:
+    """share_idea and volunteer on held-out messages written by people who did not write their
+    training examples, with near misses (support, news, a person, a concern, the consultation's
+    FAQ). heldout_common_project.yml's errors were read once, after the first training (cue
+    features and more examples followed); heldout_common_project_blind.yml, by a third writer,
+    never was: its errors are not written out. The F1 counts the two older held-out sets too,
+    so that an old message taken for an idea lowers the precision."""
+    sets = [name, "heldout.yml", "heldout_blind.yml"]
+    messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]
     parsed = bot_parse(live, [m["text"] for m in messages])
     gold = [m["intent"] for m in messages]
     predicted = [p["intent"] for p in parsed]
     _, per_intent = macro_f1(gold, predicted)
-    errors = [
-        {"text": m["text"], "expected": g, "got": p}
-        for m, g, p in zip(messages, gold, predicted, strict=True)
-        if g != p and (g in NEW_INTENTS or p in NEW_INTENTS)
-    ]
+    report: dict[str, object] = {
+        "set": name,
+        "f1": {i: round(per_intent[i], 4) for i in NEW_INTENTS},
+    }
+    if "blind" not in name:
+        report["errors"] = [
+            {"text": m["text"], "expected": g, "got": p}
+            for m, g, p in zip(messages, gold, predicted, strict=True)
+            if g != p and (g in NEW_INTENTS or p in NEW_INTENTS)
+        ]
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "nlu-common-project.json").write_text(
-        json.dumps(
-            {"f1": {i: round(per_intent[i], 4) for i in NEW_INTENTS}, "errors": errors},
-            ensure_ascii=False,
-            indent=1,
-        )
+    (ARTIFACTS / f"nlu-{name.removesuffix('.yml')}.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=1)
     )
-    print(
-        "\ncommon project intents: " + ", ".join(f"{i} F1 {per_intent[i]:.3f}" for i in NEW_INTENTS)
-    )
+    print(f"\n{name}: " + ", ".join(f"{i} F1 {per_intent[i]:.3f}" for i in NEW_INTENTS))
     for intent in NEW_INTENTS:
-        assert per_intent[intent] >= NEW_INTENT_F1, (intent, errors)
+        assert per_intent[intent] >= NEW_INTENT_F1, intent

@@ -24,6 +24,9 @@ from hypothesis import strategies as st
 from bot.common.calendar import BusinessCalendar
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
+from bot.participation.consultations import Consultations
+from bot.participation.ideas import IdeaBox
+from bot.participation.web import participation_section
 from bot.perception.web import perception_section
 from bot.register.reports_web import reports_section
 from bot.register.service import Register
@@ -87,6 +90,17 @@ def app(stage: Stage, fake_dialogue: FakeDialogue, tmp_path: Path) -> FastAPI:
             register_section(register),
             reports_section(register, knowledge=stage.knowledge),
             staff_section(engine=stage.database),
+            participation_section(
+                Consultations(
+                    engine=stage.database,
+                    knowledge=stage.knowledge,
+                    updates=news,
+                    languages=("fr", "en"),
+                    default_language="fr",
+                ),
+                IdeaBox(engine=stage.database, reader=E5Reader()),  # type: ignore[arg-type]
+                stage.database,
+            ),
         ],
     )
 
