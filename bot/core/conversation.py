@@ -114,6 +114,14 @@ class _Opened:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Before:
+    """A message answered before the dialogue, and whether it is heard for a concern too."""
+
+    texts: list[str]
+    hear: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class _Turn:
     """What a turn decided, to be stored."""
 
@@ -407,9 +415,24 @@ class ConversationCore:
         texts: list[str] = []
         asked_dialogue, told = False, conversation.dialogue_language
         kept = [a for a in message.attachments if a.kind not in DECORATIVE_ATTACHMENTS]
-        handled = self._before_dialogue(conversation, text, language)
-        if handled is not None:
-            texts = handled
+        before = self._before_dialogue(conversation, text, language)
+        if before is not None:
+            texts = before.texts
+            if before.hear and text and self._hearing is not None:
+                # A vote, an open answer or a membership answer may carry a concern too: it is
+                # recorded as always (its acknowledgement first), never taken for an answer only.
+                heard = await self._hearing.hear(text)
+                texts = await self._in_db(
+                    self._concern_step,
+                    conversation,
+                    message,
+                    message_id,
+                    text,
+                    language,
+                    heard,
+                    None,
+                    texts,
+                )
         elif edited is not None and clean_text(edited.text) == text and not message.attachments:
             pass  # an edit that changed nothing the assistant reads (e.g. a link preview)
         elif edited_concern is not None:
@@ -466,7 +489,7 @@ class ConversationCore:
                 text=text,
                 language=language,
                 texts=texts,
-                handled=handled is not None,
+                handled=before is not None,
                 answered=answered,
                 interpretation=interpretation,
                 choice=choice,
@@ -853,7 +876,7 @@ class ConversationCore:
 
     def _before_dialogue(
         self, conversation: Conversation, text: str, language: str
-    ) -> list[str] | None:
+    ) -> _Before | None:
         """What is answered without the dialogue engine: the confirmation of an erasure the
         citizen asked for, a rating of the help of a person, and withdrawing, accepting or
         appealing one of their concerns."""
@@ -861,12 +884,13 @@ class ConversationCore:
             with self.session() as session:
                 current = session.get(Conversation, conversation.id)
                 if current is not None and current.erase_requested_at is not None:
-                    return self._erasure.answer(session, current, text, language)
+                    answered = self._erasure.answer(session, current, text, language)
+                    return _Before(answered) if answered is not None else None
         if self._desk is not None and text:
             with self.session() as session:
                 score = self._desk.take_rating(session, stored_id(conversation.id), text)
             if score is not None:
-                return [say("handoff_rated", language, score=score)]
+                return _Before([say("handoff_rated", language, score=score)])
         if not text:
             return None
         with self.session() as session:
@@ -875,12 +899,15 @@ class ConversationCore:
                     session=session, conversation=conversation, text=text
                 )
                 if done is not None:
-                    return [
-                        self._follow_up_reply(reference, outcome, language)
-                        for reference, outcome in done
-                    ]
+                    return _Before(
+                        [
+                            self._follow_up_reply(reference, outcome, language)
+                            for reference, outcome in done
+                        ]
+                    )
             # A vote in a consultation, or an answer about joining the engaged members.
-            return self._participation.before_dialogue(session, conversation, text, language)
+            taken = self._participation.before_dialogue(session, conversation, text, language)
+            return _Before(taken, hear=True) if taken is not None else None
 
     def _follow_up_reply(self, reference: str, outcome: str, language: str) -> str:
         if outcome == "not_yours":

@@ -32,6 +32,7 @@ from bot.participation.web import parse_options
 from bot.register.privacy import erase_citizen
 from bot.storage.models import (
     AuditEntry,
+    Concern,
     ConsultationInvite,
     ConsultationVote,
     Conversation,
@@ -42,7 +43,7 @@ from bot.storage.models import (
     utc_now,
 )
 from bot.updates.service import UpdateService
-from tests.support.dialogue import ScriptedDialogue, scripted_core
+from tests.support.dialogue import ScriptedDialogue, ScriptedJudge, scripted_core
 from tests.support.gaps import E5Reader
 from tests.support.updates import subscribe
 
@@ -354,6 +355,37 @@ async def test_open_answers_take_the_message_after_the_question(
     assert results.participants == 1
     assert results.answers == ("un trottoir et des arbres",)
     assert json.loads(consultations.export(created.reference, "json"))["representative"] is False
+
+
+async def test_a_concern_given_as_an_answer_is_recorded_as_a_concern_too(
+    database: Engine,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+    consultations: Consultations,
+) -> None:
+    # The message after an open question is taken as the answer, and still heard: a grievance
+    # in it gets its reference in the register, never only a place among the answers.
+    judge = ScriptedJudge({"Les camions brisent": (0.9, 0.02, "traffic")})
+    heard_core = scripted_core(
+        database,
+        ScriptedDialogue(),
+        detector,
+        knowledge,
+        judge=judge,
+        participation=Participation(consultations),
+    )
+    created = consultations.create(draft(options=(), audience="anyone"), author="cli:marie")
+    citizen = Citizen(heard_core, "web", "w-12")
+    await citizen.says("Bonjour")
+    said = await citizen.says("Les camions brisent la chaussée devant chez moi, faites un détour.")
+    assert "J'ai enregistré votre préoccupation" in said[0]
+    assert "votre réponse à la consultation" in said[-1]
+    with Session(database) as session:
+        concerns = list(session.exec(select(Concern)))
+    assert [(c.kind, c.category) for c in concerns] == [("grievance", "traffic")]
+    assert consultations.results(created.reference).participants == 1
+    # The whole message was heard, as any other.
+    assert judge.heard[-1].startswith("Les camions brisent")
 
 
 async def test_participation_concentrated_in_one_channel_is_pointed_out(

@@ -19,41 +19,14 @@ from bot.core.conversation import ConversationCore
 from bot.desk.hours import DeskSchedule
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
-from bot.listening.concerns import Heard, Judgement, decide
+from bot.listening.concerns import Heard
 from bot.listening.model import ReaderModelError
 from bot.register.hearing import ConcernHearing
 from bot.register.service import Register
 from bot.storage.models import Concern, Message
-from tests.support.dialogue import CATEGORIZER, FakeDialogue
+from tests.support.dialogue import CATEGORIZER, FakeDialogue, ScriptedJudge
 
 NOISE_ANSWER = "Le bruit des éoliennes respecte 40 dBA la nuit. Source : étude de bruit."
-
-
-class ScriptedJudge:
-    """Hears what its script says (by the start of the text); counts the texts it heard."""
-
-    def __init__(self, script: dict[str, tuple[float, float, str]] | None = None) -> None:
-        self.script = script or {}
-        self.heard: list[str] = []
-        self.failing: Exception | None = None
-
-    def hear(self, text: str) -> Heard:
-        self.heard.append(text)
-        if self.failing is not None:
-            raise self.failing
-        for start, (grievance, objection, category) in self.script.items():
-            if text.startswith(start):
-                return Heard(grievance, objection, category)
-        return Heard(0.02, 0.01, "other")
-
-    def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
-        return decide(
-            heard,
-            intent=intent,
-            threshold=0.5,
-            intent_threshold=0.25,
-            fallback_category=CATEGORIZER.categorize(text).category,
-        )
 
 
 def web(text: str, key: str = "conv-1", **extra: Any) -> IncomingMessage:

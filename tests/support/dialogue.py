@@ -25,7 +25,7 @@ from bot.core.conversation import ConversationCore
 from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine, DialogueReply, DialogueUnavailable
 from bot.knowledge import KnowledgeBase
-from bot.listening.concerns import ConcernJudge
+from bot.listening.concerns import ConcernJudge, Heard, Judgement, decide
 from bot.listening.reading import Reader
 from bot.participation.service import Participation
 from bot.register.hearing import ConcernHearing
@@ -192,3 +192,30 @@ class FakeDialogue(DialogueEngine):
 
     async def is_ready(self) -> bool:
         return not self.failing
+
+
+class ScriptedJudge:
+    """Hears what its script says (by the start of the text); counts the texts it heard."""
+
+    def __init__(self, script: dict[str, tuple[float, float, str]] | None = None) -> None:
+        self.script = script or {}
+        self.heard: list[str] = []
+        self.failing: Exception | None = None
+
+    def hear(self, text: str) -> Heard:
+        self.heard.append(text)
+        if self.failing is not None:
+            raise self.failing
+        for start, (grievance, objection, category) in self.script.items():
+            if text.startswith(start):
+                return Heard(grievance, objection, category)
+        return Heard(0.02, 0.01, "other")
+
+    def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
+        return decide(
+            heard,
+            intent=intent,
+            threshold=0.5,
+            intent_threshold=0.25,
+            fallback_category=CATEGORIZER.categorize(text).category,
+        )
