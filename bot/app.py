@@ -236,12 +236,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             )
         else:
             dialogue = RasaEngine(settings.rasa_urls, token=settings.rasa_token)
-        updates = UpdateService(
-            engine=database,
-            knowledge=knowledge,
-            languages=settings.languages,
-            default_language=settings.default_language,
-        )
+        updates = UpdateService.from_settings(settings, database, knowledge)
         consultations = Consultations(
             engine=database,
             knowledge=knowledge,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -273,6 +274,13 @@ class Settings(BaseSettings):
     listen_hashtags: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Hashtags that make a group message worth recording."
     )
+    project_hashtag: str | None = Field(
+        default=None,
+        description=(
+            "The hashtag the project promotes (e.g. #TroisCollines): printed in every news "
+            "update and listened for in the community groups, beside LISTEN_HASHTAGS."
+        ),
+    )
 
     @field_validator("listen_telegram_chats", mode="before")
     @classmethod
@@ -306,6 +314,40 @@ class Settings(BaseSettings):
             except TermError as exc:
                 raise ValueError(str(exc)) from exc
         return value
+
+    @field_validator("project_hashtag", mode="before")
+    @classmethod
+    def _one_hashtag(cls, value: object) -> object:
+        from bot.common.matching import TermError, parse_hashtags
+
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            if "," in value:
+                raise ValueError("is one hashtag (LISTEN_HASHTAGS takes several)")
+            try:
+                return parse_hashtags([value])[0]
+            except TermError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    def listened_terms(
+        self, project_names: Mapping[str, str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+        """The keywords and hashtags a community group is listened for, and where they come
+        from: LISTEN_KEYWORDS and LISTEN_HASHTAGS, or else the project's names; the project's
+        own hashtag (PROJECT_HASHTAG) in either case."""
+        from bot.common.matching import project_terms
+
+        keywords, hashtags = self.listen_keywords, self.listen_hashtags
+        origin = "LISTEN_KEYWORDS, LISTEN_HASHTAGS"
+        if not keywords and not hashtags:
+            keywords, hashtags = project_terms(project_names)
+            origin = "the project's names"
+        if self.project_hashtag and self.project_hashtag not in hashtags:
+            hashtags = (*hashtags, self.project_hashtag)
+            origin += ", PROJECT_HASHTAG"
+        return keywords, hashtags, origin
 
     @model_validator(mode="after")
     def _check_listening(self) -> Settings:

@@ -454,8 +454,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "en": "This project does not sort its news by topic: /unsubscribe alone stops all its news.",
     },
     "update_news": {
-        "fr": "📢 Nouvelles du projet {project}{topic} ({reference}) :\n{text}\n\n{stop}",
-        "en": "📢 {project} news{topic} ({reference}):\n{text}\n\n{stop}",
+        "fr": "📢 Nouvelles du projet {project}{topic} ({reference}) :\n{text}{hashtag}\n\n{stop}",
+        "en": "📢 {project} news{topic} ({reference}):\n{text}{hashtag}\n\n{stop}",
+    },
+    "update_news_hashtag": {
+        "fr": "\n\nPour en parler ailleurs et suivre la conversation : {hashtag}",
+        "en": "\n\nTo talk about it elsewhere and follow the conversation: {hashtag}",
     },
     "update_news_topic": {"fr": " · {name}", "en": " · {name}"},
     "update_news_stop": {

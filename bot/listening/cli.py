@@ -14,7 +14,6 @@ import sys
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot.common.matching import project_terms
 from bot.knowledge import load_knowledge_base
 from bot.listening import store
 from bot.settings import Settings
@@ -66,11 +65,8 @@ def _renotice(platform: str, group_key: str, settings: Settings, engine: Engine)
 
 
 def _status(settings: Settings, engine: Engine) -> None:
-    keywords, hashtags = settings.listen_keywords, settings.listen_hashtags
-    origin = "LISTEN_KEYWORDS, LISTEN_HASHTAGS"
-    if not keywords and not hashtags:
-        keywords, hashtags = project_terms(load_knowledge_base(settings.knowledge_base).name)
-        origin = "the project's names"
+    names = load_knowledge_base(settings.knowledge_base).name
+    keywords, hashtags, origin = settings.listened_terms(names)
     print(f"Listening for ({origin}): {', '.join((*keywords, *hashtags))}")
     listed = _listed(settings)
     with Session(engine) as session:

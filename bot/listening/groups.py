@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.common.language import LanguageDetector
-from bot.common.matching import Matcher, project_terms
+from bot.common.matching import Matcher
 from bot.knowledge import KnowledgeBase
 from bot.listening import store
 from bot.listening.phrases import NoticeFacts, notice_text, opt_answer
@@ -276,13 +276,11 @@ def listener_for(
     """The listener the settings ask for; None when no group is listed for listening.
 
     Without LISTEN_KEYWORDS and LISTEN_HASHTAGS, it listens for the project's names in the
-    knowledge base and the proper name they share (`project_terms`).
+    knowledge base and the proper name they share (`project_terms`); for PROJECT_HASHTAG always.
     """
     if not (settings.listen_telegram_chats or settings.listen_discord_channels):
         return None
-    keywords, hashtags = settings.listen_keywords, settings.listen_hashtags
-    if not keywords and not hashtags:
-        keywords, hashtags = project_terms(knowledge.name)
+    keywords, hashtags, _ = settings.listened_terms(knowledge.name)
     matcher = Matcher(keywords, hashtags)
     logger.info(
         "listening in %s group(s) for: %s",

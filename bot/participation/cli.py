@@ -54,12 +54,7 @@ def consultations_for(settings: Settings, engine: Engine) -> Consultations:
     return Consultations(
         engine=engine,
         knowledge=knowledge,
-        updates=UpdateService(
-            engine=engine,
-            knowledge=knowledge,
-            languages=settings.languages,
-            default_language=settings.default_language,
-        ),
+        updates=UpdateService.from_settings(settings, engine, knowledge),
         languages=settings.languages,
         default_language=settings.default_language,
     )

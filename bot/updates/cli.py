@@ -66,11 +66,8 @@ def run(
         engine: the database.
         confirm: asks the person a yes/no question (default: on the terminal).
     """
-    service = UpdateService(
-        engine=engine,
-        knowledge=load_knowledge_base(settings.knowledge_base),
-        languages=settings.languages,
-        default_language=settings.default_language,
+    service = UpdateService.from_settings(
+        settings, engine, load_knowledge_base(settings.knowledge_base)
     )
     zone = ZoneInfo(settings.project_timezone)
     try:

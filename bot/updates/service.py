@@ -43,6 +43,7 @@ from bot.common.phrases import say
 from bot.knowledge import KnowledgeBase
 from bot.outbox.outbound import destination_for, destination_of
 from bot.outbox.text import PLATFORM_LIMITS, split_for
+from bot.settings import Settings
 from bot.storage.models import (
     AuditEntry,
     Conversation,
@@ -192,6 +193,19 @@ class Recipient:
 class UpdateService:
     """Publishes updates, follows their delivery and counts subscribers."""
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, engine: Engine, knowledge: KnowledgeBase
+    ) -> UpdateService:
+        """The service as the settings configure it (languages, the project's hashtag)."""
+        return cls(
+            engine=engine,
+            knowledge=knowledge,
+            languages=settings.languages,
+            default_language=settings.default_language,
+            hashtag=settings.project_hashtag,
+        )
+
     def __init__(
         self,
         *,
@@ -200,8 +214,10 @@ class UpdateService:
         languages: Sequence[str],
         default_language: str,
         batch_size: int = BATCH_SIZE,
+        hashtag: str | None = None,
     ) -> None:
         self.engine = engine
+        self.hashtag = hashtag
         self.catalog = TopicCatalog(knowledge.update_topics)
         self._project = dict(knowledge.name)
         self._languages = tuple(languages)
@@ -245,7 +261,7 @@ class UpdateService:
         self, *, text: str, language: str, channel: str, topic: str | None, reference: str
     ) -> str:
         """The message a citizen receives: the project's name, the topic, the reference, the
-        text, and how to stop."""
+        text, the project's hashtag to follow it elsewhere, and how to stop."""
         command = say("updates_or_command", language, name="unsubscribe")
         return say(
             "update_news",
@@ -256,6 +272,9 @@ class UpdateService:
             else "",
             reference=reference,
             text=text,
+            hashtag=say("update_news_hashtag", language, hashtag=self.hashtag)
+            if self.hashtag and self.hashtag.lower() not in text.lower()
+            else "",
             stop=say(
                 "update_news_stop",
                 language,

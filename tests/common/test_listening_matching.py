@@ -118,6 +118,8 @@ TOKEN = "123456:" + "A" * 30
         ),
         ({"listen_keywords": "éolien, #TroisCollines"}, "LISTEN_KEYWORDS"),
         ({"listen_hashtags": "#parc éolien"}, "LISTEN_HASHTAGS"),
+        ({"project_hashtag": "#Trois Collines"}, "PROJECT_HASHTAG"),
+        ({"project_hashtag": "#TroisCollines, #ParcEolien"}, "PROJECT_HASHTAG"),
         (
             {
                 "telegram_token": TOKEN,
@@ -169,3 +171,23 @@ def test_listening_settings_are_read_from_the_environment(
     assert settings.listen_keywords == ("éolien", "éoliennes", "Trois-Collines", "wind farm")
     assert settings.listen_hashtags == ("#TroisCollines", "#ParcEolien")
     assert load_settings(listen_keywords="").listen_keywords == ()
+
+
+def test_the_projects_hashtag_is_always_listened_for() -> None:
+    names = {"fr": "Parc éolien des Trois-Collines", "en": "Trois-Collines Wind Farm"}
+    settings = load_settings(project_hashtag="NosCollines")
+    assert settings.project_hashtag == "#NosCollines"
+    keywords, hashtags, origin = settings.listened_terms(names)
+    assert "Trois-Collines" in keywords
+    assert hashtags[-2:] == ("#TroisCollines", "#NosCollines")
+    assert origin == "the project's names, PROJECT_HASHTAG"
+    # Already among the project's names' hashtags: listed once.
+    same = load_settings(project_hashtag="#TroisCollines").listened_terms(names)
+    assert same[1].count("#TroisCollines") == 1
+    chosen = load_settings(listen_keywords="éolien", project_hashtag="#TroisCollines")
+    assert chosen.listened_terms(names) == (
+        ("éolien",),
+        ("#TroisCollines",),
+        "LISTEN_KEYWORDS, LISTEN_HASHTAGS, PROJECT_HASHTAG",
+    )
+    assert load_settings(project_hashtag="").listened_terms(names)[2] == "the project's names"

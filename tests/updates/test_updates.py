@@ -429,6 +429,32 @@ def test_texts_are_stored_as_written_without_stray_characters(
     assert (fr, en, topic) == ("Avis\n\nFermeture du chemin", "Notice", "road_closures")
 
 
+def test_the_projects_hashtag_ends_each_update_once(
+    database: Engine, knowledge: KnowledgeBase
+) -> None:
+    service = service_for(database, knowledge, hashtag="#TroisCollines")
+    fr = service.render(
+        text="Dynamitage jeudi à 11 h.", language="fr", channel="web", topic=None, reference="U-1"
+    )
+    assert fr == (
+        "📢 Nouvelles du projet Parc éolien des Trois-Collines (U-1) :\n"
+        "Dynamitage jeudi à 11 h.\n\n"
+        "Pour en parler ailleurs et suivre la conversation : #TroisCollines\n\n"
+        "Pour ne plus recevoir ces nouvelles, écrivez « désabonnez-moi »."
+    )
+    en = service.render(
+        text="Blasting on Thursday. #troiscollines",
+        language="en",
+        channel="telegram",
+        topic="blasting",
+        reference="U-2",
+    )
+    assert "follow the conversation" not in en  # the manager already wrote it
+    assert "Follow" not in service_for(database, knowledge).render(
+        text="Blasting.", language="en", channel="web", topic=None, reference="U-3"
+    )
+
+
 def test_an_unknown_reference_is_said_plainly(database: Engine, knowledge: KnowledgeBase) -> None:
     with pytest.raises(UpdateNotFound, match="There is no update 'U-2026-0099'"):
         service_for(database, knowledge).report("U-2026-0099")
