@@ -772,8 +772,9 @@ class Consultations:
         self, session: Session, conversation: Conversation, text: str, language: str
     ) -> list[str] | None:
         """A citizen's plain-text answer to a consultation they were asked ("2", "option B",
-        the option's words; for open answers, the message after the question), recorded; None
-        when the message is not one (it then goes on to the dialogue)."""
+        the option's words; for open answers, the message just after the question unless it
+        asks something, or "answer: ..."), recorded; None when the message is not one (it then
+        goes on to the dialogue)."""
         if not text.strip() or conversation.erased_at is not None:
             return None
         found = self._latest_invite(session, conversation)
@@ -788,10 +789,10 @@ class Consultations:
         if not options:
             if open_answer:
                 answer = open_answer.group(1).strip()
-            elif just_asked:
+            elif just_asked and not _asks(text):
                 answer = text.strip()
             else:
-                return None
+                return None  # a question is answered (`open_answer_hint` says how to answer)
             if consultation.status != ConsultationStatus.OPEN:
                 return [self._closed(consultation, language)]
             if conversation.place == "group":
@@ -830,6 +831,24 @@ class Consultations:
             + " "
             + say("vote_change_hint", language, closes=closes)
         ]
+
+    def open_answer_hint(
+        self, session: Session, conversation: Conversation, language: str
+    ) -> str | None:
+        """After a question asked just after an open question of a consultation (and answered
+        by the dialogue, not taken as the answer): how to answer the consultation instead."""
+        found = self._latest_invite(session, conversation)
+        if found is None:
+            return None
+        invite, consultation = found
+        if (
+            _options(consultation)
+            or consultation.status != ConsultationStatus.OPEN
+            or invite.message_id is None
+            or _latest_outgoing(session, conversation) != invite.message_id
+        ):
+            return None
+        return say("open_answer_hint", language, reference=consultation.reference)
 
     def command(
         self, session: Session, conversation: Conversation, argument: str, language: str
@@ -1437,6 +1456,11 @@ def _options(consultation: Consultation) -> tuple[Option, ...]:
         Option(fr=str(o.get("fr", "")), en=str(o.get("en", "")), ideas=int(o.get("ideas", 0)))
         for o in consultation.options or []
     )
+
+
+def _asks(text: str) -> bool:
+    """Whether a message asks something (it ends with a question mark)."""
+    return text.rstrip().rstrip(")»\"'").endswith("?")
 
 
 def _voter(conversation: Conversation) -> str:

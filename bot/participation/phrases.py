@@ -60,6 +60,16 @@ PHRASES: dict[str, dict[str, str]] = {
         "fr": "Votre choix pour la consultation {reference} était déjà « {choice} ».",
         "en": 'Your choice for consultation {reference} was already "{choice}".',
     },
+    "open_answer_hint": {
+        "fr": (
+            "(Si c'était votre réponse à la consultation {reference}, écrivez « réponse : » "
+            "suivi de votre réponse : une question reçoit une réponse, elle n'est pas comptée.)"
+        ),
+        "en": (
+            '(If this was your answer to consultation {reference}, write "answer:" followed by '
+            "it: a question gets answered, it is not counted.)"
+        ),
+    },
     "answer_recorded": {
         "fr": (
             "Merci, votre réponse à la consultation {reference} est enregistrée. Pour la "

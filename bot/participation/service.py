@@ -61,6 +61,9 @@ class Participation:
             if offer:
                 texts.append(offer)
         if self.consultations is not None:
+            hint = self.consultations.open_answer_hint(session, conversation, language)
+            if hint:
+                texts.append(hint)
             invitation = self.consultations.invitation_for_turn(session, conversation, language)
             if invitation is not None:
                 text, choices, invite_id = invitation

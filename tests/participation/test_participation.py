@@ -356,6 +356,17 @@ async def test_open_answers_take_the_message_after_the_question(
     assert results.answers == ("un trottoir et des arbres",)
     assert json.loads(consultations.export(created.reference, "json"))["representative"] is False
 
+    # A question just after the open question is answered, not counted; the answer says how to
+    # answer the consultation instead, and only once.
+    other = Citizen(core, "web", "w-13")
+    await other.says("Bonjour")
+    said = await other.says("Qui paiera pour le trottoir?")
+    assert "est enregistrée" not in " ".join(said)
+    assert f"Si c'était votre réponse à la consultation {created.reference}" in said[-1]
+    said = await other.says("Merci")
+    assert "Si c'était votre réponse" not in " ".join(said)
+    assert consultations.results(created.reference).participants == 1
+
 
 async def test_a_concern_given_as_an_answer_is_recorded_as_a_concern_too(
     database: Engine,
