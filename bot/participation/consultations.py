@@ -798,14 +798,7 @@ class Consultations:
             if conversation.place == "group":
                 return [say("vote_in_private", language, link="")]
             self._cast(session, consultation, conversation, language, option=None, answer=answer)
-            return [
-                say(
-                    "answer_recorded",
-                    language,
-                    reference=consultation.reference,
-                    closes=long_date(consultation.closes_at.date(), language),
-                )
-            ]
+            return [self._answer_recorded(consultation, language)]
         index = choice_index(text, options)
         if index is None:
             if explicit and just_asked:
@@ -820,17 +813,7 @@ class Consultations:
         if not 0 <= index < len(options):
             return [self._unknown(consultation, language, text.strip())]
         outcome = self._cast(session, consultation, conversation, language, option=index)
-        chosen = f"{index + 1}. {options[index].label(language)}"
-        closes = long_date(consultation.closes_at.date(), language)
-        if outcome == "same":
-            return [say("vote_same", language, reference=consultation.reference, choice=chosen)]
-        if outcome == "changed":
-            return [say("vote_changed", language, reference=consultation.reference, choice=chosen)]
-        return [
-            say("vote_recorded", language, reference=consultation.reference, choice=chosen)
-            + " "
-            + say("vote_change_hint", language, closes=closes)
-        ]
+        return [self._vote_recorded(consultation, options, index, outcome, language)]
 
     def open_answer_hint(
         self, session: Session, conversation: Conversation, language: str
@@ -891,21 +874,12 @@ class Consultations:
             options = _options(consultation)
             if not options:
                 self._cast(session, consultation, conversation, language, option=None, answer=rest)
-                return [
-                    say(
-                        "answer_recorded",
-                        language,
-                        reference=consultation.reference,
-                        closes=long_date(consultation.closes_at.date(), language),
-                    )
-                ], ()
+                return [self._answer_recorded(consultation, language)], ()
             index = choice_index(rest, options)
             if index is None or not 0 <= index < len(options):
                 return [self._unknown(consultation, language, rest.strip())], ()
             outcome = self._cast(session, consultation, conversation, language, option=index)
-            chosen = f"{index + 1}. {options[index].label(language)}"
-            key = {"same": "vote_same", "changed": "vote_changed"}.get(outcome, "vote_recorded")
-            return [say(key, language, reference=consultation.reference, choice=chosen)], ()
+            return [self._vote_recorded(consultation, options, index, outcome, language)], ()
         texts = [self.invitation_text(consultation, language, how="text")]
         current = self.current_choice(session, consultation, conversation, language)
         if current:
@@ -1369,6 +1343,35 @@ class Consultations:
             .where(Consultation.status == ConsultationStatus.OPEN)
             .order_by(col(Consultation.id).desc())
         ).first()
+
+    @staticmethod
+    def _answer_recorded(consultation: Consultation, language: str) -> str:
+        return say(
+            "answer_recorded",
+            language,
+            reference=consultation.reference,
+            closes=long_date(consultation.closes_at.date(), language),
+        )
+
+    @staticmethod
+    def _vote_recorded(
+        consultation: Consultation,
+        options: Sequence[Option],
+        index: int,
+        outcome: str,
+        language: str,
+    ) -> str:
+        """What a citizen is told of their vote: new (and that it can change), the same as
+        before, or changed."""
+        chosen = f"{index + 1}. {options[index].label(language)}"
+        if outcome in ("same", "changed"):
+            return say(f"vote_{outcome}", language, reference=consultation.reference, choice=chosen)
+        closes = long_date(consultation.closes_at.date(), language)
+        return (
+            say("vote_recorded", language, reference=consultation.reference, choice=chosen)
+            + " "
+            + say("vote_change_hint", language, closes=closes)
+        )
 
     def _closed(self, consultation: Consultation, language: str) -> str:
         closed = consultation.closed_at or consultation.closes_at
