@@ -47,6 +47,7 @@ from bot.listening.concerns import ModelConcernJudge
 from bot.listening.faq_drafts import KnowledgeFiles
 from bot.listening.gaps_web import gaps_section
 from bot.listening.groups import Listener, listener_for
+from bot.listening.intents import GuardedIntentReader, IntentReader
 from bot.listening.model import ModelReader, warm_up_in_background
 from bot.participation.consultations import Consultations
 from bot.participation.ideas import IdeaBox
@@ -204,6 +205,14 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
     hearing = ConcernHearing(
         register=register, judge=judge, categorizer=categorizer, knowledge=knowledge
     )
+    # Short messages are read for an idea or an offer to help too (same embedding model).
+    intent_reader = IntentReader() if settings.hear_ideas else None
+    intents_warm_up = asyncio.create_task(
+        warm_up_in_background(
+            intent_reader, "Ideas are recognised by the dialogue's intent alone."
+        ),
+        name="intent-reader-warm-up",
+    )
     # Every reviewed answer is checked against the question before it goes out (same model);
     # the documents' passages are indexed on the first start, then kept in var/.
     answerer = ModelAnswerer(knowledge) if settings.check_answers else None
@@ -260,7 +269,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             answers=GuardedAnswerer(answerer),
             turn_locks=turn_locks,
             database_threads=settings.database_threads,
-            participation=Participation(consultations),
+            participation=Participation(consultations, GuardedIntentReader(intent_reader)),
         )
         # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
         core.recover_interrupted()
@@ -374,6 +383,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             await dialogue.close()
         reader_warm_up.cancel()
         judge_warm_up.cancel()
+        intents_warm_up.cancel()
         answerer_warm_up.cancel()
         if core is not None:
             # Readings still under way (milliseconds each) are stored before the database closes.

@@ -43,6 +43,7 @@ from bot.knowledge import (
 from bot.listening import cli as listen_cli
 from bot.listening import faq_drafts
 from bot.listening.concerns import GuardedJudge, ModelConcernJudge
+from bot.listening.intents import GuardedIntentReader, IntentReader, acted_intent
 from bot.participation import cli as consultations_cli
 from bot.perception import cli as perception_cli
 from bot.perception.report import ReportError
@@ -123,6 +124,7 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
         settings.rasa_project / "nlu" / "conversation" / "report_concern.yml"
     )
     judge = GuardedJudge(ModelConcernJudge(categorizer), categorizer)
+    intents = GuardedIntentReader(IntentReader() if settings.hear_ideas else None)
     knowledge = load_knowledge_base(settings.knowledge_base)
     answers = GuardedAnswerer(ModelAnswerer(knowledge) if settings.check_answers else None)
     server = None
@@ -146,9 +148,13 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
             if cleaned:
                 # As in a live turn: the model hears the whole message while the NLU reads it.
                 hearing = asyncio.create_task(judge.hear(cleaned))
+                reading = asyncio.create_task(intents.hear(cleaned))
                 interpretation = await engine.parse(for_engine(cleaned))
                 judgement = judge.judge(await hearing, intent=interpretation.intent, text=cleaned)
-                record["intent"] = interpretation.intent
+                # The intent the turn acts on (an idea or an offer to help the intent reader
+                # heard where the dialogue understood something else), and the dialogue's own.
+                record["intent"] = acted_intent(interpretation.intent, await reading)
+                record["dialogue_intent"] = interpretation.intent
                 record["confidence"] = round(interpretation.confidence, 4)
                 record["concern"] = judgement.concern
                 record["concern_kind"] = judgement.kind
@@ -164,7 +170,12 @@ async def _parse(settings: Settings, lines: Iterable[str]) -> None:
                 ]
             else:
                 record.update(
-                    intent=None, confidence=0.0, concern=False, concern_kind=None, concern_score=0.0
+                    intent=None,
+                    dialogue_intent=None,
+                    confidence=0.0,
+                    concern=False,
+                    concern_kind=None,
+                    concern_score=0.0,
                 )
                 record.update(answer="none", topic=None)
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -197,9 +208,9 @@ async def _answer_fields(
 
 
 async def _train(settings: Settings) -> None:
-    """The concern judgement and the answer relevance decision (when their examples changed),
-    then the Rasa model (when the NLU data, stories or domain changed); each says what it is
-    doing and how far along it is."""
+    """The concern judgement, the intent reader and the answer relevance decision (when their
+    examples changed), then the Rasa model (when the NLU data, stories or domain changed); each
+    says what it is doing and how far along it is."""
     runtime = rasa_runtime(settings)
     runtime.check()  # a missing runtime is said before minutes of other training
     try:
@@ -211,6 +222,10 @@ async def _train(settings: Settings) -> None:
         ) from exc
     if train_concerns.main(["--if-changed"]) != 0:
         raise SystemExit("Training the concern judgement failed (see above).")
+    from bot.listening import train_intents
+
+    if train_intents.main(["--if-changed"]) != 0:
+        raise SystemExit("Training the intent reader failed (see above).")
     from bot.answering import train_relevance
 
     if train_relevance.main(["--if-changed"]) != 0:

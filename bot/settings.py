@@ -171,6 +171,11 @@ class Settings(BaseSettings):
         description="Hear every message for a concern with the trained model (false: only messages "
         "the dialogue understands as a concern are recorded, as before the model existed).",
     )
+    hear_ideas: bool = Field(
+        default=True,
+        description="Hear short messages for an idea or an offer to help with the trained intent "
+        "reader, beside the dialogue's intent (false: the dialogue's intent alone decides).",
+    )
     check_answers: bool = Field(
         default=True,
         description="Send a reviewed answer only when the trained relevance decision finds that it "

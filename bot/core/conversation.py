@@ -44,6 +44,7 @@ from bot.core.person import PersonCalls
 from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.listening.concerns import Heard
+from bot.listening.intents import HeardIntent, acted_intent
 from bot.listening.reading import Reader
 from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
 from bot.participation.service import AfterTurn, Participation
@@ -440,6 +441,7 @@ class ConversationCore:
             texts = [say("edit_of_concern", language, reference=edited_concern.reference)]
         elif text:
             hearing = self._start_hearing(text)
+            proposal = asyncio.create_task(self._participation.hear(text), name="hear-idea")
             texts, interpretation, answered, told = await self._ask_dialogue(
                 conversation, text, message_id, language, message.channel
             )
@@ -447,6 +449,25 @@ class ConversationCore:
             choice = await self._check_answer(text, language, interpretation, answered)
             if choice is not None and self._answers is not None:
                 texts = [self._answers.reply(choice, language)]
+            dialogue_intent = interpretation.intent if interpretation else None
+            heard_intent = await proposal
+            if interpretation is not None and answered:
+                acted = acted_intent(interpretation.intent, heard_intent)
+                if heard_intent is not None and acted != interpretation.intent:
+                    # An idea or an offer to help the dialogue took for something else.
+                    texts = await self._in_db(
+                        self._heard_intent_step,
+                        conversation,
+                        message_id,
+                        text,
+                        language,
+                        heard_intent,
+                        interpretation.intent,
+                        texts,
+                    )
+                    interpretation = dataclasses.replace(
+                        interpretation, intent=acted, confidence=heard_intent.probability
+                    )
             if hearing is not None:
                 heard = await hearing
                 texts = await self._in_db(
@@ -460,6 +481,7 @@ class ConversationCore:
                     interpretation,
                     texts,
                     choice,
+                    dialogue_intent,
                 )
             if kept:
                 texts.append(
@@ -768,14 +790,16 @@ class ConversationCore:
         interpretation: Interpretation | None,
         texts: list[str],
         choice: AnswerChoice | None = None,
+        dialogue_intent: str | None = None,
     ) -> list[str]:
         """Records the concern the message carries, if any, and puts its acknowledgement before
-        the dialogue's answer; returns what the citizen is told."""
+        the turn's answer; returns what the citizen is told. The concern is judged with the
+        dialogue's own intent (`dialogue_intent`, when the turn acts on another one)."""
         assert self._hearing is not None
         # Without an interpretation the dialogue engine failed: the message is kept for a person
         # all the same (see `_handle`), and a concern heard in it is recorded now, not lost.
         intent = interpretation.intent if interpretation else None
-        judgement = self._hearing.judge(heard, intent=intent, text=text)
+        judgement = self._hearing.judge(heard, intent=dialogue_intent or intent, text=text)
         if not judgement.concern:
             if intent == "report_concern":
                 # The dialogue took it for a concern, the judgement not: nothing is recorded,
@@ -812,6 +836,31 @@ class ConversationCore:
                 return told
             return [*told, *self._hearing.related_answer(recorded.concern.category, language)]
         return [*told, *texts]
+
+    def _heard_intent_step(
+        self,
+        conversation: Conversation,
+        message_id: int,
+        text: str,
+        language: str,
+        heard: HeardIntent,
+        dialogue_intent: str,
+        texts: list[str],
+    ) -> list[str]:
+        """Records the idea, or offers to join, that the intent reader heard (see
+        `Participation.take_heard`); returns what the citizen is told."""
+        with self.session() as session:
+            current = session.get(Conversation, conversation.id) or conversation
+            return self._participation.take_heard(
+                session,
+                current,
+                message_id=message_id,
+                text=text,
+                language=language,
+                heard=heard,
+                dialogue_intent=dialogue_intent,
+                texts=texts,
+            )
 
     async def _ask_dialogue(
         self, conversation: Conversation, text: str, message_id: int, language: str, channel: str

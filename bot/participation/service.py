@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from bot.common.phrases import say
 from bot.common.types import Choice
+from bot.listening.intents import GuardedIntentReader, HeardIntent
 from bot.participation import volunteers
 from bot.participation.consultations import Consultations
+from bot.participation.ideas import record_idea
 from bot.storage.models import Conversation
 
 SUPPORT_INTENTS = frozenset({"express_support"})
@@ -29,8 +32,52 @@ class AfterTurn:
 class Participation:
     """The common project as seen from a conversation."""
 
-    def __init__(self, consultations: Consultations | None = None) -> None:
+    def __init__(
+        self,
+        consultations: Consultations | None = None,
+        intents: GuardedIntentReader | None = None,
+    ) -> None:
         self.consultations = consultations
+        self._intents = intents
+
+    async def hear(self, text: str) -> HeardIntent | None:
+        """A short message read as an idea or an offer to help, beside the dialogue's intent
+        (None: nothing heard, or no intent reader)."""
+        if self._intents is None:
+            return None
+        return await self._intents.hear(text)
+
+    def take_heard(
+        self,
+        session: Session,
+        conversation: Conversation,
+        *,
+        message_id: int,
+        text: str,
+        language: str,
+        heard: HeardIntent,
+        dialogue_intent: str,
+        texts: list[str],
+    ) -> list[str]:
+        """An idea (recorded, with its reference) or an offer to help (what joining means) the
+        dialogue took for something else; what the dialogue answered is kept after it when it
+        answered a question or offered to join, and replaced otherwise (an apology for not
+        understanding, a thank-you)."""
+        if heard.intent == "share_idea":
+            said = record_idea(
+                session=session,
+                conversation=conversation,
+                message_id=message_id,
+                text=text,
+                language=language,
+            )
+        else:
+            said = volunteers.offer(session, conversation, language)
+        if dialogue_intent.startswith("faq/") and texts:
+            return [said, say("as_for_your_question", language), *texts]
+        if dialogue_intent == "volunteer":
+            return [said, *texts]
+        return [said]
 
     def before_dialogue(
         self, session: Session, conversation: Conversation, text: str, language: str

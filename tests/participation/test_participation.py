@@ -18,6 +18,7 @@ from bot.common.text import ERASED
 from bot.common.types import IncomingMessage, Place
 from bot.core.conversation import ConversationCore
 from bot.knowledge import KnowledgeBase
+from bot.listening.intents import GuardedIntentReader, HeardIntent, IntentReader
 from bot.participation import volunteers
 from bot.participation.consultations import (
     ConsultationError,
@@ -467,6 +468,65 @@ async def test_ideas_are_recorded_with_a_reference_and_grouped_by_meaning(
     rink = next(g for g in groups if g.size == 2)
     assert rink.citizens == 2
     assert {i.language for i in rink.ideas} == {"fr", "en"}
+
+
+class ScriptedIntentReader(IntentReader):
+    """Hears what its script says, by the start of the text."""
+
+    def __init__(self, script: dict[str, str]) -> None:
+        super().__init__()
+        self.script = script
+
+    def hear(self, text: str) -> HeardIntent | None:
+        for start, intent in self.script.items():
+            if text.startswith(start):
+                return HeardIntent(intent, 0.9)
+        return None
+
+
+async def test_an_idea_the_dialogue_took_for_a_question_is_recorded_and_the_question_answered(
+    database: Engine,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+    consultations: Consultations,
+) -> None:
+    reader = ScriptedIntentReader(
+        {
+            "Pourquoi pas faire passer": "share_idea",
+            "blorp": "volunteer",
+            "je veux parler": "share_idea",
+        }
+    )
+    heard_core = scripted_core(
+        database,
+        ScriptedDialogue(),
+        detector,
+        knowledge,
+        participation=Participation(consultations, GuardedIntentReader(reader)),
+    )
+    citizen = Citizen(heard_core, "web", "w-21")
+    # The dialogue answered a question on the schedule; the reader heard a proposal.
+    said = await citizen.says("Pourquoi pas faire passer les camions par le rang 6 l'été prochain?")
+    assert said[0].startswith("Merci pour votre idée")
+    assert said[1:] == ["Quant à votre question :", "Les travaux commencent au printemps."]
+    # Not understood by the dialogue, heard as an offer to help: what joining means.
+    said = await citizen.says("blorp zzz")
+    assert said == [volunteers.say("volunteer_offer", "fr")]
+    # A person asked for stays a person asked for.
+    said = await citizen.says("Je veux parler à quelqu'un")
+    assert not any("idée" in text for text in said)
+    with Session(database) as session:
+        ideas = list(session.exec(select(Idea)))
+        intents = [
+            m.intent
+            for m in session.exec(
+                select(Message).where(Message.direction == "in").order_by(col(Message.id))
+            )
+        ]
+    assert [i.text for i in ideas] == [
+        "Pourquoi pas faire passer les camions par le rang 6 l'été prochain?"
+    ]
+    assert intents[:2] == ["share_idea", "volunteer"]
 
 
 async def test_a_citizen_joins_the_engaged_members_with_consent_shares_and_leaves(

