@@ -61,7 +61,8 @@ validate: setup
 	.venv/bin/bot kb build
 	.venv-rasa/bin/rasa data validate --domain domain --data nlu stories --config config.yml
 
-# The concern judgement (when its examples changed), then the Rasa model (when its data changed).
+# The concern judgement, the intent reader and the answer relevance decision (when their examples
+# changed), then the Rasa model (when its data changed).
 train: setup
 	.venv/bin/bot train
 

@@ -83,8 +83,9 @@ def _share(flags: Any) -> float:
 
 
 def before(printed: dict[str, Any]) -> dict[str, Any]:
-    """What was sent before the decision existed: the reviewed answer of every FAQ intent."""
-    intent = printed["intent"] or ""
+    """What was sent before the decision existed: the reviewed answer of every FAQ intent the
+    dialogue understood."""
+    intent = printed["dialogue_intent"] or ""
     if intent.startswith("faq/"):
         return {"answer": "reviewed", "topic": intent.removeprefix("faq/")}
     return {"answer": "none", "topic": None}

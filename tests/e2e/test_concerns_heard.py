@@ -137,7 +137,7 @@ def test_concerns_are_heard_in_real_statements(
         # Before: recorded only when the intent was report_concern, always as a grievance.
         before = figures(
             statements,
-            [p["intent"] == "report_concern" for _, p in rows],
+            [p["dialogue_intent"] == "report_concern" for _, p in rows],
             ["grievance" for _ in rows],
             [p.get("category") for _, p in rows],
         )

@@ -28,13 +28,15 @@ CATEGORY_THRESHOLD = 0.80
 # 98710aa): adding them may cost at most 0.01 on each set.
 BEFORE_NEW_INTENTS = {"heldout.yml": 0.9802, "heldout_blind.yml": 0.9577}
 NEW_INTENTS = ("share_idea", "volunteer")
-# The issue asks F1 >= 0.90 for each. Measured at 121bb23 (README, "How well the new intents are
-# recognised"): share_idea 0.806 and volunteer 0.929 on heldout_common_project.yml, 0.681 and
-# 0.867 on heldout_common_project_blind.yml. Floors are the issue's where met and just under the
-# figure where not, so that a regression fails while the gap stays stated (issue 17 open).
+# The issue asks F1 >= 0.90 for each. Measured with the dialogue alone (121bb23): share_idea 0.806
+# and volunteer 0.929 on heldout_common_project.yml, 0.681 and 0.867 on the blind set. With the
+# intent reader beside it (bot/listening/intents.py, README "How well the new intents are
+# recognised"): 0.961 and 0.964, and on the blind set 0.893 and 0.918. Floors are the issue's
+# where met and just under the figure where not (share_idea on the blind set), so that a
+# regression fails while the gap stays stated.
 NEW_INTENT_F1 = {
-    "heldout_common_project.yml": {"share_idea": 0.78, "volunteer": 0.90},
-    "heldout_common_project_blind.yml": {"share_idea": 0.65, "volunteer": 0.84},
+    "heldout_common_project.yml": {"share_idea": 0.90, "volunteer": 0.90},
+    "heldout_common_project_blind.yml": {"share_idea": 0.88, "volunteer": 0.90},
 }
 
 
@@ -137,8 +139,9 @@ def test_the_common_project_intents_on_messages_of_other_writers(
     """share_idea and volunteer on held-out messages written by people who did not write their
     training examples, with near misses (support, news, a person, a concern, the consultation's
     FAQ). heldout_common_project.yml's errors were read once, after the first training (cue
-    features and more examples followed); heldout_common_project_blind.yml, by a third writer,
-    never was: its errors are not written out. The F1 counts the two older held-out sets too,
+    features and more examples followed), and the intent reader's setting was chosen on it;
+    heldout_common_project_blind.yml, by a third writer, never was: its errors are not written
+    out, and it was measured once with the reader, after its setting was fixed. The F1 counts the two older held-out sets too,
     so that an old message taken for an idea lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]
