@@ -13,9 +13,10 @@ as a separate process pointed at it, then measures, in the same run:
 Prints p50/p95/p99 turn latency and messages per second, with ratios to the floor. Every run
 uses the same messages: the held-out chat messages, the real statements of the development half
 of `tests/data/concerns_real.yml` (several sentences, up to 500 characters) and the real questions
-of the development half of `tests/data/questions_real.yml`. The whole measure is made three times
-in one run: without the concern judgement nor the answer relevance check (the baseline), with the
-concern judgement (`HEAR_CONCERNS`), then with both (`CHECK_ANSWERS`); the differences of the p95s
+of the development half of `tests/data/questions_real.yml`. The whole measure is made four times
+in one run: without the concern judgement, the answer relevance check nor the intent reader (the
+baseline), with the concern judgement (`HEAR_CONCERNS`), with the answer check too
+(`CHECK_ANSWERS`), then with the intent reader too (`HEAR_IDEAS`); the differences of the p95s
 are printed.
 Run it with `make bench`; it is not a test and asserts nothing.
 """
@@ -60,16 +61,20 @@ MESSAGES = (
 )
 VARIANTS = {
     "baseline": (
-        "without the concern judgement nor the answer check (baseline)",
-        {"HEAR_CONCERNS": "false", "CHECK_ANSWERS": "false"},
+        "without the concern judgement, the answer check nor the intent reader (baseline)",
+        {"HEAR_CONCERNS": "false", "CHECK_ANSWERS": "false", "HEAR_IDEAS": "false"},
     ),
     "concerns": (
         "with the concern judgement",
-        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "false"},
+        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "false", "HEAR_IDEAS": "false"},
     ),
     "answers": (
         "with the concern judgement and the answer relevance check",
-        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "true"},
+        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "true", "HEAR_IDEAS": "false"},
+    ),
+    "ideas": (
+        "with the concern judgement, the answer check and the intent reader (as deployed)",
+        {"HEAR_CONCERNS": "true", "CHECK_ANSWERS": "true", "HEAR_IDEAS": "true"},
     ),
 }
 
@@ -276,6 +281,7 @@ async def main(users: int, turns: int) -> None:
     for what, before_variant, after_variant in (
         ("the concern judgement", "baseline", "concerns"),
         ("the answer relevance check", "concerns", "answers"),
+        ("the intent reader (ideas, offers to help)", "answers", "ideas"),
     ):
         print(f"\nCost of {what} (same messages, same run):")
         for pace in ("typing", "hurried", "saturation"):

@@ -24,7 +24,6 @@ embedder's cache) and a few small matrix products.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
@@ -43,6 +42,7 @@ from bot.listening.model import (
     Embedder,
     FloatArray,
     ReaderModelError,
+    ReportedOnce,
     read_weights,
     shared_embedder,
     write_weights,
@@ -479,7 +479,9 @@ class GuardedAnswerer:
 
     def __init__(self, answerer: ModelAnswerer | None) -> None:
         self._answerer = answerer
-        self._failed_once = False
+        self._guard = ReportedOnce(
+            "Reviewed answers are sent as the dialogue chooses them.", "checking an answer"
+        )
 
     @property
     def active(self) -> bool:
@@ -495,18 +497,7 @@ class GuardedAnswerer:
             # answer stands rather than keep the citizen waiting.
             logger.info("the answer relevance decision is still loading for this turn")
             return None
-        try:
-            return await asyncio.to_thread(self._answerer.choose, text, language)
-        except ReaderModelError as exc:
-            if not self._failed_once:
-                logger.error("%s Reviewed answers are sent as the dialogue chooses them.", exc)
-                self._failed_once = True
-            return None
-        except Exception as exc:
-            # Broad on purpose: whatever the model raised, the dialogue's answer still goes out;
-            # only this check is missing. Never the words (personal data).
-            logger.warning("checking an answer failed (%s)", type(exc).__name__)
-            return None
+        return await self._guard.call(self._answerer.choose, text, language)
 
     def reply(self, choice: AnswerChoice, language: str) -> str:
         assert self._answerer is not None

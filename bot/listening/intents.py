@@ -15,7 +15,6 @@ intent alone decides, as before.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from bot.listening.model import (
     Embedder,
     FloatArray,
     ReaderModelError,
+    ReportedOnce,
     cue_features,
     read_weights,
     shared_embedder,
@@ -199,24 +199,15 @@ class GuardedIntentReader:
 
     def __init__(self, reader: IntentReader | None) -> None:
         self._reader = reader
-        self._failed_once = False
+        self._guard = ReportedOnce(
+            "Ideas and offers to help are heard by the intent alone.", "reading a message"
+        )
 
     async def hear(self, text: str) -> HeardIntent | None:
         """What the reader hears in `text`, or None (nothing heard, or no usable model)."""
         if self._reader is None or not text.strip():
             return None
-        try:
-            return await asyncio.to_thread(self._reader.hear, text)
-        except ReaderModelError as exc:
-            if not self._failed_once:
-                logger.error("%s Ideas and offers to help are heard by the intent alone.", exc)
-                self._failed_once = True
-            return None
-        except Exception as exc:
-            # Broad on purpose: the message is stored and answered all the same; only this
-            # reading is missing. Never the words (personal data).
-            logger.warning("reading a message for an idea failed (%s)", type(exc).__name__)
-            return None
+        return await self._guard.call(self._reader.hear, text)
 
 
 # The dialogue's intents the reader never overrides: each has already acted (a person asked, an

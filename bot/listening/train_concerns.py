@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +107,27 @@ class Labelled:
 def say(message: str) -> None:
     """Progress, on standard error, at once."""
     print(message, file=sys.stderr, flush=True)
+
+
+def training_arguments(
+    description: str, default_out: Path, argv: Iterable[str] | None
+) -> argparse.Namespace:
+    """A training script's command line: `--out` (the weights) and `--if-changed`."""
+    parser = argparse.ArgumentParser(description=description.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument("--if-changed", action="store_true", help="only when the data changed")
+    return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def up_to_date(path: Path, load: Callable[[Path], Any], digest: str) -> bool:
+    """Whether the weights at `path` load and were trained on data of `digest`."""
+    if not path.exists():
+        return False
+    try:
+        current = load(path)
+    except Exception:
+        return False  # unreadable or of another format: trained again
+    return bool(current.metadata.get("data_digest") == digest)
 
 
 def written_examples(path: Path = WRITTEN_FILE) -> list[Labelled]:
@@ -264,19 +285,11 @@ def best_threshold(gold: Sequence[bool], scores: Sequence[float]) -> tuple[float
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument("--if-changed", action="store_true", help="only when the data changed")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    args = training_arguments(__doc__ or "", MODEL_FILE, argv)
     digest = data_digest()
-    if args.if_changed and args.out.exists():
-        try:
-            current = ConcernWeights.load(args.out)
-        except Exception:
-            current = None
-        if current is not None and current.metadata.get("data_digest") == digest:
-            say(f"Concern judgement: up to date ({args.out.name}).")
-            return 0
+    if args.if_changed and up_to_date(args.out, ConcernWeights.load, digest):
+        say(f"Concern judgement: up to date ({args.out.name}).")
+        return 0
     started = time.monotonic()
     say("Training the concern judgement (hearing grievances and objections):")
     excluded = evaluation_texts()

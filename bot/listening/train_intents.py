@@ -21,13 +21,10 @@ Everything is seeded: two runs on the same data write the same weights.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
@@ -36,17 +33,20 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: 
 
 from bot.listening.corpus import folded, nlu_intent_examples
 from bot.listening.intents import HEARD_INTENTS, MODEL_FILE, IntentWeights, intent_features
-from bot.listening.train_concerns import NLU_DIR, CachedEmbeddings, evaluation_texts
+from bot.listening.train_concerns import (
+    NLU_DIR,
+    CachedEmbeddings,
+    evaluation_texts,
+    say,
+    training_arguments,
+    up_to_date,
+)
 
 SEED = 20261207
 C = 16.0
 THRESHOLD = 0.7
 MAX_WORDS = 25
 FOLDS = 5
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def examples() -> list[tuple[str, str]]:
@@ -68,19 +68,11 @@ def data_digest() -> str:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument("--if-changed", action="store_true", help="only when the data changed")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    args = training_arguments(__doc__ or "", MODEL_FILE, argv)
     digest = data_digest()
-    if args.if_changed and args.out.exists():
-        try:
-            current = IntentWeights.load(args.out)
-        except Exception:
-            current = None
-        if current is not None and current.metadata.get("data_digest") == digest:
-            say(f"Intent reader: up to date ({args.out.name}).")
-            return 0
+    if args.if_changed and up_to_date(args.out, IntentWeights.load, digest):
+        say(f"Intent reader: up to date ({args.out.name}).")
+        return 0
     started = time.monotonic()
     say("Training the intent reader (ideas and offers to help):")
     pairs = examples()
