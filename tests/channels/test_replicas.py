@@ -173,6 +173,7 @@ def replica_env(
         "PSEUDONYM_KEY_FILE": str(tmp_path / "secrets" / "pseudonym.key"),
         "HEAR_CONCERNS": "false",
         "CHECK_ANSWERS": "false",
+        "HEAR_IDEAS": "false",
         # Exactly once is the point here, not speed: on a loaded 2-core machine a turn may
         # wait for the CPU longer than the usual 4 s before the stand-in answers.
         "RASA_TURN_TIMEOUT": "20",

@@ -78,7 +78,7 @@ async def test_a_message_gets_replies(web: httpx.AsyncClient) -> None:
     body = answer.json()
     assert body["language"] == "en"
     assert body["answered"] is True
-    assert body["replies"] == [{"text": "echo[en]: hello there, how are you doing?"}]
+    assert body["replies"] == [{"text": "echo[en]: hello there, how are you doing?", "choices": []}]
 
 
 async def test_a_language_button_choice_is_honoured(web: httpx.AsyncClient) -> None:
