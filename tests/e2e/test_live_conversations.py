@@ -184,7 +184,10 @@ def test_an_out_of_scope_question_is_declined_and_kept(
     ("question", "document", "words"),
     [
         (
-            "Quel balisage lumineux est exigé par Transport Canada ?",
+            # "... sur les éoliennes", as the English one says "on the turbines": without it, the
+            # model trained with the common project's intents (issue 17) reads the question as
+            # out of scope (about Transport Canada), which the team can judge fair.
+            "Quel balisage lumineux est exigé par Transport Canada sur les éoliennes ?",
             "Inventaires des oiseaux et des chauves-souris 2024-2025",
             ("extrait", "mot pour mot", "page", "pas une réponse révisée"),
         ),
