@@ -25,9 +25,24 @@ from bot.settings import PROJECT_ROOT, Settings, load_settings
 from bot.storage.database import open_database, sqlalchemy_url
 from tests.support.desk import Stage, build_stage
 from tests.support.dialogue import CATEGORIZER, FakeDialogue
-from tests.support.live import LiveAssistant, live_settings
+from tests.support.live import LiveAssistant, TrainingBeside, live_settings
 
 HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
+
+
+TRAINING = TrainingBeside()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that need a real Rasa server run last (in their usual order); their model, when
+    it is not trained yet, trains meanwhile at the lowest priority (`TrainingBeside`)."""
+    items.sort(key=lambda item: item.get_closest_marker("rasa") is not None)
+    if not config.option.collectonly and any(item.get_closest_marker("rasa") for item in items):
+        TRAINING.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    TRAINING.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,9 @@ from bot.storage.models import InboundUpdate
 
 logger = logging.getLogger(__name__)
 
+TURNS_AT_ONCE = 16
+"""Updates of different conversations handled at the same time by one channel of a process."""
+
 UpdateHandler = Callable[[dict[str, Any]], Awaitable[Sequence[Outgoing]]]
 """Handles one stored update; returns what to send (queued in the same transaction)."""
 
@@ -43,6 +46,7 @@ class Intake:
         fallback: UpdateHandler | None = None,
         max_attempts: int = 5,
         retry_base: float = 0.5,
+        turns_at_once: int = TURNS_AT_ONCE,
     ) -> None:
         self._db = engine
         self.channel = channel
@@ -57,6 +61,10 @@ class Intake:
             process=self._handle,
             # Updates stored by another process (a webhook received there) are found too.
             poll_every=5.0,
+            # A burst of citizens (hundreds of chats at once) waits here, each turn then timed
+            # from its start: unbounded, every turn would share the CPU and the dialogue engine
+            # with all the others and many would time out before their turn came.
+            at_once=turns_at_once,
         )
 
     def accept(

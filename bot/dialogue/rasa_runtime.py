@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,33 @@ async def _report_training_progress(log: Path, started: float) -> None:
             said = now
 
 
+def _copy_whole(source: Path, target: Path) -> None:
+    """Copies `source` to `target` under another name first: another process never sees a
+    half-copied model."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def _exclusive(lock: Path, name: str) -> AsyncIterator[None]:
+    """Holds an exclusive lock on the file `lock` (released when the process dies, however it
+    dies), saying so when another process holds it."""
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another process is training the model %s: waiting for it", name)
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _die_with_parent() -> None:
     """Runs in the Rasa child before exec: on Linux it gets SIGTERM if we die without stopping
     it (a SIGKILL, a crash), so no orphaned server keeps 1.2 GB and a port."""
@@ -198,34 +227,48 @@ class RasaRuntime:
         return self.models_dir / f"{training_fingerprint(self.project)}.tar.gz"
 
     async def ensure_model(self) -> Path:
-        """The model for the current training data, trained first if there is none."""
+        """The model for the current training data, trained first if there is none. Two
+        processes needing the same model (a `make train` and a first `make run`, the tests and
+        the training started beside them) train it once: the second waits for the first."""
         model = self.model_path()
         if model.exists():
             return model
         cached = self.cache_dir / "models" / model.name if self.cache_dir else None
         self.models_dir.mkdir(parents=True, exist_ok=True)
-        if cached is not None and cached.exists():
-            shutil.copyfile(cached, model)
-            logger.info("reused the cached model %s", model.name)
+        if cached is not None and self._reuse(cached, model):
             return model
         self.check()
-        await self._train(model)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(model, cached)
+        folder = cached.parent if cached is not None else self.models_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        async with _exclusive(folder / f".{model.name}.lock", model.name):
+            if model.exists() or (cached is not None and self._reuse(cached, model)):
+                return model  # trained by the process this one waited for
+            await self._train(model)
+            if cached is not None:
+                _copy_whole(model, cached)
         self._prune()
         return model
+
+    def _reuse(self, cached: Path, model: Path) -> bool:
+        if not cached.exists():
+            return False
+        _copy_whole(cached, model)
+        logger.info("reused the cached model %s", model.name)
+        return True
 
     async def _train(self, model: Path) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / "rasa-train.log"
         logger.info("training the Rasa model %s (a few minutes); log: %s", model.name, log)
         started = time.monotonic()
+        # Written aside, then moved: another process never sees a half-written model.
+        staging = self.models_dir / f".training-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 str(self.rasa), "train",
                 "--domain", "domain", "--config", "config.yml", "--data", "nlu", "stories",
-                "--out", str(self.models_dir), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
+                "--out", str(staging), "--fixed-model-name", model.name.removesuffix(".tar.gz"),
                 cwd=self.project, env=rasa_environment(), stdout=out, stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
@@ -236,8 +279,12 @@ class RasaRuntime:
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
-        if code != 0 or not model.exists():
+        trained = staging / model.name
+        if code != 0 or not trained.exists():
+            shutil.rmtree(staging, ignore_errors=True)
             raise RasaRuntimeError(f"Training the Rasa model failed (see {log}):\n{_tail(log)}")
+        trained.replace(model)
+        shutil.rmtree(staging, ignore_errors=True)
         logger.info("trained %s in %.0f s", model.name, time.monotonic() - started)
 
     def _prune(self) -> None:

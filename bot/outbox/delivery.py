@@ -117,7 +117,9 @@ class OrderedWork(Generic[Row]):
     """Processes stored rows one at a time per key (a conversation, a chat), keys side by side.
 
     `load` reads the rows still to process (oldest first); `wake` says new ones were stored.
-    A row is taken once until its processing returns.
+    A row is taken once until its processing returns. At most `at_once` rows are processed at
+    the same time (None: no bound): the others wait their turn here, not inside a process
+    whose time is counted (a citizen's turn and its timeout start when it is handled).
     """
 
     def __init__(
@@ -127,7 +129,9 @@ class OrderedWork(Generic[Row]):
         key: Callable[[Row], str],
         process: Callable[[Row], Awaitable[None]],
         poll_every: float | None = None,
+        at_once: int | None = None,
     ) -> None:
+        self._slots = asyncio.Semaphore(at_once) if at_once else None
         self._load = load
         self._poll_every = poll_every
         self._key = key
@@ -191,7 +195,11 @@ class OrderedWork(Generic[Row]):
             while not queue.empty():
                 row = queue.get_nowait()
                 try:
-                    await self._process(row)
+                    if self._slots is None:
+                        await self._process(row)
+                    else:
+                        async with self._slots:
+                            await self._process(row)
                 except Exception as exc:
                     # Broad on purpose: whatever failed (the database while marking a row, an
                     # error nobody foresaw), the worker must not die silently with its rows taken

@@ -79,10 +79,12 @@ CONCENTRATION_SHARE = 0.6
 CONCENTRATION_FLOOR = 10
 LETTERS = "abcdefghij"
 
+# Applied to text whose whitespace is collapsed to single spaces (`choice_index`): each ` ?`
+# takes one character at most, so a long run of blanks cannot make the search backtrack.
 _NUMBERED = re.compile(
-    r"^\s*(?:(?:je\s+)?vote(?:s|r)?(?:\s+pour)?|i\s+vote(?:\s+for)?|option|choix|choice|"
-    r"mon\s+choix(?:\s+est)?|my\s+choice(?:\s+is)?|l'option|le\s+choix|the\s+option|n[o°º]\.?)?"
-    r"\s*[:#]?\s*(\d{1,2}|[a-j])(?:\s*[.):-].*)?\s*[.!]?\s*$",
+    r"^(?:(?:je )?vote(?:s|r)?(?: pour)?|i vote(?: for)?|option|choix|choice|"
+    r"mon choix(?: est)?|my choice(?: is)?|l'option|le choix|the option|n[o°º]\.?)?"
+    r" ?[:#]? ?(\d{1,2}|[a-j])(?: ?[.):-].*)? ?[.!]?$",
     re.IGNORECASE | re.DOTALL,
 )
 _EXPLICIT = re.compile(
@@ -1437,8 +1439,8 @@ def choice_index(text: str, options: Sequence[Option]) -> int | None:
     """The 0-based option a plain-text answer names ("2", "option B", "je vote 2", "2. Route
     A", the option's words in either language), or None. A number out of range is returned
     as is (the caller says which choices exist)."""
-    cleaned = text.strip()
-    folded = fold(" ".join(cleaned.split())).strip(" .!")
+    cleaned = " ".join(text.split())
+    folded = fold(cleaned).strip(" .!")
     for index, option in enumerate(options):
         if folded in (fold(option.fr).strip(" ."), fold(option.en).strip(" .")):
             return index

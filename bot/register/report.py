@@ -698,7 +698,7 @@ _SALUTATION = re.compile(
 )
 _SIGN_OFF = re.compile(
     # Bounded white space: `\s*` after every line break made 20,000 of them take 30 s.
-    r"(?:^|(?<=[.!?\n]))\s{0,20}(?:cordialement|bien à vous|(?:meilleures |sincères )?salutations|"
+    r"(?:^|(?<=[.!?\n]))\s{0,20}+(?:cordialement|bien à vous|(?:meilleures |sincères )?salutations|"
     r"best regards|kind regards|regards|sincerely|yours truly)\b.{0,100}$",
     re.IGNORECASE | re.DOTALL,
 )

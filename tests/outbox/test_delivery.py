@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlmodel import Session, select
 from bot.channels.intake import Intake
 from bot.metrics import RATE_LIMITED
 from bot.outbox.delivery import (
+    OrderedWork,
     Outbox,
     Outgoing,
     PermanentSendError,
@@ -288,3 +290,41 @@ async def test_an_answer_does_not_queue_behind_a_large_sending_of_news(database:
     assert len(order) == 61
     # The answer went out within a few sends of being queued, not after the 50-odd news left.
     assert order.index("citizen") < 20
+
+
+async def test_a_burst_of_conversations_is_handled_a_few_at_a_time_each_in_order() -> None:
+    """Hundreds of chats at once: at most `at_once` are handled together (the others wait
+    before their turn starts, so its timeout counts the turn only), each chat in order."""
+
+    @dataclasses.dataclass
+    class Row:
+        id: int
+        key: str
+
+    rows = [Row(n, f"chat-{n % 40}") for n in range(1, 121)]
+    done: list[Row] = []
+    running, most = 0, 0
+
+    async def process(row: Row) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+        done.append(row)
+        rows.remove(row)
+
+    work: OrderedWork[Row] = OrderedWork(
+        load=lambda: list(rows), key=lambda r: r.key, process=process, at_once=4
+    )  # type: ignore[type-var]
+    task = asyncio.create_task(work.run())
+    work.wake()
+    async with asyncio.timeout(10):
+        while len(done) < 120:
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert most == 4
+    for chat in {r.key for r in done}:
+        handled = [r.id for r in done if r.key == chat]
+        assert handled == sorted(handled)

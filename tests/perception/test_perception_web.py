@@ -156,10 +156,11 @@ def table_rows(page: str, caption: str) -> list[list[str]]:
     ]
 
 
-def a_week_of_messages(community: Community) -> None:
-    """Five messages in the last 7 days (three negative on the web, one positive on Telegram
-    in English, one heard on Discord), one the week before; concerns and questions."""
-    now = today()
+def a_week_of_messages(community: Community, as_of: date | None = None) -> None:
+    """Five messages in the 7 days to `as_of` (today by default: three negative on the web, one
+    positive on Telegram in English, one heard on Discord), one the week before; concerns and
+    questions."""
+    now = as_of or today()
     for hour in (9, 10, 11):
         community.says(at(now, hour), sentiment="negative", score=-0.6, intent="faq/noise")
     community.says(
@@ -177,10 +178,10 @@ def a_week_of_messages(community: Community) -> None:
     community.unanswered(at(now))
 
 
-def a_rising_topic(community: Community, *, text: str = HOSTILE) -> None:
-    """Traffic: one message a week for ten weeks, then eight angry ones today; noise: three a
-    week all along."""
-    now = today()
+def a_rising_topic(community: Community, *, text: str = HOSTILE, as_of: date | None = None) -> None:
+    """Traffic: one message a week for ten weeks, then eight angry ones on `as_of` (today by
+    default); noise: three a week all along."""
+    now = as_of or today()
     for week in range(1, 11):
         day = now - timedelta(days=1 + 7 * week)
         community.says(at(day, 8), topics=["traffic"], sentiment="neutral", score=0.0)
@@ -332,12 +333,20 @@ def this_week() -> Period:
 async def test_the_weekly_report_in_the_desk_as_a_file_and_as_a_pdf(
     web: httpx.AsyncClient, session: Session
 ) -> None:
+    # Last week, whole: its figures are the same whichever day of the week the test runs (this
+    # week's would hold one to seven of the days the messages are spread over).
+    last_week = Period.iso_week(f"{this_week().start - timedelta(days=7):%G-W%V}")
+    sunday = last_week.end
     community = Community(session)
-    a_week_of_messages(community)
-    a_rising_topic(community, text="Ma voisine Gilberte Lapointe dit que les camions roulent vite")
+    a_week_of_messages(community, as_of=sunday)
+    a_rising_topic(
+        community,
+        text="Ma voisine Gilberte Lapointe dit que les camions roulent vite",
+        as_of=sunday,
+    )
     session.commit()
     await sign_in(web, "marie", MARIE_PASSWORD)
-    week = this_week().week_name
+    week = last_week.week_name
 
     inside = await web.get(f"/desk/perception/report?week={week}&language=fr")
     assert inside.status_code == 200

@@ -9,6 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Sequence
@@ -19,7 +20,7 @@ import httpx
 
 from bot.app import Assistant, running_assistant, wait_for_dialogue
 from bot.dialogue.rasa_runtime import LocalRasaServer
-from bot.settings import Settings, load_settings
+from bot.settings import PROJECT_ROOT, Settings, load_settings
 
 T = TypeVar("T")
 
@@ -172,3 +173,46 @@ class Citizen:
         assert isinstance(replies, list)
         assert replies, f"no reply to {text!r}"
         return "\n".join(str(r["text"]) for r in replies)
+
+
+class TrainingBeside:
+    """The Rasa model trained in a background process at the lowest CPU priority while the
+    tests that need no Rasa server run (they use one core and leave the other mostly idle): the
+    first live test then finds the model trained, or waits for the training under way (the
+    runtime trains a model once for every process that needs it). With the model already
+    trained or cached, the process finds it and ends at once."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self) -> None:
+        # With the settings the live tests have: none from the environment or a `.env` file
+        # (it runs in an empty folder), as in the tests' isolated environment.
+        env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+        log = PROJECT_ROOT / "var" / "tests-training.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        code = (
+            "import asyncio, logging\n"
+            "from bot.app import rasa_runtime\n"
+            "from bot.settings import load_settings\n"
+            "logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')\n"
+            "print(asyncio.run(rasa_runtime(load_settings()).ensure_model()))\n"
+        )
+        self._folder = tempfile.TemporaryDirectory(prefix="voisinage-training-")
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                ["nice", "-n", "19", sys.executable, "-c", code],
+                cwd=self._folder.name, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stops a training still under way (the tests were interrupted or deselected)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self._folder is not None:
+            self._folder.cleanup()
