@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,24 @@ HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout.yml"
 TRAINING = TrainingBeside()
 
 
+def _order(item: pytest.Item) -> int:
+    if item.get_closest_marker("alone"):
+        return 0
+    return 2 if item.get_closest_marker("rasa") else 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tests that need a real Rasa server run last (in their usual order); their model, when
-    it is not trained yet, trains meanwhile at the lowest priority (`TrainingBeside`)."""
-    items.sort(key=lambda item: item.get_closest_marker("rasa") is not None)
-    if not config.option.collectonly and any(item.get_closest_marker("rasa") for item in items):
+    """The tests that time several processes against each other (marker `alone`) run first, on a
+    quiet machine; those that need a real Rasa server run last. Their model, when it is not
+    trained yet, trains in between, beside the others, at the lowest priority (`TrainingBeside`)."""
+    items.sort(key=_order)  # stable: each group in its usual order
+    TRAINING.wanted = not config.option.collectonly and any(
+        item.get_closest_marker("rasa") for item in items
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if TRAINING.wanted and not item.get_closest_marker("alone"):
         TRAINING.start()
 
 
@@ -59,25 +73,57 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
 
 
-def _empty_postgres(url: str) -> str:
-    """A fresh database on the PostgreSQL server of TEST_POSTGRES_URL."""
+def _empty_postgres(url: str, template: str | None = None) -> str:
+    """A fresh database on the PostgreSQL server of TEST_POSTGRES_URL (a copy of `template`)."""
     name = "voisinage_test_" + secrets.token_hex(4)
     admin = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return url.rsplit("/", 1)[0] + "/" + name
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database with every migration applied, made once per run: each test
+    starts from a copy (migrating a new file for each of a thousand tests took minutes)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = open_database(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """The name of an empty PostgreSQL database with every migration applied, made once per run
+    on the server of TEST_POSTGRES_URL: each test's database is created from it (a copy)."""
+    if not POSTGRES_URL:
+        pytest.skip("TEST_POSTGRES_URL is not set")
+    url = _empty_postgres(POSTGRES_URL)
+    open_database(url).dispose()
+    name = url.rsplit("/", 1)[1]
+    yield name
+    admin = create_engine(sqlalchemy_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty database: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set."""
+    """A migrated, empty database: SQLite always, PostgreSQL when TEST_POSTGRES_URL is set.
+    Opened as the assistant opens its own (the migrations find nothing left to apply)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'voisinage.db'}"
-    elif POSTGRES_URL:
-        url = _empty_postgres(POSTGRES_URL)
+        path = tmp_path / "voisinage.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        url = f"sqlite:///{path}"
     else:
-        pytest.skip("TEST_POSTGRES_URL is not set")
+        url = _empty_postgres(
+            POSTGRES_URL or "", template=request.getfixturevalue("migrated_postgres")
+        )
     engine = open_database(url)
     yield engine
     engine.dispose()

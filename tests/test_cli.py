@@ -66,6 +66,7 @@ async def test_parse_prints_one_json_object_per_line(rasa_url: str, tmp_path: Pa
         "text": "",
         "language": "fr",
         "intent": None,
+        "dialogue_intent": None,
         "confidence": 0.0,
         "concern": False,
         "concern_kind": None,

@@ -27,6 +27,9 @@ from tests.conftest import _empty_postgres
 from tests.support.fake_discord import FakeDiscord
 from tests.support.fake_telegram import FakeTelegram
 
+# Timed across processes sharing two cores: on a quiet machine, before the model trains.
+pytestmark = pytest.mark.alone
+
 TOKEN = "monitoring-token-0123456789"
 ROLE = "channel-telegram"
 FIRST, SECOND, THIRD = range(0, 60), range(60, 120), range(120, 180)

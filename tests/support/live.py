@@ -183,10 +183,14 @@ class TrainingBeside:
     trained or cached, the process finds it and ends at once."""
 
     def __init__(self) -> None:
+        self.wanted = False  # some tests of the run need a Rasa server
         self.process: subprocess.Popen[bytes] | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self) -> None:
+        """Starts the training (once)."""
+        if self.process is not None:
+            return
         # With the settings the live tests have: none from the environment or a `.env` file
         # (it runs in an empty folder), as in the tests' isolated environment.
         env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
