@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DOWN_FOR = 5.0  # a server that refused a connection is tried last for this many seconds
+# An idle connection is dropped after this many seconds, well before any server closes it (Rasa
+# after 120 s; 5 s is the shortest common default, uvicorn's and Sanic's): a request sent on a
+# connection the server is closing at that moment fails with a read error, and a turn sent to
+# the dialogue must not be sent twice, so it could not be retried.
+KEEPALIVE_EXPIRY = 2.0
 
 
 @dataclass
@@ -76,7 +81,11 @@ class RasaEngine(DialogueEngine):
                 httpx.AsyncClient(
                     base_url=url,
                     timeout=httpx.Timeout(timeout, connect=2.0),
-                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                    limits=httpx.Limits(
+                        max_connections=64,
+                        max_keepalive_connections=32,
+                        keepalive_expiry=KEEPALIVE_EXPIRY,
+                    ),
                 ),
             )
             for url in self.urls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from bot.app import serve_http
 from bot.dialogue.engine import DialogueUnavailable
-from bot.dialogue.rasa_client import RasaEngine
+from bot.dialogue.rasa_client import KEEPALIVE_EXPIRY, RasaEngine
 from tests.support.fake_rasa import FakeRasa
 
 
@@ -191,3 +192,51 @@ async def test_every_server_down_is_unavailable() -> None:
         await engine.parse("allo")
     assert not await engine.is_ready()
     await engine.close()
+
+
+async def test_an_idle_connection_is_not_reused_once_a_server_may_be_closing_it() -> None:
+    """A server closes a connection idle for its keep-alive time (5 s at the shortest, usually);
+    a request that arrives on it just then is lost with a read error, and a turn cannot be sent
+    twice. This server drops the request that arrives on a connection idle for longer than the
+    client keeps one (`KEEPALIVE_EXPIRY`): the client opens a new connection instead."""
+    dropped: list[float] = []
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        last = asyncio.get_running_loop().time()
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                idle = asyncio.get_running_loop().time() - last
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                body = json.loads(await reader.readexactly(length))
+                if idle > KEEPALIVE_EXPIRY + 0.1:
+                    dropped.append(idle)
+                    return  # closing: the request on it is lost
+                intent = {"name": "greet", "confidence": 0.9}
+                answer = json.dumps({"text": body["text"], "intent": intent}).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+                await writer.drain()
+                last = asyncio.get_running_loop().time()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = RasaEngine(f"http://127.0.0.1:{port}")
+    try:
+        assert (await engine.parse("bonjour")).intent == "greet"
+        await asyncio.sleep(KEEPALIVE_EXPIRY + 0.5)
+        assert (await engine.parse("encore")).intent == "greet"
+        assert dropped == []
+    finally:
+        await engine.close()
+        server.close()
+        await server.wait_closed()

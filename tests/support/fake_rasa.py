@@ -122,4 +122,7 @@ def serve(port: int, token: str, delay: float) -> None:
 
     fake = FakeRasa(token=token)
     fake.delay = delay
-    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+        timeout_keep_alive=120,  # Rasa's (rasa.core.constants.DEFAULT_KEEP_ALIVE_TIMEOUT)
+    )  # fmt: skip
