@@ -10,18 +10,15 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.channels.base import keep_running
-from bot.channels.discord.chat import DiscordChannel
-from bot.channels.identity import Pseudonyms
-from bot.channels.telegram.chat import TelegramChannel
 from bot.common.language import LanguageDetector
 from bot.core.conversation import ConversationCore
 from bot.desk.service import Desk
 from bot.knowledge import KnowledgeBase
 from bot.storage.models import AuditEntry, DeskThread, Handoff
+from tests.support.channels import both_channels
 from tests.support.desk import always_open
 from tests.support.dialogue import ScriptedDialogue, scripted_core
-from tests.support.fake_discord import FakeDiscord, pointed_at
+from tests.support.fake_discord import FakeDiscord
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.waiting import until
 
@@ -82,41 +79,12 @@ async def desks(
         staff_channel = discord.add_channel("equipe")
         role = discord.add_role("gestionnaires")
         discord.set_roles(discord.guild_id, MARIE, [role], username="marie")
-        with pointed_at(discord):
-            tg = TelegramChannel(
-                token=telegram.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"telegram-test-key-012"),
-                base_url=telegram.base_url,
-                poll_timeout=1,
-                retry_base=0.01,
-                desk=desk,
-                desk_chat=STAFF_GROUP,
-                desk_staff=(LOUIS,),
-            )
-            dc = DiscordChannel(
-                token=discord.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"discord-test-key-0123"),
-                guild_ready_timeout=0.1,
-                desk=desk,
-                desk_channel=staff_channel,
-                desk_role=role,
-            )
-            tasks = [
-                asyncio.create_task(keep_running(tg, retry_base=0.01)),
-                asyncio.create_task(keep_running(dc, retry_base=0.01)),
-            ]
-            await until(lambda: tg.status.state == "running", "Telegram running")
-            await until(lambda: dc.sessions >= 1, "Discord ready")
-            try:
-                yield Desks(telegram, discord, database, core)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+        async with both_channels(
+            core, database, telegram, discord,
+            telegram_options={"desk": desk, "desk_chat": STAFF_GROUP, "desk_staff": (LOUIS,)},
+            discord_options={"desk": desk, "desk_channel": staff_channel, "desk_role": role},
+        ):  # fmt: skip
+            yield Desks(telegram, discord, database, core)
 
 
 async def test_a_telegram_citizen_is_answered_from_a_discord_thread_and_handed_back(

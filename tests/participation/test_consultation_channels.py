@@ -6,7 +6,6 @@ language."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,21 +13,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from bot.channels.base import keep_running
-from bot.channels.discord.chat import DiscordChannel
-from bot.channels.identity import Pseudonyms
-from bot.channels.telegram.chat import TelegramChannel
 from bot.common.language import LanguageDetector
 from bot.common.types import IncomingMessage
-from bot.core.conversation import ConversationCore
 from bot.knowledge import KnowledgeBase
 from bot.participation.consultations import Consultations, Draft, Option
 from bot.participation.service import Participation
 from bot.storage.models import utc_now
 from bot.updates.subscriptions import Subscriptions
 from tests.participation.test_participation import consultations_for
+from tests.support.channels import BothChannels, both_channels
 from tests.support.dialogue import scripted_core
-from tests.support.fake_discord import FakeDiscord, pointed_at
+from tests.support.fake_discord import FakeDiscord
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.updates import NewsDialogue
 from tests.support.waiting import until
@@ -41,29 +36,8 @@ JULIE = "julie-web-0002"  # the web chat, French
 
 
 @dataclass
-class Hood:
-    telegram: FakeTelegram
-    discord: FakeDiscord
-    tg: TelegramChannel
-    dc: DiscordChannel
-    core: ConversationCore
+class Hood(BothChannels):
     consultations: Consultations
-
-    async def settled(self) -> None:
-        await asyncio.sleep(0.1)
-        self.tg.outbox.wake()
-        self.dc.outbox.wake()
-        async with asyncio.timeout(20):
-            await self.tg.intake.drained()
-            await self.dc.intake.drained()
-            await self.tg.outbox.drained()
-            await self.dc.outbox.drained()
-
-    def on_telegram(self, chat_id: int) -> list[str]:
-        return [m.entities_text for m in self.telegram.sent_to(chat_id)]
-
-    def on_discord(self, user_id: int) -> list[str]:
-        return [m.content for m in self.discord.messages_in(self.discord.dm_channel_id(user_id))]
 
     async def web(self, text: str) -> list[str]:
         result = await self.core.handle(
@@ -85,38 +59,16 @@ async def hood(
         subscriptions=Subscriptions(knowledge.update_topics),
         participation=Participation(consultations),
     )
-    async with FakeTelegram() as telegram, FakeDiscord() as discord:
-        with pointed_at(discord):
-            tg = TelegramChannel(
-                token=telegram.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"telegram-test-key-012"),
-                base_url=telegram.base_url,
-                poll_timeout=1,
-                retry_base=0.01,
-                consultations=consultations,
-            )
-            dc = DiscordChannel(
-                token=discord.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"discord-test-key-0123"),
-                guild_ready_timeout=0.1,
-                consultations=consultations,
-            )
-            tasks = [
-                asyncio.create_task(keep_running(tg, retry_base=0.01)),
-                asyncio.create_task(keep_running(dc, retry_base=0.01)),
-            ]
-            await until(lambda: tg.status.state == "running", "Telegram running")
-            await until(lambda: dc.sessions >= 1, "Discord ready")
-            try:
-                yield Hood(telegram, discord, tg, dc, core, consultations)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+    async with (
+        FakeTelegram() as telegram,
+        FakeDiscord() as discord,
+        both_channels(
+            core, database, telegram, discord,
+            telegram_options={"consultations": consultations},
+            discord_options={"consultations": consultations},
+        ) as channels,
+    ):  # fmt: skip
+        yield Hood(**vars(channels), consultations=consultations)
 
 
 async def test_a_consultation_in_native_polls_votes_changes_closing_and_results(

@@ -4,8 +4,8 @@ who blocked the bot, topics, idempotence, large audiences, and the `bot updates`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,9 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from bot.channels.base import keep_running
-from bot.channels.discord.chat import DiscordChannel
-from bot.channels.identity import Pseudonyms
-from bot.channels.telegram.chat import TelegramChannel
 from bot.cli import main
 from bot.common.language import LanguageDetector
 from bot.common.types import IncomingMessage
-from bot.core.conversation import ConversationCore
 from bot.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
 from bot.register.privacy import erase_citizen
 from bot.settings import PROJECT_ROOT
@@ -43,10 +38,10 @@ from bot.updates.service import (
     UpdateNotFound,
     UpdateService,
 )
-from tests.support.fake_discord import FakeDiscord, pointed_at
+from tests.support.channels import BothChannels, both_channels
+from tests.support.fake_discord import FakeDiscord
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.updates import BLASTING_EN, BLASTING_FR, news_core, subscribe
-from tests.support.waiting import until
 
 YEAR = utc_now().year
 KNOWLEDGE_BASE = PROJECT_ROOT / "knowledge" / "project.yml"
@@ -72,42 +67,11 @@ def service_for(database: Engine, knowledge: KnowledgeBase, **extra: Any) -> Upd
     )
 
 
-class Neighbourhood:
+@dataclass
+class Neighbourhood(BothChannels):
     """Citizens on Telegram, Discord and the web chat, one assistant, one update service."""
 
-    def __init__(
-        self,
-        telegram: FakeTelegram,
-        discord: FakeDiscord,
-        tg: TelegramChannel,
-        dc: DiscordChannel,
-        core: ConversationCore,
-        service: UpdateService,
-    ) -> None:
-        self.telegram = telegram
-        self.discord = discord
-        self.tg = tg
-        self.dc = dc
-        self.core = core
-        self.service = service
-
-    async def settled(self) -> None:
-        """Everything received is handled and everything queued is sent (the running
-        assistant looks at the outbox every few seconds; the test wakes it at once)."""
-        await asyncio.sleep(0.1)
-        self.tg.outbox.wake()
-        self.dc.outbox.wake()
-        async with asyncio.timeout(20):
-            await self.tg.intake.drained()
-            await self.dc.intake.drained()
-            await self.tg.outbox.drained()
-            await self.dc.outbox.drained()
-
-    def on_telegram(self, chat_id: int) -> list[str]:
-        return [m.entities_text for m in self.telegram.sent_to(chat_id)]
-
-    def on_discord(self, user_id: int) -> list[str]:
-        return [m.content for m in self.discord.messages_in(self.discord.dm_channel_id(user_id))]
+    service: UpdateService
 
     def attempts_to(self, chat_id: int) -> int:
         return len([c for c in self.telegram.calls_of("sendMessage") if c["chat_id"] == chat_id])
@@ -121,38 +85,12 @@ async def neighbourhood(
     database: Engine, detector: LanguageDetector, knowledge: KnowledgeBase
 ) -> AsyncIterator[Neighbourhood]:
     core = news_core(database, detector, knowledge)
-    async with FakeTelegram() as telegram, FakeDiscord() as discord:
-        with pointed_at(discord):
-            tg = TelegramChannel(
-                token=telegram.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"telegram-test-key-012"),
-                base_url=telegram.base_url,
-                poll_timeout=1,
-                retry_base=0.01,
-            )
-            dc = DiscordChannel(
-                token=discord.token,
-                core=core,
-                engine=database,
-                pseudonyms=Pseudonyms(b"discord-test-key-0123"),
-                guild_ready_timeout=0.1,
-            )
-            tasks = [
-                asyncio.create_task(keep_running(tg, retry_base=0.01)),
-                asyncio.create_task(keep_running(dc, retry_base=0.01)),
-            ]
-            await until(lambda: tg.status.state == "running", "Telegram running")
-            await until(lambda: dc.sessions >= 1, "Discord ready")
-            try:
-                yield Neighbourhood(
-                    telegram, discord, tg, dc, core, service_for(database, knowledge)
-                )
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+    async with (
+        FakeTelegram() as telegram,
+        FakeDiscord() as discord,
+        both_channels(core, database, telegram, discord) as channels,
+    ):
+        yield Neighbourhood(**vars(channels), service=service_for(database, knowledge))
 
 
 async def everyone_subscribes(hood: Neighbourhood) -> None:
