@@ -185,6 +185,25 @@ def replica_env(
     }
 
 
+def where_the_work_is(database: str) -> str:
+    """The intake's and the outbox's rows by status (what a stalled test says of the replicas'
+    work)."""
+    engine = create_engine(sqlalchemy_url(database))
+    try:
+        with engine.connect() as connection:
+            tables = {
+                table: dict(
+                    connection.execute(
+                        text(f"SELECT status, count(*) FROM {table} GROUP BY status")
+                    ).all()
+                )
+                for table in ("inbound_update", "outbox_message")
+            }
+    finally:
+        engine.dispose()
+    return ", ".join(f"{table} {counts}" for table, counts in tables.items())
+
+
 async def stop_all(replicas: list[Replica]) -> None:
     for number, replica in enumerate(replicas):
         print(f"--- the last lines of replica {number} (pid {replica.process.pid}):")
@@ -255,9 +274,16 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
             await survivor.process.wait()
             killed = time.monotonic()
             await holder([replicas[-1]], killed + 15)
-            async with asyncio.timeout(90):
-                while len(answers(telegram, THIRD)) < len(THIRD):
-                    await asyncio.sleep(0.2)
+            try:
+                async with asyncio.timeout(90):
+                    while len(answers(telegram, THIRD)) < len(THIRD):
+                        await asyncio.sleep(0.2)
+            except TimeoutError:
+                # Where the work stood: in the intake, the outbox, or never received.
+                raise AssertionError(
+                    f"{len(answers(telegram, THIRD))} of {len(THIRD)} answered 90 s after the "
+                    f"kill; {where_the_work_is(database)}"
+                ) from None
             await asyncio.sleep(3)
             twice = sorted(n for n, count in answers(telegram, THIRD).items() if count > 1)
             print(f"killed mid-burst: all {len(THIRD)} answered, {len(twice)} twice: {twice}")
