@@ -280,9 +280,11 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
                         await asyncio.sleep(0.2)
             except TimeoutError:
                 # Where the work stood: in the intake, the outbox, or never received.
+                missing = sorted(set(THIRD) - set(answers(telegram, THIRD)))
+                told = {n: [m.text[:80] for m in telegram.sent_to(5000 + n)] for n in missing}
                 raise AssertionError(
                     f"{len(answers(telegram, THIRD))} of {len(THIRD)} answered 90 s after the "
-                    f"kill; {where_the_work_is(database)}"
+                    f"kill; {where_the_work_is(database)}; the others were told {told}"
                 ) from None
             await asyncio.sleep(3)
             twice = sorted(n for n, count in answers(telegram, THIRD).items() if count > 1)
