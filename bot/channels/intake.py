@@ -1,8 +1,9 @@
 """Durable intake of the chat platforms: an update is stored (deduplicated by the platform's id)
-before the platform is told it was received, then handled in order per conversation. Handling
-it and queueing its answers are one transaction, so a crash at any point leads to the update
-being handled again on restart and answered once (the core answers an already-handled message
-from storage)."""
+before the platform is told it was received, then handled in order per conversation. The turn
+stores the message as handled together with its replies (one transaction), and marking the
+update done queues those replies (another): a crash before the first leads to the turn being done
+again on restart, a crash between them to the core answering the already-handled message from
+storage; either way it is answered once."""
 
 from __future__ import annotations
 

@@ -258,20 +258,22 @@ class ConversationCore:
                         direction=Direction.INCOMING,
                         text=message.text,
                         language=None,
-                        status=MessageStatus.UNANSWERED,
+                        status=MessageStatus.RECEIVED,
                         external_id=message.external_id,
                     )
                 message_id = stored_id(stored.id)
-                self._person.give_up(
-                    session, conversation, message_id, message.text, language, reason
-                )
+                self._person.keep(session, conversation, message_id, message.text, language, reason)
                 text = say("engine_unavailable", language)
-                repository.add_outgoing_messages(
+                # Unanswered and told so in one transaction (see `repository.answer_incoming`).
+                repository.answer_incoming(
                     session=session,
                     conversation=conversation,
+                    message_id=message_id,
+                    status=MessageStatus.UNANSWERED,
+                    intent=None,
+                    confidence=None,
                     texts=[text],
                     language=language,
-                    reply_to=message_id,
                 )
         self._read_later(message_id, stored.text, language)
         return TurnResult(
@@ -560,13 +562,6 @@ class ConversationCore:
                 texts += after.texts
             if message.place == "group" and intent is not None:
                 texts = self._group_safe(session, texts, intent, message, message_id, language)
-            repository.finish_incoming(
-                session=session,
-                message_id=message_id,
-                status=MessageStatus.ANSWERED if answered else MessageStatus.UNANSWERED,
-                intent=intent,
-                confidence=interpretation.confidence if interpretation else None,
-            )
             if not answered:
                 self._person.keep(
                     session, conversation, message_id, text, language, "engine_unavailable"
@@ -587,12 +582,17 @@ class ConversationCore:
                 )
             if turn.kept:
                 self._person.for_attachment(session, conversation, message_id)
-            stored = repository.add_outgoing_messages(
+            # Last, and in one transaction: the message handled and its replies stored (a
+            # process dying before this commit leaves the turn to be done again on redelivery).
+            stored = repository.answer_incoming(
                 session=session,
                 conversation=conversation,
+                message_id=message_id,
+                status=MessageStatus.ANSWERED if answered else MessageStatus.UNANSWERED,
+                intent=intent,
+                confidence=interpretation.confidence if interpretation else None,
                 texts=texts,
                 language=language,
-                reply_to=message_id,
             )
             if after.invite_id is not None and stored:
                 self._participation.linked(session, after, stored[-1].id)
@@ -1051,28 +1051,16 @@ class ConversationCore:
                     say("unknown_command", language),
                     say("help", language, commands=command_list(language)),
                 ]
-            incoming = repository.add_message(
+            # The command and its answer in one transaction, as a turn's are: a try cut short
+            # leaves nothing stored and the command is done again on redelivery.
+            incoming, _ = repository.record_exchange(
                 session=session,
                 conversation=conversation,
-                direction=Direction.INCOMING,
                 text=message.text or f"/{name} {argument}".strip(),
                 language=language,
-                status=MessageStatus.ANSWERED,
                 external_id=message.external_id,
-            )
-            repository.finish_incoming(
-                session=session,
-                message_id=stored_id(incoming.id),
-                status=MessageStatus.ANSWERED,
                 intent=f"/{name}" if name in COMMAND_NAMES else None,
-                confidence=None,
-            )
-            repository.add_outgoing_messages(
-                session=session,
-                conversation=conversation,
                 texts=texts,
-                language=language,
-                reply_to=incoming.id,
             )
         replies = [Reply(text=t, language=language) for t in texts]
         if choices:

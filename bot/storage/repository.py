@@ -167,6 +167,73 @@ def add_outgoing_messages(
 ) -> list[Message]:
     """Stores the assistant's replies of one turn in one transaction (or, with `author`, what
     a person of the team wrote)."""
+    messages = _stage_outgoing(session, conversation, texts, language, reply_to, author)
+    session.commit()
+    _loaded(session, *messages)
+    return messages
+
+
+def answer_incoming(
+    *,
+    session: Session,
+    conversation: Conversation,
+    message_id: int,
+    status: MessageStatus,
+    intent: str | None,
+    confidence: float | None,
+    texts: Sequence[str],
+    language: str,
+) -> list[Message]:
+    """Records what became of an incoming message and stores the replies to it, in one
+    transaction. A message is never marked handled without its replies: a process that dies
+    between the two would leave a handled message that a platform's redelivery replays with
+    nothing to say (the citizen never answered); this way the turn is done again instead."""
+    _stage_finished(session, message_id, status, intent, confidence)
+    messages = _stage_outgoing(session, conversation, texts, language, message_id, None)
+    session.commit()
+    _loaded(session, *messages)
+    return messages
+
+
+def record_exchange(
+    *,
+    session: Session,
+    conversation: Conversation,
+    text: str,
+    language: str,
+    external_id: str | None,
+    intent: str | None,
+    texts: Sequence[str],
+) -> tuple[Message, list[Message]]:
+    """Stores an incoming message handled without a turn of the dialogue (a command) and the
+    replies to it, in one transaction (see `answer_incoming`)."""
+    incoming = Message(
+        conversation_id=stored_id(conversation.id, "conversation"),
+        direction=Direction.INCOMING,
+        text=text,
+        language=language,
+        status=MessageStatus.ANSWERED,
+        intent=intent,
+        external_id=external_id,
+        created_at=utc_now(),
+    )
+    session.add(incoming)
+    session.flush()  # its id, for the replies
+    replies = _stage_outgoing(session, conversation, texts, language, incoming.id, None)
+    session.commit()
+    _loaded(session, incoming, *replies)
+    return incoming, replies
+
+
+def _stage_outgoing(
+    session: Session,
+    conversation: Conversation,
+    texts: Sequence[str],
+    language: str,
+    reply_to: int | None,
+    author: str | None,
+) -> list[Message]:
+    """Adds the outgoing messages of a turn to the session's transaction (not committed)."""
     now = utc_now()
     messages = [
         Message(
@@ -183,8 +250,6 @@ def add_outgoing_messages(
     conversation.last_message_at = now
     session.add_all(messages)
     session.add(conversation)
-    session.commit()
-    _loaded(session, *messages)
     return messages
 
 
@@ -219,11 +284,21 @@ def finish_incoming(
     confidence: float | None,
 ) -> None:
     """Records what became of an incoming message and what the dialogue engine understood."""
+    _stage_finished(session, message_id, status, intent, confidence)
+    session.commit()
+
+
+def _stage_finished(
+    session: Session,
+    message_id: int,
+    status: MessageStatus,
+    intent: str | None,
+    confidence: float | None,
+) -> None:
     values: dict[str, object] = {"status": status}
     if intent is not None:
         values.update(intent=intent, confidence=confidence)
     session.execute(update(Message).where(col(Message.id) == message_id).values(**values))
-    session.commit()
 
 
 def message_by_id(*, session: Session, message_id: int) -> Message | None:

@@ -204,6 +204,31 @@ def where_the_work_is(database: str) -> str:
     return ", ".join(f"{table} {counts}" for table, counts in tables.items())
 
 
+def what_a_chat_left(database: str, chat: int) -> str:
+    """A chat's rows in the intake, the conversation and the outbox (what a stalled test says of
+    a chat left unanswered: which replica step it stopped at)."""
+    engine = create_engine(sqlalchemy_url(database))
+    like = {"chat": f"%{chat}%", "exact": str(chat)}
+    queries = {
+        "updates": "SELECT id, update_key, status, attempts, last_error, received_at, "
+        "processed_at FROM inbound_update WHERE conversation_key LIKE :chat ORDER BY id",
+        "messages": "SELECT m.id, m.direction, m.status, m.reply_to, m.external_id, m.created_at "
+        "FROM message m JOIN conversation c ON c.id = m.conversation_id "
+        "WHERE c.external_id LIKE :chat ORDER BY m.id",
+        "outbox": "SELECT id, status, attempts, message_id, last_error, created_at, sent_at, "
+        "platform_message_id FROM outbox_message WHERE destination = :exact ORDER BY id",
+    }
+    try:
+        with engine.connect() as connection:
+            found = {
+                name: [tuple(row) for row in connection.execute(text(query), like).all()]
+                for name, query in queries.items()
+            }
+    finally:
+        engine.dispose()
+    return f"chat {chat}: " + "; ".join(f"{name} {rows}" for name, rows in found.items())
+
+
 async def stop_all(replicas: list[Replica]) -> None:
     for number, replica in enumerate(replicas):
         print(f"--- the last lines of replica {number} (pid {replica.process.pid}):")
@@ -282,9 +307,10 @@ async def test_two_replicas_answer_every_message_once_and_take_over_a_dead_one(
                 # Where the work stood: in the intake, the outbox, or never received.
                 missing = sorted(set(THIRD) - set(answers(telegram, THIRD)))
                 told = {n: [m.text[:80] for m in telegram.sent_to(5000 + n)] for n in missing}
+                rows = "\n".join(what_a_chat_left(database, 5000 + n) for n in missing)
                 raise AssertionError(
                     f"{len(answers(telegram, THIRD))} of {len(THIRD)} answered 90 s after the "
-                    f"kill; {where_the_work_is(database)}; the others were told {told}"
+                    f"kill; {where_the_work_is(database)}; the others were told {told}\n{rows}"
                 ) from None
             await asyncio.sleep(3)
             twice = sorted(n for n, count in answers(telegram, THIRD).items() if count > 1)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import Session, col, select
 
 from bot.common.types import Attachment
 from bot.core.conversation import ConversationCore
 from bot.storage import repository
-from bot.storage.models import Concern, Conversation, HumanRequest, Message
+from bot.storage.models import Concern, Conversation, Direction, HumanRequest, Message
 from tests.support.dialogue import FakeDialogue
 from tests.support.telegram import telegram
 
@@ -56,6 +62,65 @@ async def test_a_message_stored_but_never_answered_is_answered_on_retry(
         incoming = session.exec(select(Message).where(Message.external_id == "1001:9")).all()
         assert len(incoming) == 1
         assert incoming[0].status == "answered"
+
+
+@contextlib.contextmanager
+def replies_fail_to_store_once() -> Iterator[None]:
+    """The first time a turn's replies are written, the database fails (as a process dying at
+    that instant would leave it: that transaction never committed)."""
+    failed = []
+
+    def fail(session: Session, *_: Any) -> None:
+        replies = [m for m in session.new if isinstance(m, Message) and m.reply_to is not None]
+        if replies and not failed:
+            failed.append(True)
+            raise RuntimeError("the process died while storing the replies")
+
+    event.listen(Session, "before_flush", fail)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_flush", fail)
+    assert failed, "the replies were never stored"
+
+
+async def test_a_turn_cut_short_while_storing_its_replies_is_done_again_not_replayed_empty(
+    core: ConversationCore, fake_dialogue: FakeDialogue
+) -> None:
+    """The message is never left handled without its replies: a redelivery (the intake after a
+    crash) does the turn again and the citizen gets the answer, not a silent replay."""
+    message = telegram("Quand commencent les travaux?", external_id="1001:20")
+    with replies_fail_to_store_once(), pytest.raises(RuntimeError):
+        await core.handle(message)
+    again = await core.handle(message)
+    assert not again.replayed
+    assert again.replies
+    assert again.answered
+    with core.session() as session:
+        incoming = session.exec(select(Message).where(Message.external_id == "1001:20")).one()
+        assert incoming.status == "answered"
+        assert len(repository.replies_to(session=session, message_id=incoming.id or 0)) == len(
+            again.replies
+        )
+    assert [r.text for r in (await core.handle(message)).replies] == [
+        r.text for r in again.replies
+    ]  # and from then on, the stored answer
+
+
+async def test_a_command_cut_short_while_storing_its_answer_is_answered_on_redelivery(
+    core: ConversationCore,
+) -> None:
+    message = telegram("/help", external_id="1001:21")
+    with replies_fail_to_store_once(), pytest.raises(RuntimeError):
+        await core.command(message, "help")
+    again = await core.command(message, "help")
+    assert not again.replayed
+    assert "/start" in again.replies[0].text
+    with core.session() as session:
+        assert (
+            len(session.exec(select(Message).where(Message.direction == Direction.INCOMING)).all())
+            == 1
+        )
 
 
 async def test_a_retried_concern_keeps_one_reference(

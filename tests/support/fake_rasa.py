@@ -122,8 +122,9 @@ def serve(port: int, token: str, delay: float) -> None:
 
     fake = FakeRasa(token=token)
     fake.delay = delay
-    # uvicorn closes idle connections after 5 s (Rasa after 120 s). With 120 s here the replica
-    # test lost one answer after a kill, reproducibly in a fresh clone (2 runs of 2): the turn was
-    # done and every outbox row sent, yet nothing reached that chat. Not yet understood: see the
-    # closing note of 2026-12-07; the Rasa client drops idle connections after 2 s either way.
-    uvicorn.run(fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # Idle connections are kept 120 s, as Rasa keeps them (rasa.core.constants.
+    # DEFAULT_KEEP_ALIVE_TIMEOUT); uvicorn's default is 5 s.
+    uvicorn.run(
+        fake.app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+        timeout_keep_alive=120,
+    )  # fmt: skip
