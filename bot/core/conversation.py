@@ -905,14 +905,6 @@ class ConversationCore:
             if handoff is None:
                 return None
             texts = self._desk.citizen_wrote(session, handoff, message_id, language)
-            if texts:
-                repository.add_outgoing_messages(
-                    session=session,
-                    conversation=conversation,
-                    texts=texts,
-                    language=language,
-                    reply_to=message_id,
-                )
         return TurnResult(
             conversation_id=conversation.public_id,
             stored_conversation_id=conversation.id,

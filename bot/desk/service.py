@@ -324,14 +324,9 @@ class Desk:
     ) -> list[str]:
         """A citizen message during a handoff: kept for the desk (the assistant stays silent);
         returns what the citizen is told (a reminder while nobody has joined yet, at most
-        every 30 minutes; nothing once a person is there)."""
-        repository.finish_incoming(
-            session=session,
-            message_id=message_id,
-            status=MessageStatus.FOR_DESK,
-            intent=None,
-            confidence=None,
-        )
+        every 30 minutes; nothing once a person is there). The message is marked for the desk
+        with the reminder stored beside it, in one transaction (see
+        `repository.answer_incoming`); the desks are then told."""
         texts: list[str] = []
         now = utc_now()
         if handoff.status == HandoffStatus.WAITING and (
@@ -341,7 +336,6 @@ class Desk:
             if current is not None:
                 current.reminded_at = now
                 session.add(current)
-                session.commit()
             texts.append(
                 say(
                     "handoff_still_waiting",
@@ -350,6 +344,19 @@ class Desk:
                     when=self.when_text(language, now=now),
                 )
             )
+        conversation = session.get(Conversation, handoff.conversation_id)
+        if conversation is None:
+            raise ValueError(f"no conversation {handoff.conversation_id}")
+        repository.answer_incoming(
+            session=session,
+            conversation=conversation,
+            message_id=message_id,
+            status=MessageStatus.FOR_DESK,
+            intent=None,
+            confidence=None,
+            texts=texts,
+            language=language,
+        )
         self.changed()
         return texts
 

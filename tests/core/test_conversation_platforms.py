@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bot.common.types import Attachment
 from bot.core.conversation import ConversationCore
 from bot.storage import repository
 from bot.storage.models import Concern, Conversation, Direction, HumanRequest, Message
+from tests.support.crash import replies_fail_to_store_once
 from tests.support.dialogue import FakeDialogue
 from tests.support.telegram import telegram
 
@@ -62,26 +58,6 @@ async def test_a_message_stored_but_never_answered_is_answered_on_retry(
         incoming = session.exec(select(Message).where(Message.external_id == "1001:9")).all()
         assert len(incoming) == 1
         assert incoming[0].status == "answered"
-
-
-@contextlib.contextmanager
-def replies_fail_to_store_once() -> Iterator[None]:
-    """The first time a turn's replies are written, the database fails (as a process dying at
-    that instant would leave it: that transaction never committed)."""
-    failed = []
-
-    def fail(session: Session, *_: Any) -> None:
-        replies = [m for m in session.new if isinstance(m, Message) and m.reply_to is not None]
-        if replies and not failed:
-            failed.append(True)
-            raise RuntimeError("the process died while storing the replies")
-
-    event.listen(Session, "before_flush", fail)
-    try:
-        yield
-    finally:
-        event.remove(Session, "before_flush", fail)
-    assert failed, "the replies were never stored"
 
 
 async def test_a_turn_cut_short_while_storing_its_replies_is_done_again_not_replayed_empty(

@@ -4,6 +4,7 @@ hand-back and the rating, alerts, and restarts in the middle."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +33,7 @@ from bot.storage.models import (
     MessageStatus,
     OutboxMessage,
 )
+from tests.support.crash import replies_fail_to_store_once
 from tests.support.desk import always_open, says
 from tests.support.dialogue import ScriptedDialogue, scripted_core
 
@@ -113,6 +115,27 @@ async def test_asking_for_a_person_opens_a_handoff_and_the_assistant_then_stays_
         "Mon puits est à sec depuis le dynamitage",
         "Et j'ai une autre question",
     ]
+
+
+async def test_a_message_to_the_team_cut_short_is_kept_and_acknowledged_on_redelivery(
+    core: ConversationCore, database: Engine
+) -> None:
+    """Marked for the desk and told it reached the team, in one transaction: a platform's
+    redelivery after a crash between the two never leaves the citizen without the reminder."""
+    await core.handle(says("Je veux parler à quelqu'un", channel="telegram"))
+    [handoff] = handoffs(database)
+    message = dataclasses.replace(
+        says("Mon puits est à sec", channel="telegram"), external_id="citizen-1:7"
+    )
+    with replies_fail_to_store_once(), pytest.raises(RuntimeError):
+        await core.handle(message)
+    again = await core.handle(message)
+    assert not again.replayed
+    assert handoff.reference in again.replies[0].text
+    assert (await core.handle(message)).replies == again.replies  # replayed from storage now
+    with Session(database) as session:
+        kept = session.exec(select(Message).where(Message.status == MessageStatus.FOR_DESK)).all()
+    assert [m.text for m in kept] == ["Mon puits est à sec"]
 
 
 async def test_words_of_danger_bring_a_person_and_say_whom_to_call(
