@@ -47,12 +47,13 @@ def send_to_conversation(
     """Stores `texts` as the project's messages in the conversation (the assistant's, or with
     `author` a person's) and queues them on its platform, in one transaction. Returns the
     stored messages' ids."""
-    stored = repository.add_outgoing_messages(
+    stored = repository.stage_outgoing_messages(
         session=session, conversation=conversation, texts=texts, language=language, author=author
     )
     ids = [message.id for message in stored if message.id is not None]
     destination = destination_of(conversation)
     if destination is None or conversation.channel not in PLATFORM_LIMITS:
+        session.commit()
         return ids
     session.add_all(
         outbox_row(

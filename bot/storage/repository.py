@@ -167,9 +167,32 @@ def add_outgoing_messages(
 ) -> list[Message]:
     """Stores the assistant's replies of one turn in one transaction (or, with `author`, what
     a person of the team wrote)."""
-    messages = _stage_outgoing(session, conversation, texts, language, reply_to, author)
+    messages = stage_outgoing_messages(
+        session=session,
+        conversation=conversation,
+        texts=texts,
+        language=language,
+        reply_to=reply_to,
+        author=author,
+    )
     session.commit()
     _loaded(session, *messages)
+    return messages
+
+
+def stage_outgoing_messages(
+    *,
+    session: Session,
+    conversation: Conversation,
+    texts: Sequence[str],
+    language: str,
+    reply_to: int | None = None,
+    author: str | None = None,
+) -> list[Message]:
+    """`add_outgoing_messages` without the commit, for a caller that writes more in the same
+    transaction (the messages are flushed: they have their ids)."""
+    messages = _stage_outgoing(session, conversation, texts, language, reply_to, author)
+    session.flush()
     return messages
 
 

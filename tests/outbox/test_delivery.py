@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pytest
 from aiolimiter import AsyncLimiter
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -23,7 +24,17 @@ from bot.outbox.delivery import (
     Sender,
     TemporarySendError,
 )
-from bot.storage.models import InboundStatus, InboundUpdate, OutboxMessage, OutboxStatus
+from bot.outbox.outbound import send_to_conversation
+from bot.storage import repository
+from bot.storage.models import (
+    Direction,
+    InboundStatus,
+    InboundUpdate,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+)
+from tests.support.crash import dies_once_while_writing
 
 
 class FakeSender(Sender):
@@ -246,6 +257,39 @@ async def test_rate_limits_hold_one_chat_without_holding_the_others(database: En
     first_other = next(i for i, (dest, _, _) in enumerate(sender.sent) if dest == "other")
     assert first_other < 2  # not queued behind the slow chat
     assert elapsed >= 0.5  # four messages at one per 0.2 s: the limit held
+
+
+def test_a_message_the_project_sends_is_stored_and_queued_in_one_transaction(
+    database: Engine,
+) -> None:
+    """A team's answer (to a concern, from the desk) is stored in the conversation and queued
+    on the citizen's platform together: a crash between the two would show it as sent in the
+    register and on the desk while the citizen never receives it."""
+
+    def stored() -> tuple[list[str], list[str]]:
+        with Session(database) as session:
+            said = session.exec(select(Message).where(Message.direction == Direction.OUTGOING))
+            queued = session.exec(select(OutboxMessage))
+            return [m.text for m in said], [m.destination for m in queued]
+
+    answer = "Réponse de l'équipe à votre préoccupation C-2026-0001 : le puits sera testé."
+    with Session(database) as session:
+        conversation = repository.get_or_create_conversation(
+            session=session, channel="telegram", external_id="5170", citizen_id="tg-5170"
+        )
+        with (
+            dies_once_while_writing("the outbox", lambda row: isinstance(row, OutboxMessage)),
+            pytest.raises(RuntimeError),
+        ):
+            send_to_conversation(
+                session=session, conversation=conversation, texts=[answer], language="fr"
+            )
+        session.rollback()
+        assert stored() == ([], [])  # neither, so the team can send it again
+        send_to_conversation(
+            session=session, conversation=conversation, texts=[answer], language="fr"
+        )
+    assert stored() == ([answer], ["5170"])
 
 
 async def test_every_outbox_message_has_its_own_nonce(database: Engine) -> None:
