@@ -370,7 +370,13 @@ class Register:
         with self.session() as session:
             concern = self._get(session, reference)
             self._change(
-                session, concern, ConcernStatus.ACKNOWLEDGED, actor=actor, text=message, seen=seen
+                session,
+                concern,
+                ConcernStatus.ACKNOWLEDGED,
+                actor=actor,
+                text=message,
+                seen=seen,
+                commit=False,
             )
             self._tell(
                 session,
@@ -398,9 +404,10 @@ class Register:
             raise RegisterError("A response needs a text.")
         with self.session() as session:
             concern = self._get(session, reference)
-            self._change(session, concern, ConcernStatus.RESPONDED, actor=actor, seen=seen)
+            self._change(
+                session, concern, ConcernStatus.RESPONDED, actor=actor, seen=seen, commit=False
+            )
             self._append(session, concern, actor=actor, kind="response", text=text, visible=True)
-            session.commit()
             self._tell(
                 session,
                 concern,
@@ -435,6 +442,7 @@ class Register:
                 outcome=ending,
                 text=message,
                 seen=seen,
+                commit=False,
             )
             self._tell(
                 session,
@@ -544,9 +552,11 @@ class Register:
         outcome: ConcernOutcome | None = None,
         text: str | None = None,
         seen: int | None = None,
+        commit: bool = True,
     ) -> None:
         """Moves the concern to `to`, if allowed from where it is and nobody moved it first
-        (nor, with `seen`, changed it in any way since that version was read)."""
+        (nor, with `seen`, changed it in any way since that version was read). Without
+        `commit`, the caller commits (with what the citizen is told: see `_tell`)."""
         current = ConcernStatus(concern.status)
         if to not in TRANSITIONS[current]:
             raise TransitionRefused(
@@ -599,7 +609,10 @@ class Register:
             text=text,
             visible=actor == "citizen",
         )
-        session.commit()
+        if commit:
+            session.commit()
+        else:
+            session.flush()
         session.refresh(concern)
 
     def _update(
@@ -646,9 +659,12 @@ class Register:
         )
 
     def _tell(self, session: Session, concern: Concern, framing: str, text: str | None) -> None:
-        """Writes to the citizen on the channel where they raised the concern."""
+        """Writes to the citizen on the channel where they raised the concern, and commits: the
+        change the citizen is told of (staged by the caller) and the message queued on their
+        platform are one transaction, so the register never shows an answer that was not sent."""
         conversation = session.get(Conversation, concern.conversation_id)
         if conversation is None or conversation.erased_at is not None:
+            session.commit()
             return
         if conversation.place == "group":
             # Never in public: the citizen reads it in private (status of their concerns).

@@ -41,6 +41,7 @@ from bot.storage.models import (
     Message,
     OutboxMessage,
 )
+from tests.support.crash import dies_once_while_writing
 from tests.support.dialogue import FakeDialogue
 from tests.support.telegram import telegram
 
@@ -256,6 +257,38 @@ def test_a_staff_answer_reaches_the_citizen_on_telegram_in_their_language(
         ("1001", f"The project team's answer to your concern {concern.reference}:"),
         ("1001", "We will water the road daily."),
     ]
+
+
+@pytest.mark.parametrize("step", ["acknowledge", "respond", "close"])
+def test_a_staff_step_and_what_the_citizen_is_told_of_it_are_one_transaction(
+    register: Register, session: Session, step: str
+) -> None:
+    """A crash while the message to the citizen is queued leaves the concern as it was (the
+    team does the step again), never marked answered in the register with the citizen untold."""
+    conversation = citizen(session)
+    concern = record(register, session, conversation, "Mon puits est à sec", category="water")
+    steps = {
+        "acknowledge": lambda: register.acknowledge(concern.reference, actor="staff:jean"),
+        "respond": lambda: register.respond(
+            concern.reference, actor="staff:jean", text="Nous testerons votre puits lundi."
+        ),
+        "close": lambda: register.close(
+            concern.reference, actor="staff:jean", outcome="resolved", message="Puits réparé."
+        ),
+    }
+    with (
+        dies_once_while_writing("the outbox", lambda row: isinstance(row, OutboxMessage)),
+        pytest.raises(RuntimeError),
+    ):
+        steps[step]()
+    assert register.get(concern.reference).status == "received"
+    assert len(register.history(concern.reference)) == 1  # received, nothing more
+    assert session.exec(select(OutboxMessage)).all() == []
+    done = steps[step]()
+    assert done.status == {"acknowledge": "acknowledged", "respond": "responded"}.get(
+        step, "closed"
+    )
+    assert [m.destination for m in session.exec(select(OutboxMessage))] != []
 
 
 def test_in_a_group_the_answer_is_not_posted_there(register: Register, session: Session) -> None:
