@@ -43,17 +43,19 @@ def send_to_conversation(
     texts: Sequence[str],
     language: str,
     author: str | None = None,
+    commit: bool = True,
 ) -> list[int]:
     """Stores `texts` as the project's messages in the conversation (the assistant's, or with
-    `author` a person's) and queues them on its platform, in one transaction. Returns the
-    stored messages' ids."""
+    `author` a person's) and queues them on its platform, in one transaction (without `commit`,
+    the caller's: it commits with the rest of its work). Returns the stored messages' ids."""
     stored = repository.stage_outgoing_messages(
         session=session, conversation=conversation, texts=texts, language=language, author=author
     )
     ids = [message.id for message in stored if message.id is not None]
     destination = destination_of(conversation)
     if destination is None or conversation.channel not in PLATFORM_LIMITS:
-        session.commit()
+        if commit:
+            session.commit()
         return ids
     session.add_all(
         outbox_row(
@@ -68,5 +70,6 @@ def send_to_conversation(
         for message in stored
         for part in split_for(conversation.channel, message.text)
     )
-    session.commit()
+    if commit:
+        session.commit()
     return ids

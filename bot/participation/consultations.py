@@ -340,7 +340,18 @@ class Consultations:
                     )
                 )
             )
+            # Closed but its result never given (the process died in between): given now.
+            untold = list(
+                session.exec(
+                    select(Consultation).where(
+                        Consultation.status == ConsultationStatus.CLOSED,
+                        col(Consultation.results_given_at).is_(None),
+                    )
+                )
+            )
         opened = [ref for ref in due_open if self._open(ref)]
+        for consultation in untold:
+            self._give_results(consultation)
         closed = [ref for ref in due_close if self._close(ref, actor="system")]
         return opened, closed
 
@@ -431,7 +442,6 @@ class Consultations:
                 )
             )
             session.commit()
-            self._stop_polls(session, consultation)
         self._give_results(consultation)
         logger.info("consultation %s closed and its result given back", reference)
         return True
@@ -445,7 +455,7 @@ class Consultations:
             )
         )
         rows = []
-        for invite in invites:
+        for invite in invites:  # (in the caller's transaction: see `_give_results`)
             conversation = session.get(Conversation, invite.conversation_id)
             if conversation is None or conversation.erased_at is not None:
                 continue
@@ -464,18 +474,30 @@ class Consultations:
                 )
             )
         session.add_all(rows)
-        session.commit()
 
     def _give_results(self, consultation: Consultation) -> None:
-        """The result, in their language, to every participant and to every group asked."""
+        """The platforms' polls stopped and the result, in their language, to every participant
+        and to every group asked: all in one transaction, once (whichever process gets there
+        first; a crash before it commits leaves the result due, given at the next `tick`)."""
         results = self.results(consultation.reference)
         with self.session() as session:
+            mine = session.execute(
+                update(Consultation)
+                .where(
+                    col(Consultation.id) == consultation.id,
+                    col(Consultation.results_given_at).is_(None),
+                )
+                .values(results_given_at=utc_now())
+            )
+            if not getattr(mine, "rowcount", 0):
+                return  # given already, by this process or another
+            self._stop_polls(session, consultation)
             votes = session.exec(
                 select(ConsultationVote).where(
                     ConsultationVote.consultation_id == consultation.id,
                     col(ConsultationVote.conversation_id).is_not(None),
                 )
-            )
+            ).all()
             told: set[int] = set()
             for vote in votes:
                 conversation = session.get(Conversation, vote.conversation_id)
@@ -489,6 +511,7 @@ class Consultations:
                     conversation=conversation,
                     texts=[self.result_text(results, language)],
                     language=language,
+                    commit=False,
                 )
                 told.add(stored_id(conversation.id))
             notices = session.exec(
@@ -496,7 +519,7 @@ class Consultations:
                     ConsultationInvite.consultation_id == consultation.id,
                     ConsultationInvite.how == "group_notice",
                 )
-            )
+            ).all()
             for invite in notices:
                 conversation = session.get(Conversation, invite.conversation_id)
                 if conversation is None or conversation.erased_at is not None:
@@ -506,6 +529,7 @@ class Consultations:
                     conversation=conversation,
                     texts=[self.result_text(results, invite.language)],
                     language=invite.language,
+                    commit=False,
                 )
             session.execute(
                 update(ConsultationInvite)

@@ -795,6 +795,11 @@ class Consultation(SQLModel, table=True):
     created_at: datetime = _timestamp()
     opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    results_given_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="When the result went to the participants (None while closed: still due).",
+    )
 
 
 class ConsultationInvite(SQLModel, table=True):

@@ -44,6 +44,7 @@ from bot.storage.models import (
     utc_now,
 )
 from bot.updates.service import UpdateService
+from tests.support.crash import dies_once_while_writing
 from tests.support.dialogue import ScriptedDialogue, ScriptedJudge, scripted_core
 from tests.support.gaps import E5Reader
 from tests.support.updates import subscribe
@@ -440,6 +441,41 @@ def test_opening_and_closing_happen_on_their_dates_once_across_processes(
     end = now + timedelta(days=3)
     closed = [second.tick(end)[1], first.tick(end)[1]]
     assert sorted(closed, key=len) == [[], [created.reference]]
+
+
+def test_a_result_cut_short_at_closing_is_given_at_the_next_tick_once(
+    database: Engine, knowledge: KnowledgeBase, consultations: Consultations
+) -> None:
+    """Closing takes no more votes at once; the polls stopped and the result to every
+    participant are then one transaction, which a crash leaves due (not half given): the next
+    tick, in any process, gives it, once."""
+    subscribe(database, knowledge, "telegram", "5003", language="fr")
+    created = consultations.create(draft(), author="staff:web:marie")
+    with Session(database) as session:
+        invite = session.exec(select(ConsultationInvite)).one()
+    consultations.poll_sent(invite.id or 0, poll_id="P-3", poll_message_id="43")
+    assert consultations.record_poll_vote(
+        channel="telegram", poll_id="P-3", voter="telegram-5003", option_ids=[0]
+    )
+
+    def queued() -> tuple[list[str], list[str]]:
+        """(where a result is queued, which polls are to be stopped)."""
+        with Session(database) as session:
+            rows = list(session.exec(select(OutboxMessage)))
+        return (
+            [row.destination for row in rows if row.text.startswith("📊")],
+            [row.options["stop_poll"] for row in rows if "stop_poll" in row.options],
+        )
+
+    result = lambda row: isinstance(row, OutboxMessage) and row.text.startswith("📊")  # noqa: E731
+    with dies_once_while_writing("the result", result), pytest.raises(RuntimeError):
+        consultations.close(created.reference, actor="staff:web:marie")
+    assert consultations.get(created.reference).status == "closed"  # no vote taken from now on
+    assert queued() == ([], [])
+    second = consultations_for(database, knowledge)  # another process
+    second.tick()
+    consultations.tick()
+    assert queued() == (["5003"], ["43"])
 
 
 # --- ideas and engaged members -----------------------------------------------------------------

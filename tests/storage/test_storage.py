@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.storage import repository
 from bot.storage.database import DatabaseError, alembic_config, open_database
-from bot.storage.models import Concern, Conversation
+from bot.storage.models import Concern, Consultation, Conversation
 
 
 def test_migrations_match_the_models(database: Engine) -> None:
@@ -53,6 +53,35 @@ def test_every_migration_goes_down_and_up_again(database: Engine) -> None:
             session=session, channel="telegram", external_id="42", citizen_id="c", place="private"
         )
         assert conversation.place == "private"
+
+
+def test_consultations_closed_before_0016_are_not_given_their_result_again(
+    database: Engine,
+) -> None:
+    """0016 marks a closed consultation's result as given when it was closed (as it was then),
+    so the first tick after an upgrade does not send every old result once more."""
+    closed_at = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
+    with Session(database) as session:
+        for reference, status in (("K-2026-0001", "closed"), ("K-2026-0002", "open")):
+            session.add(
+                Consultation(
+                    reference=reference,
+                    question_fr="?",
+                    question_en="?",
+                    purpose_fr="",
+                    purpose_en="",
+                    author="cli",
+                    status=status,
+                    closed_at=closed_at if status == "closed" else None,
+                )
+            )
+        session.commit()
+    config = alembic_config(database)
+    command.downgrade(config, "0015")
+    command.upgrade(config, "head")
+    with Session(database) as session:
+        given = {c.reference: c.results_given_at for c in session.exec(select(Consultation))}
+    assert given == {"K-2026-0001": closed_at, "K-2026-0002": None}
 
 
 def test_unreachable_database_is_one_sentence_without_password() -> None:
