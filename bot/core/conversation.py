@@ -904,7 +904,7 @@ class ConversationCore:
             handoff = self._desk.open_handoff(session, stored_id(conversation.id))
             if handoff is None:
                 return None
-            texts = self._desk.citizen_wrote(session, handoff, message_id, language)
+            texts = self._desk.citizen_wrote(session, conversation, handoff, message_id, language)
         return TurnResult(
             conversation_id=conversation.public_id,
             stored_conversation_id=conversation.id,

@@ -320,7 +320,12 @@ class Desk:
         return max(timedelta(minutes=1), waits[len(waits) // 2])
 
     def citizen_wrote(
-        self, session: Session, handoff: Handoff, message_id: int, language: str
+        self,
+        session: Session,
+        conversation: Conversation,
+        handoff: Handoff,
+        message_id: int,
+        language: str,
     ) -> list[str]:
         """A citizen message during a handoff: kept for the desk (the assistant stays silent);
         returns what the citizen is told (a reminder while nobody has joined yet, at most
@@ -344,9 +349,6 @@ class Desk:
                     when=self.when_text(language, now=now),
                 )
             )
-        conversation = session.get(Conversation, handoff.conversation_id)
-        if conversation is None:
-            raise ValueError(f"no conversation {handoff.conversation_id}")
         repository.answer_incoming(
             session=session,
             conversation=conversation,

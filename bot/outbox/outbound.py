@@ -48,8 +48,13 @@ def send_to_conversation(
     """Stores `texts` as the project's messages in the conversation (the assistant's, or with
     `author` a person's) and queues them on its platform, in one transaction (without `commit`,
     the caller's: it commits with the rest of its work). Returns the stored messages' ids."""
-    stored = repository.stage_outgoing_messages(
-        session=session, conversation=conversation, texts=texts, language=language, author=author
+    stored = repository.add_outgoing_messages(
+        session=session,
+        conversation=conversation,
+        texts=texts,
+        language=language,
+        author=author,
+        commit=False,
     )
     ids = [message.id for message in stored if message.id is not None]
     destination = destination_of(conversation)

@@ -130,11 +130,14 @@ def add_message(
     language: str | None,
     language_trusted: bool = False,
     status: MessageStatus | None = None,
+    intent: str | None = None,
     external_id: str | None = None,
     edit_of: int | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    commit: bool = True,
 ) -> Message:
-    """Stores one message and touches the conversation's last activity."""
+    """Stores one message and touches the conversation's last activity (without `commit`, in
+    the caller's transaction: flushed, so it has its id)."""
     now = utc_now()
     message = Message(
         conversation_id=stored_id(conversation.id, "conversation"),
@@ -143,6 +146,7 @@ def add_message(
         language=language,
         language_trusted=language_trusted,
         status=status,
+        intent=intent,
         external_id=external_id,
         edit_of=edit_of,
         attachments=attachments or None,
@@ -151,8 +155,7 @@ def add_message(
     conversation.last_message_at = now
     session.add(message)
     session.add(conversation)
-    session.commit()
-    _loaded(session, message)
+    _commit_or_flush(session, commit, message)
     return message
 
 
@@ -164,35 +167,27 @@ def add_outgoing_messages(
     language: str,
     reply_to: int | None = None,
     author: str | None = None,
+    commit: bool = True,
 ) -> list[Message]:
     """Stores the assistant's replies of one turn in one transaction (or, with `author`, what
-    a person of the team wrote)."""
-    messages = stage_outgoing_messages(
-        session=session,
-        conversation=conversation,
-        texts=texts,
-        language=language,
-        reply_to=reply_to,
-        author=author,
-    )
-    session.commit()
-    _loaded(session, *messages)
-    return messages
-
-
-def stage_outgoing_messages(
-    *,
-    session: Session,
-    conversation: Conversation,
-    texts: Sequence[str],
-    language: str,
-    reply_to: int | None = None,
-    author: str | None = None,
-) -> list[Message]:
-    """`add_outgoing_messages` without the commit, for a caller that writes more in the same
-    transaction (the messages are flushed: they have their ids)."""
-    messages = _stage_outgoing(session, conversation, texts, language, reply_to, author)
-    session.flush()
+    a person of the team wrote); without `commit`, in the caller's (flushed: they have ids)."""
+    now = utc_now()
+    messages = [
+        Message(
+            conversation_id=stored_id(conversation.id, "conversation"),
+            direction=Direction.OUTGOING,
+            text=text,
+            language=language,
+            reply_to=reply_to,
+            author=author,
+            created_at=now,
+        )
+        for text in texts
+    ]
+    conversation.last_message_at = now
+    session.add_all(messages)
+    session.add(conversation)
+    _commit_or_flush(session, commit, *messages)
     return messages
 
 
@@ -211,11 +206,25 @@ def answer_incoming(
     transaction. A message is never marked handled without its replies: a process that dies
     between the two would leave a handled message that a platform's redelivery replays with
     nothing to say (the citizen never answered); this way the turn is done again instead."""
-    _stage_finished(session, message_id, status, intent, confidence)
-    messages = _stage_outgoing(session, conversation, texts, language, message_id, None)
+    finish_incoming(
+        session=session,
+        message_id=message_id,
+        status=status,
+        intent=intent,
+        confidence=confidence,
+        commit=False,
+    )
+    replies = add_outgoing_messages(
+        session=session,
+        conversation=conversation,
+        texts=texts,
+        language=language,
+        reply_to=message_id,
+        commit=False,
+    )
     session.commit()
-    _loaded(session, *messages)
-    return messages
+    _loaded(session, *replies)
+    return replies
 
 
 def record_exchange(
@@ -230,50 +239,38 @@ def record_exchange(
 ) -> tuple[Message, list[Message]]:
     """Stores an incoming message handled without a turn of the dialogue (a command) and the
     replies to it, in one transaction (see `answer_incoming`)."""
-    incoming = Message(
-        conversation_id=stored_id(conversation.id, "conversation"),
+    incoming = add_message(
+        session=session,
+        conversation=conversation,
         direction=Direction.INCOMING,
         text=text,
         language=language,
         status=MessageStatus.ANSWERED,
         intent=intent,
         external_id=external_id,
-        created_at=utc_now(),
+        commit=False,
     )
-    session.add(incoming)
-    session.flush()  # its id, for the replies
-    replies = _stage_outgoing(session, conversation, texts, language, incoming.id, None)
+    replies = add_outgoing_messages(
+        session=session,
+        conversation=conversation,
+        texts=texts,
+        language=language,
+        reply_to=incoming.id,
+        commit=False,
+    )
     session.commit()
     _loaded(session, incoming, *replies)
     return incoming, replies
 
 
-def _stage_outgoing(
-    session: Session,
-    conversation: Conversation,
-    texts: Sequence[str],
-    language: str,
-    reply_to: int | None,
-    author: str | None,
-) -> list[Message]:
-    """Adds the outgoing messages of a turn to the session's transaction (not committed)."""
-    now = utc_now()
-    messages = [
-        Message(
-            conversation_id=stored_id(conversation.id, "conversation"),
-            direction=Direction.OUTGOING,
-            text=text,
-            language=language,
-            reply_to=reply_to,
-            author=author,
-            created_at=now,
-        )
-        for text in texts
-    ]
-    conversation.last_message_at = now
-    session.add_all(messages)
-    session.add(conversation)
-    return messages
+def _commit_or_flush(session: Session, commit: bool, *rows: SQLModel) -> None:
+    """Commits (the rows then usable after the session closes), or only flushes: the caller
+    commits with the rest of its transaction."""
+    if commit:
+        session.commit()
+        _loaded(session, *rows)
+    else:
+        session.flush()
 
 
 def incoming_by_external_id(
@@ -305,23 +302,16 @@ def finish_incoming(
     status: MessageStatus,
     intent: str | None,
     confidence: float | None,
+    commit: bool = True,
 ) -> None:
-    """Records what became of an incoming message and what the dialogue engine understood."""
-    _stage_finished(session, message_id, status, intent, confidence)
-    session.commit()
-
-
-def _stage_finished(
-    session: Session,
-    message_id: int,
-    status: MessageStatus,
-    intent: str | None,
-    confidence: float | None,
-) -> None:
+    """Records what became of an incoming message and what the dialogue engine understood
+    (without `commit`, in the caller's transaction)."""
     values: dict[str, object] = {"status": status}
     if intent is not None:
         values.update(intent=intent, confidence=confidence)
     session.execute(update(Message).where(col(Message.id) == message_id).values(**values))
+    if commit:
+        session.commit()
 
 
 def message_by_id(*, session: Session, message_id: int) -> Message | None:

@@ -185,47 +185,49 @@ def replica_env(
     }
 
 
-def where_the_work_is(database: str) -> str:
-    """The intake's and the outbox's rows by status (what a stalled test says of the replicas'
-    work)."""
+def rows_of(database: str, queries: dict[str, str], **params: object) -> dict[str, list[tuple]]:
+    """Each query's rows, read from the replicas' database (what a stalled test shows)."""
     engine = create_engine(sqlalchemy_url(database))
     try:
         with engine.connect() as connection:
-            tables = {
-                table: dict(
-                    connection.execute(
-                        text(f"SELECT status, count(*) FROM {table} GROUP BY status")
-                    ).all()
-                )
-                for table in ("inbound_update", "outbox_message")
+            return {
+                name: [tuple(row) for row in connection.execute(text(query), params).all()]
+                for name, query in queries.items()
             }
     finally:
         engine.dispose()
-    return ", ".join(f"{table} {counts}" for table, counts in tables.items())
+
+
+def where_the_work_is(database: str) -> str:
+    """The intake's and the outbox's rows by status (what a stalled test says of the replicas'
+    work)."""
+    tables = rows_of(
+        database,
+        {
+            table: f"SELECT status, count(*) FROM {table} GROUP BY status"
+            for table in ("inbound_update", "outbox_message")
+        },
+    )
+    return ", ".join(f"{table} {dict(counts)}" for table, counts in tables.items())
 
 
 def what_a_chat_left(database: str, chat: int) -> str:
     """A chat's rows in the intake, the conversation and the outbox (what a stalled test says of
     a chat left unanswered: which replica step it stopped at)."""
-    engine = create_engine(sqlalchemy_url(database))
-    like = {"chat": f"%{chat}%", "exact": str(chat)}
-    queries = {
-        "updates": "SELECT id, update_key, status, attempts, last_error, received_at, "
-        "processed_at FROM inbound_update WHERE conversation_key LIKE :chat ORDER BY id",
-        "messages": "SELECT m.id, m.direction, m.status, m.reply_to, m.external_id, m.created_at "
-        "FROM message m JOIN conversation c ON c.id = m.conversation_id "
-        "WHERE c.external_id LIKE :chat ORDER BY m.id",
-        "outbox": "SELECT id, status, attempts, message_id, last_error, created_at, sent_at, "
-        "platform_message_id FROM outbox_message WHERE destination = :exact ORDER BY id",
-    }
-    try:
-        with engine.connect() as connection:
-            found = {
-                name: [tuple(row) for row in connection.execute(text(query), like).all()]
-                for name, query in queries.items()
-            }
-    finally:
-        engine.dispose()
+    found = rows_of(
+        database,
+        {
+            "updates": "SELECT id, update_key, status, attempts, last_error, received_at, "
+            "processed_at FROM inbound_update WHERE conversation_key LIKE :chat ORDER BY id",
+            "messages": "SELECT m.id, m.direction, m.status, m.reply_to, m.external_id, "
+            "m.created_at FROM message m JOIN conversation c ON c.id = m.conversation_id "
+            "WHERE c.external_id LIKE :chat ORDER BY m.id",
+            "outbox": "SELECT id, status, attempts, message_id, last_error, created_at, sent_at, "
+            "platform_message_id FROM outbox_message WHERE destination = :exact ORDER BY id",
+        },
+        chat=f"%{chat}%",
+        exact=str(chat),
+    )
     return f"chat {chat}: " + "; ".join(f"{name} {rows}" for name, rows in found.items())
 
 
