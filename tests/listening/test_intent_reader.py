@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bot.listening.intents import (
     HEARD_INTENTS,
@@ -22,7 +23,10 @@ from bot.listening.intents import (
     acted_intent,
 )
 from bot.listening.model import CUE_NAMES
-from bot.listening.train_intents import data_digest
+from bot.listening.train_concerns import TrainingDataError
+from bot.listening.train_intents import REAL_TRAINING_FILE, data_digest, real_examples
+from bot.settings import PROJECT_ROOT
+from tests.support.overlap import repeated
 
 
 def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Path) -> None:
@@ -38,6 +42,7 @@ def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Pa
         bias=np.zeros(2, dtype=np.float32),
         labels=HEARD_INTENTS,
         threshold=0.7,
+        idea_threshold=0.4,
         max_words=25,
     ).save(wrong)
     with pytest.raises(IntentModelError, match="do not match this version"):
@@ -59,7 +64,41 @@ def test_the_shipped_weights_are_those_of_the_repositorys_examples() -> None:
     assert set(HEARD_INTENTS) <= set(weights.labels)
     assert weights.metadata["data_digest"] == data_digest(), "run `make train`"
     assert 0.5 <= weights.threshold < 1
+    assert 0.3 <= weights.idea_threshold < weights.threshold
     assert weights.max_words == 25
+
+
+def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> IntentReader:
+    """A reader whose weights give every message these probabilities (by their bias alone)."""
+    labels = tuple(probabilities)
+    path = tmp_path / "intents.npz"
+    IntentWeights(
+        weights=np.zeros((len(labels), 384 + len(CUE_NAMES)), dtype=np.float32),
+        bias=np.log(np.array([probabilities[label] for label in labels], dtype=np.float32)),
+        labels=labels,
+        threshold=0.7,
+        idea_threshold=0.4,
+        max_words=25,
+    ).save(path)
+    return IntentReader(path)
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "heard"),
+    [
+        ({"share_idea": 0.8, "faq": 0.15, "volunteer": 0.05}, ("share_idea", True)),
+        ({"share_idea": 0.5, "faq": 0.45, "volunteer": 0.05}, ("share_idea", False)),
+        ({"share_idea": 0.35, "faq": 0.33, "volunteer": 0.32}, None),
+        ({"volunteer": 0.8, "faq": 0.15, "share_idea": 0.05}, ("volunteer", True)),
+        ({"volunteer": 0.5, "faq": 0.45, "share_idea": 0.05}, None),
+        ({"faq": 0.55, "share_idea": 0.42, "volunteer": 0.03}, None),
+    ],
+)
+def test_a_proposal_is_heard_from_the_lower_threshold_an_offer_to_help_from_the_firm_one(
+    tmp_path: Path, probabilities: dict[str, float], heard: tuple[str, bool] | None
+) -> None:
+    found = _weights_that_say(tmp_path, probabilities).hear("why not a bench on the hill?")
+    assert (None if found is None else (found.intent, found.firm)) == heard
 
 
 @pytest.mark.parametrize(
@@ -70,12 +109,19 @@ def test_the_shipped_weights_are_those_of_the_repositorys_examples() -> None:
         ("volunteer", "share_idea", "share_idea"),
         ("faq/traffic", None, "faq/traffic"),
         ("share_idea", "volunteer", "share_idea"),  # the idea is already recorded
+        ("volunteer", "weak share_idea", "volunteer"),  # needs the firm threshold
+        ("faq/traffic", "weak share_idea", "share_idea"),
         ("ask_human", "share_idea", "ask_human"),  # a person was asked for: that stands
         ("forget_me", "volunteer", "forget_me"),
     ],
 )
 def test_which_intent_a_turn_acts_on(dialogue: str, heard: str | None, acted: str) -> None:
-    found = HeardIntent(heard, 0.9) if heard else None
+    if heard is None:
+        found = None
+    elif heard.startswith("weak "):
+        found = HeardIntent(heard.removeprefix("weak "), 0.5, firm=False)
+    else:
+        found = HeardIntent(heard, 0.9)
     assert acted_intent(dialogue, found) == acted
 
 
@@ -114,3 +160,34 @@ def test_a_long_statement_is_not_read(reader: IntentReader) -> None:
     long = idea + " " + " ".join(["Nous vivons ici depuis trente ans."] * 4)
     assert len(long.split()) > 25
     assert reader.hear(long) is None
+
+
+def _address(url: str) -> str:
+    return url.split("://", 1)[-1].removeprefix("www.").rstrip("/")
+
+
+def test_the_real_training_statements_share_no_source_or_words_with_an_evaluation_set() -> None:
+    gathered = yaml.safe_load(REAL_TRAINING_FILE.read_text())
+    addresses = {_address(source["url"]) for source in gathered["sources"]}
+    assert {e["source"] for e in gathered["examples"]} <= {s["id"] for s in gathered["sources"]}
+    evaluation = PROJECT_ROOT / "tests" / "data"
+    evaluated: list[str] = []
+    for path in sorted(evaluation.glob("*.yml")):
+        document = yaml.safe_load(path.read_text())
+        for source in document.get("sources") or []:
+            assert _address(source["url"]) not in addresses, (path.name, source["url"])
+        for key in ("messages", "statements", "questions", "paraphrases"):
+            evaluated += [e["text"] for e in document.get(key) or [] if isinstance(e, dict)]
+    assert repeated(evaluated, [text for _, text in real_examples()]) == []
+
+
+def test_a_malformed_real_statement_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "real.yml"
+    path.write_text(
+        "examples:\n  - {text: 'why not a rink?', intent: share_idea}\n  - {text: 'hm'}\n"
+    )
+    with pytest.raises(TrainingDataError, match=r"real\.yml: entry 2 needs a text and an intent"):
+        real_examples(path)
+    path.write_text("sources: []\n")
+    with pytest.raises(TrainingDataError, match="no 'examples:' list"):
+        real_examples(path)
