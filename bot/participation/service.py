@@ -61,8 +61,8 @@ class Participation:
     ) -> list[str]:
         """An idea (recorded, with its reference) or an offer to help (what joining means) the
         dialogue took for something else; what the dialogue answered is kept after it when it
-        answered a question or offered to join, and replaced otherwise (an apology for not
-        understanding, a thank-you)."""
+        answered a question or offered to join, before it when it recorded an idea, and replaced
+        otherwise (an apology for not understanding, a thank-you)."""
         if heard.intent == "share_idea":
             said = record_idea(
                 session=session,
@@ -77,6 +77,11 @@ class Participation:
             return [said, say("as_for_your_question", language), *texts]
         if dialogue_intent == "volunteer":
             return [said, *texts]
+        if dialogue_intent == "share_idea":
+            return [
+                *texts,
+                said,
+            ]  # the idea the dialogue recorded, with its reference, then joining
         return [said]
 
     def before_dialogue(

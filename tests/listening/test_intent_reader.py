@@ -44,6 +44,8 @@ def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Pa
         threshold=0.7,
         idea_threshold=0.4,
         max_words=25,
+        long_words=40,
+        long_threshold=0.9,
     ).save(wrong)
     with pytest.raises(IntentModelError, match="do not match this version"):
         IntentWeights.load(wrong)
@@ -64,8 +66,8 @@ def test_the_shipped_weights_are_those_of_the_repositorys_examples() -> None:
     assert set(HEARD_INTENTS) <= set(weights.labels)
     assert weights.metadata["data_digest"] == data_digest(), "run `make train`"
     assert 0.5 <= weights.threshold < 1
-    assert 0.3 <= weights.idea_threshold < weights.threshold
-    assert weights.max_words == 25
+    assert 0.3 <= weights.idea_threshold < weights.threshold < weights.long_threshold < 1
+    assert weights.max_words == 25 < weights.long_words
 
 
 def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> IntentReader:
@@ -79,6 +81,8 @@ def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> Intent
         threshold=0.7,
         idea_threshold=0.4,
         max_words=25,
+        long_words=40,
+        long_threshold=0.9,
     ).save(path)
     return IntentReader(path)
 
@@ -102,13 +106,35 @@ def test_a_proposal_is_heard_from_the_lower_threshold_an_offer_to_help_from_the_
 
 
 @pytest.mark.parametrize(
+    ("words", "probability", "heard"),
+    [
+        (25, 0.5, True),
+        (26, 0.5, False),
+        (26, 0.89, False),
+        (26, 0.92, True),
+        (40, 0.92, True),
+        (41, 0.99, False),
+    ],
+)
+def test_a_longer_message_is_heard_only_when_the_reader_is_sure_and_a_long_one_never(
+    tmp_path: Path, words: int, probability: float, heard: bool
+) -> None:
+    rest = (1 - probability) / 2
+    reader = _weights_that_say(
+        tmp_path, {"share_idea": probability, "faq": rest, "volunteer": rest}
+    )
+    assert (reader.hear(" ".join(["idée"] * words)) is not None) == heard
+
+
+@pytest.mark.parametrize(
     ("dialogue", "heard", "acted"),
     [
         ("faq/traffic", "share_idea", "share_idea"),
         ("out_of_scope", "volunteer", "volunteer"),
         ("volunteer", "share_idea", "share_idea"),
         ("faq/traffic", None, "faq/traffic"),
-        ("share_idea", "volunteer", "share_idea"),  # the idea is already recorded
+        ("share_idea", "volunteer", "volunteer"),  # a firm offer to help: joining offered too
+        ("share_idea", "weak share_idea", "share_idea"),
         ("volunteer", "weak share_idea", "volunteer"),  # needs the firm threshold
         ("faq/traffic", "weak share_idea", "share_idea"),
         ("ask_human", "share_idea", "ask_human"),  # a person was asked for: that stands
@@ -127,7 +153,7 @@ def test_which_intent_a_turn_acts_on(dialogue: str, heard: str | None, acted: st
 
 def test_the_kept_intents_have_acted_already() -> None:
     assert {"ask_human", "forget_me", "ask_concern_status", "affirm", "deny"} <= KEPT_INTENTS
-    assert not {"out_of_scope", "nlu_fallback", "express_support"} & KEPT_INTENTS
+    assert not {"out_of_scope", "nlu_fallback", "express_support", "share_idea"} & KEPT_INTENTS
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +183,8 @@ def test_plain_cases(reader: IntentReader, text: str, intent: str | None) -> Non
 def test_a_long_statement_is_not_read(reader: IntentReader) -> None:
     idea = "J'ai une idée pour le fonds communautaire : une patinoire couverte pour les jeunes."
     assert reader.hear(idea) is not None
-    long = idea + " " + " ".join(["Nous vivons ici depuis trente ans."] * 4)
-    assert len(long.split()) > 25
+    long = idea + " " + " ".join(["Nous vivons ici depuis trente ans."] * 5)
+    assert len(long.split()) > 40
     assert reader.hear(long) is None
 
 

@@ -565,6 +565,33 @@ async def test_an_idea_the_dialogue_took_for_a_question_is_recorded_and_the_ques
     assert intents[:2] == ["share_idea", "volunteer"]
 
 
+async def test_an_offer_to_help_the_dialogue_took_for_an_idea_keeps_the_idea_and_offers_to_join(
+    database: Engine,
+    detector: LanguageDetector,
+    knowledge: KnowledgeBase,
+    consultations: Consultations,
+) -> None:
+    # "I have design skills and would be happy to make your posters": the dialogue recorded an
+    # idea, the reader is sure it is an offer to help.
+    reader = ScriptedIntentReader({"J'ai une idée : une patinoire": "volunteer"})
+    heard_core = scripted_core(
+        database,
+        ScriptedDialogue(),
+        detector,
+        knowledge,
+        participation=Participation(consultations, GuardedIntentReader(reader)),
+    )
+    said = await Citizen(heard_core, "web", "w-22").says(
+        "J'ai une idée : une patinoire avec le fonds communautaire"
+    )
+    assert said[0].startswith("Merci pour votre idée")
+    assert said[1:] == [volunteers.say("volunteer_offer", "fr")]
+    with Session(database) as session:
+        assert len(list(session.exec(select(Idea)))) == 1  # recorded by the dialogue, kept
+        message = session.exec(select(Message).where(Message.direction == "in")).one()
+    assert message.intent == "volunteer"
+
+
 async def test_a_citizen_joins_the_engaged_members_with_consent_shares_and_leaves(
     core: ConversationCore, database: Engine
 ) -> None:
