@@ -5,6 +5,7 @@ back; the audience "anyone"; the idea box; the engaged members; erasure; the com
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -520,25 +521,40 @@ class ScriptedIntentReader(IntentReader):
         return None
 
 
-async def test_an_idea_the_dialogue_took_for_a_question_is_recorded_and_the_question_answered(
+HearingCore = Callable[[dict[str, str]], ConversationCore]
+
+
+@pytest.fixture
+def hearing_core(
     database: Engine,
     detector: LanguageDetector,
     knowledge: KnowledgeBase,
     consultations: Consultations,
+) -> HearingCore:
+    """Makes a conversation core whose intent reader hears what a script says."""
+
+    def make(script: dict[str, str]) -> ConversationCore:
+        reader = GuardedIntentReader(ScriptedIntentReader(script))
+        return scripted_core(
+            database,
+            ScriptedDialogue(),
+            detector,
+            knowledge,
+            participation=Participation(consultations, reader),
+        )
+
+    return make
+
+
+async def test_an_idea_the_dialogue_took_for_a_question_is_recorded_and_the_question_answered(
+    database: Engine, hearing_core: HearingCore
 ) -> None:
-    reader = ScriptedIntentReader(
+    heard_core = hearing_core(
         {
             "Pourquoi pas faire passer": "share_idea",
             "blorp": "volunteer",
             "je veux parler": "share_idea",
         }
-    )
-    heard_core = scripted_core(
-        database,
-        ScriptedDialogue(),
-        detector,
-        knowledge,
-        participation=Participation(consultations, GuardedIntentReader(reader)),
     )
     citizen = Citizen(heard_core, "web", "w-21")
     # The dialogue answered a question on the schedule; the reader heard a proposal.
@@ -566,21 +582,11 @@ async def test_an_idea_the_dialogue_took_for_a_question_is_recorded_and_the_ques
 
 
 async def test_an_offer_to_help_the_dialogue_took_for_an_idea_keeps_the_idea_and_offers_to_join(
-    database: Engine,
-    detector: LanguageDetector,
-    knowledge: KnowledgeBase,
-    consultations: Consultations,
+    database: Engine, hearing_core: HearingCore
 ) -> None:
     # "I have design skills and would be happy to make your posters": the dialogue recorded an
     # idea, the reader is sure it is an offer to help.
-    reader = ScriptedIntentReader({"J'ai une idée : une patinoire": "volunteer"})
-    heard_core = scripted_core(
-        database,
-        ScriptedDialogue(),
-        detector,
-        knowledge,
-        participation=Participation(consultations, GuardedIntentReader(reader)),
-    )
+    heard_core = hearing_core({"J'ai une idée : une patinoire": "volunteer"})
     said = await Citizen(heard_core, "web", "w-22").says(
         "J'ai une idée : une patinoire avec le fonds communautaire"
     )
