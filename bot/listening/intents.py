@@ -13,8 +13,8 @@ Longer messages, up to `long_words` (40), are heard only at `long_threshold` (0.
 proposal is often long ("Madame, Monsieur, je me permets de vous soumettre une proposition :
 ..."), and trained on real statements too, the reader rarely is that sure of a complaint.
 
-An offer to help is heard from a probability of `threshold` (0.7). A proposal is heard from the
-lower `idea_threshold` (0.4): an idea is most often about a subject the FAQ covers, where the
+An offer to help is heard from a probability of `volunteer_threshold` (0.6), firmly from
+`threshold` (0.7). A proposal is heard from the lower `idea_threshold` (0.4): an idea is most often about a subject the FAQ covers, where the
 reader's probability is shared between `share_idea` and `faq`, and a false idea costs little
 (the question's answer is still sent after the idea's acknowledgement). Such a weak idea does not
 override the dialogue's `volunteer`: both read an act of participation, and which one needs the
@@ -50,7 +50,7 @@ from bot.listening.model import (
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = Path(__file__).parent / "data" / "intents.npz"
-FORMAT = 3
+FORMAT = 4
 HEARD_INTENTS = ("share_idea", "volunteer")
 RETRAIN_HINT = (
     "rebuild them with `make train` (or `.venv/bin/python -m bot.listening.train_intents`)"
@@ -80,6 +80,8 @@ class IntentWeights:
         labels: every NLU intent (FAQ questions as one label, `faq`).
         threshold: the probability from which the likeliest of `HEARD_INTENTS` is heard firmly.
         idea_threshold: the lower probability from which `share_idea` is heard (not firmly).
+        volunteer_threshold: the probability from which `volunteer` is heard (firmly from
+            `threshold`).
         max_words: longer messages are heard only at `long_threshold`...
         long_words: ...up to this many words; longer ones are not read.
         long_threshold: the probability from which a longer message is heard.
@@ -92,6 +94,7 @@ class IntentWeights:
     labels: tuple[str, ...]
     threshold: float
     idea_threshold: float
+    volunteer_threshold: float
     max_words: int
     long_words: int
     long_threshold: float
@@ -106,6 +109,7 @@ class IntentWeights:
             "cue_names": list(CUE_NAMES),
             "threshold": self.threshold,
             "idea_threshold": self.idea_threshold,
+            "volunteer_threshold": self.volunteer_threshold,
             "max_words": self.max_words,
             "long_words": self.long_words,
             "long_threshold": self.long_threshold,
@@ -150,6 +154,7 @@ class IntentWeights:
             labels=labels,
             threshold=float(header["threshold"]),
             idea_threshold=float(header["idea_threshold"]),
+            volunteer_threshold=float(header["volunteer_threshold"]),
             max_words=int(header["max_words"]),
             long_words=int(header["long_words"]),
             long_threshold=float(header["long_threshold"]),
@@ -203,8 +208,8 @@ class IntentReader:
         firm = probability >= weights.threshold
         if len(words) > weights.max_words and probability < weights.long_threshold:
             return None
-        if label == "volunteer" and firm:
-            return HeardIntent(label, probability)
+        if label == "volunteer" and probability >= weights.volunteer_threshold:
+            return HeardIntent(label, probability, firm=firm)
         if label == "share_idea" and probability >= weights.idea_threshold:
             return HeardIntent(label, probability, firm=firm)
         return None

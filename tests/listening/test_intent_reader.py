@@ -43,6 +43,7 @@ def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Pa
         labels=HEARD_INTENTS,
         threshold=0.7,
         idea_threshold=0.4,
+        volunteer_threshold=0.6,
         max_words=25,
         long_words=40,
         long_threshold=0.9,
@@ -66,7 +67,8 @@ def test_the_shipped_weights_are_those_of_the_repositorys_examples() -> None:
     assert set(HEARD_INTENTS) <= set(weights.labels)
     assert weights.metadata["data_digest"] == data_digest(), "run `make train`"
     assert 0.5 <= weights.threshold < 1
-    assert 0.3 <= weights.idea_threshold < weights.threshold < weights.long_threshold < 1
+    assert 0.3 <= weights.idea_threshold < weights.volunteer_threshold <= weights.threshold
+    assert weights.threshold < weights.long_threshold < 1
     assert weights.max_words == 25 < weights.long_words
 
 
@@ -80,6 +82,7 @@ def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> Intent
         labels=labels,
         threshold=0.7,
         idea_threshold=0.4,
+        volunteer_threshold=0.6,
         max_words=25,
         long_words=40,
         long_threshold=0.9,
@@ -94,11 +97,12 @@ def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> Intent
         ({"share_idea": 0.5, "faq": 0.45, "volunteer": 0.05}, ("share_idea", False)),
         ({"share_idea": 0.35, "faq": 0.33, "volunteer": 0.32}, None),
         ({"volunteer": 0.8, "faq": 0.15, "share_idea": 0.05}, ("volunteer", True)),
+        ({"volunteer": 0.65, "faq": 0.3, "share_idea": 0.05}, ("volunteer", False)),
         ({"volunteer": 0.5, "faq": 0.45, "share_idea": 0.05}, None),
         ({"faq": 0.55, "share_idea": 0.42, "volunteer": 0.03}, None),
     ],
 )
-def test_a_proposal_is_heard_from_the_lower_threshold_an_offer_to_help_from_the_firm_one(
+def test_a_proposal_and_an_offer_to_help_are_heard_from_their_thresholds_firmly_from_0_7(
     tmp_path: Path, probabilities: dict[str, float], heard: tuple[str, bool] | None
 ) -> None:
     found = _weights_that_say(tmp_path, probabilities).hear("why not a bench on the hill?")
