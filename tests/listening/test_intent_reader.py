@@ -29,6 +29,21 @@ from bot.settings import PROJECT_ROOT
 from tests.support.overlap import repeated
 
 
+def _weights(weights: np.ndarray, bias: np.ndarray, labels: tuple[str, ...]) -> IntentWeights:
+    """Weights with these arrays and the shipped settings' values."""
+    return IntentWeights(
+        weights=weights.astype(np.float32),
+        bias=bias.astype(np.float32),
+        labels=labels,
+        threshold=0.7,
+        idea_threshold=0.4,
+        volunteer_threshold=0.6,
+        max_words=25,
+        long_words=40,
+        long_threshold=0.9,
+    )
+
+
 def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Path) -> None:
     with pytest.raises(IntentModelError, match="missing: rebuild them with `make train`"):
         IntentWeights.load(tmp_path / "none.npz")
@@ -37,17 +52,7 @@ def test_missing_or_broken_weights_name_the_file_and_how_to_rebuild(tmp_path: Pa
     with pytest.raises(IntentModelError, match="cannot be read"):
         IntentWeights.load(broken)
     wrong = tmp_path / "wrong.npz"
-    IntentWeights(
-        weights=np.zeros((2, 384 + len(CUE_NAMES) - 1), dtype=np.float32),
-        bias=np.zeros(2, dtype=np.float32),
-        labels=HEARD_INTENTS,
-        threshold=0.7,
-        idea_threshold=0.4,
-        volunteer_threshold=0.6,
-        max_words=25,
-        long_words=40,
-        long_threshold=0.9,
-    ).save(wrong)
+    _weights(np.zeros((2, 384 + len(CUE_NAMES) - 1)), np.zeros(2), HEARD_INTENTS).save(wrong)
     with pytest.raises(IntentModelError, match="do not match this version"):
         IntentWeights.load(wrong)
 
@@ -76,17 +81,8 @@ def _weights_that_say(tmp_path: Path, probabilities: dict[str, float]) -> Intent
     """A reader whose weights give every message these probabilities (by their bias alone)."""
     labels = tuple(probabilities)
     path = tmp_path / "intents.npz"
-    IntentWeights(
-        weights=np.zeros((len(labels), 384 + len(CUE_NAMES)), dtype=np.float32),
-        bias=np.log(np.array([probabilities[label] for label in labels], dtype=np.float32)),
-        labels=labels,
-        threshold=0.7,
-        idea_threshold=0.4,
-        volunteer_threshold=0.6,
-        max_words=25,
-        long_words=40,
-        long_threshold=0.9,
-    ).save(path)
+    bias = np.log(np.array([probabilities[label] for label in labels]))
+    _weights(np.zeros((len(labels), 384 + len(CUE_NAMES))), bias, labels).save(path)
     return IntentReader(path)
 
 
