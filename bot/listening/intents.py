@@ -14,12 +14,13 @@ proposal is often long ("Madame, Monsieur, je me permets de vous soumettre une p
 ..."), and trained on real statements too, the reader rarely is that sure of a complaint.
 
 An offer to help is heard from a probability of `volunteer_threshold` (0.6), firmly from
-`threshold` (0.7). A proposal is heard from the lower `idea_threshold` (0.4): an idea is most often about a subject the FAQ covers, where the
-reader's probability is shared between `share_idea` and `faq`, and a false idea costs little
-(the question's answer is still sent after the idea's acknowledgement). Such a weak idea does not
-override the dialogue's `volunteer`: both read an act of participation, and which one needs the
-firm threshold. A firm offer to help overrides the dialogue's `share_idea` ("I have design skills
-and would be happy to make your posters"): the idea it recorded stays, and joining is offered.
+`threshold` (0.7). A proposal is heard from the lower `idea_threshold` (0.4): an idea is most
+often about a subject the FAQ covers, where the reader's probability is shared between
+`share_idea` and `faq`, and a false idea costs little (the question's answer is still sent after
+the idea's acknowledgement). The dialogue's own `share_idea` or `volunteer` is overridden by the
+other only firmly: both read an act of participation, and which one needs the firm threshold. A
+firm offer to help after the dialogue's idea ("I have design skills and would be happy to make
+your posters") keeps the idea it recorded, and joining is offered.
 Trained by `bot.listening.train_intents` (`make train`); without its weights the dialogue's
 intent alone decides, as before.
 """
@@ -263,12 +264,10 @@ KEPT_INTENTS = frozenset(
 
 def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
     """The intent a turn acts on: the reader's when it heard one the dialogue may be overridden
-    with, else the dialogue's (the dialogue's offer to help is overridden by a firm idea only,
-    and its idea by a firm offer to help only)."""
+    with, else the dialogue's (its own idea or offer to help is overridden by the other only
+    firmly)."""
     if heard is None or dialogue_intent in KEPT_INTENTS or heard.intent == dialogue_intent:
         return dialogue_intent
-    if dialogue_intent == "volunteer" and not heard.firm:
-        return dialogue_intent
-    if dialogue_intent == "share_idea" and not (heard.intent == "volunteer" and heard.firm):
+    if dialogue_intent in HEARD_INTENTS and not heard.firm:
         return dialogue_intent
     return heard.intent

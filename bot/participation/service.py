@@ -78,10 +78,8 @@ class Participation:
         if dialogue_intent == "volunteer":
             return [said, *texts]
         if dialogue_intent == "share_idea":
-            return [
-                *texts,
-                said,
-            ]  # the idea the dialogue recorded, with its reference, then joining
+            # The idea the dialogue recorded, with its reference, then what joining means.
+            return [*texts, said]
         return [said]
 
     def before_dialogue(

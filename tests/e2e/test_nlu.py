@@ -160,8 +160,8 @@ def test_the_common_project_intents_on_messages_of_other_writers(
     heldout_common_project_blind2.yml, by a fourth writer, was measured once, then read for two
     rules of the reader; heldout_common_project_blind3.yml, by a fifth writer, was measured once,
     then read for the reader's offer-to-help threshold; heldout_common_project_blind4.yml, by a
-    sixth writer, never was: its errors are not written out. The F1 counts the two older held-out sets too, so that an old message taken for an idea
-    lowers the precision."""
+    sixth writer, never was: its errors are not written out. The F1 counts the two older
+    held-out sets too, so that an old message taken for an idea lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]
     parsed = bot_parse(live, [m["text"] for m in messages])
