@@ -12,6 +12,10 @@ of the long statements of public hearings for proposals, where the dialogue's in
 Longer messages, up to `long_words` (40), are heard only at `long_threshold` (0.9): a written
 proposal is often long ("Madame, Monsieur, je me permets de vous soumettre une proposition :
 ..."), and trained on real statements too, the reader rarely is that sure of a complaint.
+A longer message whose opening sentence is chat-length is also heard by that sentence alone, at
+`long_threshold`: a candidacy or an offer opens with the act ("I'd like to put my name forward
+for a resident seat on the committee. I've farmed on range 5 for 25 years, ..."), and what
+follows (who the citizen is, why) dilutes it.
 
 An offer to help is heard from a probability of `volunteer_threshold` (0.6), firmly from
 `threshold` (0.7). A proposal is heard from the lower `idea_threshold` (0.4): an idea is most
@@ -28,6 +32,7 @@ intent alone decides, as before.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +61,14 @@ HEARD_INTENTS = ("share_idea", "volunteer")
 RETRAIN_HINT = (
     "rebuild them with `make train` (or `.venv/bin/python -m bot.listening.train_intents`)"
 )
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def opening_sentence(text: str) -> str:
+    """The first sentence of `text` (all of it when it has one)."""
+    return _SENTENCE_END.split(text, maxsplit=1)[0]
 
 
 class IntentModelError(ReaderModelError):
@@ -192,27 +205,35 @@ class IntentReader:
 
     def hear(self, text: str) -> HeardIntent | None:
         """`share_idea` or `volunteer` with its probability when it is the likeliest intent of a
-        short message at its trained threshold; None otherwise (a worker thread's job).
+        short message at its trained threshold, or of a longer one (or of its opening sentence) at
+        `long_threshold`; None otherwise (a worker thread's job).
 
         Raises:
             ReaderModelError: when the weights or the embedding model cannot be loaded.
         """
         words = text.split()
+        if not words:
+            return None
         weights, embedder = self._model()
-        if not words or len(words) > weights.long_words:
-            return None
         text = " ".join(words)
-        rows = intent_features([text], embedder.encode([text], "query"))
-        found = softmax_rows(rows @ weights.weights.T + weights.bias)[0]
-        best = int(found.argmax())
-        label, probability = weights.labels[best], float(found[best])
-        firm = probability >= weights.threshold
-        if len(words) > weights.max_words and probability < weights.long_threshold:
+        read = [text] if len(words) <= weights.long_words else []
+        opening = opening_sentence(text)
+        if len(words) > weights.max_words and len(opening.split()) <= weights.max_words:
+            read.append(opening)
+        if not read:
             return None
-        if label == "volunteer" and probability >= weights.volunteer_threshold:
-            return HeardIntent(label, probability, firm=firm)
-        if label == "share_idea" and probability >= weights.idea_threshold:
-            return HeardIntent(label, probability, firm=firm)
+        rows = intent_features(read, embedder.encode(read, "query"))
+        found = softmax_rows(rows @ weights.weights.T + weights.bias)
+        if len(words) <= weights.max_words:
+            return _heard(weights, found[0])
+        # A long message (the whole up to `long_words`, or its chat-length opening sentence) is
+        # heard only at `long_threshold`.
+        for probabilities in found:
+            best = int(probabilities.argmax())
+            if probabilities[best] >= weights.long_threshold:
+                heard = _heard(weights, probabilities)
+                if heard is not None:
+                    return heard
         return None
 
     def _model(self) -> tuple[IntentWeights, Embedder]:
@@ -226,6 +247,18 @@ class IntentReader:
                     weights.metadata.get("training_size", "?"),
                 )
             return self._loaded
+
+
+def _heard(weights: IntentWeights, probabilities: FloatArray) -> HeardIntent | None:
+    """The participation intent that a message's label probabilities say, if any."""
+    best = int(probabilities.argmax())
+    label, probability = weights.labels[best], float(probabilities[best])
+    firm = probability >= weights.threshold
+    if label == "volunteer" and probability >= weights.volunteer_threshold:
+        return HeardIntent(label, probability, firm=firm)
+    if label == "share_idea" and probability >= weights.idea_threshold:
+        return HeardIntent(label, probability, firm=firm)
+    return None
 
 
 class GuardedIntentReader:

@@ -42,17 +42,23 @@ NEW_INTENTS = ("share_idea", "volunteer")
 # it was read in turn (an offer to help heard from 0.6), and heldout_common_project_blind4.yml, by
 # a sixth writer asked for hard contrasting pairs, was written for the measure after that:
 # share_idea 0.864 and volunteer 0.829 (0.825 and 0.750 with the first reader, 0.656 and 0.653 with
-# the dialogue alone). The floors are the issue's where met and just under the figure where not (the
-# fourth blind set), so that a regression fails while the gap stays stated.
+# the dialogue alone). Measured once, it was read in turn (a second batch of real statements, and
+# a long message heard by its opening sentence: now 0.883 and 0.897), and
+# heldout_common_project_blind5.yml, by a seventh writer, was written for the measure after that:
+# share_idea 0.886 and volunteer 0.821 (0.843 and 0.778 with the reader before that step, 0.897
+# and 0.785 with the first reader, 0.552 and 0.680 with the dialogue alone). The floors are the
+# issue's where met and just under the figure where not (the last two sets), so that a regression
+# fails while the gap stays stated.
 NEW_INTENT_F1 = {
     "heldout_common_project.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind2.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind3.yml": {"share_idea": 0.90, "volunteer": 0.90},
-    "heldout_common_project_blind4.yml": {"share_idea": 0.85, "volunteer": 0.81},
+    "heldout_common_project_blind4.yml": {"share_idea": 0.87, "volunteer": 0.88},
+    "heldout_common_project_blind5.yml": {"share_idea": 0.87, "volunteer": 0.81},
 }
 # Sets whose errors are not written out: never read to tune.
-BLIND_SETS = frozenset({"heldout_common_project_blind4.yml"})
+BLIND_SETS = frozenset({"heldout_common_project_blind5.yml"})
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
@@ -160,7 +166,9 @@ def test_the_common_project_intents_on_messages_of_other_writers(
     heldout_common_project_blind2.yml, by a fourth writer, was measured once, then read for two
     rules of the reader; heldout_common_project_blind3.yml, by a fifth writer, was measured once,
     then read for the reader's offer-to-help threshold; heldout_common_project_blind4.yml, by a
-    sixth writer, never was: its errors are not written out. The F1 counts the two older
+    sixth writer, was measured once, then read for a second batch of real statements and the
+    opening-sentence rule; heldout_common_project_blind5.yml, by a seventh writer, never was: its
+    errors are not written out. The F1 counts the two older
     held-out sets too, so that an old message taken for an idea lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]

@@ -21,6 +21,7 @@ from bot.listening.intents import (
     IntentReader,
     IntentWeights,
     acted_intent,
+    opening_sentence,
 )
 from bot.listening.model import CUE_NAMES
 from bot.listening.train_concerns import TrainingDataError
@@ -127,6 +128,33 @@ def test_a_longer_message_is_heard_only_when_the_reader_is_sure_and_a_long_one_n
 
 
 @pytest.mark.parametrize(
+    ("opening", "rest", "probability", "heard"),
+    [
+        (8, 60, 0.92, True),  # a long message heard by its chat-length opening sentence
+        (8, 60, 0.89, False),  # ... only when the reader is sure
+        (25, 60, 0.99, True),
+        (26, 60, 0.99, False),  # an opening sentence that is itself long is not read
+    ],
+)
+def test_a_long_message_is_heard_by_its_opening_sentence_only_when_the_reader_is_sure(
+    tmp_path: Path, opening: int, rest: int, probability: float, heard: bool
+) -> None:
+    other = (1 - probability) / 2
+    reader = _weights_that_say(
+        tmp_path, {"volunteer": probability, "faq": other, "share_idea": other}
+    )
+    text = " ".join(["aide"] * opening) + ". " + " ".join(["Voilà pourquoi."] * (rest // 2))
+    assert len(text.split()) > 40
+    assert (reader.hear(text) is not None) == heard
+
+
+def test_the_opening_sentence_ends_at_the_first_full_stop_question_or_exclamation_mark() -> None:
+    assert opening_sentence("Count me in! I farm on range 5. Call me.") == "Count me in!"
+    assert opening_sentence("Je peux aider… J'ai un tracteur.") == "Je peux aider…"
+    assert opening_sentence("no full stop at all") == "no full stop at all"
+
+
+@pytest.mark.parametrize(
     ("dialogue", "heard", "acted"),
     [
         ("faq/traffic", "share_idea", "share_idea"),
@@ -180,12 +208,15 @@ def test_plain_cases(reader: IntentReader, text: str, intent: str | None) -> Non
     assert (heard.intent if heard else None) == intent
 
 
-def test_a_long_statement_is_not_read(reader: IntentReader) -> None:
-    idea = "J'ai une idée pour le fonds communautaire : une patinoire couverte pour les jeunes."
-    assert reader.hear(idea) is not None
-    long = idea + " " + " ".join(["Nous vivons ici depuis trente ans."] * 5)
-    assert len(long.split()) > 40
-    assert reader.hear(long) is None
+def test_a_long_statement_is_read_by_its_opening_sentence_alone(reader: IntentReader) -> None:
+    offer = "I'd like to put my name forward for a resident seat on the follow-up committee."
+    story = " ".join(["We have lived on this road for thirty years."] * 4)
+    assert len(f"{offer} {story}".split()) > 40
+    heard = reader.hear(f"{offer} {story}")
+    assert heard is not None
+    assert heard.intent == "volunteer"
+    # Said after the story, the same offer is not heard: the long message is not read whole.
+    assert reader.hear(f"{story} {offer}") is None
 
 
 def _address(url: str) -> str:
