@@ -23,7 +23,8 @@ Needs the dev dependencies (scikit-learn); the assistant itself never imports th
   the 0.6 for `volunteer` on `heldout_common_project_blind3.yml` in the same way;
   `heldout_common_project_blind4.yml`, measured once and then read, led to the second batch of
   real statements and to hearing a long message by its opening sentence, chosen on the five
-  development sets for the best lowest F1 among them; `heldout_common_project_blind5.yml` was not
+  development sets for the best lowest F1 among them; `heldout_common_project_blind5.yml` was
+  measured once, then read (nothing changed since), and `heldout_common_project_blind6.yml` was not
   read.
 - The figures printed: 5-fold cross-validated F1 of the two intents on the NLU examples.
 

@@ -46,9 +46,13 @@ NEW_INTENTS = ("share_idea", "volunteer")
 # a long message heard by its opening sentence: now 0.883 and 0.897), and
 # heldout_common_project_blind5.yml, by a seventh writer, was written for the measure after that:
 # share_idea 0.886 and volunteer 0.821 (0.843 and 0.778 with the reader before that step, 0.897
-# and 0.785 with the first reader, 0.552 and 0.680 with the dialogue alone). The floors are the
-# issue's where met and just under the figure where not (the last two sets), so that a regression
-# fails while the gap stays stated.
+# and 0.785 with the first reader, 0.552 and 0.680 with the dialogue alone). With nothing changed,
+# heldout_common_project_blind6.yml, by an eighth writer (a mine rather than a wind farm), was
+# measured too: share_idea 0.825 and volunteer 0.762 (0.840 and 0.738 with the reader before that
+# step, 0.779 and 0.646 with the first reader, 0.581 and 0.632 with the dialogue alone); then the
+# fifth set's errors were read, and nothing was changed after. The floors are the issue's where met
+# and just under the figure where not (the last three sets), so that a regression fails while the
+# gap stays stated.
 NEW_INTENT_F1 = {
     "heldout_common_project.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind.yml": {"share_idea": 0.90, "volunteer": 0.90},
@@ -56,9 +60,10 @@ NEW_INTENT_F1 = {
     "heldout_common_project_blind3.yml": {"share_idea": 0.90, "volunteer": 0.90},
     "heldout_common_project_blind4.yml": {"share_idea": 0.87, "volunteer": 0.88},
     "heldout_common_project_blind5.yml": {"share_idea": 0.87, "volunteer": 0.81},
+    "heldout_common_project_blind6.yml": {"share_idea": 0.81, "volunteer": 0.75},
 }
 # Sets whose errors are not written out: never read to tune.
-BLIND_SETS = frozenset({"heldout_common_project_blind5.yml"})
+BLIND_SETS = frozenset({"heldout_common_project_blind6.yml"})
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> tuple[float, dict[str, float]]:
@@ -167,8 +172,9 @@ def test_the_common_project_intents_on_messages_of_other_writers(
     rules of the reader; heldout_common_project_blind3.yml, by a fifth writer, was measured once,
     then read for the reader's offer-to-help threshold; heldout_common_project_blind4.yml, by a
     sixth writer, was measured once, then read for a second batch of real statements and the
-    opening-sentence rule; heldout_common_project_blind5.yml, by a seventh writer, never was: its
-    errors are not written out. The F1 counts the two older
+    opening-sentence rule; heldout_common_project_blind5.yml, by a seventh writer, was measured
+    once, then read, with nothing changed after; heldout_common_project_blind6.yml, by an eighth
+    writer, never was: its errors are not written out. The F1 counts the two older
     held-out sets too, so that an old message taken for an idea lowers the precision."""
     sets = [name, "heldout.yml", "heldout_blind.yml"]
     messages = [m for s in sets for m in yaml.safe_load((DATA / s).read_text())["messages"]]
