@@ -67,7 +67,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
 def opening_sentence(text: str) -> str:
-    """The first sentence of `text` (all of it when it has one)."""
+    """The first sentence of `text` (the whole text when it is a single sentence)."""
     return _SENTENCE_END.split(text, maxsplit=1)[0]
 
 
@@ -217,9 +217,10 @@ class IntentReader:
         weights, embedder = self._model()
         text = " ".join(words)
         read = [text] if len(words) <= weights.long_words else []
-        opening = opening_sentence(text)
-        if len(words) > weights.max_words and len(opening.split()) <= weights.max_words:
-            read.append(opening)
+        if len(words) > weights.max_words:
+            opening = opening_sentence(text)
+            if len(opening.split()) <= weights.max_words:
+                read.append(opening)
         if not read:
             return None
         rows = intent_features(read, embedder.encode(read, "query"))
@@ -229,11 +230,9 @@ class IntentReader:
         # A long message (the whole up to `long_words`, or its chat-length opening sentence) is
         # heard only at `long_threshold`.
         for probabilities in found:
-            best = int(probabilities.argmax())
-            if probabilities[best] >= weights.long_threshold:
-                heard = _heard(weights, probabilities)
-                if heard is not None:
-                    return heard
+            heard = _heard(weights, probabilities)
+            if heard is not None and heard.probability >= weights.long_threshold:
+                return heard
         return None
 
     def _model(self) -> tuple[IntentWeights, Embedder]:
