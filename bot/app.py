@@ -180,14 +180,6 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
         runtime.check()
     register = register_for(settings, database)
     desk = desk_for(settings, database, knowledge)
-    actions = ActionServer(
-        engine=database,
-        knowledge=knowledge,
-        register=register,
-        languages=settings.languages,
-        default_language=settings.default_language,
-        desk=desk,
-    )
     web_task: asyncio.Task[None] | None = None
     web_server: uvicorn.Server | None = None
     channel_tasks: list[asyncio.Task[None]] = []
@@ -253,6 +245,18 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             languages=settings.languages,
             default_language=settings.default_language,
         )
+        # Ideas and offers to help are heard beside the dialogue's intent, by the turn and by the
+        # actions that give way to them (a language switch, a news subscription).
+        participation = Participation(consultations, GuardedIntentReader(intent_reader))
+        actions = ActionServer(
+            engine=database,
+            knowledge=knowledge,
+            register=register,
+            languages=settings.languages,
+            default_language=settings.default_language,
+            desk=desk,
+            participation=participation,
+        )
         core = ConversationCore(
             engine=database,
             dialogue=dialogue,
@@ -269,7 +273,7 @@ async def running_assistant(settings: Settings) -> AsyncIterator[Assistant]:
             answers=GuardedAnswerer(answerer),
             turn_locks=turn_locks,
             database_threads=settings.database_threads,
-            participation=Participation(consultations, GuardedIntentReader(intent_reader)),
+            participation=participation,
         )
         # Turns cut short by the last stop (web, terminal) go to a person, not nowhere.
         core.recover_interrupted()

@@ -27,8 +27,10 @@ from bot.core.person import PersonCalls
 from bot.desk.service import Desk
 from bot.dialogue.engine import interpretation_from_parse
 from bot.knowledge import KnowledgeBase
+from bot.listening.intents import yields
 from bot.participation import volunteers
 from bot.participation.ideas import record_idea
+from bot.participation.service import Participation
 from bot.register.service import Register
 from bot.storage import repository
 from bot.storage.models import Conversation, MessageStatus
@@ -129,8 +131,10 @@ class ActionServer:
         languages: tuple[str, ...],
         default_language: str,
         desk: Desk | None = None,
+        participation: Participation | None = None,
     ) -> None:
         self._db = engine
+        self._participation = participation
         self._person = PersonCalls(desk=desk, knowledge=knowledge)
         self._kb = knowledge
         self._subscriptions = Subscriptions(knowledge.update_topics)
@@ -324,7 +328,11 @@ class ActionServer:
         return ActionResult(texts=[say("out_of_scope", turn.language, project=project)], slots={})
 
     async def change_language(self, turn: Turn) -> ActionResult:
-        """Switches to the language the citizen asked for and keeps it."""
+        """Switches to the language the citizen asked for and keeps it (unless the message is an
+        offer to help or an idea: "I can interpret between French and English at meetings")."""
+        instead = await self._heard_instead(turn)
+        if instead is not None:
+            return instead
         target = self._requested_language(turn.text, current=turn.language)
         repository.set_conversation_language(
             session=turn.session, conversation=turn.conversation, language=target, pinned=True
@@ -345,7 +353,11 @@ class ActionServer:
 
     async def subscribe(self, turn: Turn) -> ActionResult:
         """Subscribes the conversation to project news: the topics its message names ("les
-        avis de dynamitage"), or all news."""
+        avis de dynamitage"), or all news (unless the message is an offer to help or an idea:
+        "I could hand out the newsletter to the seniors of my road")."""
+        instead = await self._heard_instead(turn)
+        if instead is not None:
+            return instead
         texts = self._subscriptions.subscribe(
             session=turn.session,
             conversation=turn.conversation,
@@ -353,6 +365,19 @@ class ActionServer:
             language=turn.language,
         )
         return ActionResult(texts=texts, slots={})
+
+    async def _heard_instead(self, turn: Turn) -> ActionResult | None:
+        """The idea recorded, or joining offered, when the intent reader firmly hears one in a
+        message the dialogue took for a request that `yields` to it; None otherwise (the
+        conversation core, hearing the same, then acts on the reader's intent too)."""
+        if self._participation is None:
+            return None
+        heard = await self._participation.hear(self._full_text(turn))
+        if heard is None or not yields(turn.interpretation.intent, heard):
+            return None
+        if heard.intent == "share_idea":
+            return await self.record_idea(turn)
+        return await self.offer_volunteer(turn)
 
     async def unsubscribe(self, turn: Turn) -> ActionResult:
         """Stops the topics the message names, or all project news for the conversation."""

@@ -44,7 +44,7 @@ from bot.core.person import PersonCalls
 from bot.desk.service import Desk
 from bot.dialogue.engine import DialogueEngine, DialogueUnavailable
 from bot.listening.concerns import Heard
-from bot.listening.intents import HeardIntent, acted_intent
+from bot.listening.intents import HeardIntent, acted_intent, yields
 from bot.listening.reading import Reader
 from bot.metrics import DIALOGUE_FAILURES, TURN_SECONDS, TURNS
 from bot.participation.service import AfterTurn, Participation
@@ -456,17 +456,19 @@ class ConversationCore:
             if interpretation is not None and answered:
                 acted = acted_intent(interpretation.intent, heard_intent)
                 if heard_intent is not None and acted != interpretation.intent:
-                    # An idea or an offer to help the dialogue took for something else.
-                    texts = await self._in_db(
-                        self._heard_intent_step,
-                        conversation,
-                        message_id,
-                        text,
-                        language,
-                        heard_intent,
-                        interpretation.intent,
-                        texts,
-                    )
+                    # An idea or an offer to help the dialogue took for something else (taken
+                    # already by the action of a request that `yields` to it).
+                    if not yields(interpretation.intent, heard_intent):
+                        texts = await self._in_db(
+                            self._heard_intent_step,
+                            conversation,
+                            message_id,
+                            text,
+                            language,
+                            heard_intent,
+                            interpretation.intent,
+                            texts,
+                        )
                     interpretation = dataclasses.replace(
                         interpretation, intent=acted, confidence=heard_intent.probability
                     )

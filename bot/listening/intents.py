@@ -278,28 +278,39 @@ class GuardedIntentReader:
 
 
 # The dialogue's intents the reader never overrides: each has already acted (a person asked, an
-# erasure asked, a status given, a subscription changed, a language switched, an offer answered).
-# share_idea (the idea recorded) is overridden by a firm offer to help only.
+# erasure asked, a status given, news stopped, an offer answered).
 KEPT_INTENTS = frozenset(
     {
         "ask_human",
         "forget_me",
         "ask_concern_status",
-        "subscribe_updates",
         "unsubscribe_updates",
-        "change_language",
         "affirm",
         "deny",
     }
 )
 
+# The dialogue's intents a firm idea or offer to help overrides before they act: their actions
+# ask the reader first ("I can translate the newsletter into English" is an offer, not a request
+# to switch language or to get the news), so the turn and its action agree (`yields`).
+YIELDING_INTENTS = frozenset({"change_language", "subscribe_updates"})
+_FIRMLY_OVERRIDDEN = frozenset(HEARD_INTENTS) | YIELDING_INTENTS
+
 
 def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
     """The intent a turn acts on: the reader's when it heard one the dialogue may be overridden
-    with, else the dialogue's (its own idea or offer to help is overridden by the other only
-    firmly)."""
+    with, else the dialogue's (its own idea or offer to help, a language switch or a news
+    subscription, is overridden only firmly)."""
     if heard is None or dialogue_intent in KEPT_INTENTS or heard.intent == dialogue_intent:
         return dialogue_intent
-    if dialogue_intent in HEARD_INTENTS and not heard.firm:
+    if dialogue_intent in _FIRMLY_OVERRIDDEN and not heard.firm:
         return dialogue_intent
     return heard.intent
+
+
+def yields(dialogue_intent: str, heard: HeardIntent | None) -> bool:
+    """Whether the action of `dialogue_intent` gives way to what the reader heard (it then
+    records the idea or offers to join instead, and the turn acts on the reader's intent)."""
+    return dialogue_intent in YIELDING_INTENTS and acted_intent(dialogue_intent, heard) != (
+        dialogue_intent
+    )

@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,11 +185,15 @@ def real_statements(path: Path = REAL_FILE, *, split: str) -> list[Labelled]:
     return found
 
 
-def evaluation_texts(directory: Path = EVALUATION_DIR) -> set[str]:
-    """The folded texts of every evaluation set but the development statements (never trained
-    on)."""
+def evaluation_texts(
+    directory: Path = EVALUATION_DIR, *, trained_on: Collection[str] = ()
+) -> set[str]:
+    """The folded texts of every evaluation set but the development statements and the sets
+    named in `trained_on` (never trained on)."""
     texts: set[str] = set()
     for path in sorted(directory.glob("*.yml")):
+        if path.name in trained_on:
+            continue
         document = read_yaml(path)
         if path.name == REAL_FILE.name:
             texts |= {folded(s.text) for s in real_statements(path, split="blind")}

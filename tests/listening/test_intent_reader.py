@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
+from bot.listening.corpus import folded
 from bot.listening.intents import (
     HEARD_INTENTS,
     KEPT_INTENTS,
     MODEL_FILE,
+    YIELDING_INTENTS,
     GuardedIntentReader,
     HeardIntent,
     IntentModelError,
@@ -22,10 +24,19 @@ from bot.listening.intents import (
     IntentWeights,
     acted_intent,
     opening_sentence,
+    yields,
 )
 from bot.listening.model import CUE_NAMES
-from bot.listening.train_concerns import TrainingDataError
-from bot.listening.train_intents import REAL_TRAINING_FILE, data_digest, real_examples
+from bot.listening.train_concerns import TrainingDataError, evaluation_texts
+from bot.listening.train_intents import (
+    DEVELOPMENT_SETS,
+    REAL_TRAINING_FILE,
+    WRITTEN_TRAINING_FILE,
+    data_digest,
+    development_examples,
+    examples,
+    real_examples,
+)
 from bot.settings import PROJECT_ROOT
 from tests.support.overlap import repeated
 
@@ -167,6 +178,12 @@ def test_the_opening_sentence_ends_at_the_first_full_stop_question_or_exclamatio
         ("faq/traffic", "weak share_idea", "share_idea"),
         ("ask_human", "share_idea", "ask_human"),  # a person was asked for: that stands
         ("forget_me", "volunteer", "forget_me"),
+        ("unsubscribe_updates", "volunteer", "unsubscribe_updates"),
+        # An offer to interpret, or to hand out the newsletter, is not a language or news request.
+        ("change_language", "volunteer", "volunteer"),
+        ("subscribe_updates", "share_idea", "share_idea"),
+        ("change_language", "weak share_idea", "change_language"),  # needs the firm threshold
+        ("subscribe_updates", "weak share_idea", "subscribe_updates"),
     ],
 )
 def test_which_intent_a_turn_acts_on(dialogue: str, heard: str | None, acted: str) -> None:
@@ -182,6 +199,24 @@ def test_which_intent_a_turn_acts_on(dialogue: str, heard: str | None, acted: st
 def test_the_kept_intents_have_acted_already() -> None:
     assert {"ask_human", "forget_me", "ask_concern_status", "affirm", "deny"} <= KEPT_INTENTS
     assert not {"out_of_scope", "nlu_fallback", "express_support", "share_idea"} & KEPT_INTENTS
+    assert not YIELDING_INTENTS & KEPT_INTENTS
+
+
+@pytest.mark.parametrize(
+    ("dialogue", "heard", "gives_way"),
+    [
+        ("change_language", HeardIntent("volunteer", 0.9), True),
+        ("subscribe_updates", HeardIntent("share_idea", 0.9), True),
+        ("subscribe_updates", HeardIntent("share_idea", 0.5, firm=False), False),
+        ("subscribe_updates", None, False),
+        ("faq/traffic", HeardIntent("share_idea", 0.9), False),  # the core takes it, not an action
+        ("ask_human", HeardIntent("volunteer", 0.9), False),
+    ],
+)
+def test_which_requests_give_way_to_an_idea_or_an_offer_to_help(
+    dialogue: str, heard: HeardIntent | None, gives_way: bool
+) -> None:
+    assert yields(dialogue, heard) is gives_way
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +271,28 @@ def test_the_real_training_statements_share_no_source_or_words_with_an_evaluatio
         for key in ("messages", "statements", "questions", "paraphrases"):
             evaluated += [e["text"] for e in document.get(key) or [] if isinstance(e, dict)]
     assert repeated(evaluated, [text for _, text in real_examples()]) == []
+    # The examples written for the reader alone were written after reading two evaluation sets.
+    written = real_examples(WRITTEN_TRAINING_FILE)
+    assert {label for label, _ in written} == {"share_idea", "volunteer"}
+    assert repeated(evaluated, [text for _, text in written]) == []
+
+
+def test_the_reader_never_trains_on_a_set_it_is_measured_on() -> None:
+    trained = {folded(text) for _, text in examples()}
+    assert not trained & evaluation_texts(trained_on=DEVELOPMENT_SETS)
+    assert {folded(text) for _, text in development_examples()} - trained  # shared ones left out
+
+
+def test_a_malformed_development_message_is_named(tmp_path: Path) -> None:
+    for name in DEVELOPMENT_SETS:
+        (tmp_path / name).write_text(
+            "messages:\n  - {text: 'why not a rink?', intent: share_idea}\n"
+        )
+    (tmp_path / DEVELOPMENT_SETS[-1]).write_text("messages:\n  - {text: 'hm'}\n")
+    with pytest.raises(
+        TrainingDataError, match=r"blind6\.yml: message 1 needs a text and an intent"
+    ):
+        development_examples(tmp_path)
 
 
 def test_a_malformed_real_statement_is_named(tmp_path: Path) -> None:

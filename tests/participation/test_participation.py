@@ -41,6 +41,7 @@ from bot.storage.models import (
     Idea,
     Message,
     OutboxMessage,
+    Subscription,
     Volunteer,
     utc_now,
 )
@@ -596,6 +597,51 @@ async def test_an_offer_to_help_the_dialogue_took_for_an_idea_keeps_the_idea_and
         assert len(list(session.exec(select(Idea)))) == 1  # recorded by the dialogue, kept
         message = session.exec(select(Message).where(Message.direction == "in")).one()
     assert message.intent == "volunteer"
+
+
+async def test_an_offer_or_idea_the_dialogue_took_for_a_language_or_news_request_changes_neither(
+    database: Engine, hearing_core: HearingCore
+) -> None:
+    # "I can interpret into English at the meetings" is an offer to help, not "speak English";
+    # "I can hand out the newsletter" is not "send me the news".
+    heard_core = hearing_core(
+        {
+            "Je peux interpréter": "volunteer",
+            "Je peux distribuer": "volunteer",
+            "Avez-vous pensé": "share_idea",
+        }
+    )
+    citizen = Citizen(heard_core, "web", "w-23")
+    said = await citizen.says("Je peux interpréter en anglais aux séances")
+    assert said == [volunteers.say("volunteer_offer", "fr")]
+    said = await citizen.says("Je peux distribuer l'infolettre aux aînés du rang 4")
+    assert said == [volunteers.say("volunteer_offer", "fr")]
+    said = await citizen.says("Avez-vous pensé à un babillard des nouvelles au dépanneur?")
+    assert len(said) == 1
+    assert said[0].startswith("Merci pour votre idée")
+    with Session(database) as session:
+        conversation = session.exec(select(Conversation)).one()
+        assert (conversation.language, conversation.language_pinned) == ("fr", False)
+        assert session.exec(select(Subscription)).first() is None
+        ideas = list(session.exec(select(Idea)))
+        intents = [
+            m.intent
+            for m in session.exec(
+                select(Message).where(Message.direction == "in").order_by(col(Message.id))
+            )
+        ]
+    # Recorded once (by the action that gave way), not a second time by the turn.
+    assert [i.text for i in ideas] == ["Avez-vous pensé à un babillard des nouvelles au dépanneur?"]
+    assert intents == ["volunteer", "volunteer", "share_idea"]
+
+    # Asked plainly, each still acts.
+    said = await citizen.says("Abonnez-moi aux nouvelles")
+    assert not any("idée" in text for text in said)
+    said = await citizen.says("Parle-moi en anglais")
+    with Session(database) as session:
+        assert session.exec(select(Subscription)).one().active
+        conversation = session.exec(select(Conversation)).one()
+        assert (conversation.language, conversation.language_pinned) == ("en", True)
 
 
 async def test_a_citizen_joins_the_engaged_members_with_consent_shares_and_leaves(

@@ -52,6 +52,17 @@ SCRIPT = {
     "suggestion : une piste cyclable sous la ligne": ("share_idea", "action_record_idea"),
     "je veux m'impliquer": ("volunteer", "action_offer_volunteer"),
     "how can i help?": ("volunteer", "action_offer_volunteer"),
+    "je peux interpréter en anglais aux séances": ("change_language", "action_change_language"),
+    "parle-moi en anglais": ("change_language", "action_change_language"),
+    "je peux distribuer l'infolettre aux aînés du rang 4": (
+        "subscribe_updates",
+        "action_subscribe",
+    ),
+    "avez-vous pensé à un babillard des nouvelles au dépanneur?": (
+        "subscribe_updates",
+        "action_subscribe",
+    ),
+    "abonnez-moi aux nouvelles": ("subscribe_updates", "action_subscribe"),
     "bravo pour le projet": ("express_support", None),
     "great project, well done": ("express_support", None),
 }
@@ -129,7 +140,8 @@ def scripted_core(
     """The conversation core answering through `dialogue`, whose actions run on the real
     action server (French and English, sharing the core's register and its `desk`); turns
     time out after 5 s and there is no first-contact notice. Concerns are heard by `judge`
-    (without one, the dialogue's `report_concern` intent alone decides)."""
+    (without one, the dialogue's `report_concern` intent alone decides); the actions hear
+    ideas and offers to help through `participation`, as the core does."""
     register = Register(engine=database, calendar=BusinessCalendar())
     dialogue.actions = ActionServer(
         engine=database,
@@ -138,6 +150,7 @@ def scripted_core(
         languages=("fr", "en"),
         default_language="fr",
         desk=desk,
+        participation=participation,
     )
     return ConversationCore(
         engine=database,
