@@ -311,6 +311,6 @@ def acted_intent(dialogue_intent: str, heard: HeardIntent | None) -> str:
 def yields(dialogue_intent: str, heard: HeardIntent | None) -> bool:
     """Whether the action of `dialogue_intent` gives way to what the reader heard (it then
     records the idea or offers to join instead, and the turn acts on the reader's intent)."""
-    return dialogue_intent in YIELDING_INTENTS and acted_intent(dialogue_intent, heard) != (
-        dialogue_intent
-    )
+    if dialogue_intent not in YIELDING_INTENTS:
+        return False
+    return acted_intent(dialogue_intent, heard) != dialogue_intent

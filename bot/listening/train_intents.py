@@ -113,6 +113,11 @@ def real_examples(path: Path = REAL_TRAINING_FILE) -> list[tuple[str, str]]:
     return pairs
 
 
+def reader_label(intent: str) -> str:
+    """The reader's label of an NLU or evaluation intent: every FAQ question is `faq`."""
+    return "faq" if intent.startswith("faq/") else intent
+
+
 def development_examples(directory: Path = EVALUATION_DIR) -> list[tuple[str, str]]:
     """(label, text) of the messages of `DEVELOPMENT_SETS`, as the reader's labels (a FAQ
     question is `faq`).
@@ -128,7 +133,7 @@ def development_examples(directory: Path = EVALUATION_DIR) -> list[tuple[str, st
             intent = entry.get("intent") if isinstance(entry, dict) else None
             if not isinstance(text, str) or not text.strip() or not isinstance(intent, str):
                 raise TrainingDataError(f"{path}: message {number} needs a text and an intent")
-            pairs.append(("faq" if intent.startswith("faq/") else intent, " ".join(text.split())))
+            pairs.append((reader_label(intent), " ".join(text.split())))
     return pairs
 
 
@@ -136,10 +141,7 @@ def examples() -> list[tuple[str, str]]:
     """(label, text) of the NLU examples, the real statements, the reader's written examples and
     the development sets' messages that are in no other evaluation set."""
     excluded = evaluation_texts(trained_on=DEVELOPMENT_SETS)
-    nlu = [
-        ("faq" if intent.startswith("faq/") else intent, text)
-        for intent, text in nlu_intent_examples(NLU_DIR)
-    ]
+    nlu = [(reader_label(intent), text) for intent, text in nlu_intent_examples(NLU_DIR)]
     gathered = [*real_examples(), *real_examples(WRITTEN_TRAINING_FILE), *development_examples()]
     return [(label, text) for label, text in [*nlu, *gathered] if folded(text) not in excluded]
 
@@ -174,9 +176,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     labels = np.array([label for label, _ in pairs])
     texts = [text for _, text in pairs]
     rows = intent_features(texts, CachedEmbeddings()(texts, "NLU examples"))
-    say(
-        f"  {len(pairs)} examples (NLU, real statements, written examples, development sets), {len(set(labels))} labels"
-    )
+    sources = "NLU, real statements, written examples, development sets"
+    say(f"  {len(pairs)} examples ({sources}), {len(set(labels))} labels")
     model = LogisticRegression(C=C, max_iter=3000, random_state=SEED)
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
     say(f"  cross-validating ({FOLDS} folds)...")
